@@ -1,0 +1,96 @@
+package conntrack
+
+import "errors"
+
+// Dir is the direction of a packet relative to its connection.
+type Dir uint8
+
+const (
+	// DirIn is a packet in the client→virtual direction.
+	DirIn Dir = 0
+	// DirOut is a reply from the real server, as it arrives at the director.
+	DirOut Dir = 1
+)
+
+// Tuple is the lookup key of a packet. Addresses are in netip.Addr.As16() form (IPv4 as ::ffff:a.b.c.d).
+type Tuple struct {
+	Src, Dst         [16]byte
+	SrcPort, DstPort uint16
+	Proto            uint8
+}
+
+// Ref names a record (connection or template) of one Table; 0 is none. Refs are reused after removal.
+type Ref uint32
+
+// Conn is one connection. It holds no Go pointers so the garbage collector never scans the table.
+// The worker reads the exported fields directly through Table.Conn; it must not change Client, Virtual,
+// Real, Local, their ports or Proto after Insert, because removal re-derives the index keys from them.
+type Conn struct {
+	Client, Virtual, Real, Local                 [16]byte // Local: FULLNAT local address (zero otherwise)
+	ClientPort, VirtualPort, RealPort, LocalPort uint16
+	Proto                                        uint8
+	State                                        State
+	Forward                                      uint8 // opaque to conntrack (the dataplane's forwarding method)
+	Flags                                        uint8 // opaque to conntrack
+	ServiceID, RealID                            uint32
+	Template                                     Ref // persistence template controlling this conn (0 = none)
+
+	expires uint32 // deadline in wheel ticks since the table's clock base
+	armed   uint32 // tick of the wheel slot whose list holds the record (<= expires, or the slot being processed)
+	next    uint32 // wheel list, or free list when unused
+	prev    uint32
+	meta    uint8
+}
+
+// meta bits.
+const (
+	metaUsed     = 1 << iota
+	metaTemplate // the record is a persistence template
+	metaHasOut   // a reply tuple is indexed
+	metaOutLocal // the reply goes to Local:LocalPort (FULLNAT) instead of Client:ClientPort (NAT)
+	metaIndexed  // template only: present in the template index (cleared by RemoveTemplate)
+	metaArmed    // linked in a wheel list
+)
+
+// IsTemplate reports whether the record is a persistence template (Range lists both kinds).
+func (c *Conn) IsTemplate() bool { return c.meta&metaTemplate != 0 }
+
+// Pre-built errors, so the insert path never allocates.
+var (
+	// ErrFull is returned by Insert and InsertTemplate when every record is in use. Nothing is evicted.
+	ErrFull = errors.New("conntrack: table full")
+	// ErrExists is returned when a tuple (or template key) is already in the table.
+	ErrExists = errors.New("conntrack: entry exists")
+	// ErrTupleMismatch is returned by Insert when the tuples do not describe the Conn: in must be
+	// Client:ClientPort→Virtual:VirtualPort, out must be Real:RealPort→Client:ClientPort (NAT) or
+	// Real:RealPort→Local:LocalPort (FULLNAT), both with the Conn's Proto.
+	ErrTupleMismatch = errors.New("conntrack: tuple does not match conn")
+	// ErrNoTemplate is returned by Insert when c.Template does not name a live template.
+	ErrNoTemplate = errors.New("conntrack: no such template")
+)
+
+func inTupleOf(c *Conn) Tuple {
+	return Tuple{Src: c.Client, Dst: c.Virtual, SrcPort: c.ClientPort, DstPort: c.VirtualPort, Proto: c.Proto}
+}
+
+func outTupleOf(c *Conn) Tuple {
+	if c.meta&metaOutLocal != 0 {
+		return Tuple{Src: c.Real, Dst: c.Local, SrcPort: c.RealPort, DstPort: c.LocalPort, Proto: c.Proto}
+	}
+	return Tuple{Src: c.Real, Dst: c.Client, SrcPort: c.RealPort, DstPort: c.ClientPort, Proto: c.Proto}
+}
+
+// matches reports whether key is the tuple of c in direction dir.
+func (c *Conn) matches(key *Tuple, dir Dir) bool {
+	if dir == DirIn {
+		return c.Client == key.Src && c.Virtual == key.Dst && c.ClientPort == key.SrcPort &&
+			c.VirtualPort == key.DstPort && c.Proto == key.Proto
+	}
+	if c.Real != key.Src || c.RealPort != key.SrcPort || c.Proto != key.Proto {
+		return false
+	}
+	if c.meta&metaOutLocal != 0 {
+		return c.Local == key.Dst && c.LocalPort == key.DstPort
+	}
+	return c.Client == key.Dst && c.ClientPort == key.DstPort
+}

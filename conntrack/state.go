@@ -1,0 +1,106 @@
+package conntrack
+
+import "time"
+
+// State is a connection's protocol state, numbered like IPVS's IP_VS_TCP_S_* for TCP.
+type State uint8
+
+// IPVS TCP states (IP_VS_TCP_S_*), then the single states of UDP and ICMP conns.
+const (
+	StateNone State = iota
+	StateEstablished
+	StateSynSent
+	StateSynRecv
+	StateFinWait
+	StateTimeWait
+	StateClose
+	StateCloseWait
+	StateLastAck
+	StateListen
+	StateSynAck
+	StateUDP
+	StateICMP
+	numStates
+)
+
+const numTCPStates = int(StateSynAck) + 1
+
+var stateNames = [numStates]string{
+	StateNone:        "NONE",
+	StateEstablished: "ESTABLISHED",
+	StateSynSent:     "SYN_SENT",
+	StateSynRecv:     "SYN_RECV",
+	StateFinWait:     "FIN_WAIT",
+	StateTimeWait:    "TIME_WAIT",
+	StateClose:       "CLOSE",
+	StateCloseWait:   "CLOSE_WAIT",
+	StateLastAck:     "LAST_ACK",
+	StateListen:      "LISTEN",
+	StateSynAck:      "SYNACK",
+	StateUDP:         "UDP",
+	StateICMP:        "ICMP",
+}
+
+// String returns the name ipvsadm -lc prints for the state.
+func (s State) String() string {
+	if s < numStates {
+		return stateNames[s]
+	}
+	return "ERR!"
+}
+
+// Active reports whether IPVS counts a conn in this state as active (ESTABLISHED only); everything else,
+// UDP and ICMP included, is inactive.
+func (s State) Active() bool { return s == StateEstablished }
+
+// Timeouts holds the idle timeout of every state.
+type Timeouts struct {
+	None, Established, SynSent, SynRecv, FinWait, TimeWait, Close, CloseWait, LastAck, Listen, SynAck, UDP, ICMP time.Duration
+}
+
+// DefaultTimeouts returns the IPVS defaults (tcp_timeouts, udp_timeouts, icmp_timeouts in the kernel).
+// ipvsadm --set tcp tcpfin udp sets Established, FinWait and UDP.
+func DefaultTimeouts() Timeouts {
+	return Timeouts{
+		None:        2 * time.Second,
+		Established: 900 * time.Second,
+		SynSent:     120 * time.Second,
+		SynRecv:     60 * time.Second,
+		FinWait:     120 * time.Second,
+		TimeWait:    120 * time.Second,
+		Close:       10 * time.Second,
+		CloseWait:   60 * time.Second,
+		LastAck:     30 * time.Second,
+		Listen:      120 * time.Second,
+		SynAck:      120 * time.Second,
+		UDP:         300 * time.Second,
+		ICMP:        60 * time.Second,
+	}
+}
+
+// byState returns the timeouts as an array indexed by State.
+func (to *Timeouts) byState() [numStates]time.Duration {
+	return [numStates]time.Duration{
+		StateNone: to.None, StateEstablished: to.Established, StateSynSent: to.SynSent, StateSynRecv: to.SynRecv,
+		StateFinWait: to.FinWait, StateTimeWait: to.TimeWait, StateClose: to.Close, StateCloseWait: to.CloseWait,
+		StateLastAck: to.LastAck, StateListen: to.Listen, StateSynAck: to.SynAck, StateUDP: to.UDP, StateICMP: to.ICMP,
+	}
+}
+
+// merged returns to with every zero field replaced by the one in base (ipvsadm --set: 0 keeps the current value).
+func (to Timeouts) merged(base Timeouts) Timeouts {
+	pick := func(v, b time.Duration) time.Duration {
+		if v <= 0 {
+			return b
+		}
+		return v
+	}
+	return Timeouts{
+		None: pick(to.None, base.None), Established: pick(to.Established, base.Established),
+		SynSent: pick(to.SynSent, base.SynSent), SynRecv: pick(to.SynRecv, base.SynRecv),
+		FinWait: pick(to.FinWait, base.FinWait), TimeWait: pick(to.TimeWait, base.TimeWait),
+		Close: pick(to.Close, base.Close), CloseWait: pick(to.CloseWait, base.CloseWait),
+		LastAck: pick(to.LastAck, base.LastAck), Listen: pick(to.Listen, base.Listen),
+		SynAck: pick(to.SynAck, base.SynAck), UDP: pick(to.UDP, base.UDP), ICMP: pick(to.ICMP, base.ICMP),
+	}
+}

@@ -1,0 +1,328 @@
+package conntrack
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"unsafe"
+)
+
+// Config sizes a Table. Everything is allocated by New; nothing grows later.
+type Config struct {
+	// Capacity is the number of connections the table holds; Insert returns ErrFull beyond it.
+	Capacity int
+	// TemplateCapacity is the number of persistence templates; 0 selects Capacity/16 (at least 64).
+	TemplateCapacity int
+	// Timeouts per state; zero fields take the IPVS defaults.
+	Timeouts Timeouts
+}
+
+// MaxCapacity bounds Capacity+TemplateCapacity (refs are stored shifted left by one in the index).
+const MaxCapacity = 1 << 28
+
+// Stats are the table's counters. Full counts conns refused by Insert because the table was full: the
+// established conns already in the table are never evicted to make room.
+type Stats struct {
+	Conns, Templates int
+	Inserted         uint64 // conns inserted
+	Full             uint64 // conns refused with ErrFull
+	TemplateFull     uint64 // templates refused with ErrFull
+	Expired          uint64 // conns expired
+	TemplatesExpired uint64 // templates expired
+}
+
+// Table is one worker's connection table. It is not safe for concurrent use: the owning worker goroutine calls
+// every method, and the control plane only reads through Range/Stats on that goroutine or while it is paused.
+//
+// Memory (see MemoryBytes): sizeof(Conn) = 108 bytes per record, plus 2 index slots of 8 bytes per conn sized for a
+// load of at most 0.7 (worst case, every conn NAT/FULLNAT: 2×8/0.7 ≈ 23 bytes, rounded up to a power of two:
+// 16–32 bytes). At 10M conns: 1.08 GB records + 256 MB index ≈ 134 bytes/conn, 1.34 GB total.
+type Table struct {
+	recs []Conn // recs[0] is a zero record so Conn(0) is safe to read
+
+	conns, tmpls     slab
+	tmplFirst        uint32 // refs [1, tmplFirst) are conns, [tmplFirst, len(recs)) templates
+	tmplExtra        []templateExtra
+	index, tmplIndex index
+	seed             hashSeed
+	timeouts         Timeouts
+	timeoutNs        [numStates]int64
+	wheel            wheel
+	clockBase        int64
+	clockSet         bool
+	stats            Stats
+}
+
+// slab hands out refs in [first, end): recycled ones from a free list threaded through Conn.next, then
+// never-used ones in order, so New does not touch the memory it reserves.
+type slab struct {
+	free, fresh, end uint32
+	used             int
+}
+
+func (s *slab) alloc(recs []Conn) uint32 {
+	if s.free != 0 {
+		ref := s.free
+		s.free = recs[ref].next
+		s.used++
+		return ref
+	}
+	if s.fresh < s.end {
+		ref := s.fresh
+		s.fresh++
+		s.used++
+		return ref
+	}
+	return 0
+}
+
+func (s *slab) release(recs []Conn, ref uint32) {
+	recs[ref] = Conn{next: s.free}
+	s.free = ref
+	s.used--
+}
+
+// New allocates a table for cfg.Capacity conns and cfg.TemplateCapacity templates.
+func New(cfg Config) (*Table, error) {
+	if cfg.Capacity <= 0 {
+		return nil, fmt.Errorf("new conntrack table: capacity %d must be positive", cfg.Capacity)
+	}
+	tcap := cfg.TemplateCapacity
+	if tcap < 0 {
+		return nil, fmt.Errorf("new conntrack table: template capacity %d must not be negative", tcap)
+	}
+	if tcap == 0 {
+		tcap = max(cfg.Capacity/16, 64)
+	}
+	if cfg.Capacity+tcap > MaxCapacity {
+		return nil, fmt.Errorf("new conntrack table: capacity %d + %d templates exceeds %d", cfg.Capacity, tcap, MaxCapacity)
+	}
+	n := uint32(cfg.Capacity)
+	t := &Table{
+		recs:      make([]Conn, 1+cfg.Capacity+tcap),
+		conns:     slab{fresh: 1, end: 1 + n},
+		tmpls:     slab{fresh: 1 + n, end: 1 + n + uint32(tcap)},
+		tmplFirst: 1 + n,
+		tmplExtra: make([]templateExtra, tcap),
+		index:     newIndex(2 * cfg.Capacity),
+		tmplIndex: newIndex(tcap),
+		seed:      hashSeed{rand.Uint64(), rand.Uint64(), rand.Uint64()},
+	}
+	t.setTimeouts(cfg.Timeouts.merged(DefaultTimeouts()))
+	return t, nil
+}
+
+// Lookup finds the conn a packet with tuple key belongs to and the packet's direction; ref is 0 when absent.
+func (t *Table) Lookup(key *Tuple) (Ref, Dir) {
+	h := uint32(hashTuple(key, &t.seed))
+	slots, mask := t.index.slots, t.index.mask
+	for i := h & mask; ; i = (i + 1) & mask {
+		s := slots[i]
+		if s.val == 0 {
+			return 0, DirIn
+		}
+		if s.hash == h {
+			ref, dir := s.val>>1, Dir(s.val&1)
+			if t.recs[ref].matches(key, dir) {
+				return Ref(ref), dir
+			}
+		}
+	}
+}
+
+// present reports whether key is indexed, and otherwise where its probe run ends.
+func (t *Table) present(key *Tuple, h uint32) (uint32, bool) {
+	slots, mask := t.index.slots, t.index.mask
+	for i := h & mask; ; i = (i + 1) & mask {
+		s := slots[i]
+		if s.val == 0 {
+			return i, false
+		}
+		if s.hash == h && t.recs[s.val>>1].matches(key, Dir(s.val&1)) {
+			return i, true
+		}
+	}
+}
+
+// Conn returns the record of ref. The pointer stays valid until the conn is removed or expires.
+func (t *Table) Conn(ref Ref) *Conn { return &t.recs[ref] }
+
+// Insert stores c with its inbound tuple (as the client's packet arrives) and, when non-nil, the tuple of reply
+// packets as they arrive at the director (NAT: src real:port dst client:port; FULLNAT: src real:port dst
+// local:lport). DR/TUN pass out == nil (replies never come back).
+//
+// The conn starts in c.State. For UDP (17) and ICMP (1, 58) conns a StateNone is replaced by StateUDP/StateICMP.
+// A TCP conn is normally inserted in StateNone and the caller then runs Update for its first packet, as IPVS does
+// (or sets c.State = NextState(StateNone, DirIn, flags, inputOnly) first). The timer is armed with the timeout of
+// the starting state. When c.Template is set, the template's count of controlled conns grows by one.
+//
+// Errors (pre-built, no allocation): ErrFull when every record is in use (counted in Stats.Full; nothing is
+// evicted), ErrExists when a tuple is already present, ErrTupleMismatch, ErrNoTemplate.
+func (t *Table) Insert(c *Conn, in, out *Tuple, now int64) (Ref, error) {
+	var meta uint8 = metaUsed
+	if *in != inTupleOf(c) {
+		return 0, ErrTupleMismatch
+	}
+	if out != nil {
+		if out.Src != c.Real || out.SrcPort != c.RealPort || out.Proto != c.Proto {
+			return 0, ErrTupleMismatch
+		}
+		switch {
+		case out.Dst == c.Client && out.DstPort == c.ClientPort:
+			meta |= metaHasOut
+		case out.Dst == c.Local && out.DstPort == c.LocalPort:
+			meta |= metaHasOut | metaOutLocal
+		default:
+			return 0, ErrTupleMismatch
+		}
+	}
+	if c.Template != 0 && !t.liveTemplate(uint32(c.Template)) {
+		return 0, ErrNoTemplate
+	}
+	hIn := uint32(hashTuple(in, &t.seed))
+	posIn, dup := t.present(in, hIn)
+	if dup {
+		return 0, ErrExists
+	}
+	var hOut, posOut uint32
+	if out != nil {
+		hOut = uint32(hashTuple(out, &t.seed))
+		if posOut, dup = t.present(out, hOut); dup {
+			return 0, ErrExists
+		}
+	}
+	ref := t.conns.alloc(t.recs)
+	if ref == 0 {
+		t.stats.Full++
+		return 0, ErrFull
+	}
+	r := &t.recs[ref]
+	*r = *c
+	r.meta = meta
+	r.expires, r.armed, r.next, r.prev = 0, 0, 0, 0
+	if r.State == StateNone {
+		switch r.Proto {
+		case 17:
+			r.State = StateUDP
+		case 1, 58:
+			r.State = StateICMP
+		}
+	}
+	t.index.slots[posIn] = slot{hash: hIn, val: ref << 1}
+	if out != nil {
+		if posOut == posIn {
+			posOut = t.index.insertPos(posIn) // the in slot took it; the run continues past it
+		}
+		t.index.slots[posOut] = slot{hash: hOut, val: ref<<1 | uint32(DirOut)}
+	}
+	if r.Template != 0 {
+		t.tmplExtra[uint32(r.Template)-t.tmplFirst].controlled++
+	}
+	t.arm(ref, now, t.timeoutNs[r.State])
+	t.stats.Inserted++
+	return Ref(ref), nil
+}
+
+// Update runs the IPVS TCP state machine (see NextState) for one packet of the conn and re-arms its timer with the
+// new state's timeout. It returns the states before and after so the caller can adjust active/inactive counts.
+// For UDP/ICMP conns it only re-arms.
+func (t *Table) Update(ref Ref, dir Dir, tcpFlags uint8, inputOnly bool, now int64) (old, new State) {
+	r := &t.recs[ref]
+	old = r.State
+	new = NextState(old, dir, tcpFlags, inputOnly)
+	r.State = new
+	t.arm(uint32(ref), now, t.timeoutNs[new])
+	return old, new
+}
+
+// Touch re-arms the conn's timer with its current state's timeout (UDP, ICMP, or a TCP packet that should not
+// move the state machine).
+func (t *Table) Touch(ref Ref, now int64) {
+	t.arm(uint32(ref), now, t.timeoutNs[t.recs[ref].State])
+}
+
+// Remove deletes a conn (or a template, as RemoveTemplate) at once. Removing a free ref does nothing.
+func (t *Table) Remove(ref Ref) {
+	if ref == 0 || int(ref) >= len(t.recs) || t.recs[ref].meta&metaUsed == 0 {
+		return
+	}
+	if t.recs[ref].meta&metaTemplate != 0 {
+		t.RemoveTemplate(ref)
+		return
+	}
+	t.removeConn(uint32(ref))
+}
+
+func (t *Table) removeConn(ref uint32) {
+	r := &t.recs[ref]
+	in := inTupleOf(r)
+	if pos, ok := t.index.find(uint32(hashTuple(&in, &t.seed)), ref<<1); ok {
+		t.index.deleteAt(pos)
+	}
+	if r.meta&metaHasOut != 0 {
+		out := outTupleOf(r)
+		if pos, ok := t.index.find(uint32(hashTuple(&out, &t.seed)), ref<<1|uint32(DirOut)); ok {
+			t.index.deleteAt(pos)
+		}
+	}
+	t.unlink(ref)
+	if tmpl := uint32(r.Template); tmpl != 0 {
+		t.releaseControl(tmpl)
+	}
+	t.conns.release(t.recs, ref)
+}
+
+// ExpiresAt returns the monotonic nanosecond time at or after which the record expires (rounded up to a tick).
+func (t *Table) ExpiresAt(ref Ref) int64 {
+	return t.clockBase + int64(t.recs[ref].expires)<<tickShift
+}
+
+// Len returns the number of conns in the table (templates not included).
+func (t *Table) Len() int { return t.conns.used }
+
+// Capacity returns the number of conns the table can hold.
+func (t *Table) Capacity() int { return int(t.tmplFirst - 1) }
+
+// TemplateLen returns the number of templates in the table.
+func (t *Table) TemplateLen() int { return t.tmpls.used }
+
+// Stats returns the table's counters.
+func (t *Table) Stats() Stats {
+	s := t.stats
+	s.Conns, s.Templates = t.conns.used, t.tmpls.used
+	return s
+}
+
+// SetTimeouts changes the per-state timeouts; zero fields keep their current value (as ipvsadm --set 0 does).
+// Timers already armed keep their deadline; the new values apply when a timer is re-armed.
+func (t *Table) SetTimeouts(to Timeouts) { t.setTimeouts(to.merged(t.timeouts)) }
+
+// Timeouts returns the per-state timeouts in force.
+func (t *Table) Timeouts() Timeouts { return t.timeouts }
+
+func (t *Table) setTimeouts(to Timeouts) {
+	t.timeouts = to
+	for s, d := range to.byState() {
+		t.timeoutNs[s] = int64(d)
+	}
+}
+
+// Range calls fn for every conn and template (c.IsTemplate tells them apart), in ref order, until fn returns false.
+// It is for the control plane (ipvsadm -lc): it must run on the owning worker goroutine or while that worker is
+// paused, and fn must not change the table. It visits every record slot, so it costs O(capacity).
+func (t *Table) Range(fn func(ref Ref, c *Conn, expiresAt int64) bool) {
+	for ref := 1; ref < len(t.recs); ref++ {
+		c := &t.recs[ref]
+		if c.meta&metaUsed == 0 {
+			continue
+		}
+		if !fn(Ref(ref), c, t.ExpiresAt(Ref(ref))) {
+			return
+		}
+	}
+}
+
+// MemoryBytes returns the bytes the table reserved: records, template side table, both indexes and the wheel.
+func (t *Table) MemoryBytes() int {
+	return len(t.recs)*int(unsafe.Sizeof(Conn{})) + len(t.tmplExtra)*int(unsafe.Sizeof(templateExtra{})) +
+		t.index.bytes() + t.tmplIndex.bytes() + int(unsafe.Sizeof(t.wheel))
+}
