@@ -110,3 +110,5 @@ func waitUntil(tb testing.TB, limit time.Duration, what string, cond func() bool
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func mustAddrPort(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
