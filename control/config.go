@@ -1,0 +1,238 @@
+package control
+
+// The configuration schema. These structs are specs: plain, copyable values read
+// from YAML (config_load.go) and checked by Validate (config_validate.go).
+// Compiling them into a dataplane table is the only step that touches the
+// running system.
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// Config is the whole fastlvs configuration file.
+type Config struct {
+	// Interfaces are the ports the director serves; two interfaces make a
+	// two-arm director (clients on the first, real servers on the second).
+	Interfaces []string `mapstructure:"interfaces" yaml:"interfaces"`
+	// Workers is the number of packet workers; 0 means "auto" (one per queue).
+	Workers int `mapstructure:"workers" yaml:"workers" fastlvs:"auto"`
+	// CPUs pins workers to these CPUs, in order; empty leaves them unpinned.
+	CPUs []int `mapstructure:"cpus" yaml:"cpus,omitempty"`
+	// API is where the control API listens: unix:///path or tcp://host:port.
+	API string `mapstructure:"api" yaml:"api"`
+	// APIToken is the bearer token a tcp:// API requires.
+	APIToken string `mapstructure:"api_token" yaml:"api_token,omitempty"`
+	// Metrics is the host:port of the Prometheus endpoint; empty disables it.
+	Metrics string `mapstructure:"metrics" yaml:"metrics"`
+	// UMEMFrames is the number of frames per AF_XDP socket (power of two).
+	UMEMFrames int `mapstructure:"umem_frames" yaml:"umem_frames"`
+	// RingSize is the descriptor count of the rx/tx/fill/completion rings (power of two).
+	RingSize int `mapstructure:"ring_size" yaml:"ring_size"`
+	// XDPMode is auto, native or generic.
+	XDPMode   string          `mapstructure:"xdp_mode" yaml:"xdp_mode"`
+	Conntrack ConntrackConfig `mapstructure:"conntrack" yaml:"conntrack"`
+	Options   Options         `mapstructure:"options" yaml:"options"`
+	Services  []ServiceConfig `mapstructure:"services" yaml:"services"`
+}
+
+// ConntrackConfig sizes the per-worker connection tables.
+type ConntrackConfig struct {
+	// Capacity is the total number of connection entries, shared out among workers.
+	Capacity int               `mapstructure:"capacity" yaml:"capacity"`
+	Timeouts ConntrackTimeouts `mapstructure:"timeouts" yaml:"timeouts"`
+}
+
+// ConntrackTimeouts are the idle timeouts of `ipvsadm --set tcp tcpfin udp`.
+type ConntrackTimeouts struct {
+	TCP    time.Duration `mapstructure:"tcp" yaml:"tcp"`
+	TCPFin time.Duration `mapstructure:"tcpfin" yaml:"tcpfin"`
+	UDP    time.Duration `mapstructure:"udp" yaml:"udp"`
+}
+
+// Options mirror the IPVS sysctls of the same names.
+type Options struct {
+	// ExpireNodestConn drops a connection whose real server was removed
+	// instead of letting it time out.
+	ExpireNodestConn bool `mapstructure:"expire_nodest_conn" yaml:"expire_nodest_conn"`
+	// ExpireQuiescentTemplate expires persistence templates that point at a
+	// real server of weight 0.
+	ExpireQuiescentTemplate bool `mapstructure:"expire_quiescent_template" yaml:"expire_quiescent_template"`
+}
+
+// ServiceConfig is one virtual service (an `ipvsadm -A` line plus its checks).
+type ServiceConfig struct {
+	// Name labels the service in metrics and the API; Validate fills
+	// "<protocol>-<vip>-<port>" when it is empty.
+	Name string     `mapstructure:"name" yaml:"name"`
+	VIP  netip.Addr `mapstructure:"vip" yaml:"vip"`
+	// Port 0 means every port (persistent services only).
+	Port      int      `mapstructure:"port" yaml:"port"`
+	Protocol  string   `mapstructure:"protocol" yaml:"protocol"`
+	Scheduler string   `mapstructure:"scheduler" yaml:"scheduler"`
+	Flags     []string `mapstructure:"flags" yaml:"flags,omitempty"`
+	// Persistence is the template timeout; 0 disables persistence. In YAML,
+	// `true` means 360s like ipvsadm -p without a value.
+	Persistence time.Duration `mapstructure:"persistence" yaml:"persistence,omitempty" fastlvs:"booldur"`
+	// PersistenceNetmask groups clients for persistence: a dotted mask or
+	// prefix length for IPv4, a prefix length for IPv6. Empty means the whole
+	// address.
+	PersistenceNetmask string `mapstructure:"persistence_netmask" yaml:"persistence_netmask,omitempty"`
+	// PersistencePrefix is the prefix length derived from PersistenceNetmask by
+	// Validate (32 or 128 when the netmask is empty).
+	PersistencePrefix int `mapstructure:"-" yaml:"-"`
+	// Forward is dr, nat, fullnat or tun.
+	Forward string `mapstructure:"forward" yaml:"forward"`
+	// LocalAddresses are the FULLNAT source addresses (fullnat only).
+	LocalAddresses []netip.Addr `mapstructure:"local_addresses" yaml:"local_addresses,omitempty"`
+	SynProxy       bool         `mapstructure:"synproxy" yaml:"synproxy,omitempty"`
+	// MaglevTableSize is the mh lookup table size (prime); 0 picks the default.
+	MaglevTableSize int                `mapstructure:"maglev_table_size" yaml:"maglev_table_size,omitempty"`
+	HealthCheck     HealthCheckConfig  `mapstructure:"health_check" yaml:"health_check"`
+	SorryServer     *SorryServerConfig `mapstructure:"sorry_server" yaml:"sorry_server,omitempty"`
+	// Quorum is the total weight of healthy real servers below which the
+	// service is served by the sorry server (keepalived's quorum).
+	Quorum      int                `mapstructure:"quorum" yaml:"quorum,omitempty"`
+	RealServers []RealServerConfig `mapstructure:"real_servers" yaml:"real_servers"`
+}
+
+// RealServerConfig is one real server of a service.
+type RealServerConfig struct {
+	Address netip.Addr `mapstructure:"address" yaml:"address"`
+	// Port 0 means the service's port (Validate fills it in).
+	Port   int `mapstructure:"port" yaml:"port"`
+	Weight int `mapstructure:"weight" yaml:"weight"`
+	// UpperThreshold caps active connections (0 = no cap); the server takes new
+	// connections again once it falls below LowerThreshold.
+	UpperThreshold int `mapstructure:"upper_threshold" yaml:"upper_threshold,omitempty"`
+	LowerThreshold int `mapstructure:"lower_threshold" yaml:"lower_threshold,omitempty"`
+	// HealthCheck overrides the service's check for this server; nil inherits
+	// it. When read from YAML the override is already merged over the
+	// service's check, so it is complete.
+	HealthCheck *HealthCheckConfig `mapstructure:"health_check" yaml:"health_check,omitempty"`
+}
+
+// HealthCheckConfig says how to probe a real server.
+type HealthCheckConfig struct {
+	// Type is tcp, http, https, udp, icmp, dns, exec or none. Validate fills
+	// tcp for TCP services and udp for UDP services when it is empty.
+	Type     string        `mapstructure:"type" yaml:"type"`
+	Interval time.Duration `mapstructure:"interval" yaml:"interval"`
+	Timeout  time.Duration `mapstructure:"timeout" yaml:"timeout"`
+	// Rise is the number of consecutive successes that mark a server up,
+	// Fall the number of consecutive failures that mark it down.
+	Rise int `mapstructure:"rise" yaml:"rise"`
+	Fall int `mapstructure:"fall" yaml:"fall"`
+	// Port 0 probes the real server's own port.
+	Port int `mapstructure:"port" yaml:"port,omitempty"`
+	// Path, Status, BodyRegex and Host are for http and https; an empty
+	// Path means "/", an empty Status means "200-399".
+	Path      string `mapstructure:"path" yaml:"path,omitempty"`
+	Status    string `mapstructure:"status" yaml:"status,omitempty"`
+	BodyRegex string `mapstructure:"body_regex" yaml:"body_regex,omitempty"`
+	Host      string `mapstructure:"host" yaml:"host,omitempty"`
+	// SNI is the TLS server name of an https check.
+	SNI string `mapstructure:"sni" yaml:"sni,omitempty"`
+	// Payload is sent and Expect must appear in the reply (tcp and udp).
+	Payload string `mapstructure:"payload" yaml:"payload,omitempty"`
+	Expect  string `mapstructure:"expect" yaml:"expect,omitempty"`
+	// DNSName is the name a dns check resolves; empty means ".".
+	DNSName string `mapstructure:"dns_name" yaml:"dns_name,omitempty"`
+	// Command is run by an exec check; exit status 0 means healthy.
+	Command string `mapstructure:"command" yaml:"command,omitempty"`
+	// InhibitOnFailure sets a failed server's weight to 0 instead of removing it.
+	InhibitOnFailure bool `mapstructure:"inhibit_on_failure" yaml:"inhibit_on_failure,omitempty"`
+}
+
+// SorryServerConfig takes the traffic of a service that has no healthy real
+// server (or less than its quorum).
+type SorryServerConfig struct {
+	Address netip.Addr `mapstructure:"address" yaml:"address"`
+	// Port 0 means the service's port.
+	Port int `mapstructure:"port" yaml:"port,omitempty"`
+}
+
+// Defaults, the values an omitted key takes.
+const (
+	DefaultAPI             = "unix:///run/fastlvs.sock"
+	DefaultMetrics         = "127.0.0.1:9120"
+	DefaultUMEMFrames      = 4096
+	DefaultRingSize        = 2048
+	DefaultXDPMode         = "auto"
+	DefaultConntrackSize   = 1 << 20
+	DefaultScheduler       = "wlc"
+	DefaultProtocol        = "tcp"
+	DefaultForward         = "dr"
+	DefaultWeight          = 1
+	DefaultPersistenceTrue = 360 * time.Second // ipvsadm -p without a timeout
+)
+
+// DefaultConfig returns a Config with every default filled and no services.
+func DefaultConfig() Config {
+	return Config{
+		API:        DefaultAPI,
+		Metrics:    DefaultMetrics,
+		UMEMFrames: DefaultUMEMFrames,
+		RingSize:   DefaultRingSize,
+		XDPMode:    DefaultXDPMode,
+		Conntrack: ConntrackConfig{
+			Capacity: DefaultConntrackSize,
+			Timeouts: ConntrackTimeouts{TCP: 900 * time.Second, TCPFin: 120 * time.Second, UDP: 300 * time.Second},
+		},
+	}
+}
+
+// DefaultService returns a service with the default protocol, scheduler,
+// forwarding method and health check, and no address yet.
+func DefaultService() ServiceConfig {
+	return ServiceConfig{
+		Protocol:    DefaultProtocol,
+		Scheduler:   DefaultScheduler,
+		Forward:     DefaultForward,
+		HealthCheck: DefaultHealthCheck(),
+	}
+}
+
+// DefaultRealServer returns a real server of the default weight.
+func DefaultRealServer() RealServerConfig {
+	return RealServerConfig{Weight: DefaultWeight}
+}
+
+// DefaultHealthCheck returns the default check timing; the type is filled by
+// Validate from the service's protocol.
+func DefaultHealthCheck() HealthCheckConfig {
+	return HealthCheckConfig{Interval: 2 * time.Second, Timeout: time.Second, Rise: 2, Fall: 3}
+}
+
+// RealServerCheck returns the health check that applies to real server i: its
+// own override, or the service's check.
+func (s *ServiceConfig) RealServerCheck(i int) HealthCheckConfig {
+	if hc := s.RealServers[i].HealthCheck; hc != nil {
+		return *hc
+	}
+	return s.HealthCheck
+}
+
+// String names the service for logs: "web (tcp 198.18.0.10:80)".
+func (s *ServiceConfig) String() string {
+	return fmt.Sprintf("%s (%s %s)", s.Name, s.Protocol, netip.AddrPortFrom(s.VIP, uint16(s.Port)))
+}
+
+// ConfigError is a refused configuration value: the field's path in the YAML
+// document (services[0].real_servers[2].weight) and why it was refused.
+type ConfigError struct {
+	Field  string
+	Reason string
+}
+
+func (e *ConfigError) Error() string {
+	if e.Field == "" {
+		return e.Reason
+	}
+	return e.Field + ": " + e.Reason
+}
+
+func configErrorf(field, format string, args ...any) error {
+	return &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}

@@ -1,0 +1,490 @@
+package control
+
+// Validate refuses a configuration with one line naming the field and the
+// reason, and normalizes what it accepts (fills derived fields). A reload runs
+// it before anything is compiled, so a refused file leaves the running table
+// untouched.
+
+import (
+	"fmt"
+	"math/bits"
+	"net"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// configSchedulers are the scheduler names a service may use (the IPVS set plus mh
+// and twos, "power of two choices").
+var configSchedulers = []string{"rr", "wrr", "lc", "wlc", "sed", "nq", "fo", "ovf", "lblc", "lblcr", "dh", "sh", "mh", "twos"}
+
+// Forwarding methods, protocols, health check types and XDP modes accepted.
+var (
+	configForwardMethods = []string{"dr", "nat", "fullnat", "tun"}
+	configProtocols      = []string{"tcp", "udp"}
+	configCheckTypes     = []string{"tcp", "http", "https", "udp", "icmp", "dns", "exec", "none"}
+	configXDPModes       = []string{"auto", "native", "generic"}
+)
+
+// configSchedulerFlags maps each IPVS scheduler flag to the scheduler it applies to.
+var configSchedulerFlags = map[string]string{
+	"sh-fallback": "sh", "sh-port": "sh",
+	"mh-fallback": "mh", "mh-port": "mh",
+}
+
+const (
+	configMaxInterfaces    = 2
+	configMaxInterfaceName = 15 // IFNAMSIZ - 1
+	configMinRingSize      = 64
+	configMaxRingSize      = 1 << 15
+	configMaxUMEMFrames    = 1 << 20
+	configMaxWeight        = 65535
+	configMaxMaglevSize    = 1 << 22
+)
+
+var configNamePattern = regexp.MustCompile(`^[A-Za-z0-9._:-]+$`)
+
+// Validate checks every field and returns the first refusal as a
+// *ConfigError. It fills derived values: empty service names
+// ("tcp-198.18.0.10-80"), empty health-check types (tcp or udp after the
+// service's protocol), real-server ports of 0 (the service's port) and
+// PersistencePrefix.
+func (c *Config) Validate() error {
+	if err := c.validateGlobals(); err != nil {
+		return err
+	}
+	seenServices := make(map[string]int, len(c.Services))
+	seenNames := make(map[string]int, len(c.Services))
+	for i := range c.Services {
+		path := fmt.Sprintf("services[%d]", i)
+		service := &c.Services[i]
+		if err := service.validate(path); err != nil {
+			return err
+		}
+		key := fmt.Sprintf("%s %s", service.Protocol, netip.AddrPortFrom(service.VIP, uint16(service.Port)))
+		if first, ok := seenServices[key]; ok {
+			return configErrorf(path, "duplicate service %s (same as services[%d])", key, first)
+		}
+		seenServices[key] = i
+		if first, ok := seenNames[service.Name]; ok {
+			return configErrorf(path+".name", "duplicate name %q (same as services[%d])", service.Name, first)
+		}
+		seenNames[service.Name] = i
+	}
+	return nil
+}
+
+func (c *Config) validateGlobals() error {
+	if len(c.Interfaces) > configMaxInterfaces {
+		return configErrorf("interfaces", "at most %d interfaces (one-arm or two-arm director), got %d", configMaxInterfaces, len(c.Interfaces))
+	}
+	for i, name := range c.Interfaces {
+		path := fmt.Sprintf("interfaces[%d]", i)
+		switch {
+		case name == "":
+			return configErrorf(path, "must not be empty")
+		case len(name) > configMaxInterfaceName || strings.ContainsAny(name, "/ \t"):
+			return configErrorf(path, "%q is not an interface name", name)
+		case slices.Index(c.Interfaces, name) < i:
+			return configErrorf(path, "duplicate interface %q", name)
+		}
+	}
+	if c.Workers < 0 {
+		return configErrorf("workers", `must be "auto" or at least 1 (got %d)`, c.Workers)
+	}
+	for i, cpu := range c.CPUs {
+		path := fmt.Sprintf("cpus[%d]", i)
+		if cpu < 0 {
+			return configErrorf(path, "must not be negative (got %d)", cpu)
+		}
+		if slices.Index(c.CPUs, cpu) < i {
+			return configErrorf(path, "duplicate cpu %d", cpu)
+		}
+	}
+	if err := c.validateAPI(); err != nil {
+		return err
+	}
+	if c.Metrics != "" {
+		if err := validateConfigHostPort(c.Metrics); err != nil {
+			return configErrorf("metrics", "%q is not host:port (%v)", c.Metrics, err)
+		}
+	}
+	if !configPowerOfTwo(c.RingSize) || c.RingSize < configMinRingSize || c.RingSize > configMaxRingSize {
+		return configErrorf("ring_size", "must be a power of two between %d and %d (got %d)", configMinRingSize, configMaxRingSize, c.RingSize)
+	}
+	if !configPowerOfTwo(c.UMEMFrames) || c.UMEMFrames > configMaxUMEMFrames {
+		return configErrorf("umem_frames", "must be a power of two up to %d (got %d)", configMaxUMEMFrames, c.UMEMFrames)
+	}
+	if c.UMEMFrames < 2*c.RingSize {
+		return configErrorf("umem_frames", "must be at least twice ring_size so the fill and tx rings both fit (got %d, ring_size %d)", c.UMEMFrames, c.RingSize)
+	}
+	if !slices.Contains(configXDPModes, c.XDPMode) {
+		return configErrorf("xdp_mode", "unknown mode %q (want one of %s)", c.XDPMode, strings.Join(configXDPModes, ", "))
+	}
+	if c.Conntrack.Capacity < 1 {
+		return configErrorf("conntrack.capacity", "must be at least 1 (got %d)", c.Conntrack.Capacity)
+	}
+	for _, timeout := range []struct {
+		name  string
+		value int64
+	}{
+		{"tcp", int64(c.Conntrack.Timeouts.TCP)},
+		{"tcpfin", int64(c.Conntrack.Timeouts.TCPFin)},
+		{"udp", int64(c.Conntrack.Timeouts.UDP)},
+	} {
+		if timeout.value <= 0 {
+			return configErrorf("conntrack.timeouts."+timeout.name, "must be positive")
+		}
+	}
+	return nil
+}
+
+func (c *Config) validateAPI() error {
+	scheme, rest, ok := strings.Cut(c.API, "://")
+	switch {
+	case ok && scheme == "unix":
+		if !strings.HasPrefix(rest, "/") {
+			return configErrorf("api", "%q needs an absolute socket path (unix:///run/fastlvs.sock)", c.API)
+		}
+	case ok && scheme == "tcp":
+		if err := validateConfigHostPort(rest); err != nil {
+			return configErrorf("api", "%q is not tcp://host:port (%v)", c.API, err)
+		}
+		if c.APIToken == "" {
+			return configErrorf("api_token", "required when the api listens on tcp")
+		}
+	default:
+		return configErrorf("api", "%q is not unix:///path or tcp://host:port", c.API)
+	}
+	return nil
+}
+
+func validateConfigHostPort(text string) error {
+	_, port, err := net.SplitHostPort(text)
+	if err != nil {
+		return err
+	}
+	if number, err := strconv.ParseUint(port, 10, 16); err != nil || number == 0 {
+		return fmt.Errorf("bad port %q", port)
+	}
+	return nil
+}
+
+func (s *ServiceConfig) validate(path string) error {
+	if err := validateConfigAddress(path+".vip", s.VIP); err != nil {
+		return err
+	}
+	if err := validateConfigPort(path+".port", s.Port); err != nil {
+		return err
+	}
+	if !slices.Contains(configProtocols, s.Protocol) {
+		return configErrorf(path+".protocol", "unknown protocol %q (want one of %s)", s.Protocol, strings.Join(configProtocols, ", "))
+	}
+	if s.Name == "" {
+		s.Name = fmt.Sprintf("%s-%s-%d", s.Protocol, s.VIP, s.Port)
+	}
+	if !configNamePattern.MatchString(s.Name) {
+		return configErrorf(path+".name", "%q may hold only letters, digits and . _ : -", s.Name)
+	}
+	if !slices.Contains(configSchedulers, s.Scheduler) {
+		return configErrorf(path+".scheduler", "unknown scheduler %q (want one of %s)", s.Scheduler, strings.Join(configSchedulers, ", "))
+	}
+	for i, flag := range s.Flags {
+		flagPath := fmt.Sprintf("%s.flags[%d]", path, i)
+		scheduler, known := configSchedulerFlags[flag]
+		switch {
+		case !known:
+			return configErrorf(flagPath, "unknown flag %q (want one of sh-fallback, sh-port, mh-fallback, mh-port)", flag)
+		case scheduler != s.Scheduler:
+			return configErrorf(flagPath, "%s applies only to scheduler %s (service uses %s)", flag, scheduler, s.Scheduler)
+		case slices.Index(s.Flags, flag) < i:
+			return configErrorf(flagPath, "duplicate flag %q", flag)
+		}
+	}
+	if err := s.validatePersistence(path); err != nil {
+		return err
+	}
+	if !slices.Contains(configForwardMethods, s.Forward) {
+		return configErrorf(path+".forward", "unknown forwarding method %q (want one of %s)", s.Forward, strings.Join(configForwardMethods, ", "))
+	}
+	if err := s.validateLocalAddresses(path); err != nil {
+		return err
+	}
+	if s.SynProxy {
+		if s.Protocol != "tcp" {
+			return configErrorf(path+".synproxy", "applies only to tcp services")
+		}
+		if s.Forward != "nat" && s.Forward != "fullnat" {
+			return configErrorf(path+".synproxy", "needs forward nat or fullnat (the director must see the replies), not %s", s.Forward)
+		}
+	}
+	if s.MaglevTableSize != 0 {
+		if s.Scheduler != "mh" {
+			return configErrorf(path+".maglev_table_size", "applies only to scheduler mh (service uses %s)", s.Scheduler)
+		}
+		if s.MaglevTableSize < 0 || s.MaglevTableSize > configMaxMaglevSize || !configPrime(s.MaglevTableSize) {
+			return configErrorf(path+".maglev_table_size", "must be a prime up to %d (got %d)", configMaxMaglevSize, s.MaglevTableSize)
+		}
+		if s.MaglevTableSize < len(s.RealServers) {
+			return configErrorf(path+".maglev_table_size", "must be at least the number of real servers (%d), got %d", len(s.RealServers), s.MaglevTableSize)
+		}
+	}
+	if err := s.HealthCheck.validate(path+".health_check", s.Protocol); err != nil {
+		return err
+	}
+	if sorry := s.SorryServer; sorry != nil {
+		if err := validateConfigAddress(path+".sorry_server.address", sorry.Address); err != nil {
+			return err
+		}
+		if sorry.Address.Is4() != s.VIP.Is4() {
+			return configErrorf(path+".sorry_server.address", "%s is not of the vip's address family", sorry.Address)
+		}
+		if err := validateConfigPort(path+".sorry_server.port", sorry.Port); err != nil {
+			return err
+		}
+	}
+	if s.Quorum < 0 {
+		return configErrorf(path+".quorum", "must not be negative (got %d)", s.Quorum)
+	}
+	for i := range s.RealServers {
+		if err := s.validateRealServer(fmt.Sprintf("%s.real_servers[%d]", path, i), i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *ServiceConfig) validatePersistence(path string) error {
+	if s.Persistence < 0 {
+		return configErrorf(path+".persistence", "must not be negative (got %s)", s.Persistence)
+	}
+	if s.Port == 0 && s.Persistence == 0 {
+		return configErrorf(path+".port", "0 (all ports) needs persistence")
+	}
+	bitsInAddr := s.VIP.BitLen()
+	s.PersistencePrefix = bitsInAddr
+	if s.PersistenceNetmask == "" {
+		return nil
+	}
+	netmaskPath := path + ".persistence_netmask"
+	if s.Persistence == 0 {
+		return configErrorf(netmaskPath, "needs persistence")
+	}
+	if prefix, err := strconv.Atoi(strings.TrimPrefix(s.PersistenceNetmask, "/")); err == nil {
+		if prefix < 1 || prefix > bitsInAddr {
+			return configErrorf(netmaskPath, "prefix length must be between 1 and %d (got %d)", bitsInAddr, prefix)
+		}
+		s.PersistencePrefix = prefix
+		return nil
+	}
+	if !s.VIP.Is4() {
+		return configErrorf(netmaskPath, "%q is not a prefix length (IPv6 services take e.g. 64)", s.PersistenceNetmask)
+	}
+	mask, err := netip.ParseAddr(s.PersistenceNetmask)
+	if err != nil || !mask.Is4() {
+		return configErrorf(netmaskPath, "%q is not a netmask (e.g. 255.255.255.0 or 24)", s.PersistenceNetmask)
+	}
+	raw := mask.As4()
+	value := uint32(raw[0])<<24 | uint32(raw[1])<<16 | uint32(raw[2])<<8 | uint32(raw[3])
+	ones := bits.LeadingZeros32(^value)
+	if value == 0 || bits.TrailingZeros32(value) != 32-ones {
+		return configErrorf(netmaskPath, "%q is not a contiguous netmask", s.PersistenceNetmask)
+	}
+	s.PersistencePrefix = ones
+	return nil
+}
+
+func (s *ServiceConfig) validateLocalAddresses(path string) error {
+	if s.Forward != "fullnat" {
+		if len(s.LocalAddresses) > 0 {
+			return configErrorf(path+".local_addresses", "only for forward fullnat (service uses %s)", s.Forward)
+		}
+		return nil
+	}
+	if len(s.LocalAddresses) == 0 {
+		return configErrorf(path+".local_addresses", "required for forward fullnat")
+	}
+	for i, addr := range s.LocalAddresses {
+		addrPath := fmt.Sprintf("%s.local_addresses[%d]", path, i)
+		if err := validateConfigAddress(addrPath, addr); err != nil {
+			return err
+		}
+		if addr.Is4() != s.VIP.Is4() {
+			return configErrorf(addrPath, "%s is not of the vip's address family", addr)
+		}
+		if slices.Index(s.LocalAddresses, addr) < i {
+			return configErrorf(addrPath, "duplicate local address %s", addr)
+		}
+	}
+	return nil
+}
+
+func (s *ServiceConfig) validateRealServer(path string, index int) error {
+	server := &s.RealServers[index]
+	if err := validateConfigAddress(path+".address", server.Address); err != nil {
+		return err
+	}
+	if server.Address.Is4() != s.VIP.Is4() {
+		return configErrorf(path+".address", "%s is not of the vip's address family (mixing IPv4 and IPv6 is not supported)", server.Address)
+	}
+	if err := validateConfigPort(path+".port", server.Port); err != nil {
+		return err
+	}
+	if s.Port == 0 && server.Port != 0 {
+		return configErrorf(path+".port", "must be 0 when the service port is 0 (got %d)", server.Port)
+	}
+	if server.Port == 0 {
+		server.Port = s.Port
+	}
+	if (s.Forward == "dr" || s.Forward == "tun") && server.Port != s.Port {
+		return configErrorf(path+".port", "forward %s cannot change the port (got %d, service port %d)", s.Forward, server.Port, s.Port)
+	}
+	for i := range index {
+		if other := s.RealServers[i]; other.Address == server.Address && other.Port == server.Port {
+			return configErrorf(path, "duplicate real server %s (same as real_servers[%d])", netip.AddrPortFrom(server.Address, uint16(server.Port)), i)
+		}
+	}
+	if server.Weight < 0 || server.Weight > configMaxWeight {
+		return configErrorf(path+".weight", "must be between 0 and %d (got %d)", configMaxWeight, server.Weight)
+	}
+	if server.UpperThreshold < 0 {
+		return configErrorf(path+".upper_threshold", "must not be negative (got %d)", server.UpperThreshold)
+	}
+	if server.LowerThreshold < 0 {
+		return configErrorf(path+".lower_threshold", "must not be negative (got %d)", server.LowerThreshold)
+	}
+	if server.LowerThreshold > 0 && server.UpperThreshold == 0 {
+		return configErrorf(path+".lower_threshold", "needs upper_threshold")
+	}
+	if server.LowerThreshold > server.UpperThreshold {
+		return configErrorf(path+".lower_threshold", "must not exceed upper_threshold %d (got %d)", server.UpperThreshold, server.LowerThreshold)
+	}
+	if server.HealthCheck != nil {
+		if err := server.HealthCheck.validate(path+".health_check", s.Protocol); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (h *HealthCheckConfig) validate(path, protocol string) error {
+	if h.Type == "" {
+		h.Type = protocol
+	}
+	if !slices.Contains(configCheckTypes, h.Type) {
+		return configErrorf(path+".type", "unknown type %q (want one of %s)", h.Type, strings.Join(configCheckTypes, ", "))
+	}
+	if h.Interval <= 0 {
+		return configErrorf(path+".interval", "must be positive (got %s)", h.Interval)
+	}
+	if h.Timeout <= 0 {
+		return configErrorf(path+".timeout", "must be positive (got %s)", h.Timeout)
+	}
+	if h.Timeout >= h.Interval {
+		return configErrorf(path+".timeout", "must be shorter than interval %s (got %s)", h.Interval, h.Timeout)
+	}
+	if h.Rise < 1 {
+		return configErrorf(path+".rise", "must be at least 1 (got %d)", h.Rise)
+	}
+	if h.Fall < 1 {
+		return configErrorf(path+".fall", "must be at least 1 (got %d)", h.Fall)
+	}
+	if err := validateConfigPort(path+".port", h.Port); err != nil {
+		return err
+	}
+	// Type-specific fields on another type are mistakes, not no-ops.
+	for _, field := range []struct {
+		name, value string
+		types       []string
+	}{
+		{"path", h.Path, []string{"http", "https"}},
+		{"status", h.Status, []string{"http", "https"}},
+		{"body_regex", h.BodyRegex, []string{"http", "https"}},
+		{"host", h.Host, []string{"http", "https"}},
+		{"sni", h.SNI, []string{"https"}},
+		{"payload", h.Payload, []string{"tcp", "udp"}},
+		{"expect", h.Expect, []string{"tcp", "udp"}},
+		{"dns_name", h.DNSName, []string{"dns"}},
+		{"command", h.Command, []string{"exec"}},
+	} {
+		if field.value != "" && !slices.Contains(field.types, h.Type) {
+			return configErrorf(path+"."+field.name, "applies only to type %s (check type is %s)", strings.Join(field.types, " or "), h.Type)
+		}
+	}
+	if h.Path != "" && !strings.HasPrefix(h.Path, "/") {
+		return configErrorf(path+".path", "%q must start with /", h.Path)
+	}
+	if h.Path != "" {
+		if _, err := url.ParseRequestURI(h.Path); err != nil {
+			return configErrorf(path+".path", "%q is not a request path", h.Path)
+		}
+	}
+	if _, err := h.StatusRanges(); err != nil {
+		return configErrorf(path+".status", "%v", err)
+	}
+	if h.BodyRegex != "" {
+		if _, err := regexp.Compile(h.BodyRegex); err != nil {
+			return configErrorf(path+".body_regex", "%q does not compile: %v", h.BodyRegex, err)
+		}
+	}
+	if h.Type == "exec" && strings.TrimSpace(h.Command) == "" {
+		return configErrorf(path+".command", "required for type exec")
+	}
+	return nil
+}
+
+// StatusRanges parses Status ("200-399", "200", "200,301-302") into inclusive
+// ranges; an empty Status is 200-399.
+func (h *HealthCheckConfig) StatusRanges() ([][2]int, error) {
+	if h.Status == "" {
+		return [][2]int{{200, 399}}, nil
+	}
+	var ranges [][2]int
+	for part := range strings.SplitSeq(h.Status, ",") {
+		low, high, isRange := strings.Cut(strings.TrimSpace(part), "-")
+		if !isRange {
+			high = low
+		}
+		first, errLow := strconv.Atoi(strings.TrimSpace(low))
+		last, errHigh := strconv.Atoi(strings.TrimSpace(high))
+		if errLow != nil || errHigh != nil || first < 100 || last > 599 || first > last {
+			return nil, fmt.Errorf("%q is not a status code list (e.g. 200-399 or 200,301)", h.Status)
+		}
+		ranges = append(ranges, [2]int{first, last})
+	}
+	return ranges, nil
+}
+
+func validateConfigAddress(path string, addr netip.Addr) error {
+	switch {
+	case !addr.IsValid():
+		return configErrorf(path, "required")
+	case addr.IsUnspecified() || addr.IsMulticast():
+		return configErrorf(path, "%s is not a unicast address", addr)
+	}
+	return nil
+}
+
+func validateConfigPort(path string, port int) error {
+	if port < 0 || port > 65535 {
+		return configErrorf(path, "must be between 0 and 65535 (got %d)", port)
+	}
+	return nil
+}
+
+func configPowerOfTwo(n int) bool { return n > 0 && n&(n-1) == 0 }
+
+func configPrime(n int) bool {
+	if n < 2 {
+		return false
+	}
+	for divisor := 2; divisor*divisor <= n; divisor++ {
+		if n%divisor == 0 {
+			return false
+		}
+	}
+	return true
+}
