@@ -95,6 +95,12 @@ func (b TCP) WindowSize() uint16 { return binary.BigEndian.Uint16(b[tcpWindow:])
 // UrgentPointer returns the urgent pointer.
 func (b TCP) UrgentPointer() uint16 { return binary.BigEndian.Uint16(b[tcpUrgentPtr:]) }
 
+// SetSourcePort sets the source port without updating the checksum.
+func (b TCP) SetSourcePort(port uint16) { binary.BigEndian.PutUint16(b[tcpSrcPort:], port) }
+
+// SetDestinationPort sets the destination port without updating the checksum.
+func (b TCP) SetDestinationPort(port uint16) { binary.BigEndian.PutUint16(b[tcpDstPort:], port) }
+
 // Checksum returns the checksum field.
 func (b TCP) Checksum() uint16 { return binary.BigEndian.Uint16(b[tcpChecksum:]) }
 

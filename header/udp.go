@@ -52,6 +52,12 @@ func (b UDP) Length() uint16 { return binary.BigEndian.Uint16(b[udpLength:]) }
 // SetLength sets the length field without updating the checksum.
 func (b UDP) SetLength(l uint16) { binary.BigEndian.PutUint16(b[udpLength:], l) }
 
+// SetSourcePort sets the source port without updating the checksum.
+func (b UDP) SetSourcePort(port uint16) { binary.BigEndian.PutUint16(b[udpSrcPort:], port) }
+
+// SetDestinationPort sets the destination port without updating the checksum.
+func (b UDP) SetDestinationPort(port uint16) { binary.BigEndian.PutUint16(b[udpDstPort:], port) }
+
 // Checksum returns the checksum field.
 func (b UDP) Checksum() uint16 { return binary.BigEndian.Uint16(b[udpChecksum:]) }
 
