@@ -137,3 +137,68 @@ func TestDRRealServers(t *testing.T) {
 		t.Fatalf("udp reply %q", reply)
 	}
 }
+
+func TestTuneOffloads(t *testing.T) {
+	bed := ForTest(t, testPrefix)
+	topo, err := BuildTopology(bed, TopologyOptions{Clients: 1, Reals: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := topo.TuneOffloads(true); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		host  *Host
+		iface string
+	}{{topo.Director, "eth1"}, {topo.LANs[0], "dir"}, {topo.LANs[0], "r1"}, {topo.Reals[0], "eth0"}} {
+		out, err := c.host.Run("ethtool", "-k", c.iface)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"tcp-segmentation-offload: off", "generic-receive-offload: on"} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("%s %s: no %q", c.host.Name, c.iface, want)
+			}
+		}
+	}
+	out, err := topo.Director.Run("cat", "/sys/class/net/eth1/threaded")
+	if err != nil || strings.TrimSpace(string(out)) != "1" {
+		t.Fatalf("director eth1 threaded = %q (%v)", out, err)
+	}
+}
+
+// Two-arm DR: the VIP lives on the reals' lo, replies go via the director, which must accept them although they
+// come from an address local to it.
+func TestTwoArmDRRouting(t *testing.T) {
+	bed := ForTest(t, testPrefix)
+	topo, err := BuildTopology(bed, TopologyOptions{Mode: ModeDR, TwoArm: true, Clients: 1, Reals: 1, VIPs: []string{"198.18.0.10", "198.18.0.11"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := topo.Reals[0].Run("ip", "-4", "-o", "addr", "show", "dev", "lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, vip := range topo.VIPs {
+		if !strings.Contains(string(out), "inet "+vip+"/32") {
+			t.Errorf("r1 lo lacks %s:\n%s", vip, out)
+		}
+	}
+	route, err := topo.Reals[0].Run("ip", "-4", "route", "get", "198.18.1.11", "from", "198.18.0.10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(route), "via 198.18.2.1 dev eth0") {
+		t.Fatalf("r1 replies to clients not via the director: %s", route)
+	}
+	if got, err := topo.Director.SysctlValue("net.ipv4.conf.all.accept_local"); err != nil || got != "1" {
+		t.Fatalf("director accept_local = %q (%v)", got, err)
+	}
+	dirAddrs, err := topo.Director.Run("ip", "-4", "-o", "addr", "show", "dev", "eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(dirAddrs), "inet 198.18.0.11/32") || !strings.Contains(string(dirAddrs), "inet 198.18.1.1/24") {
+		t.Fatalf("director eth0 addresses:\n%s", dirAddrs)
+	}
+}
