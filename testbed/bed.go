@@ -91,6 +91,13 @@ func (b *Bed) Hosts() []*Host {
 	return append([]*Host(nil), b.hosts...)
 }
 
+// Lookup returns the host made with the short name (e.g. "dir", "c1"), or nil.
+func (b *Bed) Lookup(name string) *Host {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.byName[name]
+}
+
 // Host makes a new host: a named namespace with lo up, ip_forward off, rp_filter 0, no ICMP redirects sent or
 // accepted (a one-arm director forwards out of the interface a packet came in on; a redirect would let real
 // servers bypass it) and IPv6 DAD off (addresses are usable at once).

@@ -63,6 +63,9 @@ func TestTwoArmNATKernelForwarding(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if bed.Lookup("lans") != topo.LANs[1] || bed.Lookup("nope") != nil {
+		t.Fatal("Lookup does not find the hosts by short name")
+	}
 	if fmt.Sprint(topo.DirectorIfaces) != "[eth0 eth1]" {
 		t.Fatalf("director ifaces %v", topo.DirectorIfaces)
 	}
