@@ -1,0 +1,157 @@
+package health
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestUpdateAddsRemovesAndRestarts(t *testing.T) {
+	srv := newTCPServer(t)
+	closed := newTCPServer(t)
+	closed.stop()
+	rec := newRecorder()
+	m := newTestManager(t, Options{OnChange: rec.onChange})
+	fast := Spec{Interval: 20 * time.Millisecond, Timeout: 100 * time.Millisecond}
+	m.Update([]Target{
+		{Key: "keep", Addr: srv.addr, Spec: fast},
+		{Key: "drop", Addr: srv.addr, Spec: fast},
+		{Key: "dead", Addr: closed.addr, Spec: fast},
+		{Key: "none", Addr: closed.addr, Spec: Spec{Type: TypeNone}},
+		{Key: "invalid", Addr: srv.addr, Spec: Spec{Type: "smtp", Interval: 20 * time.Millisecond}},
+	})
+	rec.waitFor(t, 2, 2*time.Second) // dead and invalid go down
+	waitUntil(t, 2*time.Second, "checks", func() bool { st, _ := m.Status("keep"); return st.Checks >= 3 })
+	if st, _ := m.Status("none"); !st.Up || st.Checks != 0 {
+		t.Errorf("type none = %+v, want always up and never checked", st)
+	}
+	if st, _ := m.Status("invalid"); st.Up || !strings.Contains(st.LastError, `"smtp"`) {
+		t.Errorf("invalid spec = %+v, want down naming the type", st)
+	}
+	before, _ := m.Status("keep")
+
+	// "dead" gets a new spec (slower interval): it is restarted but stays down.
+	slower := fast
+	slower.Interval = 30 * time.Millisecond
+	m.Update([]Target{
+		{Key: "keep", Addr: srv.addr, Spec: fast},
+		{Key: "dead", Addr: closed.addr, Spec: slower},
+		{Key: "new", Addr: srv.addr, Spec: fast},
+	})
+	if _, ok := m.Status("drop"); ok {
+		t.Error("removed target still has a status")
+	}
+	statuses := m.Statuses()
+	if len(statuses) != 3 {
+		t.Errorf("Statuses has %d targets, want 3: %v", len(statuses), statuses)
+	}
+	if st := statuses["keep"]; st.Checks < before.Checks {
+		t.Errorf("unchanged target lost its state: %d checks, had %d", st.Checks, before.Checks)
+	}
+	if st := statuses["dead"]; st.Up || st.Transitions != 1 {
+		t.Errorf("restarted target = %+v, want still down with its transition kept", st)
+	}
+	if st := statuses["new"]; !st.Up {
+		t.Errorf("new target = %+v, want up", st)
+	}
+	time.Sleep(150 * time.Millisecond)
+	for _, e := range rec.all()[2:] {
+		t.Errorf("unexpected event after Update: %+v", e)
+	}
+	if st, _ := m.Status("new"); st.Checks < 2 {
+		t.Errorf("new target checked %d times, want it running", st.Checks)
+	}
+}
+
+func TestCloseStopsChecking(t *testing.T) {
+	srv := newTCPServer(t)
+	m := NewManager(nil)
+	m.Update([]Target{{Key: "k", Addr: srv.addr, Spec: Spec{Interval: 10 * time.Millisecond}}})
+	waitUntil(t, time.Second, "checks", func() bool { st, _ := m.Status("k"); return st.Checks >= 2 })
+	m.Close()
+	st, _ := m.Status("k")
+	time.Sleep(50 * time.Millisecond)
+	if after, _ := m.Status("k"); after.Checks != st.Checks {
+		t.Errorf("checks went on after Close: %d then %d", st.Checks, after.Checks)
+	}
+	m.Update([]Target{{Key: "other", Addr: srv.addr}})
+	if _, ok := m.Status("other"); ok {
+		t.Error("Update after Close started a target")
+	}
+	m.Close() // a second Close is harmless
+}
+
+// TestManyTargetsDoNotBlockEachOther checks 2000 targets against one local
+// listener, plus slow targets that never answer: every target completes its
+// first round quickly, and the silent ones do not hold anyone up.
+func TestManyTargetsDoNotBlockEachOther(t *testing.T) {
+	const targets = 2000
+	srv := newTCPServer(t)
+	silent := newUDPServer(t, func([]byte) []byte { return nil })
+	m := newTestManager(t, Options{})
+	list := make([]Target, 0, targets+50)
+	spec := Spec{Interval: time.Second, Timeout: 2 * time.Second, WarmUp: 100 * time.Millisecond}
+	for i := range targets {
+		list = append(list, Target{Key: fmt.Sprintf("tcp/%d", i), Addr: srv.addr, Spec: spec})
+	}
+	for i := range 50 {
+		list = append(list, Target{Key: fmt.Sprintf("udp/%d", i), Addr: silent.addr,
+			Spec: Spec{Type: TypeUDP, Interval: time.Second, Timeout: 3 * time.Second}})
+	}
+	began := time.Now()
+	m.Update(list)
+	waitUntil(t, 3*time.Second, "a round of 2000 tcp checks", func() bool {
+		for key, st := range m.Statuses() {
+			if strings.HasPrefix(key, "tcp/") && st.Checks == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	took := time.Since(began)
+	failed := 0
+	for key, st := range m.Statuses() {
+		if strings.HasPrefix(key, "tcp/") && (st.Failures != 0 || !st.Up) {
+			failed++
+		}
+	}
+	if failed != 0 {
+		t.Errorf("%d of %d targets failed against a healthy listener", failed, targets)
+	}
+	t.Logf("%d targets: first round complete in %v", targets, took)
+	if took > 2*time.Second {
+		t.Errorf("first round took %v, want under 2s", took)
+	}
+	var slow time.Duration
+	for key, st := range m.Statuses() {
+		if strings.HasPrefix(key, "tcp/") {
+			slow = max(slow, st.LastLatency)
+		}
+	}
+	if slow > time.Second {
+		t.Errorf("slowest tcp check took %v", slow)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	for _, tc := range []struct {
+		spec    Spec
+		errPart string
+	}{
+		{Spec{}, ""},
+		{Spec{Type: TypeHTTP, BodyRegex: "("}, "body_regex"},
+		{Spec{Type: TypeHTTP, StatusMin: 300, StatusMax: 200}, "status range"},
+		{Spec{Type: TypeHTTP, Path: "health"}, "must start with /"},
+		{Spec{Type: TypeDNS}, "needs a name"},
+		{Spec{Type: TypeDNS, DNSName: "a.test", DNSType: "HINFO"}, "not supported"},
+		{Spec{Type: TypeExec}, "needs a command"},
+		{Spec{Type: "smtp"}, "not one of"},
+		{Spec{Type: TypeDNS, DNSName: "a.test", DNSType: "AAAA"}, ""},
+	} {
+		err := tc.spec.Validate()
+		if (tc.errPart == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.errPart)) {
+			t.Errorf("Validate(%+v) = %v, want error containing %q", tc.spec, err, tc.errPart)
+		}
+	}
+}
