@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"time"
 )
 
 // Flow is the part of a new connection's first packet that schedulers look at. Addresses are [16]byte in
@@ -58,6 +59,11 @@ type Config struct {
 	Flags           Flags
 	MaglevTableSize uint64 // mh only: 0 = 65537; must be prime
 	Servers         []Server
+
+	// lblc and lblcr: entries in each worker's destination table (a power of two; 0 = 4096), and how long an
+	// unused entry lives (0 = 24h, IPVS's lblc_expiration / lblcr_expiration default).
+	LocalityTableSize  int
+	LocalityExpiration time.Duration
 }
 
 // Scheduler is one worker's scheduler for one service.
@@ -75,7 +81,11 @@ type Plan struct {
 	flags   Flags
 	servers []server
 
-	wrr wrrPlan
+	wrr      wrrPlan
+	buckets  *[bucketCount]int32 // dh, sh
+	maglev   []int32             // mh
+	twos     twosPlan
+	locality localityGeometry // lblc, lblcr
 
 	instances atomic.Uint64 // seeds per-instance random state deterministically
 }
@@ -107,6 +117,14 @@ var kinds = []*kind{
 	{name: "wlc", instance: func(p *Plan) Scheduler { return &weightedLeastConn{plan: p} }},
 	{name: "sed", instance: func(p *Plan) Scheduler { return &shortestExpectedDelay{plan: p} }},
 	{name: "nq", instance: func(p *Plan) Scheduler { return &neverQueue{plan: p} }},
+	{name: "fo", instance: func(p *Plan) Scheduler { return &weightedFailover{plan: p} }},
+	{name: "ovf", instance: func(p *Plan) Scheduler { return &overflow{plan: p} }},
+	{name: "lblc", build: buildLocality, instance: newLocalityLeastConn},
+	{name: "lblcr", build: buildLocality, instance: newReplicatedLocality},
+	{name: "dh", build: buildBuckets, instance: func(p *Plan) Scheduler { return &destinationHashing{plan: p} }},
+	{name: "sh", build: buildBuckets, instance: func(p *Plan) Scheduler { return &sourceHashing{plan: p} }},
+	{name: "mh", build: buildMaglev, instance: func(p *Plan) Scheduler { return &maglevHashing{plan: p} }},
+	{name: "twos", build: buildTwoChoices, instance: newTwoChoices},
 }
 
 // Names lists the scheduler names Build accepts.
