@@ -8,7 +8,7 @@ const bucketCount = 256
 // buildBuckets fills the 256 buckets as ip_vs_sh.c does: walking the servers in list order, each takes as many
 // consecutive buckets as its weight, and the walk wraps until every bucket is taken. Two adjustments keep the
 // shares proportional to weight where IPVS's are not: weights are first divided by their gcd, and when they still
-// sum past 256 they are scaled down (a server keeps at least one bucket). Quiescent servers take no bucket.
+// sum past 256 they are scaled down (each server keeps at least one bucket while there are fewer than 256). Quiescent servers take no bucket.
 func buildBuckets(p *Plan, _ *Config) error {
 	table := new([bucketCount]int32)
 	for i := range table {
@@ -50,9 +50,12 @@ func bucketShares(servers []server) []bucketShare {
 			sum += s.weight / gcd
 		}
 	}
-	if sum > bucketCount {
+	if sum > bucketCount && len(shares) < bucketCount {
+		// Every server keeps one bucket; the rest are shared in proportion, rounded down (a short last round
+		// hands out what rounding left).
+		spare := int64(bucketCount - len(shares))
 		for i := range shares {
-			shares[i].buckets = max(1, shares[i].buckets*bucketCount/sum)
+			shares[i].buckets = 1 + shares[i].buckets*spare/sum
 		}
 	}
 	return shares
