@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -42,6 +43,7 @@ func (e *StatusError) Error() string {
 
 // Client talks to the API over a unix socket or TCP.
 type Client struct {
+	addr  string
 	base  string
 	token string
 	http  *http.Client
@@ -51,7 +53,7 @@ type Client struct {
 
 // NewClient returns a client for addr ("unix:///path" or "tcp://host:port").
 func NewClient(addr, token string) *Client {
-	c := &Client{token: token}
+	c := &Client{addr: addr, token: token}
 	network, address, err := ParseAddress(addr)
 	if err != nil {
 		c.addrErr = err
@@ -101,7 +103,11 @@ func (c *Client) do(method, path string, in, out any) error {
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
+		var urlErr *url.Error
+		if errors.As(err, &urlErr) {
+			err = urlErr.Err
+		}
+		return fmt.Errorf("reach fastlvs api at %s: %w", c.addr, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
