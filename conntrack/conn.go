@@ -1,6 +1,9 @@
 package conntrack
 
-import "errors"
+import (
+	"errors"
+	"unsafe"
+)
 
 // Dir is the direction of a packet relative to its connection.
 type Dir uint8
@@ -26,20 +29,23 @@ type Ref uint32
 // The worker reads the exported fields directly through Table.Conn; it must not change Client, Virtual,
 // Real, Local, their ports or Proto after Insert, because removal re-derives the index keys from them.
 type Conn struct {
-	Client, Virtual, Real, Local                 [16]byte // Local: FULLNAT local address (zero otherwise)
+	// The inbound key comes first so that matching a client packet reads one cache line.
+	Client, Virtual                              [16]byte
 	ClientPort, VirtualPort, RealPort, LocalPort uint16
 	Proto                                        uint8
 	State                                        State
 	Forward                                      uint8 // opaque to conntrack (the dataplane's forwarding method)
 	Flags                                        uint8 // opaque to conntrack
 	ServiceID, RealID                            uint32
-	Template                                     Ref // persistence template controlling this conn (0 = none)
+	Template                                     Ref      // persistence template controlling this conn (0 = none)
+	Real, Local                                  [16]byte // Local: FULLNAT local address (zero otherwise)
 
 	expires uint32 // deadline in wheel ticks since the table's clock base
 	armed   uint32 // tick of the wheel slot whose list holds the record (<= expires, or the slot being processed)
 	next    uint32 // wheel list, or free list when unused
 	prev    uint32
 	meta    uint8
+	_       [23]byte // pad to 128 bytes: a record is exactly two cache lines of an aligned pair
 }
 
 // meta bits.
@@ -94,3 +100,7 @@ func (c *Conn) matches(key *Tuple, dir Dir) bool {
 	}
 	return c.Client == key.Dst && c.ClientPort == key.DstPort
 }
+
+// The slab relies on the record size for alignment (see Conn's padding).
+var _ [128 - unsafe.Sizeof(Conn{})]struct{}
+var _ [unsafe.Sizeof(Conn{}) - 128]struct{}

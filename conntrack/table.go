@@ -33,9 +33,10 @@ type Stats struct {
 // Table is one worker's connection table. It is not safe for concurrent use: the owning worker goroutine calls
 // every method, and the control plane only reads through Range/Stats on that goroutine or while it is paused.
 //
-// Memory (see MemoryBytes): sizeof(Conn) = 108 bytes per record, plus 2 index slots of 8 bytes per conn sized for a
-// load of at most 0.7 (worst case, every conn NAT/FULLNAT: 2×8/0.7 ≈ 23 bytes, rounded up to a power of two:
-// 16–32 bytes). At 10M conns: 1.08 GB records + 256 MB index ≈ 134 bytes/conn, 1.34 GB total.
+// Memory (see MemoryBytes): a record is 128 bytes (two cache lines of an aligned pair, the inbound key in the
+// first), plus two index slots of 8 bytes per conn at a load of at most 0.7, rounded up to a power of two
+// (16–32 bytes per conn). At 10M conns: 1.28 GB of records + 256 MiB of index ≈ 154 bytes/conn, 1.54 GB in all.
+// Records and index are advised to use transparent huge pages (see adviseHugePages).
 type Table struct {
 	recs []Conn // recs[0] is a zero record so Conn(0) is safe to read
 
@@ -107,6 +108,8 @@ func New(cfg Config) (*Table, error) {
 		tmplIndex: newIndex(tcap),
 		seed:      hashSeed{rand.Uint64(), rand.Uint64(), rand.Uint64()},
 	}
+	adviseHugePages(t.recs)
+	adviseHugePages(t.index.slots)
 	t.setTimeouts(cfg.Timeouts.merged(DefaultTimeouts()))
 	return t, nil
 }

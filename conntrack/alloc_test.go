@@ -1,0 +1,48 @@
+package conntrack
+
+import (
+	"testing"
+	"time"
+)
+
+func TestHotPathDoesNotAllocate(t *testing.T) {
+	tab := newTable(t, 4096)
+	tab.SetTimeouts(Timeouts{UDP: time.Second})
+	var i uint32
+	now := int64(0)
+	onExpire := func(Ref, *Conn) {}
+	k := templateKey(1)
+	allocs := testing.AllocsPerRun(2000, func() {
+		i++
+		now += sec / 100
+		c, in, out := natConn(i, 17)
+		ref, err := tab.Insert(&c, &in, &out, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r, _ := tab.Lookup(&out); r != ref {
+			t.Fatal("lookup")
+		}
+		tab.Update(ref, DirOut, ack, false, now)
+		tab.Touch(ref, now)
+		tab.Expire(now, 64, onExpire)
+		if _, err := tab.Insert(&c, &in, &out, now); err != ErrExists {
+			t.Fatal("duplicate accepted")
+		}
+		if _, _, ok := tab.LookupTemplate(&k, now); !ok {
+			if _, err := tab.InsertTemplate(&k, 1, 1, time.Second, now); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("hot path allocates %.1f times per packet", allocs)
+	}
+	full := newTable(t, 1)
+	c, in, _ := natConn(1, 6)
+	mustInsert(t, full, &c, &in, nil, 0)
+	c2, in2, _ := natConn(2, 6)
+	if a := testing.AllocsPerRun(100, func() { full.Insert(&c2, &in2, nil, 0) }); a != 0 {
+		t.Fatalf("ErrFull path allocates %.1f", a)
+	}
+}
