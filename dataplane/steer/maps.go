@@ -43,7 +43,8 @@ func (p *Program) SetServices(eps []Endpoint) error {
 }
 
 // SetReplySources makes the reply sources map (the real servers of NAT
-// services) hold exactly eps.
+// services) hold exactly eps; port 0 matches every source port. Frames from
+// them are steered unless addressed to a host address.
 func (p *Program) SetReplySources(eps []Endpoint) error {
 	return p.setEndpoints(p.objects.ReplySources, "reply sources", eps)
 }
