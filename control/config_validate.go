@@ -488,3 +488,6 @@ func configPrime(n int) bool {
 	}
 	return true
 }
+
+// ConfigSchedulerNames lists the scheduler names a service may use.
+func ConfigSchedulerNames() []string { return slices.Clone(configSchedulers) }
