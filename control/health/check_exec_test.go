@@ -24,7 +24,11 @@ func TestExecExitCodes(t *testing.T) {
 	dir := t.TempDir()
 	codeFile := filepath.Join(dir, "code")
 	setCode := func(code int) {
-		if err := os.WriteFile(codeFile, []byte(strconv.Itoa(code)), 0o644); err != nil {
+		// Write and rename so the script never reads a half-written file.
+		if err := os.WriteFile(codeFile+".tmp", []byte(strconv.Itoa(code)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(codeFile+".tmp", codeFile); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -35,22 +39,22 @@ exit $(cat "$2")
 	rec := newRecorder()
 	m := newTestManager(t, Options{OnChange: rec.onChange})
 	addr := "198.18.2.11:8080"
-	m.Update([]Target{{Key: "exec", Addr: mustAddrPort(addr), Spec: Spec{Type: TypeExec, Interval: 40 * time.Millisecond, Timeout: time.Second, Fall: 2, Command: script, Args: []string{addr, codeFile}}}})
-	waitUntil(t, 3*time.Second, "checks", func() bool { st, _ := m.Status("exec"); return st.Checks >= 2 })
+	m.Update([]Target{{Key: "exec", Addr: mustAddrPort(addr), Spec: Spec{Type: TypeExec, Interval: 40 * time.Millisecond, Timeout: 3 * time.Second, Fall: 2, Command: script, Args: []string{addr, codeFile}}}})
+	waitUntil(t, 5*time.Second, "checks", func() bool { st, _ := m.Status("exec"); return st.Checks >= 2 })
 	if st, _ := m.Status("exec"); !st.Up || st.Weight != -1 || st.Failures != 0 {
 		t.Fatalf("exit 0: %+v, want up with the configured weight", st)
 	}
 
 	setCode(5) // up with weight 3
-	if e := rec.waitFor(t, 1, 2*time.Second); !e.Up || e.Weight != 3 {
+	if e := rec.waitFor(t, 1, 5*time.Second); !e.Up || e.Weight != 3 {
 		t.Fatalf("exit 5: event %+v, want up with weight 3", e)
 	}
 	setCode(1)
-	if e := rec.waitFor(t, 2, 2*time.Second); e.Up || !strings.Contains(e.Reason, "2 consecutive failures: exec") {
+	if e := rec.waitFor(t, 2, 5*time.Second); e.Up || !strings.Contains(e.Reason, "2 consecutive failures: exec") {
 		t.Fatalf("exit 1: event %+v, want down", e)
 	}
 	setCode(0)
-	if e := rec.waitFor(t, 3, 2*time.Second); !e.Up || e.Weight != -1 {
+	if e := rec.waitFor(t, 3, 5*time.Second); !e.Up || e.Weight != -1 {
 		t.Fatalf("exit 0 again: event %+v, want up with the configured weight", e)
 	}
 	if st, _ := m.Status("exec"); st.Transitions != 2 {
@@ -68,14 +72,14 @@ echo $! > "$1.tmp" && mv "$1.tmp" "$1"
 wait
 `)
 	m := newTestManager(t, Options{})
-	const timeout = 150 * time.Millisecond
+	const timeout = time.Second
 	m.Update([]Target{{Key: "hang", Addr: mustAddrPort("127.0.0.1:1"), Spec: Spec{Type: TypeExec, Interval: 10 * time.Second, Timeout: timeout, Command: script, Args: []string{pidFile}}}})
-	waitUntil(t, 3*time.Second, "the timed-out check", func() bool { st, _ := m.Status("hang"); return st.Checks == 1 })
+	waitUntil(t, 5*time.Second, "the timed-out check", func() bool { st, _ := m.Status("hang"); return st.Checks == 1 })
 	st, _ := m.Status("hang")
 	if st.Up || !strings.Contains(st.LastError, "killed after") {
 		t.Fatalf("status = %+v, want down after the kill", st)
 	}
-	if st.LastLatency < timeout || st.LastLatency > timeout+500*time.Millisecond {
+	if st.LastLatency < timeout || st.LastLatency > timeout+2*time.Second {
 		t.Errorf("attempt took %v, want about %v", st.LastLatency, timeout)
 	}
 	raw, err := os.ReadFile(pidFile)
@@ -116,7 +120,7 @@ rmdir "$1/running.$$"
 	var targets []Target
 	for i := range 6 {
 		targets = append(targets, Target{Key: "e" + strconv.Itoa(i), Addr: mustAddrPort("127.0.0.1:1"),
-			Spec: Spec{Type: TypeExec, Interval: 10 * time.Second, Timeout: 2 * time.Second, Command: script, Args: []string{dir}}})
+			Spec: Spec{Type: TypeExec, Interval: 10 * time.Second, Timeout: 5 * time.Second, Command: script, Args: []string{dir}}})
 	}
 	m.Update(targets)
 	waitUntil(t, 5*time.Second, "every target checked", func() bool {

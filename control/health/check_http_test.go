@@ -2,6 +2,8 @@ package health
 
 import (
 	"crypto/tls"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -46,6 +48,7 @@ func newHTTPBackend(tb testing.TB, useTLS bool) *httpBackend {
 		w.WriteHeader(int(b.status.Load()))
 		_, _ = w.Write([]byte(b.body.Load().(string)))
 	}))
+	b.srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are expected
 	b.srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
 		if state == http.StateNew {
 			b.newConns.Add(1)
@@ -71,11 +74,11 @@ func TestHTTPStatusAndBody(t *testing.T) {
 	backend := newHTTPBackend(t, false)
 	rec := newRecorder()
 	m := newTestManager(t, Options{OnChange: rec.onChange})
-	spec := Spec{Type: TypeHTTP, Interval: 40 * time.Millisecond, Timeout: 200 * time.Millisecond, Rise: 2, Fall: 2,
+	spec := Spec{Type: TypeHTTP, Interval: 40 * time.Millisecond, Timeout: 2 * time.Second, Rise: 2, Fall: 2,
 		Path: "/health", Host: "www.example.test", BodyRegex: `healthy v\d`}
 	m.Update([]Target{{Key: "web", Addr: backend.addr, Spec: spec}})
 
-	waitUntil(t, 2*time.Second, "three checks", func() bool { st, _ := m.Status("web"); return st.Checks >= 3 })
+	waitUntil(t, 5*time.Second, "three checks", func() bool { st, _ := m.Status("web"); return st.Checks >= 3 })
 	if st, _ := m.Status("web"); !st.Up || st.Failures != 0 {
 		t.Fatalf("status = %+v, want up without failures", st)
 	}
@@ -90,19 +93,19 @@ func TestHTTPStatusAndBody(t *testing.T) {
 	}
 
 	backend.body.Store("maintenance")
-	if e := rec.waitFor(t, 1, 2*time.Second); e.Up || !strings.Contains(e.Reason, "does not match") {
+	if e := rec.waitFor(t, 1, 5*time.Second); e.Up || !strings.Contains(e.Reason, "does not match") {
 		t.Fatalf("event after body change = %+v, want down for the body", e)
 	}
 	backend.body.Store("service healthy v2")
-	if e := rec.waitFor(t, 2, 2*time.Second); !e.Up {
+	if e := rec.waitFor(t, 2, 5*time.Second); !e.Up {
 		t.Fatalf("event = %+v, want up", e)
 	}
 	backend.status.Store(http.StatusServiceUnavailable)
-	if e := rec.waitFor(t, 3, 2*time.Second); e.Up || !strings.Contains(e.Reason, "status 503") {
+	if e := rec.waitFor(t, 3, 5*time.Second); e.Up || !strings.Contains(e.Reason, "status 503") {
 		t.Fatalf("event after 503 = %+v, want down for the status", e)
 	}
 	backend.status.Store(http.StatusFound) // 3xx is inside the default range and not followed
-	if e := rec.waitFor(t, 4, 2*time.Second); !e.Up {
+	if e := rec.waitFor(t, 4, 5*time.Second); !e.Up {
 		t.Fatalf("event after 302 = %+v, want up", e)
 	}
 }
@@ -112,10 +115,10 @@ func TestHTTPStatusRange(t *testing.T) {
 	backend.status.Store(http.StatusNoContent)
 	m := newTestManager(t, Options{})
 	m.Update([]Target{
-		{Key: "only200", Addr: backend.addr, Spec: Spec{Type: TypeHTTP, Interval: 30 * time.Millisecond, StatusMin: 200, StatusMax: 200}},
-		{Key: "2xx", Addr: backend.addr, Spec: Spec{Type: TypeHTTP, Interval: 30 * time.Millisecond, StatusMin: 200, StatusMax: 299}},
+		{Key: "only200", Addr: backend.addr, Spec: Spec{Type: TypeHTTP, Interval: 30 * time.Millisecond, Timeout: 2 * time.Second, StatusMin: 200, StatusMax: 200}},
+		{Key: "2xx", Addr: backend.addr, Spec: Spec{Type: TypeHTTP, Interval: 30 * time.Millisecond, Timeout: 2 * time.Second, StatusMin: 200, StatusMax: 299}},
 	})
-	waitUntil(t, 2*time.Second, "checks", func() bool {
+	waitUntil(t, 5*time.Second, "checks", func() bool {
 		a, _ := m.Status("only200")
 		b, _ := m.Status("2xx")
 		return a.Checks >= 2 && b.Checks >= 2
@@ -132,11 +135,11 @@ func TestHTTPSWithSNI(t *testing.T) {
 	backend := newHTTPBackend(t, true)
 	m := newTestManager(t, Options{})
 	m.Update([]Target{
-		{Key: "sni", Addr: backend.addr, Spec: Spec{Type: TypeHTTPS, Interval: 30 * time.Millisecond, SNI: "rs.example.test", BodyRegex: "healthy"}},
+		{Key: "sni", Addr: backend.addr, Spec: Spec{Type: TypeHTTPS, Interval: 30 * time.Millisecond, Timeout: 2 * time.Second, SNI: "rs.example.test", BodyRegex: "healthy"}},
 		// Verification on: httptest's certificate is not trusted, so down.
-		{Key: "verify", Addr: backend.addr, Spec: Spec{Type: TypeHTTPS, Interval: 30 * time.Millisecond, VerifyTLS: true}},
+		{Key: "verify", Addr: backend.addr, Spec: Spec{Type: TypeHTTPS, Interval: 30 * time.Millisecond, Timeout: 2 * time.Second, VerifyTLS: true}},
 	})
-	waitUntil(t, 2*time.Second, "checks", func() bool {
+	waitUntil(t, 5*time.Second, "checks", func() bool {
 		a, _ := m.Status("sni")
 		b, _ := m.Status("verify")
 		return a.Checks >= 2 && b.Checks >= 2

@@ -13,7 +13,7 @@ func TestICMPLoopback(t *testing.T) {
 		{Key: "v4", Addr: netip.MustParseAddrPort("127.0.0.1:80"), Spec: Spec{Type: TypeICMP, Interval: 30 * time.Millisecond, Timeout: 500 * time.Millisecond, StartDown: true}},
 		{Key: "v6", Addr: netip.MustParseAddrPort("[::1]:80"), Spec: Spec{Type: TypeICMP, Interval: 30 * time.Millisecond, Timeout: 500 * time.Millisecond, StartDown: true}},
 	})
-	waitUntil(t, 3*time.Second, "echo replies", func() bool {
+	waitUntil(t, 5*time.Second, "echo replies", func() bool {
 		a, _ := m.Status("v4")
 		b, _ := m.Status("v6")
 		return a.Checks >= 3 && b.Checks >= 3

@@ -12,10 +12,10 @@ import (
 func TestTCPFallAndRise(t *testing.T) {
 	const (
 		interval = 50 * time.Millisecond
-		timeout  = 100 * time.Millisecond
+		timeout  = 250 * time.Millisecond
 		fall     = 3
 		rise     = 2
-		slack    = 60 * time.Millisecond
+		slack    = 100 * time.Millisecond // scheduling on a busy 2-core machine
 	)
 	srv := newTCPServer(t)
 	rec := newRecorder()
@@ -23,7 +23,7 @@ func TestTCPFallAndRise(t *testing.T) {
 	const key = "tcp/rs1"
 	m.Update([]Target{{Key: key, Addr: srv.addr, Spec: Spec{Type: TypeTCP, Interval: interval, Timeout: timeout, Rise: rise, Fall: fall}}})
 
-	waitUntil(t, time.Second, "first successful checks", func() bool {
+	waitUntil(t, 5*time.Second, "first successful checks", func() bool {
 		st, _ := m.Status(key)
 		return st.Checks >= 2
 	})
@@ -34,7 +34,7 @@ func TestTCPFallAndRise(t *testing.T) {
 
 	stopped := time.Now()
 	srv.stop()
-	down := rec.waitFor(t, 1, 2*time.Second)
+	down := rec.waitFor(t, 1, 5*time.Second)
 	tookDown := time.Since(stopped)
 	if down.Up || down.Key != key || down.Addr != srv.addr {
 		t.Fatalf("first event = %+v, want %s down", down, key)
@@ -51,7 +51,7 @@ func TestTCPFallAndRise(t *testing.T) {
 
 	restarted := time.Now()
 	srv.restart()
-	up := rec.waitFor(t, 2, 2*time.Second)
+	up := rec.waitFor(t, 2, 5*time.Second)
 	tookUp := time.Since(restarted)
 	if !up.Up || !strings.HasPrefix(up.Reason, "2 consecutive successes") {
 		t.Fatalf("second event = %+v, want up after 2 successes", up)
@@ -72,11 +72,11 @@ func TestStartDownNeedsRise(t *testing.T) {
 	srv := newTCPServer(t)
 	rec := newRecorder()
 	m := newTestManager(t, Options{OnChange: rec.onChange})
-	m.Update([]Target{{Key: "k", Addr: srv.addr, Spec: Spec{Interval: 30 * time.Millisecond, Rise: 3, StartDown: true}}})
+	m.Update([]Target{{Key: "k", Addr: srv.addr, Spec: Spec{Interval: 30 * time.Millisecond, Timeout: 2 * time.Second, Rise: 3, StartDown: true}}})
 	if st, _ := m.Status("k"); st.Up {
 		t.Fatalf("StartDown target starts %+v, want down", st)
 	}
-	up := rec.waitFor(t, 1, time.Second)
+	up := rec.waitFor(t, 1, 5*time.Second)
 	if !up.Up {
 		t.Fatalf("event %+v, want up", up)
 	}

@@ -47,9 +47,10 @@ func TestUDPPayloadAndExpect(t *testing.T) {
 	silent := newUDPServer(t, func([]byte) []byte { return nil })
 	rec := newRecorder()
 	m := newTestManager(t, Options{OnChange: rec.onChange})
-	spec := Spec{Type: TypeUDP, Interval: 40 * time.Millisecond, Timeout: 100 * time.Millisecond, Fall: 2, Payload: []byte("ping")}
+	spec := Spec{Type: TypeUDP, Interval: 40 * time.Millisecond, Timeout: time.Second, Fall: 2, Payload: []byte("ping")}
 	good, wrong, any, quiet := spec, spec, spec, spec
 	good.Expect = []byte("echo: ping")
+	quiet.Timeout = 100 * time.Millisecond
 	wrong.Expect = []byte("pong")
 	m.Update([]Target{
 		{Key: "good", Addr: echo.addr, Spec: good},
@@ -57,7 +58,7 @@ func TestUDPPayloadAndExpect(t *testing.T) {
 		{Key: "any", Addr: echo.addr, Spec: any},
 		{Key: "quiet", Addr: silent.addr, Spec: quiet},
 	})
-	waitUntil(t, 3*time.Second, "checks", func() bool {
+	waitUntil(t, 5*time.Second, "checks", func() bool {
 		for _, st := range m.Statuses() {
 			if st.Checks < 3 {
 				return false
@@ -77,16 +78,13 @@ func TestUDPPayloadAndExpect(t *testing.T) {
 	echo.stop()
 	stopped := time.Now()
 	var down Event
-	for {
-		down = rec.waitFor(t, len(rec.all())+1, 2*time.Second)
-		if down.Key == "good" {
-			break
-		}
+	for n := 1; down.Key != "good"; n++ {
+		down = rec.waitFor(t, n, 5*time.Second)
 	}
 	if down.Up || !strings.Contains(down.Reason, "port unreachable") {
 		t.Fatalf("event = %+v, want down for port unreachable", down)
 	}
-	if took := time.Since(stopped); took > 2*40*time.Millisecond+60*time.Millisecond {
+	if took := time.Since(stopped); took > 2*40*time.Millisecond+100*time.Millisecond {
 		t.Errorf("down after %v: a refused port must not wait for timeouts", took)
 	}
 	if st, _ := m.Status("good"); st.LastLatency > 50*time.Millisecond {
@@ -117,12 +115,12 @@ func TestDNSCheck(t *testing.T) {
 	srv := newDNSServer(t, &rcode)
 	rec := newRecorder()
 	m := newTestManager(t, Options{OnChange: rec.onChange})
-	m.Update([]Target{{Key: "dns", Addr: srv.addr, Spec: Spec{Type: TypeDNS, Interval: 30 * time.Millisecond, Timeout: 200 * time.Millisecond, Fall: 2, DNSName: "www.example.test", StartDown: true}}})
-	if e := rec.waitFor(t, 1, 2*time.Second); !e.Up {
+	m.Update([]Target{{Key: "dns", Addr: srv.addr, Spec: Spec{Type: TypeDNS, Interval: 30 * time.Millisecond, Timeout: 2 * time.Second, Fall: 2, DNSName: "www.example.test", StartDown: true}}})
+	if e := rec.waitFor(t, 1, 5*time.Second); !e.Up {
 		t.Fatalf("event = %+v, want up", e)
 	}
 	rcode.Store(2) // SERVFAIL
-	if e := rec.waitFor(t, 2, 2*time.Second); e.Up || !strings.Contains(e.Reason, "rcode 2") {
+	if e := rec.waitFor(t, 2, 5*time.Second); e.Up || !strings.Contains(e.Reason, "rcode 2") {
 		t.Fatalf("event = %+v, want down for SERVFAIL", e)
 	}
 }

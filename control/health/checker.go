@@ -37,7 +37,13 @@ func newChecker(t Target, prev *Status, env *checkEnv, emit func(Event)) *checke
 		c.status = Status{Up: !t.Spec.StartDown, Weight: -1, Since: time.Now()}
 	}
 	if t.Spec.Type == TypeNone {
-		c.status.Up = true
+		if !c.status.Up { // a down server whose check was removed comes back
+			c.status.Up = true
+			c.status.Transitions++
+			c.status.Since = time.Now()
+			c.status.LastError = ""
+			emit(c.eventLocked("check disabled", c.status.Since))
+		}
 		return c
 	}
 	c.check = newCheck(t)

@@ -43,12 +43,12 @@ func TestNotifyOncePerTransition(t *testing.T) {
 	m := NewManagerWithNotifier(rec.onChange, notifier)
 	t.Cleanup(m.Close)
 	const key = "tcp/198.18.0.10:80/rs"
-	m.Update([]Target{{Key: key, Addr: srv.addr, Spec: Spec{Interval: 30 * time.Millisecond, Timeout: 100 * time.Millisecond, Rise: 2, Fall: 2}}})
-	waitUntil(t, time.Second, "checks", func() bool { st, _ := m.Status(key); return st.Checks >= 2 })
+	m.Update([]Target{{Key: key, Addr: srv.addr, Spec: Spec{Interval: 30 * time.Millisecond, Timeout: 2 * time.Second, Rise: 2, Fall: 2}}})
+	waitUntil(t, 5*time.Second, "checks", func() bool { st, _ := m.Status(key); return st.Checks >= 2 })
 	srv.stop()
-	rec.waitFor(t, 1, 2*time.Second)
+	rec.waitFor(t, 1, 5*time.Second)
 	srv.restart()
-	rec.waitFor(t, 2, 2*time.Second)
+	rec.waitFor(t, 2, 5*time.Second)
 	time.Sleep(100 * time.Millisecond) // a third, wrong, notification would arrive here
 	m.Close()                          // delivers what is queued
 
