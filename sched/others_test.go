@@ -371,3 +371,20 @@ func TestTwoChoices(t *testing.T) {
 		t.Errorf("twos with every server overloaded = %d, want -1", got)
 	}
 }
+
+// TestTwoChoicesDrawsByWeight: the alias table's draws follow the weights.
+func TestTwoChoicesDrawsByWeight(t *testing.T) {
+	weights := []int32{1, 0, 2, 7, 3, 5}
+	s := mustBuild(t, Config{Name: "twos", Servers: newServers(t, weights...)}).Instance().(*twoChoices)
+	const draws = 180000
+	counts := make([]int, len(weights))
+	for range draws {
+		counts[s.draw()]++
+	}
+	for i, w := range weights {
+		want := float64(draws) * float64(w) / 18
+		if diff := float64(counts[i]) - want; diff > want*0.03+1 || -diff > want*0.03+1 {
+			t.Errorf("server %d (weight %d): drawn %d times, want %.0f ± 3%%", i, w, counts[i], want)
+		}
+	}
+}

@@ -2,21 +2,52 @@ package sched
 
 import "math/bits"
 
-// twosPlan is the cumulative weight line twos samples from.
+// twosPlan is an alias table (Walker/Vose) over the weighted servers: a draw picks a column uniformly and then the
+// column's own server or its alias by a biased coin, so a weighted draw costs O(1) whatever the server count.
 type twosPlan struct {
-	cumulative []int64 // cumulative[k] = sum of weights of servers[0..k] (weighted servers only)
-	servers    []int32 // the server index behind each cumulative entry
-	total      int64
+	columns []aliasColumn
+	total   int64 // sum of weights; each column's capacity
 }
 
+type aliasColumn struct {
+	threshold int64 // the column's own server wins when a uniform point in [0, total) is below this
+	own       int32
+	alias     int32
+}
+
+// buildTwoChoices fills the alias table deterministically (index order worklists, integer arithmetic).
 func buildTwoChoices(p *Plan, _ *Config) error {
+	var weighted []int32
 	for i, s := range p.servers {
 		if s.weight > 0 {
+			weighted = append(weighted, int32(i))
 			p.twos.total += s.weight
-			p.twos.cumulative = append(p.twos.cumulative, p.twos.total)
-			p.twos.servers = append(p.twos.servers, int32(i))
 		}
 	}
+	n := int64(len(weighted))
+	columns := make([]aliasColumn, n)
+	mass := make([]int64, n) // weight·n, against a column capacity of total
+	var small, large []int
+	for k, server := range weighted {
+		columns[k] = aliasColumn{threshold: p.twos.total, own: server, alias: server}
+		mass[k] = p.servers[server].weight * n
+		if mass[k] < p.twos.total {
+			small = append(small, k)
+		} else {
+			large = append(large, k)
+		}
+	}
+	for len(small) > 0 && len(large) > 0 {
+		s, l := small[len(small)-1], large[len(large)-1]
+		small = small[:len(small)-1]
+		columns[s].threshold, columns[s].alias = mass[s], columns[l].own
+		mass[l] -= p.twos.total - mass[s]
+		if mass[l] < p.twos.total {
+			large = large[:len(large)-1]
+			small = append(small, l)
+		}
+	}
+	p.twos.columns = columns
 	return nil
 }
 
@@ -40,20 +71,16 @@ func (t *twoChoices) random() uint64 {
 	return t.state * 0x2545f4914f6cdd1d
 }
 
-// draw picks a weighted server: a uniform point on [0, total) located by binary search.
+// draw picks a weighted server.
 func (t *twoChoices) draw() int {
 	line := &t.plan.twos
-	point, _ := bits.Mul64(t.random(), uint64(line.total)) // uniform in [0, total) without a division
-	lo, hi := 0, len(line.cumulative)-1
-	for lo < hi {
-		mid := int(uint(lo+hi) >> 1)
-		if line.cumulative[mid] > int64(point) {
-			hi = mid
-		} else {
-			lo = mid + 1
-		}
+	column, _ := bits.Mul64(t.random(), uint64(len(line.columns))) // uniform in [0, n) without a division
+	point, _ := bits.Mul64(t.random(), uint64(line.total))
+	c := &line.columns[column]
+	if int64(point) < c.threshold {
+		return int(c.own)
 	}
-	return int(line.servers[lo])
+	return int(c.alias)
 }
 
 func (t *twoChoices) Schedule(_ *Flow, _ int64) int {
