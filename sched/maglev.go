@@ -33,9 +33,9 @@ func buildMaglev(p *Plan, cfg *Config) error {
 		return fmt.Errorf("maglev table size %d: %w", size, errNotPrime)
 	}
 	type permutation struct {
-		server       int32
-		next, skip   uint64
-		turns, taken int64
+		server     int32
+		next, skip uint64
+		turns      int64
 	}
 	perms := make([]permutation, 0, len(cfg.Servers))
 	turns := maglevTurns(p.servers, size)
@@ -61,18 +61,21 @@ func buildMaglev(p *Plan, cfg *Config) error {
 	if len(perms) == 0 {
 		return nil
 	}
+	// Probes test a bitmap (8 KiB at M = 65537, cache-resident) rather than the 256 KiB table.
+	taken := make([]uint64, (size+63)/64)
 	filled := uint64(0)
 	for filled < size {
 		for i := range perms {
 			perm := &perms[i]
-			for taken := int64(0); taken < perm.turns; taken++ {
+			for turn := int64(0); turn < perm.turns; turn++ {
 				slot := perm.next
-				for table[slot] >= 0 {
+				for taken[slot/64]&(1<<(slot%64)) != 0 {
 					slot += perm.skip
 					if slot >= size {
 						slot -= size
 					}
 				}
+				taken[slot/64] |= 1 << (slot % 64)
 				table[slot] = perm.server
 				perm.next = slot
 				if filled++; filled == size {
