@@ -141,7 +141,22 @@ func (b *Bed) Connect(a *Host, aIf string, c *Host, cIf string, opt LinkOptions)
 	if err := a.linkUp(aIf); err != nil {
 		return err
 	}
-	return c.linkUp(cIf)
+	if err := c.linkUp(cIf); err != nil {
+		return err
+	}
+	// A veth with TX checksum offload hands its peer packets whose TCP/UDP
+	// checksum holds only the pseudo-header sum (CHECKSUM_PARTIAL). AF_XDP
+	// sees those bytes as they are, and a forwarder that updates checksums
+	// incrementally (as fastlvs does, per RFC 1624) passes the partial sum on,
+	// so the receiver drops the packet. Real wires always carry complete
+	// checksums: turn the offload off so the test bed behaves like one.
+	if _, err := a.Run("ethtool", "-K", aIf, "tx", "off"); err != nil {
+		return fmt.Errorf("turn tx checksum offload off on %s/%s: %w", a.Name, aIf, err)
+	}
+	if _, err := c.Run("ethtool", "-K", cIf, "tx", "off"); err != nil {
+		return fmt.Errorf("turn tx checksum offload off on %s/%s: %w", c.Name, cIf, err)
+	}
+	return nil
 }
 
 // Bridge makes bridge name in host h and sets it up (STP off, so ports forward at once).

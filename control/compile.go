@@ -1,0 +1,147 @@
+package control
+
+import (
+	"fmt"
+	"net/netip"
+
+	"fastlvs/conntrack"
+	"fastlvs/dataplane"
+	"fastlvs/dataplane/steer"
+	"fastlvs/sched"
+)
+
+// RealServerKey names one real server of one service, as health checks and
+// the API refer to it.
+type RealServerKey struct {
+	Service dataplane.ServiceKey
+	Real    netip.AddrPort
+}
+
+// Override is what health checking says about a real server: down servers
+// are taken out of rotation (weight 0 when the check inhibits on failure,
+// removed otherwise); an exec check may also set the weight.
+type Override struct {
+	Down   bool
+	Weight int // -1 = keep the configured weight
+}
+
+// CompileTable turns a validated configuration into the spec of a dataplane
+// table, applying health-check overrides. It touches nothing running.
+func CompileTable(cfg *Config, overrides map[RealServerKey]Override) (dataplane.TableSpec, error) {
+	spec := dataplane.TableSpec{
+		ExpireNodestConn:        cfg.Options.ExpireNodestConn,
+		ExpireQuiescentTemplate: cfg.Options.ExpireQuiescentTemplate,
+	}
+	for i := range cfg.Services {
+		sc := &cfg.Services[i]
+		svc, err := compileService(sc)
+		if err != nil {
+			return spec, fmt.Errorf("services[%d]: %w", i, err)
+		}
+		key := svc.Key()
+		for j := range sc.RealServers {
+			rc := &sc.RealServers[j]
+			real := dataplane.RealSpec{
+				Addr:           rc.Address.Unmap(),
+				Port:           uint16(rc.Port),
+				Weight:         int32(rc.Weight),
+				UpperThreshold: uint32(rc.UpperThreshold),
+				LowerThreshold: uint32(rc.LowerThreshold),
+			}
+			if o, ok := overrides[RealServerKey{Service: key, Real: netip.AddrPortFrom(real.Addr, real.Port)}]; ok {
+				if o.Weight >= 0 {
+					real.Weight = int32(o.Weight)
+				}
+				if o.Down {
+					if !healthCheckOf(sc, rc).InhibitOnFailure {
+						continue // removed from rotation; its connections live on
+					}
+					real.Weight = 0
+				}
+			}
+			svc.Reals = append(svc.Reals, real)
+		}
+		if len(svc.Reals) == 0 && sc.SorryServer != nil {
+			svc.Reals = append(svc.Reals, dataplane.RealSpec{Addr: sc.SorryServer.Address.Unmap(), Port: uint16(sc.SorryServer.Port), Weight: 1})
+		}
+		spec.Services = append(spec.Services, svc)
+	}
+	return spec, nil
+}
+
+func compileService(sc *ServiceConfig) (dataplane.ServiceSpec, error) {
+	method, err := dataplane.ParseMethod(sc.Forward)
+	if err != nil {
+		return dataplane.ServiceSpec{}, fmt.Errorf("forward: %w", err)
+	}
+	var flags sched.Flags
+	for _, f := range sc.Flags {
+		fl, err := sched.ParseFlag(f)
+		if err != nil {
+			return dataplane.ServiceSpec{}, fmt.Errorf("flags: %w", err)
+		}
+		flags |= fl
+	}
+	proto := dataplane.ProtoTCP
+	if sc.Protocol == "udp" {
+		proto = dataplane.ProtoUDP
+	}
+	return dataplane.ServiceSpec{
+		Name:            sc.Name,
+		VIP:             sc.VIP.Unmap(),
+		Port:            uint16(sc.Port),
+		Proto:           proto,
+		Scheduler:       sc.Scheduler,
+		Flags:           flags,
+		MaglevTableSize: uint64(sc.MaglevTableSize),
+		Method:          method,
+		Persistence:     sc.Persistence,
+		PersistenceBits: sc.PersistencePrefix,
+		LocalAddresses:  sc.LocalAddresses,
+	}, nil
+}
+
+// healthCheckOf is the check that applies to a real server: its own
+// override, else its service's.
+func healthCheckOf(sc *ServiceConfig, rc *RealServerConfig) *HealthCheckConfig {
+	if rc.HealthCheck != nil {
+		return rc.HealthCheck
+	}
+	return &sc.HealthCheck
+}
+
+// CompileDataplane sizes the dataplane from the configuration.
+func CompileDataplane(cfg *Config) (dataplane.Config, error) {
+	mode := steer.ModeAuto
+	switch cfg.XDPMode {
+	case "native":
+		mode = steer.ModeNative
+	case "generic":
+		mode = steer.ModeGeneric
+	}
+	return dataplane.Config{
+		Interfaces:   cfg.Interfaces,
+		Workers:      cfg.Workers,
+		CPUs:         cfg.CPUs,
+		Frames:       cfg.UMEMFrames,
+		RingSize:     cfg.RingSize,
+		XDPMode:      mode,
+		ConnCapacity: cfg.Conntrack.Capacity,
+		Timeouts:     compileTimeouts(cfg.Conntrack.Timeouts),
+	}, nil
+}
+
+// compileTimeouts applies the ipvsadm --set triple over IPVS's defaults.
+func compileTimeouts(t ConntrackTimeouts) conntrack.Timeouts {
+	out := conntrack.DefaultTimeouts()
+	if t.TCP > 0 {
+		out.Established = t.TCP
+	}
+	if t.TCPFin > 0 {
+		out.FinWait = t.TCPFin
+	}
+	if t.UDP > 0 {
+		out.UDP = t.UDP
+	}
+	return out
+}

@@ -1,0 +1,166 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/spf13/pflag"
+
+	"fastlvs/dataplane"
+)
+
+// Daemon is the running director: the configuration it was given, the
+// dataplane it drives and the health checks that adjust it.
+type Daemon struct {
+	ConfigPath string
+	Flags      *pflag.FlagSet
+
+	mu        sync.Mutex // serialises changes to cfg, overrides and the table
+	cfg       *Config
+	overrides map[RealServerKey]Override
+	dp        *dataplane.Dataplane
+	checks    *healthChecks
+
+	Reloads, ReloadFailures atomic.Uint64
+}
+
+// NewDaemon loads and validates the configuration and builds the dataplane,
+// attaching to the interfaces. Run starts it.
+func NewDaemon(path string, flags *pflag.FlagSet) (*Daemon, error) {
+	cfg, err := LoadConfig(path, flags)
+	if err != nil {
+		return nil, err
+	}
+	return NewDaemonFromConfig(cfg, path, flags)
+}
+
+// NewDaemonFromConfig builds a daemon around an already validated config
+// (the demo's embedded one).
+func NewDaemonFromConfig(cfg *Config, path string, flags *pflag.FlagSet) (*Daemon, error) {
+	dpcfg, err := CompileDataplane(cfg)
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{ConfigPath: path, Flags: flags, cfg: cfg, overrides: map[RealServerKey]Override{}}
+	if d.dp, err = dataplane.New(dpcfg); err != nil {
+		return nil, err
+	}
+	if err := d.applyLocked(cfg); err != nil {
+		d.dp.Close()
+		return nil, err
+	}
+	d.checks = newHealthChecks(d)
+	d.checks.update(cfg)
+	return d, nil
+}
+
+// Dataplane exposes the running dataplane (stats, registry).
+func (d *Daemon) Dataplane() *dataplane.Dataplane { return d.dp }
+
+// Config returns the configuration in force.
+func (d *Daemon) Config() *Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg
+}
+
+// applyLocked compiles cfg with the current overrides into a new table and
+// publishes it. On any error the running table stays as it was.
+func (d *Daemon) applyLocked(cfg *Config) error {
+	spec, err := CompileTable(cfg, d.overrides)
+	if err != nil {
+		return err
+	}
+	table, err := dataplane.Build(spec, d.dp.Registry, len(d.dp.Workers))
+	if err != nil {
+		return err
+	}
+	if err := d.dp.Publish(table); err != nil {
+		return fmt.Errorf("publish table: %w", err)
+	}
+	d.cfg = cfg
+	return nil
+}
+
+// Reload rereads the configuration file. A file that fails to load,
+// validate or compile changes nothing; the error names the field.
+func (d *Daemon) Reload() error {
+	cfg, err := LoadConfig(d.ConfigPath, d.Flags)
+	if err == nil {
+		err = d.checkStatic(cfg)
+	}
+	if err == nil {
+		d.mu.Lock()
+		err = d.applyLocked(cfg)
+		d.mu.Unlock()
+	}
+	if err != nil {
+		d.ReloadFailures.Add(1)
+		return fmt.Errorf("reload refused, running table unchanged: %w", err)
+	}
+	d.Reloads.Add(1)
+	d.checks.update(cfg)
+	return nil
+}
+
+// checkStatic refuses changes that need a restart rather than applying half
+// of them.
+func (d *Daemon) checkStatic(cfg *Config) error {
+	old := d.Config()
+	if fmt.Sprint(old.Interfaces) != fmt.Sprint(cfg.Interfaces) {
+		return errors.New("interfaces: changing interfaces needs a restart")
+	}
+	if old.Workers != cfg.Workers || old.UMEMFrames != cfg.UMEMFrames || old.RingSize != cfg.RingSize || old.Conntrack.Capacity != cfg.Conntrack.Capacity {
+		return errors.New("workers, umem_frames, ring_size, conntrack.capacity: changing them needs a restart")
+	}
+	return nil
+}
+
+// setOverride records a health-check verdict and republishes the table.
+func (d *Daemon) setOverride(key RealServerKey, o Override) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if o == (Override{Weight: -1}) {
+		delete(d.overrides, key)
+	} else {
+		d.overrides[key] = o
+	}
+	if err := d.applyLocked(d.cfg); err != nil {
+		slog.Error("apply health-check change", "real_server", key.Real, "err", err)
+	}
+}
+
+// Run serves until ctx ends or SIGINT/SIGTERM arrives; SIGHUP reloads.
+func (d *Daemon) Run(ctx context.Context) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if err := d.Reload(); err != nil {
+					slog.Error("reload", "err", err)
+				} else {
+					slog.Info("reloaded", "config", d.ConfigPath)
+				}
+			}
+		}
+	}()
+	slog.Info("fastlvs running", "interfaces", d.cfg.Interfaces, "workers", len(d.dp.Workers), "services", len(d.cfg.Services))
+	d.dp.Run(ctx)
+	d.checks.close()
+	slog.Info("fastlvs stopped")
+	return nil
+}

@@ -1,0 +1,95 @@
+package control
+
+import (
+	"log/slog"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+
+	"fastlvs/control/health"
+)
+
+// healthChecks runs the configured checks and turns their verdicts into
+// table overrides.
+type healthChecks struct {
+	daemon  *Daemon
+	manager *health.Manager
+
+	mu   sync.Mutex // guards keys: update runs on reloads, onChange on the manager
+	keys map[string]RealServerKey
+}
+
+func newHealthChecks(d *Daemon) *healthChecks {
+	h := &healthChecks{daemon: d, keys: map[string]RealServerKey{}}
+	h.manager = health.NewManager(h.onChange)
+	return h
+}
+
+func (h *healthChecks) onChange(e health.Event) {
+	h.mu.Lock()
+	key, ok := h.keys[e.Key]
+	h.mu.Unlock()
+	if !ok {
+		return
+	}
+	slog.Info("health check transition", "real_server", e.Addr, "up", e.Up, "reason", e.Reason)
+	o := Override{Down: !e.Up, Weight: e.Weight}
+	h.daemon.setOverride(key, o)
+}
+
+// update replaces the checked targets with those of cfg.
+func (h *healthChecks) update(cfg *Config) {
+	var targets []health.Target
+	keys := map[string]RealServerKey{}
+	for i := range cfg.Services {
+		sc := &cfg.Services[i]
+		svc, err := compileService(sc)
+		if err != nil {
+			continue
+		}
+		for j := range sc.RealServers {
+			rc := &sc.RealServers[j]
+			hc := healthCheckOf(sc, rc)
+			if hc.Type == "" || hc.Type == health.TypeNone {
+				continue
+			}
+			port := uint16(rc.Port)
+			if port == 0 {
+				port = uint16(sc.Port)
+			}
+			addr := netip.AddrPortFrom(rc.Address.Unmap(), port)
+			rk := RealServerKey{Service: svc.Key(), Real: netip.AddrPortFrom(rc.Address.Unmap(), uint16(rc.Port))}
+			key := rk.Service.String() + "/" + rk.Real.String()
+			keys[key] = rk
+			targets = append(targets, health.Target{Key: key, Addr: addr, Spec: healthSpec(hc)})
+		}
+	}
+	h.mu.Lock()
+	h.keys = keys
+	h.mu.Unlock()
+	h.manager.Update(targets)
+}
+
+func healthSpec(hc *HealthCheckConfig) health.Spec {
+	s := health.Spec{
+		Type: hc.Type, Interval: hc.Interval, Timeout: hc.Timeout, Rise: hc.Rise, Fall: hc.Fall,
+		Port: uint16(hc.Port), Path: hc.Path, BodyRegex: hc.BodyRegex, Host: hc.Host, SNI: hc.SNI,
+		Payload: []byte(hc.Payload), Expect: []byte(hc.Expect), DNSName: hc.DNSName,
+		InhibitOnFailure: hc.InhibitOnFailure,
+	}
+	if lo, hi, ok := strings.Cut(hc.Status, "-"); ok {
+		s.StatusMin, _ = strconv.Atoi(lo)
+		s.StatusMax, _ = strconv.Atoi(hi)
+	} else if hc.Status != "" {
+		s.StatusMin, _ = strconv.Atoi(hc.Status)
+		s.StatusMax = s.StatusMin
+	}
+	if hc.Command != "" {
+		fields := strings.Fields(hc.Command)
+		s.Command, s.Args = fields[0], fields[1:]
+	}
+	return s
+}
+
+func (h *healthChecks) close() { h.manager.Close() }

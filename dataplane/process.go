@@ -1,0 +1,236 @@
+package dataplane
+
+import (
+	"fastlvs/conntrack"
+	"fastlvs/dr"
+	"fastlvs/header"
+	"fastlvs/nat"
+	"fastlvs/sched"
+)
+
+// process handles one frame in place and says what to do with it: transmit
+// on port arg, hand over to worker arg, or drop (already counted). It is the
+// per-packet path: no allocation, no lock, no clock read.
+func (w *Worker) process(frame []byte, inPort int) (action, int) {
+	p := &w.pkt
+	if res := p.Parse(frame); res != header.ParseOK {
+		return w.drop(dropOfParse[res])
+	}
+	if p.Proto != header.ProtocolTCP && p.Proto != header.ProtocolUDP {
+		return w.drop(DropParseUnsupportedL4)
+	}
+	t := w.table
+	svc := t.lookupService(&p.Dst, p.DstPort, p.Proto)
+	client := &p.Src
+	if svc == nil { // not for a VIP: a reply from a real server to the client
+		client = &p.Dst
+	}
+	if w.workers > 1 {
+		if owner := t.ownerOf(client, w.workers); owner != w.ID {
+			return actionHandoff, owner
+		}
+	}
+
+	tuple := conntrack.Tuple{Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort, Proto: p.Proto}
+	ref, dir := w.conns.Lookup(&tuple)
+	if ref == 0 {
+		if svc == nil {
+			return w.drop(DropReplyNoConn)
+		}
+		var drop Drop
+		if ref, drop = w.newConn(svc, &tuple); ref == 0 {
+			return w.drop(drop)
+		}
+		dir = conntrack.DirIn
+	} else if drop, ok := w.track(ref, dir); !ok {
+		return w.drop(drop)
+	}
+
+	c := w.conns.Conn(ref)
+	w.countTraffic(c, dir, len(frame))
+	switch Method(c.Forward) {
+	case MethodDR:
+		return w.transmitTo(&c.Real, frame)
+	case MethodNAT:
+		if dir == conntrack.DirIn {
+			nat.RewriteDestination(p, &c.Real, c.RealPort)
+			return w.transmitTo(&c.Real, frame)
+		}
+		nat.RewriteSource(p, &c.Virtual, c.VirtualPort)
+		return w.transmitTo(&c.Client, frame)
+	}
+	return w.drop(DropUnsupportedMethod)
+}
+
+func (w *Worker) drop(d Drop) (action, int) {
+	w.Stats.Drops[d].add(1)
+	return actionDrop, 0
+}
+
+// transmitTo readdresses the frame to the next hop towards dst.
+func (w *Worker) transmitTo(dst *[16]byte, frame []byte) (action, int) {
+	hop, want, ok := w.hop.Lookup(*dst)
+	if !ok {
+		if want == ([16]byte{}) {
+			return w.drop(DropNoRoute)
+		}
+		w.wants.Push(want) // a full queue only delays resolution
+		return w.drop(DropNeighborUnresolved)
+	}
+	dr.Forward(frame, hop.DstMAC, hop.SrcMAC)
+	return actionTransmit, hop.Port
+}
+
+// track advances an existing connection's state for this packet.
+func (w *Worker) track(ref conntrack.Ref, dir conntrack.Dir) (Drop, bool) {
+	c := w.conns.Conn(ref)
+	if w.table.Spec.ExpireNodestConn && w.table.real(c.RealID) == nil {
+		w.onExpire(ref, c)
+		w.conns.Remove(ref)
+		return DropRealServerRemoved, false
+	}
+	if c.Proto != header.ProtocolTCP {
+		w.conns.Touch(ref, w.now)
+		return 0, true
+	}
+	inputOnly := Method(c.Forward) == MethodDR || Method(c.Forward) == MethodTunnel
+	old, cur := w.conns.Update(ref, dir, w.pkt.TCPFlags, inputOnly, w.now)
+	if old.Active() != cur.Active() {
+		if rs := w.table.realState(c.RealID); rs != nil {
+			rs.Load.ConnChanged(old.Active(), cur.Active())
+		}
+	}
+	return 0, true
+}
+
+// newConn schedules a real server for the first packet of a connection and
+// records it. It returns ref 0 and the reason when the packet must drop.
+func (w *Worker) newConn(svc *Service, tuple *conntrack.Tuple) (conntrack.Ref, Drop) {
+	p := &w.pkt
+	const synMask = header.TCPFlagSyn | header.TCPFlagAck | header.TCPFlagRst
+	if p.Proto == header.ProtocolTCP && p.TCPFlags&synMask != header.TCPFlagSyn {
+		return 0, DropTCPNotSYN
+	}
+	real, template := w.pickReal(svc)
+	if real == nil {
+		return 0, DropNoRealServer
+	}
+	rport := real.Spec.Port
+	if rport == 0 {
+		rport = p.DstPort
+	}
+	c := conntrack.Conn{
+		Client: p.Src, ClientPort: p.SrcPort,
+		Virtual: p.Dst, VirtualPort: p.DstPort,
+		Real: real.Addr, RealPort: rport,
+		Proto: p.Proto, Forward: uint8(svc.Spec.Method),
+		ServiceID: svc.State.ID, RealID: real.ID,
+		Template: template,
+	}
+	var out *conntrack.Tuple
+	var reply conntrack.Tuple
+	if svc.Spec.Method == MethodNAT {
+		reply = conntrack.Tuple{Src: real.Addr, Dst: p.Src, SrcPort: rport, DstPort: p.SrcPort, Proto: p.Proto}
+		out = &reply
+	}
+	ref, err := w.conns.Insert(&c, tuple, out, w.now)
+	if err != nil {
+		return 0, DropConnTableFull
+	}
+	real.State.Load.ConnStarted(w.conns.Conn(ref).State.Active())
+	real.State.Stats[w.ID].Conns.add(1)
+	svc.State.Stats[w.ID].Conns.add(1)
+	w.Stats.NewConns.add(1)
+	return ref, 0
+}
+
+// pickReal asks the persistence template, then the scheduler.
+func (w *Worker) pickReal(svc *Service) (*Real, conntrack.Ref) {
+	p := &w.pkt
+	flow := sched.Flow{Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort, Proto: p.Proto}
+	if svc.Spec.Persistence <= 0 {
+		if i := svc.schedulers[w.ID].Schedule(&flow, w.now); i >= 0 {
+			return svc.reals[i], 0
+		}
+		return nil, 0
+	}
+	key := conntrack.TemplateKey{Client: maskAddr(p.Src, svc.persistBits), Virtual: p.Dst, VirtualPort: svc.Spec.Port, Proto: p.Proto}
+	if ref, realID, ok := w.conns.LookupTemplate(&key, w.now); ok {
+		r := w.table.real(realID)
+		if r != nil && r.Service == svc && (r.Spec.Weight > 0 || !w.table.Spec.ExpireQuiescentTemplate) {
+			return r, ref
+		}
+		w.conns.RemoveTemplate(ref)
+	}
+	i := svc.schedulers[w.ID].Schedule(&flow, w.now)
+	if i < 0 {
+		return nil, 0
+	}
+	r := svc.reals[i]
+	ref, err := w.conns.InsertTemplate(&key, svc.State.ID, r.ID, svc.Spec.Persistence, w.now)
+	if err != nil { // a full table still serves the connection, without persistence
+		return r, 0
+	}
+	return r, ref
+}
+
+// countTraffic adds one packet to its service's and real server's counters.
+func (w *Worker) countTraffic(c *conntrack.Conn, dir conntrack.Dir, length int) {
+	rs := w.table.realState(c.RealID)
+	if rs == nil {
+		return
+	}
+	st := &rs.Stats[w.ID]
+	if dir == conntrack.DirIn {
+		st.InPackets.add(1)
+		st.InBytes.add(uint64(length))
+	} else {
+		st.OutPackets.add(1)
+		st.OutBytes.add(uint64(length))
+	}
+	if ss := w.table.serviceState(c.ServiceID); ss != nil {
+		st := &ss.Stats[w.ID]
+		if dir == conntrack.DirIn {
+			st.InPackets.add(1)
+			st.InBytes.add(uint64(length))
+		} else {
+			st.OutPackets.add(1)
+			st.OutBytes.add(uint64(length))
+		}
+	}
+}
+
+// maskAddr keeps the first bits bits of a 16-byte address.
+func maskAddr(a [16]byte, bits int) [16]byte {
+	for i := range a {
+		switch {
+		case bits >= 8:
+			bits -= 8
+		case bits > 0:
+			a[i] &= ^byte(0xff >> bits)
+			bits = 0
+		default:
+			a[i] = 0
+		}
+	}
+	return a
+}
+
+// ownerOf picks the worker that owns every connection of a client: a hash of
+// its address under the table's coarsest persistence mask, so both
+// directions of a NAT connection and every connection of a persistence
+// template meet on one worker whatever queue they arrive on.
+func (t *Table) ownerOf(client *[16]byte, workers int) int {
+	bits := t.ownerBits6
+	if header.Is4(client) {
+		bits = 96 + t.ownerBits4
+	}
+	a := maskAddr(*client, bits)
+	lo := uint64(a[8])<<56 | uint64(a[9])<<48 | uint64(a[10])<<40 | uint64(a[11])<<32 |
+		uint64(a[12])<<24 | uint64(a[13])<<16 | uint64(a[14])<<8 | uint64(a[15])
+	hi := uint64(a[0])<<56 | uint64(a[1])<<48 | uint64(a[2])<<40 | uint64(a[3])<<32 |
+		uint64(a[4])<<24 | uint64(a[5])<<16 | uint64(a[6])<<8 | uint64(a[7])
+	h := (lo ^ hi*0x9e3779b97f4a7c15) * 0xbf58476d1ce4e5b9
+	h ^= h >> 31
+	return int(h % uint64(workers))
+}

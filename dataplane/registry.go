@@ -1,0 +1,98 @@
+package dataplane
+
+import (
+	"net/netip"
+	"sync"
+
+	"fastlvs/sched"
+)
+
+// realKey names a real server within its service: the same address in two
+// services is two real servers, as in IPVS.
+type realKey struct {
+	service ServiceKey
+	addr    [16]byte
+	port    uint16
+}
+
+// RealState is what survives table swaps for one real server: its stable id
+// (which connections hold instead of a pointer), its shared connection counts
+// and its per-worker traffic counters.
+type RealState struct {
+	ID    uint32
+	Load  *sched.Load
+	Stats []PaddedTraffic // one per worker
+}
+
+// ServiceState is what survives table swaps for one service.
+type ServiceState struct {
+	ID    uint32
+	Stats []PaddedTraffic // one per worker
+}
+
+// Registry hands out stable ids. Ids start at 1 (0 means none) and are never
+// reused, so a connection's id always indexes a live or retired RealState in
+// every later table. It belongs to the control plane.
+type Registry struct {
+	mu       sync.Mutex
+	workers  int
+	services map[ServiceKey]*ServiceState
+	reals    map[realKey]*RealState
+	realByID []*RealState // index = id; grows only
+	svcByID  []*ServiceState
+}
+
+// NewRegistry makes a registry for a dataplane with this many workers.
+func NewRegistry(workers int) *Registry {
+	return &Registry{
+		workers:  workers,
+		services: map[ServiceKey]*ServiceState{},
+		reals:    map[realKey]*RealState{},
+		realByID: []*RealState{nil},
+		svcByID:  []*ServiceState{nil},
+	}
+}
+
+func (r *Registry) serviceLocked(k ServiceKey) *ServiceState {
+	s, ok := r.services[k]
+	if !ok {
+		s = &ServiceState{ID: uint32(len(r.svcByID)), Stats: make([]PaddedTraffic, r.workers)}
+		r.services[k] = s
+		r.svcByID = append(r.svcByID, s)
+	}
+	return s
+}
+
+func (r *Registry) realLocked(k realKey) *RealState {
+	s, ok := r.reals[k]
+	if !ok {
+		s = &RealState{ID: uint32(len(r.realByID)), Load: new(sched.Load), Stats: make([]PaddedTraffic, r.workers)}
+		r.reals[k] = s
+		r.realByID = append(r.realByID, s)
+	}
+	return s
+}
+
+// Real returns the state of a real server by id, or nil.
+func (r *Registry) Real(id uint32) *RealState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if int(id) < len(r.realByID) {
+		return r.realByID[id]
+	}
+	return nil
+}
+
+// RealOf returns the state of a service's real server, or nil.
+func (r *Registry) RealOf(svc ServiceKey, addr netip.Addr, port uint16) *RealState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.reals[realKey{service: svc, addr: addr.Unmap().As16(), port: port}]
+}
+
+// ServiceOf returns the state of a service, or nil.
+func (r *Registry) ServiceOf(k ServiceKey) *ServiceState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.services[k]
+}

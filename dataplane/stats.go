@@ -1,0 +1,154 @@
+package dataplane
+
+import (
+	"sync/atomic"
+
+	"fastlvs/header"
+)
+
+// counter is written by exactly one worker and read by the control plane.
+// Store(Load()+n) compiles to plain moves on amd64: no locked instruction on
+// the packet path, yet no data race for readers.
+type counter struct{ v atomic.Uint64 }
+
+func (c *counter) add(n uint64) { c.v.Store(c.v.Load() + n) }
+
+// Load reads the counter.
+func (c *counter) Load() uint64 { return c.v.Load() }
+
+// Drop names why a packet was dropped; every drop has one.
+type Drop uint8
+
+const (
+	DropParseTooShort Drop = iota
+	DropParseNotIP
+	DropParseBadIPv4
+	DropParseBadIPv6
+	DropParseFragment
+	DropParseBadTCP
+	DropParseBadUDP
+	DropParseBadICMP
+	DropParseUnsupportedL4
+	DropNoService          // steered to us but matches no service (table changed)
+	DropTCPNotSYN          // no connection and not a SYN: IPVS creates TCP conns on SYN only
+	DropNoRealServer       // the scheduler found no available real server
+	DropConnTableFull      // new connection refused: the worker's table is full
+	DropReplyNoConn        // a reply from a real server for no known connection
+	DropRealServerRemoved  // expire_nodest_conn: the connection's real server is gone
+	DropNeighborUnresolved // next hop's MAC not known yet (resolution requested)
+	DropNoRoute            // no route leaves by one of our interfaces
+	DropTxRingFull         // the TX ring had no room
+	DropNoFreeFrame        // no UMEM frame to copy into (other port or handoff)
+	DropHandoffRingFull    // the owning worker's inbox was full
+	DropUnsupportedMethod  // a forwarding method this build does not implement
+	DropFrameTooLarge      // a handed-off frame does not fit a slot
+	NumDrops
+)
+
+var dropNames = [NumDrops]string{
+	DropParseTooShort:      "too_short",
+	DropParseNotIP:         "not_ip",
+	DropParseBadIPv4:       "bad_ipv4",
+	DropParseBadIPv6:       "bad_ipv6",
+	DropParseFragment:      "fragment",
+	DropParseBadTCP:        "bad_tcp",
+	DropParseBadUDP:        "bad_udp",
+	DropParseBadICMP:       "bad_icmp",
+	DropParseUnsupportedL4: "unsupported_l4",
+	DropNoService:          "no_service",
+	DropTCPNotSYN:          "tcp_not_syn",
+	DropNoRealServer:       "no_real_server",
+	DropConnTableFull:      "conn_table_full",
+	DropReplyNoConn:        "reply_no_conn",
+	DropRealServerRemoved:  "real_server_removed",
+	DropNeighborUnresolved: "neighbor_unresolved",
+	DropNoRoute:            "no_route",
+	DropTxRingFull:         "tx_ring_full",
+	DropNoFreeFrame:        "no_free_frame",
+	DropHandoffRingFull:    "handoff_ring_full",
+	DropUnsupportedMethod:  "unsupported_method",
+	DropFrameTooLarge:      "frame_too_large",
+}
+
+func (d Drop) String() string { return dropNames[d] }
+
+// dropOfParse maps a parser verdict to its drop counter.
+var dropOfParse = [header.NumParseResults]Drop{
+	header.ParseTooShort:      DropParseTooShort,
+	header.ParseNotIP:         DropParseNotIP,
+	header.ParseBadIPv4:       DropParseBadIPv4,
+	header.ParseBadIPv6:       DropParseBadIPv6,
+	header.ParseFragment:      DropParseFragment,
+	header.ParseBadTCP:        DropParseBadTCP,
+	header.ParseBadUDP:        DropParseBadUDP,
+	header.ParseBadICMP:       DropParseBadICMP,
+	header.ParseUnsupportedL4: DropParseUnsupportedL4,
+}
+
+// BatchBuckets are the upper bounds of the batch-size histogram.
+var BatchBuckets = [...]int{1, 2, 4, 8, 16, 32, 64, 128, 256}
+
+// WorkerStats are one worker's counters, padded so that two workers never
+// write the same cache line.
+type WorkerStats struct {
+	_          [64]byte
+	RxPackets  counter
+	RxBytes    counter
+	TxPackets  counter
+	TxBytes    counter
+	HandoffOut counter
+	HandoffIn  counter
+	BusyPolls  counter // polls that found work
+	IdlePolls  counter // polls that found none
+	NewConns   counter
+	Conns      counter // connections in the table now (a gauge, stored)
+	Drops      [NumDrops]counter
+	Batches    [len(BatchBuckets) + 1]counter
+	_          [64]byte
+}
+
+// Traffic counts one service's or real server's traffic on one worker, like
+// the columns of ipvsadm --stats.
+type Traffic struct {
+	Conns      counter
+	InPackets  counter
+	OutPackets counter
+	InBytes    counter
+	OutBytes   counter
+}
+
+// PaddedTraffic keeps each worker's Traffic on its own cache lines.
+type PaddedTraffic struct {
+	Traffic
+	_ [64 - 40%64]byte
+}
+
+// TrafficTotals is Traffic summed over workers.
+type TrafficTotals struct {
+	Conns, InPackets, OutPackets, InBytes, OutBytes uint64
+}
+
+// Sum adds up per-worker traffic counters.
+func Sum(per []PaddedTraffic) TrafficTotals {
+	var t TrafficTotals
+	for i := range per {
+		p := &per[i]
+		t.Conns += p.Conns.Load()
+		t.InPackets += p.InPackets.Load()
+		t.OutPackets += p.OutPackets.Load()
+		t.InBytes += p.InBytes.Load()
+		t.OutBytes += p.OutBytes.Load()
+	}
+	return t
+}
+
+// Zero resets per-worker traffic counters (ipvsadm -Z). A worker adding at
+// the same instant may lose that one increment: acceptable for statistics.
+func Zero(per []PaddedTraffic) {
+	for i := range per {
+		p := &per[i]
+		for _, c := range []*counter{&p.Conns, &p.InPackets, &p.OutPackets, &p.InBytes, &p.OutBytes} {
+			c.v.Store(0)
+		}
+	}
+}

@@ -1,0 +1,215 @@
+package dataplane
+
+import (
+	"fmt"
+	"net/netip"
+
+	"fastlvs/sched"
+)
+
+// Table is the frozen picture of services and real servers that workers
+// read. The control plane builds a new one for every change and publishes it
+// with one atomic store; nothing in it is written after Build returns except
+// the per-worker scheduler state, which each worker alone touches.
+type Table struct {
+	Spec     TableSpec
+	services []Service
+	// serviceIndex finds a service by VIP, port and protocol.
+	serviceIndex map[ServiceKey]int32
+	// realStates indexes every real server ever registered by id, retired
+	// ones included, so an old connection still finds its counters.
+	realStates []*RealState
+	// serviceStates indexes every service ever registered by id.
+	serviceStates []*ServiceState
+	// realsByID indexes the real servers present in this table by id.
+	realsByID []*Real
+	// ownerBits4/6 mask a client address before hashing it to its owning
+	// worker: the coarsest persistence mask of any service, so that every
+	// client sharing a persistence template lands on one worker.
+	ownerBits4, ownerBits6 int
+}
+
+// Service is one virtual service in a table.
+type Service struct {
+	Spec       ServiceSpec
+	Key        ServiceKey
+	State      *ServiceState
+	reals      []*Real
+	plan       *sched.Plan
+	schedulers []sched.Scheduler // one per worker
+	// persistBits is the client mask length in 16-byte form (96+n for IPv4).
+	persistBits int
+}
+
+// Real is one real server of a service in a table.
+type Real struct {
+	Spec    RealSpec
+	ID      uint32
+	Addr    [16]byte
+	Service *Service
+	State   *RealState
+}
+
+// Build compiles a spec into a table for workers workers. It fails, leaving
+// nothing changed, when a scheduler cannot be built.
+func Build(spec TableSpec, reg *Registry, workers int) (*Table, error) {
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	t := &Table{
+		Spec:         spec,
+		services:     make([]Service, len(spec.Services)),
+		serviceIndex: make(map[ServiceKey]int32, len(spec.Services)),
+		ownerBits4:   32,
+		ownerBits6:   128,
+	}
+	pending := map[realKey]bool{}
+	for i := range spec.Services {
+		ss := &spec.Services[i]
+		svc := &t.services[i]
+		svc.Spec = *ss
+		svc.Key = ss.Key()
+		if _, dup := t.serviceIndex[svc.Key]; dup {
+			return nil, fmt.Errorf("service %s: defined twice", svc.Key)
+		}
+		t.serviceIndex[svc.Key] = int32(i)
+		svc.persistBits = 128
+		if ss.Persistence > 0 && ss.PersistenceBits > 0 {
+			if ss.VIP.Unmap().Is4() {
+				svc.persistBits = 96 + ss.PersistenceBits
+				t.ownerBits4 = min(t.ownerBits4, ss.PersistenceBits)
+			} else {
+				svc.persistBits = ss.PersistenceBits
+				t.ownerBits6 = min(t.ownerBits6, ss.PersistenceBits)
+			}
+		}
+		cfg := sched.Config{Name: ss.Scheduler, Flags: ss.Flags, MaglevTableSize: ss.MaglevTableSize}
+		for _, rs := range ss.Reals {
+			k := realKey{service: svc.Key, addr: rs.Addr.Unmap().As16(), port: rs.Port}
+			if pending[k] {
+				return nil, fmt.Errorf("service %s: real server %s defined twice", svc.Key, netip.AddrPortFrom(rs.Addr, rs.Port))
+			}
+			pending[k] = true
+			cfg.Servers = append(cfg.Servers, sched.Server{
+				Addr: k.addr, Port: rs.Port, Weight: rs.Weight,
+				UpperThreshold: rs.UpperThreshold, LowerThreshold: rs.LowerThreshold,
+				Load: nil, // filled below once the id is known
+			})
+		}
+		// Ids and loads are registered only after every check passed, so a
+		// failed build leaves no trace; collect them first.
+		svc.reals = make([]*Real, len(ss.Reals))
+		for j, rs := range ss.Reals {
+			svc.reals[j] = &Real{Spec: rs, Addr: rs.Addr.Unmap().As16(), Service: svc}
+		}
+		plan, err := buildPlan(cfg, svc, reg)
+		if err != nil {
+			return nil, fmt.Errorf("service %s: %w", svc.Key, err)
+		}
+		svc.plan = plan
+	}
+	// Everything validated: register ids and wire states.
+	for i := range t.services {
+		svc := &t.services[i]
+		svc.State = reg.serviceLocked(svc.Key)
+		for _, r := range svc.reals {
+			r.State = reg.realLocked(realKey{service: svc.Key, addr: r.Addr, port: r.Spec.Port})
+			r.ID = r.State.ID
+			r.State.Load.SetThresholds(r.Spec.UpperThreshold, r.Spec.LowerThreshold)
+		}
+		cfg := sched.Config{Name: svc.Spec.Scheduler, Flags: svc.Spec.Flags, MaglevTableSize: svc.Spec.MaglevTableSize}
+		for _, r := range svc.reals {
+			cfg.Servers = append(cfg.Servers, sched.Server{Addr: r.Addr, Port: r.Spec.Port, Weight: r.Spec.Weight,
+				UpperThreshold: r.Spec.UpperThreshold, LowerThreshold: r.Spec.LowerThreshold, Load: r.State.Load})
+		}
+		plan, err := sched.Build(cfg)
+		if err != nil { // cannot happen: the same config built above
+			return nil, fmt.Errorf("service %s: %w", svc.Key, err)
+		}
+		svc.plan = plan
+		svc.schedulers = make([]sched.Scheduler, workers)
+		for w := range svc.schedulers {
+			svc.schedulers[w] = plan.Instance()
+		}
+	}
+	t.realStates = append([]*RealState(nil), reg.realByID...)
+	t.serviceStates = append([]*ServiceState(nil), reg.svcByID...)
+	t.realsByID = make([]*Real, len(reg.realByID))
+	for i := range t.services {
+		for _, r := range t.services[i].reals {
+			t.realsByID[r.ID] = r
+		}
+	}
+	return t, nil
+}
+
+// buildPlan checks that the scheduler builds with placeholder loads, before
+// any id is registered.
+func buildPlan(cfg sched.Config, _ *Service, _ *Registry) (*sched.Plan, error) {
+	for i := range cfg.Servers {
+		cfg.Servers[i].Load = new(sched.Load)
+	}
+	return sched.Build(cfg)
+}
+
+// Services lists the table's services in spec order.
+func (t *Table) Services() []Service { return t.services }
+
+// Reals lists a service's real servers in spec order.
+func (s *Service) Reals() []*Real { return s.reals }
+
+// lookupService finds the service for a packet's destination, falling back
+// to the all-ports service of the address.
+func (t *Table) lookupService(addr *[16]byte, port uint16, proto uint8) *Service {
+	if i, ok := t.serviceIndex[ServiceKey{Addr: *addr, Port: port, Proto: proto}]; ok {
+		return &t.services[i]
+	}
+	if i, ok := t.serviceIndex[ServiceKey{Addr: *addr, Proto: proto}]; ok {
+		return &t.services[i]
+	}
+	return nil
+}
+
+// realState returns the counters of a real server id, retired or not.
+func (t *Table) realState(id uint32) *RealState {
+	if int(id) < len(t.realStates) {
+		return t.realStates[id]
+	}
+	return nil
+}
+
+// serviceState returns the counters of a service id, retired or not.
+func (t *Table) serviceState(id uint32) *ServiceState {
+	if int(id) < len(t.serviceStates) {
+		return t.serviceStates[id]
+	}
+	return nil
+}
+
+// real returns the real server with this id if it is in the table.
+func (t *Table) real(id uint32) *Real {
+	if int(id) < len(t.realsByID) {
+		return t.realsByID[id]
+	}
+	return nil
+}
+
+// SteeringEndpoints lists what the XDP program must send to user space:
+// every service, and the real servers of NAT services (their replies).
+func (t *Table) SteeringEndpoints() (services, replySources []ServiceKey, localAddrs [][16]byte) {
+	for i := range t.services {
+		svc := &t.services[i]
+		services = append(services, svc.Key)
+		switch svc.Spec.Method {
+		case MethodNAT:
+			for _, r := range svc.reals {
+				port := r.Spec.Port
+				replySources = append(replySources, ServiceKey{Addr: r.Addr, Port: port, Proto: svc.Key.Proto})
+			}
+		case MethodFullNAT:
+			for _, a := range svc.Spec.LocalAddresses {
+				localAddrs = append(localAddrs, a.Unmap().As16())
+			}
+		}
+	}
+	return services, replySources, localAddrs
+}

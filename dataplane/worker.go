@@ -1,0 +1,288 @@
+package dataplane
+
+// What happens to one batch on a worker (RoutineWorker → poll):
+//
+//  1. Load the current table and next-hop snapshot (one atomic load each) and
+//     read the clock: nothing per packet asks for either again.
+//  2. Process frames other workers handed over (their inboxes), then receive
+//     up to a batch from each of this worker's sockets (one per interface).
+//  3. For each frame, process() parses it, finds or creates its connection,
+//     rewrites it in place and says: transmit on port p, hand over to the
+//     owning worker, or drop (counted by reason).
+//  4. Frames leaving by their arrival port are sent in place; others are
+//     copied into a frame of the other port's UMEM.
+//  5. Put the batch on the TX rings, kick the kernel once per socket, expire
+//     a bounded number of connections, recycle completions into fill rings.
+//  6. Nothing to do for a while: sleep in poll(2) for up to a millisecond.
+
+import (
+	"sync/atomic"
+
+	"fastlvs/conntrack"
+	"fastlvs/header"
+	"fastlvs/nexthop"
+	"fastlvs/spsc"
+	"fastlvs/xsk"
+)
+
+const (
+	batchSize       = 64
+	expireBudget    = 64 // connections examined per batch by the expiry wheel
+	spinsBeforeIdle = 256
+	idleWaitMillis  = 1
+	handoffSlots    = 1024
+	handoffFrameMax = 2048
+)
+
+// action is what process decided for a frame.
+type action uint8
+
+const (
+	actionDrop action = iota
+	actionTransmit
+	actionHandoff
+)
+
+// handoffSlot carries a copy of a frame to the worker that owns its
+// connection.
+type handoffSlot struct {
+	length int
+	port   int
+	buf    [handoffFrameMax]byte
+}
+
+// workerPort is a worker's socket on one interface and its pending TX batch.
+type workerPort struct {
+	sock *xsk.Socket
+	tx   []xsk.Desc
+}
+
+// Worker owns one queue on every interface, one connection table and one
+// instance of every service's scheduler.
+type Worker struct {
+	ID      int
+	CPU     int
+	Stats   *WorkerStats
+	workers int
+
+	ports  []workerPort
+	poller *xsk.Poller
+	rx     []xsk.Desc
+
+	tables *atomic.Pointer[Table]
+	table  *Table
+	hops   func() *nexthop.Snapshot
+	hop    *nexthop.Snapshot
+	wants  *spsc.Ring[[16]byte]
+
+	conns    *conntrack.Table
+	expireFn func(conntrack.Ref, *conntrack.Conn)
+	now      int64
+	pkt      header.Packet
+
+	inbox  []*spsc.Ring[handoffSlot] // from each other worker
+	outbox []*spsc.Ring[handoffSlot] // to each worker (nil for ourselves)
+
+	requests atomic.Pointer[request]
+}
+
+// request runs fn on the worker's goroutine between batches: the only way
+// the control plane reads a connection table.
+type request struct {
+	fn   func(*conntrack.Table)
+	done chan struct{}
+}
+
+func newWorker(id, workers int, conns *conntrack.Table, tables *atomic.Pointer[Table],
+	hops func() *nexthop.Snapshot, wants *spsc.Ring[[16]byte]) *Worker {
+	w := &Worker{
+		ID:      id,
+		workers: workers,
+		Stats:   new(WorkerStats),
+		rx:      make([]xsk.Desc, batchSize),
+		tables:  tables,
+		hops:    hops,
+		wants:   wants,
+		conns:   conns,
+	}
+	w.expireFn = w.onExpire
+	return w
+}
+
+func (w *Worker) addPort(sock *xsk.Socket) {
+	w.ports = append(w.ports, workerPort{sock: sock, tx: make([]xsk.Desc, 0, 2*batchSize)})
+}
+
+// beginBatch loads what stays fixed for one batch.
+func (w *Worker) beginBatch(now int64) {
+	w.table = w.tables.Load()
+	w.hop = w.hops()
+	w.now = now
+}
+
+// poll runs one batch and reports how many frames it handled.
+func (w *Worker) poll() int {
+	w.beginBatch(xsk.MonotonicNanos())
+	if w.table == nil {
+		return 0
+	}
+	handled := w.drainInboxes()
+	for port := range w.ports {
+		sock := w.ports[port].sock
+		n := sock.Receive(w.rx)
+		for i := 0; i < n; i++ {
+			d := w.rx[i]
+			frame := sock.Frame(d)
+			w.Stats.RxPackets.add(1)
+			w.Stats.RxBytes.add(uint64(len(frame)))
+			act, arg := w.process(frame, port)
+			switch act {
+			case actionTransmit:
+				w.queueTransmit(port, arg, d.Addr, frame)
+			case actionHandoff:
+				w.handoff(arg, port, frame)
+				sock.Free(d.Addr)
+			default:
+				sock.Free(d.Addr)
+			}
+		}
+		handled += n
+		w.Stats.Batches[batchBucket(n)].add(1)
+	}
+	w.flushTransmit()
+	w.conns.Expire(w.now, expireBudget, w.expireFn)
+	w.Stats.Conns.v.Store(uint64(w.conns.Len()))
+	for port := range w.ports {
+		w.ports[port].sock.Refill()
+	}
+	return handled
+}
+
+func batchBucket(n int) int {
+	for i, b := range BatchBuckets {
+		if n <= b {
+			return i
+		}
+	}
+	return len(BatchBuckets)
+}
+
+// queueTransmit sends a processed frame: in place when it leaves by the
+// port it came in on, else copied into a frame of the outgoing port.
+func (w *Worker) queueTransmit(inPort, outPort int, addr uint64, frame []byte) {
+	in := &w.ports[inPort]
+	if inPort == outPort {
+		in.tx = append(in.tx, xsk.Desc{Addr: addr, Len: uint32(len(frame))})
+		return
+	}
+	in.sock.Free(addr)
+	w.transmitCopy(outPort, frame)
+}
+
+func (w *Worker) transmitCopy(outPort int, frame []byte) {
+	out := &w.ports[outPort]
+	a, ok := out.sock.Alloc()
+	if !ok {
+		w.Stats.Drops[DropNoFreeFrame].add(1)
+		return
+	}
+	copy(out.sock.Buffer(a), frame)
+	out.tx = append(out.tx, xsk.Desc{Addr: a, Len: uint32(len(frame))})
+}
+
+func (w *Worker) flushTransmit() {
+	for port := range w.ports {
+		p := &w.ports[port]
+		if len(p.tx) == 0 {
+			continue
+		}
+		sent := p.sock.Transmit(p.tx)
+		for _, d := range p.tx[sent:] {
+			p.sock.Free(d.Addr)
+			w.Stats.Drops[DropTxRingFull].add(1)
+		}
+		for _, d := range p.tx[:sent] {
+			w.Stats.TxBytes.add(uint64(d.Len))
+		}
+		w.Stats.TxPackets.add(uint64(sent))
+		p.tx = p.tx[:0]
+		p.sock.Kick()
+	}
+}
+
+// handoff copies a frame into the owning worker's inbox.
+func (w *Worker) handoff(owner, port int, frame []byte) {
+	slot := w.outbox[owner].Reserve()
+	if slot == nil {
+		w.Stats.Drops[DropHandoffRingFull].add(1)
+		return
+	}
+	if len(frame) > handoffFrameMax {
+		w.Stats.Drops[DropFrameTooLarge].add(1)
+		return
+	}
+	slot.length = copy(slot.buf[:], frame)
+	slot.port = port
+	w.outbox[owner].Commit()
+	w.Stats.HandoffOut.add(1)
+}
+
+// drainInboxes processes frames other workers handed to us. They are ours
+// by construction, so they never bounce again.
+func (w *Worker) drainInboxes() int {
+	handled := 0
+	for _, in := range w.inbox {
+		for n := 0; n < batchSize; n++ {
+			slot := in.Peek()
+			if slot == nil {
+				break
+			}
+			frame := slot.buf[:slot.length]
+			act, arg := w.process(frame, slot.port)
+			switch act {
+			case actionTransmit:
+				w.transmitCopy(arg, frame)
+			case actionHandoff: // the table changed owners under us
+				w.Stats.Drops[DropHandoffRingFull].add(1)
+			}
+			in.Release()
+			w.Stats.HandoffIn.add(1)
+			handled++
+		}
+	}
+	return handled
+}
+
+// onExpire gives back a finished connection's share of its real server's
+// load.
+func (w *Worker) onExpire(_ conntrack.Ref, c *conntrack.Conn) {
+	if rs := w.table.realState(c.RealID); rs != nil {
+		rs.Load.ConnEnded(c.State.Active())
+	}
+}
+
+// serveRequest runs a pending control-plane request, if any.
+func (w *Worker) serveRequest() {
+	if r := w.requests.Swap(nil); r != nil {
+		r.fn(w.conns)
+		close(r.done)
+	}
+}
+
+// RoutineWorker busy-polls until stop is set, backing off into poll(2) when
+// idle.
+func (w *Worker) RoutineWorker(stop *atomic.Bool) {
+	spins := 0
+	for !stop.Load() {
+		w.serveRequest()
+		if w.poll() > 0 {
+			w.Stats.BusyPolls.add(1)
+			spins = 0
+			continue
+		}
+		w.Stats.IdlePolls.add(1)
+		if spins++; spins >= spinsBeforeIdle {
+			w.poller.Wait(idleWaitMillis)
+		}
+	}
+}

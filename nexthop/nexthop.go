@@ -1,0 +1,75 @@
+// Package nexthop answers, for the dataplane, "which port and which MAC does a
+// packet to this address leave by?" from the kernel's own routes and
+// neighbours (read over netlink, never from the config).
+//
+// The control plane's Resolver keeps an immutable Snapshot and replaces it
+// with one atomic store whenever the kernel's routes or neighbours change.
+// Workers load the snapshot once per batch. A lookup that misses (no
+// neighbour entry yet) never blocks: the worker drops the packet, counts it
+// and posts the address to Resolver.Want, and the resolver makes the kernel
+// resolve it.
+package nexthop
+
+import (
+	"net/netip"
+
+	"fastlvs/header"
+)
+
+// Hop is where a packet goes on the wire.
+type Hop struct {
+	Port   int        // index of the dataplane port (interface) to send on
+	DstMAC header.MAC // next hop's MAC
+	SrcMAC header.MAC // the port's own MAC
+}
+
+// route is one kernel route restricted to the dataplane's ports.
+type route struct {
+	prefix   netip.Prefix
+	gateway  [16]byte
+	hasGW    bool
+	port     int
+	priority int
+}
+
+// Snapshot is a frozen view of routes and neighbours. Lookup allocates
+// nothing and takes no lock.
+type Snapshot struct {
+	routes    []route // longest prefix first
+	neighbors map[[16]byte]neighbor
+	portMACs  []header.MAC
+}
+
+type neighbor struct {
+	mac  header.MAC
+	port int
+}
+
+// Lookup returns the hop for dst. ok is false when no route leaves by one of
+// our ports (unreachable) or when the next hop's MAC is not known yet; in the
+// latter case want is the address to resolve.
+func (s *Snapshot) Lookup(dst [16]byte) (hop Hop, want [16]byte, ok bool) {
+	if s == nil {
+		return Hop{}, dst, false
+	}
+	addr := netip.AddrFrom16(dst).Unmap()
+	for i := range s.routes {
+		r := &s.routes[i]
+		if !r.prefix.Contains(addr) {
+			continue
+		}
+		key := dst
+		if r.hasGW {
+			key = r.gateway
+		}
+		n, found := s.neighbors[key]
+		if !found || n.port != r.port {
+			return Hop{}, key, false
+		}
+		return Hop{Port: r.port, DstMAC: n.mac, SrcMAC: s.portMACs[r.port]}, key, true
+	}
+	return Hop{}, [16]byte{}, false
+}
+
+// PortMAC is the MAC address of a dataplane port.
+func (s *Snapshot) PortMAC(port int) header.MAC { return s.portMACs[port] }
