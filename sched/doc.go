@@ -15,6 +15,22 @@
 // locality table per worker, so a destination address may map to a different server on each worker until loads
 // even out; RSS keeps a given client on one worker.
 //
+// Instance allocates the per-worker state (lblc and lblcr tables are LocalityTableSize entries: 128 KiB and
+// 288 KiB at the default 4096), so call it when the table is built, on the control plane, once per worker, and hand
+// each worker its own; a new Plan starts new instances (rr/wrr positions and locality tables start afresh).
+//
+// # Where fastlvs differs from IPVS, and why
+//
+//   - dh fills its 256 buckets by weight, as sh does (IPVS dh ignores weights).
+//   - dh and sh divide weights by their gcd and scale them to fit 256 buckets, so shares follow the weights (IPVS
+//     gives 100:300 as 100:156); quiescent servers hold no bucket (IPVS gives each one bucket that then fails).
+//   - mh uses the Maglev paper's permutation with fixed 64-bit hashes instead of IPVS's siphash keys, and a
+//     quiescent server holds no slot; mh-fallback tries 32 rehashed slots and then the following servers in list
+//     order, where IPVS may rehash up to M times.
+//   - lblc also refuses a cached server that is over its upper threshold; lblc/lblcr tables are fixed-size per
+//     worker with LRU eviction; an lblcr set holds at most 8 servers.
+//   - twos is not an IPVS scheduler: two weighted random draws, the lower wlc cost wins.
+//
 // # Shared connection counts
 //
 // Load holds one real server's active and inactive connection counts and IPVS's threshold-overload flag. The

@@ -130,3 +130,34 @@ func TestBuildInstallsThresholds(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkersShareAPlan runs several workers' instances of one plan concurrently while they update the shared
+// Loads: under -race this proves instances write only their own state.
+func TestWorkersShareAPlan(t *testing.T) {
+	flows := benchFlows(64)
+	for _, name := range Names() {
+		servers := newServers(t, 1, 2, 3, 4)
+		for i := range servers {
+			servers[i].UpperThreshold = 50
+		}
+		p := mustBuild(t, Config{Name: name, Servers: servers})
+		var wg sync.WaitGroup
+		for range 3 {
+			s := p.Instance()
+			wg.Go(func() {
+				for i := range 2000 {
+					if picked := s.Schedule(&flows[i%len(flows)], int64(i)); picked >= 0 {
+						servers[picked].Load.ConnStarted(true)
+						servers[picked].Load.ConnEnded(true)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		for i, s := range servers {
+			if s.Load.Active() != 0 || s.Load.Overloaded() {
+				t.Errorf("%s: server %d left with %d active (overloaded %v)", name, i, s.Load.Active(), s.Load.Overloaded())
+			}
+		}
+	}
+}
