@@ -29,23 +29,26 @@ type Ref uint32
 // The worker reads the exported fields directly through Table.Conn; it must not change Client, Virtual,
 // Real, Local, their ports or Proto after Insert, because removal re-derives the index keys from them.
 type Conn struct {
-	// The inbound key comes first so that matching a client packet reads one cache line.
+	// First cache line: both lookup keys of a NAT conn, what a rewrite needs, and the deadline every packet
+	// re-arms, so the common per-packet work touches one line. FULLNAT's Local and the ids are in the second.
 	Client, Virtual                              [16]byte
 	ClientPort, VirtualPort, RealPort, LocalPort uint16
 	Proto                                        uint8
 	State                                        State
 	Forward                                      uint8 // opaque to conntrack (the dataplane's forwarding method)
 	Flags                                        uint8 // opaque to conntrack
-	ServiceID, RealID                            uint32
-	Template                                     Ref      // persistence template controlling this conn (0 = none)
-	Real, Local                                  [16]byte // Local: FULLNAT local address (zero otherwise)
+	Real                                         [16]byte
+	expires                                      uint32 // deadline in wheel ticks since the table's clock base
 
-	expires uint32 // deadline in wheel ticks since the table's clock base
-	armed   uint32 // tick of the wheel slot whose list holds the record (<= expires, or the slot being processed)
-	next    uint32 // wheel list, or free list when unused
-	prev    uint32
-	meta    uint8
-	_       [23]byte // pad to 128 bytes: a record is exactly two cache lines of an aligned pair
+	Local             [16]byte // FULLNAT local address (zero otherwise)
+	ServiceID, RealID uint32   // opaque ids from the dataplane's table
+	Template          Ref      // persistence template controlling this conn (0 = none)
+
+	armed uint32 // tick of the wheel slot whose list holds the record (<= expires, or the slot being processed)
+	next  uint32 // wheel list, or free list when unused
+	prev  uint32
+	meta  uint8
+	_     [23]byte // pad to 128 bytes: a record is exactly two cache lines of an aligned pair
 }
 
 // meta bits.
@@ -101,6 +104,8 @@ func (c *Conn) matches(key *Tuple, dir Dir) bool {
 	return c.Client == key.Dst && c.ClientPort == key.DstPort
 }
 
-// The slab relies on the record size for alignment (see Conn's padding).
+// The record is 128 bytes with the expiry deadline ending the first 64 (see the layout comment in Conn).
 var _ [128 - unsafe.Sizeof(Conn{})]struct{}
 var _ [unsafe.Sizeof(Conn{}) - 128]struct{}
+var _ [64 - unsafe.Offsetof(Conn{}.Local)]struct{}
+var _ [unsafe.Offsetof(Conn{}.Local) - 64]struct{}

@@ -51,6 +51,7 @@ type Table struct {
 	clockBase        int64
 	clockSet         bool
 	stats            Stats
+	sink             uint8 // keeps LookupBatch's warming loads alive
 }
 
 // slab hands out refs in [first, end): recycled ones from a free list threaded through Conn.next, then
@@ -116,7 +117,10 @@ func New(cfg Config) (*Table, error) {
 
 // Lookup finds the conn a packet with tuple key belongs to and the packet's direction; ref is 0 when absent.
 func (t *Table) Lookup(key *Tuple) (Ref, Dir) {
-	h := uint32(hashTuple(key, &t.seed))
+	return t.lookupHashed(key, uint32(hashTuple(key, &t.seed)))
+}
+
+func (t *Table) lookupHashed(key *Tuple, h uint32) (Ref, Dir) {
 	slots, mask := t.index.slots, t.index.mask
 	for i := h & mask; ; i = (i + 1) & mask {
 		s := slots[i]

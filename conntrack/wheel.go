@@ -53,10 +53,13 @@ func (t *Table) deadline(now int64, timeout int64) uint32 {
 func (t *Table) arm(ref uint32, now int64, timeout int64) {
 	r := &t.recs[ref]
 	exp := t.deadline(now, timeout)
+	old := r.expires
 	r.expires = exp
 	if r.meta&metaArmed != 0 {
-		if int32(exp-r.armed) >= 0 {
-			return // lazy: the wheel moves it when its current slot comes due
+		// Lazy: the wheel moves the record when its current slot comes due. Checking the old deadline first
+		// (armed <= old deadline) keeps the common case, a later deadline, in the record's first cache line.
+		if int32(exp-old) >= 0 || int32(exp-r.armed) >= 0 {
+			return
 		}
 		t.unlink(ref)
 	}
