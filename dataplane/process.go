@@ -42,7 +42,9 @@ func (w *Worker) process(frame []byte, inPort int) (action, int) {
 			return w.drop(drop)
 		}
 		dir = conntrack.DirIn
-	} else if drop, ok := w.track(ref, dir); !ok {
+	}
+	// A new connection's first packet moves it out of NONE too (SYN_RECV).
+	if drop, ok := w.track(ref, dir); !ok {
 		return w.drop(drop)
 	}
 
