@@ -136,14 +136,36 @@ func (w *Worker) newConn(svc *Service, tuple *conntrack.Tuple) (conntrack.Ref, D
 		out = &reply
 	}
 	ref, err := w.conns.Insert(&c, tuple, out, w.now)
-	if err != nil {
+	if err == conntrack.ErrExists && out != nil && w.evict(out) {
+		ref, err = w.conns.Insert(&c, tuple, out, w.now)
+	}
+	switch err {
+	case nil:
+	case conntrack.ErrFull:
 		return 0, DropConnTableFull
+	default:
+		return 0, DropConnClash
 	}
 	real.State.Load.ConnStarted(w.conns.Conn(ref).State.Active())
 	real.State.Stats[w.ID].Conns.add(1)
 	svc.State.Stats[w.ID].Conns.add(1)
 	w.Stats.NewConns.add(1)
 	return ref, 0
+}
+
+// evict removes the connection that already owns a reply tuple. A client
+// that reuses its source port towards another VIP served by the same real
+// server makes the new connection's replies look like the old one's; the
+// client has let the old one go, so the new one wins.
+func (w *Worker) evict(reply *conntrack.Tuple) bool {
+	ref, _ := w.conns.Lookup(reply)
+	if ref == 0 {
+		return false
+	}
+	w.onExpire(ref, w.conns.Conn(ref))
+	w.conns.Remove(ref)
+	w.Stats.Evictions.add(1)
+	return true
 }
 
 // pickReal asks the persistence template, then the scheduler.

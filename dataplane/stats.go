@@ -33,6 +33,7 @@ const (
 	DropTCPNotSYN          // no connection and not a SYN: IPVS creates TCP conns on SYN only
 	DropNoRealServer       // the scheduler found no available real server
 	DropConnTableFull      // new connection refused: the worker's table is full
+	DropConnClash          // new connection's tuples clash with a live one that cannot be evicted
 	DropReplyNoConn        // a reply from a real server for no known connection
 	DropRealServerRemoved  // expire_nodest_conn: the connection's real server is gone
 	DropNeighborUnresolved // next hop's MAC not known yet (resolution requested)
@@ -59,6 +60,7 @@ var dropNames = [NumDrops]string{
 	DropTCPNotSYN:          "tcp_not_syn",
 	DropNoRealServer:       "no_real_server",
 	DropConnTableFull:      "conn_table_full",
+	DropConnClash:          "conn_clash",
 	DropReplyNoConn:        "reply_no_conn",
 	DropRealServerRemoved:  "real_server_removed",
 	DropNeighborUnresolved: "neighbor_unresolved",
@@ -101,6 +103,7 @@ type WorkerStats struct {
 	BusyPolls  counter // polls that found work
 	IdlePolls  counter // polls that found none
 	NewConns   counter
+	Evictions  counter // old connections replaced by a new one with the same reply tuple
 	Conns      counter // connections in the table now (a gauge, stored)
 	Drops      [NumDrops]counter
 	Batches    [len(BatchBuckets) + 1]counter
