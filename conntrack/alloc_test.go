@@ -23,6 +23,13 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 		if r, _ := tab.Lookup(&out); r != ref {
 			t.Fatal("lookup")
 		}
+		keys := [2]Tuple{in, out}
+		var refs [2]Ref
+		var dirs [2]Dir
+		tab.LookupBatch(keys[:], refs[:], dirs[:])
+		if refs[0] != ref || dirs[1] != DirOut {
+			t.Fatal("lookup batch")
+		}
 		tab.Update(ref, DirOut, ack, false, now)
 		tab.Touch(ref, now)
 		tab.Expire(now, 64, onExpire)

@@ -51,6 +51,10 @@ func runModel(t *testing.T, seed uint64) {
 		}
 		c, in, out := natConn(i, proto)
 		withOut := i%2 == 0
+		if i%4 == 2 { // FULLNAT: replies come back to a local address and port
+			c.Local, c.LocalPort = addr4(198, 18<<16|3<<8|1), uint16(40000+i)
+			out.Dst, out.DstPort = c.Local, c.LocalPort
+		}
 		switch op := rng.IntN(10); {
 		case op < 4:
 			var o *Tuple
@@ -136,6 +140,17 @@ func runModel(t *testing.T, seed uint64) {
 			}
 		} else if r, _ := tab.Lookup(&out); r != 0 {
 			t.Fatalf("seed %d step %d: absent out tuple found as %d", seed, step, r)
+		}
+		// LookupBatch answers exactly as Lookup does, for present and absent keys in both directions.
+		batch := []Tuple{in, out, in, out}
+		batch[2].SrcPort ^= 1
+		var refs [4]Ref
+		var dirs [4]Dir
+		tab.LookupBatch(batch, refs[:], dirs[:])
+		for j := range batch {
+			if r, d := tab.Lookup(&batch[j]); r != refs[j] || (r != 0 && d != dirs[j]) {
+				t.Fatalf("seed %d step %d: LookupBatch[%d] = %d,%d, Lookup = %d,%d", seed, step, j, refs[j], dirs[j], r, d)
+			}
 		}
 		if tab.Len() != len(byRef) {
 			t.Fatalf("seed %d step %d: len %d, model %d", seed, step, tab.Len(), len(byRef))

@@ -93,7 +93,7 @@ func New(cfg Config) (*Table, error) {
 		return nil, fmt.Errorf("new conntrack table: template capacity %d must not be negative", tcap)
 	}
 	if tcap == 0 {
-		tcap = max(cfg.Capacity/16, 64)
+		tcap = defaultTemplateCapacity(cfg.Capacity)
 	}
 	if cfg.Capacity+tcap > MaxCapacity {
 		return nil, fmt.Errorf("new conntrack table: capacity %d + %d templates exceeds %d", cfg.Capacity, tcap, MaxCapacity)
@@ -151,6 +151,10 @@ func (t *Table) present(key *Tuple, h uint32) (uint32, bool) {
 }
 
 // Conn returns the record of ref. The pointer stays valid until the conn is removed or expires.
+//
+// A Ref is valid from Insert until Remove or until Expire hands it to onExpire. Update, Touch and Conn do not
+// check it (they are per packet): calling them with a stale ref corrupts the table, so a worker must not keep
+// refs across an Expire call — look the tuple up again instead.
 func (t *Table) Conn(ref Ref) *Conn { return &t.recs[ref] }
 
 // Insert stores c with its inbound tuple (as the client's packet arrives) and, when non-nil, the tuple of reply
@@ -333,3 +337,15 @@ func (t *Table) MemoryBytes() int {
 	return len(t.recs)*int(unsafe.Sizeof(Conn{})) + len(t.tmplExtra)*int(unsafe.Sizeof(templateExtra{})) +
 		t.index.bytes() + t.tmplIndex.bytes() + int(unsafe.Sizeof(t.wheel))
 }
+
+// MemoryFor returns what New(cfg) would reserve, in bytes, without allocating it (for configuration checks).
+func MemoryFor(cfg Config) int {
+	tcap := cfg.TemplateCapacity
+	if tcap == 0 {
+		tcap = defaultTemplateCapacity(cfg.Capacity)
+	}
+	return (1+cfg.Capacity+tcap)*int(unsafe.Sizeof(Conn{})) + tcap*int(unsafe.Sizeof(templateExtra{})) +
+		8*indexSize(2*cfg.Capacity) + 8*indexSize(tcap) + int(unsafe.Sizeof(wheel{}))
+}
+
+func defaultTemplateCapacity(capacity int) int { return max(capacity/16, 64) }

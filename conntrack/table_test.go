@@ -354,3 +354,20 @@ func TestRangeListsConnsAndTemplates(t *testing.T) {
 		t.Fatalf("range did not stop: %d", n)
 	}
 }
+
+func TestMemoryBudget(t *testing.T) {
+	// The budget: 10M conns per director in at most 2 GiB including indexes, at most 200 bytes/conn.
+	cfg := Config{Capacity: 10_000_000}
+	total := MemoryFor(cfg)
+	if perConn := float64(total) / float64(cfg.Capacity); total > 2<<30 || perConn > 200 {
+		t.Fatalf("10M conns need %d bytes (%.1f bytes/conn)", total, perConn)
+	}
+	small := Config{Capacity: 100_000, TemplateCapacity: 1000}
+	tab, err := New(small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tab.MemoryBytes() != MemoryFor(small) || tab.Capacity() != 100_000 {
+		t.Fatalf("MemoryBytes %d, MemoryFor %d, capacity %d", tab.MemoryBytes(), MemoryFor(small), tab.Capacity())
+	}
+}

@@ -46,8 +46,13 @@ func (t *Table) deadline(now int64, timeout int64) uint32 {
 	if d < 0 {
 		d = 0
 	}
+	timeout = min(max(timeout, 0), maxTimeout)
 	return uint32((d + timeout + tickNanos - 1) >> tickShift)
 }
+
+// maxTimeout keeps every deadline within 2^30 ticks (~4.5 years) of now, so the wrap-around comparisons of
+// uint32 ticks (int32 differences) stay correct.
+const maxTimeout = int64(1<<30) * tickNanos
 
 // arm sets ref's deadline and links it where the wheel will find it in time.
 func (t *Table) arm(ref uint32, now int64, timeout int64) {
