@@ -143,3 +143,9 @@ func (d *director) stop() {
 		d.tb.Logf("fastlvs output:\n%s", d.output)
 	}
 }
+
+// lastLines returns the last n lines of s.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
