@@ -1,0 +1,69 @@
+package metrics
+
+import (
+	"net/netip"
+
+	"fastlvs/dataplane"
+	"fastlvs/dataplane/steer"
+	"fastlvs/xsk"
+)
+
+// Reader is what the collector reads on every scrape. Implementations must
+// be safe for concurrent use (two scrapes may overlap) and must only read:
+// dataplaneReader loads atomics and calls read-only syscalls.
+type Reader interface {
+	Workers() []WorkerSample
+	Sockets() []SocketSample
+	Steering() []SteeringSample
+	Services() []ServiceSample
+}
+
+// WorkerSample is one worker's counters at one instant.
+type WorkerSample struct {
+	ID, CPU               int
+	RxPackets, RxBytes    uint64
+	TxPackets, TxBytes    uint64
+	HandoffIn, HandoffOut uint64
+	BusyPolls, IdlePolls  uint64
+	NewConns              uint64
+	Conns                 uint64 // connections in the table now
+	ConnCapacity          uint64 // 0 = unknown, not exported
+	Drops                 [dataplane.NumDrops]uint64
+	Batches               [len(dataplane.BatchBuckets) + 1]uint64 // receive calls by frames returned, as dataplane.WorkerStats.Batches
+	BatchFrames           uint64                                  // frames returned by all those calls: the histogram's sum
+}
+
+// SocketSample is the kernel's view of one AF_XDP socket.
+type SocketSample struct {
+	Iface       string
+	Queue       int
+	Worker, CPU int
+	Stats       xsk.Stats
+	Err         error // the read failed; Stats is not valid
+}
+
+// SteeringSample is one interface's XDP steering counters.
+type SteeringSample struct {
+	Iface string
+	Stats steer.Stats
+	Err   error // the read failed; Stats is not valid
+}
+
+// ServiceSample is one virtual service of the table in force.
+type ServiceSample struct {
+	Name    string
+	VIP     netip.Addr
+	Port    uint16
+	Proto   uint8
+	Traffic dataplane.TrafficTotals
+	Reals   []RealSample
+}
+
+// RealSample is one real server of a service.
+type RealSample struct {
+	Addr             netip.Addr
+	Port             uint16 // 0 = the port the client asked for
+	Weight           int32  // in force, after health-check overrides
+	Active, Inactive int64  // sched.Load: what the schedulers see
+	Traffic          dataplane.TrafficTotals
+}
