@@ -33,7 +33,7 @@ func (t *Table) lookupChunk(keys []Tuple, refs []Ref, dirs []Dir) {
 	for i := range keys {
 		if s := home[i]; s.val != 0 && s.hash == hashes[i] {
 			r := &t.recs[s.val>>1]
-			sink ^= r.Proto ^ r.Real[0] // both cache lines of the record
+			sink ^= r.Proto // the first line holds both NAT keys
 		}
 	}
 	t.sink = sink

@@ -33,7 +33,7 @@ type Stats struct {
 // Table is one worker's connection table. It is not safe for concurrent use: the owning worker goroutine calls
 // every method, and the control plane only reads through Range/Stats on that goroutine or while it is paused.
 //
-// Memory (see MemoryBytes): a record is 128 bytes (two cache lines of an aligned pair, the inbound key in the
+// Memory (see MemoryBytes): a record is 128 bytes (two cache lines of an aligned pair, both NAT keys in the
 // first), plus two index slots of 8 bytes per conn at a load of at most 0.7, rounded up to a power of two
 // (16–32 bytes per conn). At 10M conns: 1.28 GB of records + 256 MiB of index ≈ 154 bytes/conn, 1.54 GB in all.
 // Records and index are advised to use transparent huge pages (see adviseHugePages).

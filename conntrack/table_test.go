@@ -371,3 +371,48 @@ func TestMemoryBudget(t *testing.T) {
 		t.Fatalf("MemoryBytes %d, MemoryFor %d, capacity %d", tab.MemoryBytes(), MemoryFor(small), tab.Capacity())
 	}
 }
+
+// Records left on the slot being visited when the budget ran out can still be removed, re-armed or re-inserted.
+func TestChangesWhileExpireIsMidSlot(t *testing.T) {
+	tab := newTable(t, 64)
+	tab.SetTimeouts(Timeouts{UDP: time.Second})
+	var refs []Ref
+	for i := range uint32(10) {
+		c, in, _ := natConn(i, 17)
+		refs = append(refs, mustInsert(t, tab, &c, &in, nil, 0))
+	}
+	now := 2 * sec
+	var expired []Ref
+	onExpire := func(ref Ref, _ *Conn) { expired = append(expired, ref) }
+	// Walk ticks up to the slot, then 3 records of it.
+	for tab.Expire(now, 1, onExpire) == 0 {
+	}
+	tab.Expire(now, 2, onExpire)
+	if len(expired) != 3 {
+		t.Fatalf("expired %d, want 3 mid-slot", len(expired))
+	}
+	gone := map[Ref]bool{}
+	for _, r := range expired {
+		gone[r] = true
+	}
+	var left []Ref
+	for _, r := range refs {
+		if !gone[r] {
+			left = append(left, r)
+		}
+	}
+	tab.Remove(left[0])          // removed from the pending list
+	tab.Touch(left[1], now)      // re-armed: must survive this pass
+	c, in, _ := natConn(100, 17) // reuses left[0]'s record
+	fresh := mustInsert(t, tab, &c, &in, nil, now)
+	tab.Expire(now, 1000, onExpire)
+	if len(expired) != 8 {
+		t.Fatalf("expired %d, want 8 (10 - removed - touched)", len(expired))
+	}
+	if r, _ := tab.Lookup(&in); r != fresh || tab.Len() != 2 {
+		t.Fatalf("after mid-slot changes: lookup %d want %d, len %d", r, fresh, tab.Len())
+	}
+	if got := collect(tab, now+2*sec); len(got) != 2 {
+		t.Fatalf("touched and fresh conns: %v", got)
+	}
+}
