@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/pflag"
+	"go.yaml.in/yaml/v3"
 
 	"fastlvs/dataplane"
 )
@@ -110,6 +111,41 @@ func (d *Daemon) Reload() error {
 	return nil
 }
 
+// Change applies an edit to a copy of the running configuration (the API's
+// add/edit/delete): the copy is validated and compiled like a file, and only
+// a copy that passes replaces the running one. Nothing is half-applied.
+// API changes last until the next file reload, which replaces them: the file
+// stays the source of truth, as keepalived's file is for ipvsadm's edits.
+func (d *Daemon) Change(edit func(cfg *Config) error) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	next, err := cloneConfig(d.cfg)
+	if err != nil {
+		return err
+	}
+	if err := edit(next); err != nil {
+		return err
+	}
+	if err := next.Validate(); err != nil {
+		return err
+	}
+	return d.applyLocked(next)
+}
+
+// cloneConfig deep-copies a configuration through its YAML form, which
+// Validate re-derives everything from.
+func cloneConfig(cfg *Config) (*Config, error) {
+	text, err := yaml.Marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("copy config: %w", err)
+	}
+	var out Config
+	if err := yaml.Unmarshal(text, &out); err != nil {
+		return nil, fmt.Errorf("copy config: %w", err)
+	}
+	return &out, nil
+}
+
 // checkStatic refuses changes that need a restart rather than applying half
 // of them.
 func (d *Daemon) checkStatic(cfg *Config) error {
@@ -158,6 +194,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 		}
 	}()
+	if err := d.startEndpoints(ctx); err != nil {
+		d.dp.Close()
+		d.checks.close()
+		return err
+	}
 	slog.Info("fastlvs running", "interfaces", d.cfg.Interfaces, "workers", len(d.dp.Workers), "services", len(d.cfg.Services))
 	d.dp.Run(ctx)
 	d.checks.close()

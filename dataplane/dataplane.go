@@ -94,8 +94,9 @@ func New(cfg Config) (dp *Dataplane, err error) {
 	if dp.Resolver, err = nexthop.NewResolver(cfg.Interfaces); err != nil {
 		return nil, err
 	}
+	perWorker := dp.ConnCapacityPerWorker()
 	for w := 0; w < cfg.Workers; w++ {
-		conns, err := conntrack.New(conntrack.Config{Capacity: cfg.ConnCapacity, TemplateCapacity: cfg.ConnCapacity / 4, Timeouts: cfg.Timeouts})
+		conns, err := conntrack.New(conntrack.Config{Capacity: perWorker, TemplateCapacity: max(1024, perWorker/4), Timeouts: cfg.Timeouts})
 		if err != nil {
 			return nil, fmt.Errorf("make connection table of worker %d: %w", w, err)
 		}
@@ -168,6 +169,12 @@ func (p *Port) close() {
 	for _, s := range p.Sockets {
 		_ = s.Close()
 	}
+}
+
+// ConnCapacityPerWorker splits the director's connection capacity evenly
+// over the workers: each owns its own table.
+func (dp *Dataplane) ConnCapacityPerWorker() int {
+	return max(1024, (dp.cfg.ConnCapacity+dp.cfg.Workers-1)/dp.cfg.Workers)
 }
 
 // Table returns the table the workers use now.
