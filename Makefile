@@ -1,0 +1,30 @@
+# fastlvs — run everything as root (namespaces, XDP, AF_XDP).
+GO ?= go
+export PATH := $(PATH):/usr/local/go/bin
+
+.PHONY: build test demo bench lint fuzz
+
+build:
+	$(GO) build -o bin/fastlvs ./cmd/fastlvs
+	$(GO) build -o bin/fastlvsadm ./cmd/fastlvsadm
+
+# The whole suite: formatting, vet, unit and end-to-end tests (root needed).
+test: lint
+	$(GO) test -count=1 -timeout 15m ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+# A sandbox of namespaces with real traffic through the director.
+demo: build
+	./bin/fastlvs demo
+
+# Packet-rate and TCP benchmarks against the peers (several minutes).
+bench:
+	$(GO) run ./bench/cmd/fastlvs-bench -out bench/results
+
+# Fuzz the parser and the per-packet path for a minute each.
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./header
+	$(GO) test -run '^$$' -fuzz FuzzProcess -fuzztime 60s ./dataplane
