@@ -11,8 +11,9 @@
 //     with no atomics, so the compiler may cache or reorder them against the
 //     descriptor reads the kernel publishes (a data race by Go's memory model);
 //   - GetDescs scans every frame of the UMEM on each call to find free ones:
-//     BenchmarkAsavieGetDescs measures the scan against this package's free
-//     list (a stack), see the numbers in the benchmark's comment;
+//     BenchmarkFrameAlloc measured 52-80 ns per frame for it against 8 ns
+//     for this package's free stack (alloc and free), with 4096 frames half
+//     of them in the fill ring;
 //   - Transmit panics on any errno other than EINTR/EAGAIN/EBUSY (ENOBUFS and
 //     ENETDOWN happen in normal operation when a link flaps);
 //   - no XDP_USE_NEED_WAKEUP, so every batch pays a sendto even when the kernel

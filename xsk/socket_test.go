@@ -1,0 +1,164 @@
+package xsk_test
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+
+	"fastlvs/dataplane/steer"
+	"fastlvs/header"
+	"fastlvs/testbed"
+	"fastlvs/xsk"
+)
+
+// TestSocketEchoesRealPackets binds a socket to a veth in a namespace,
+// steers UDP for 198.18.5.10:9 to it, and reflects every datagram back in
+// place (swapping addresses and ports leaves the checksums valid). A kernel
+// UDP socket on the peer must receive each reply: RX, TX, completion and
+// fill recycling all work on real frames.
+func TestSocketEchoesRealPackets(t *testing.T) {
+	bed := testbed.ForTest(t, "fxk")
+	peer, err := bed.Host("peer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	box, err := bed.Host("box")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bed.Connect(peer, "eth0", box, "eth0", testbed.LinkOptions{Queues: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := peer.AddAddr("eth0", "198.18.5.1/24"); err != nil {
+		t.Fatal(err)
+	}
+	boxMAC, err := box.MAC("eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := peer.Run("ip", "neigh", "replace", "198.18.5.10", "lladdr", boxMAC.String(), "dev", "eth0"); err != nil {
+		t.Fatal(err)
+	}
+
+	const packets = 200
+	reflected := make(chan int, 1)
+	ready := make(chan error, 1)
+	go func() {
+		err := box.Do(func() error {
+			ifindex, err := box.Ifindex("eth0")
+			if err != nil {
+				return err
+			}
+			prog, err := steer.Attach(ifindex, steer.ModeNative)
+			if err != nil {
+				return err
+			}
+			defer prog.Close()
+			sock, err := xsk.Open(ifindex, 0, xsk.Options{Frames: 256, RingSize: 64})
+			if err != nil {
+				return err
+			}
+			defer sock.Close()
+			if err := prog.RegisterSocket(0, sock.FD()); err != nil {
+				return err
+			}
+			vip := netip.MustParseAddr("198.18.5.10").As16()
+			if err := prog.SetServices([]steer.Endpoint{{Addr: vip, Port: 9, Proto: 17}}); err != nil {
+				return err
+			}
+			ready <- nil
+			reflected <- reflect(sock, packets, 10*time.Second)
+			return nil
+		})
+		if err != nil {
+			ready <- err
+		}
+	}()
+	if err := <-ready; err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // attaching XDP resets the link
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := peer.DialContext(ctx, "udp", "198.18.5.10:9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	got := 0
+	buf := make([]byte, 64)
+	for i := 0; i < packets; i++ {
+		if _, err := conn.Write([]byte("echo me")); err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(time.Second))
+		n, err := conn.Read(buf)
+		if err != nil {
+			continue
+		}
+		if string(buf[:n]) == "echo me" {
+			got++
+		}
+	}
+	if n := <-reflected; n != packets {
+		t.Fatalf("socket reflected %d frames, want %d", n, packets)
+	}
+	if got != packets {
+		t.Fatalf("peer received %d of %d replies", got, packets)
+	}
+}
+
+// reflect echoes up to n frames or until timeout and returns how many.
+func reflect(sock *xsk.Socket, n int, timeout time.Duration) int {
+	descs := make([]xsk.Desc, 16)
+	deadline := time.Now().Add(timeout)
+	done := 0
+	var p header.Packet
+	for done < n && time.Now().Before(deadline) {
+		got := sock.Receive(descs)
+		if got == 0 {
+			sock.Refill()
+			sock.Wait(10)
+			continue
+		}
+		for _, d := range descs[:got] {
+			frame := sock.Frame(d)
+			if p.Parse(frame) != header.ParseOK || p.Proto != header.ProtocolUDP {
+				sock.Free(d.Addr)
+				continue
+			}
+			eth := header.Ethernet(frame)
+			src, dst := eth.SourceAddress(), eth.DestinationAddress()
+			eth.SetSourceAddress(dst)
+			eth.SetDestinationAddress(src)
+			ip := p.IPv4()
+			s, t := ip.SourceAddress(), ip.DestinationAddress()
+			ip.SetSourceAddress(t)
+			ip.SetDestinationAddress(s)
+			udp := p.UDP()
+			sp, dp := udp.SourcePort(), udp.DestinationPort()
+			udp.SetSourcePort(dp)
+			udp.SetDestinationPort(sp)
+			if sock.Transmit([]xsk.Desc{d}) != 1 {
+				sock.Free(d.Addr)
+				continue
+			}
+			done++
+		}
+		sock.Kick()
+		sock.Refill()
+	}
+	return done
+}
+
+// TestOptionsRefuseNonPowersOfTwo: sizes are masks on the rings.
+func TestOptionsRefuseNonPowersOfTwo(t *testing.T) {
+	if _, err := xsk.Open(1, 0, xsk.Options{Frames: 1000}); err == nil {
+		t.Fatal("1000 frames accepted")
+	}
+	if _, err := xsk.Open(1, 0, xsk.Options{RingSize: 100}); err == nil {
+		t.Fatal("ring size 100 accepted")
+	}
+}
