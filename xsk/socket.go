@@ -246,7 +246,7 @@ func (s *Socket) Refill() {
 	n := s.completion.available(s.completion.size)
 	cons := *s.completion.consumer
 	for i := uint32(0); i < n; i++ {
-		s.free = append(s.free, s.frameBase(*s.completion.addrAt(cons+i)))
+		s.free = append(s.free, s.frameBase(*s.completion.addrAt(cons + i)))
 	}
 	atomic.StoreUint32(s.completion.consumer, cons+n)
 
