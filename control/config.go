@@ -34,7 +34,18 @@ type Config struct {
 	XDPMode   string          `mapstructure:"xdp_mode" yaml:"xdp_mode"`
 	Conntrack ConntrackConfig `mapstructure:"conntrack" yaml:"conntrack"`
 	Options   Options         `mapstructure:"options" yaml:"options"`
-	Services  []ServiceConfig `mapstructure:"services" yaml:"services"`
+	// Notify is told of every health-check transition (up or down).
+	Notify   NotifyConfig    `mapstructure:"notify" yaml:"notify,omitempty"`
+	Services []ServiceConfig `mapstructure:"services" yaml:"services"`
+}
+
+// NotifyConfig names the hooks run on health-check transitions.
+type NotifyConfig struct {
+	// Exec is a shell command run with FASTLVS_EVENT=up|down, FASTLVS_TARGET,
+	// FASTLVS_ADDR, FASTLVS_WEIGHT and FASTLVS_REASON in its environment.
+	Exec string `mapstructure:"exec" yaml:"exec,omitempty"`
+	// Webhook receives each transition as a JSON POST.
+	Webhook string `mapstructure:"webhook" yaml:"webhook,omitempty"`
 }
 
 // ConntrackConfig sizes the per-worker connection tables.

@@ -92,6 +92,11 @@ func (c *Config) validateGlobals() error {
 			return configErrorf(path, "duplicate interface %q", name)
 		}
 	}
+	if c.Notify.Webhook != "" {
+		if u, err := url.Parse(c.Notify.Webhook); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return configErrorf("notify.webhook", "%q is not an http(s) URL", c.Notify.Webhook)
+		}
+	}
 	if c.Workers < 0 {
 		return configErrorf("workers", `must be "auto" or at least 1 (got %d)`, c.Workers)
 	}

@@ -22,7 +22,18 @@ type healthChecks struct {
 
 func newHealthChecks(d *Daemon) *healthChecks {
 	h := &healthChecks{daemon: d, keys: map[string]RealServerKey{}}
-	h.manager = health.NewManager(h.onChange)
+	notify := d.Config().Notify
+	var notifier *health.Notifier
+	if notify.Exec != "" || notify.Webhook != "" {
+		notifier = &health.Notifier{Exec: notify.Exec, Webhook: notify.Webhook}
+	}
+	h.manager = health.NewManagerWithOptions(health.Options{
+		OnChange: h.onChange,
+		Notifier: notifier,
+		OnNotifyError: func(e health.Event, err error) {
+			slog.Warn("health notification failed", "real_server", e.Addr, "err", err)
+		},
+	})
 	return h
 }
 
