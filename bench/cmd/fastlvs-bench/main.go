@@ -1,0 +1,57 @@
+// Command fastlvs-bench measures fastlvs against its peers on one machine:
+// as root it builds a generator → director → sink namespace line, drives the
+// director with a packet generator, and writes a Markdown report and PNG
+// plots (pps at the sink, director CPU, ratios against peers measured in the
+// same run on the same ports and cores; TCP requests/s and latency).
+//
+//	go run ./bench/cmd/fastlvs-bench -out bench/results          full run (< 10 min on 2 cores)
+//	go run ./bench/cmd/fastlvs-bench -out /tmp/smoke -smoke      seconds: what CI runs
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"fastlvs/bench"
+)
+
+func main() {
+	opts := bench.DefaultOptions()
+	smoke := flag.Bool("smoke", false, "tiny run: one fastlvs method, one peer, about a second each")
+	out := flag.String("out", opts.OutDir, "directory for latest.md and the plots")
+	generator := flag.String("generator", "", "auto (measure both, use the faster), af_xdp or trafgen")
+	duration := flag.Duration("duration", 0, "measured time per packet-rate run")
+	repeats := flag.Int("repeats", 0, "runs per point (the report keeps medians)")
+	tcp := flag.Bool("tcp", true, "run the wrk TCP comparison")
+	genCPU := flag.Int("gen-cpu", opts.GenCPU, "core of the generator, the sink's NAPI and wrk")
+	dirCPU := flag.Int("dir-cpu", opts.DirCPU, "core of the director: its NAPI and the forwarder")
+	flag.Parse()
+
+	if *smoke {
+		opts = bench.SmokeOptions()
+	}
+	opts.OutDir, opts.TCP, opts.GenCPU, opts.DirCPU = *out, *tcp, *genCPU, *dirCPU
+	if *generator != "" {
+		opts.Generator = *generator
+	}
+	if *duration > 0 {
+		opts.Duration = *duration
+	}
+	if *repeats > 0 {
+		opts.Repeats = *repeats
+	}
+	opts.Command = "fastlvs-bench " + strings.Join(os.Args[1:], " ")
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "fastlvs-bench: must run as root (it makes network namespaces and loads XDP programs)")
+		os.Exit(1)
+	}
+	start := time.Now()
+	if _, err := bench.Run(opts); err != nil {
+		fmt.Fprintln(os.Stderr, "fastlvs-bench:", err)
+		os.Exit(1)
+	}
+	fmt.Fprintf(os.Stderr, "done in %s\n", time.Since(start).Round(time.Second))
+}

@@ -1,0 +1,136 @@
+package bench
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"slices"
+	"time"
+)
+
+// Result is one packet-rate measurement: the medians of Runs runs of one
+// forwarder (or generator) at one flow count.
+type Result struct {
+	Method   string
+	Fastlvs  bool
+	Flows    int
+	PPS      float64 // frames counted at the sink per second
+	CoreBusy float64 // the director core's busy share, % (softirq included)
+	ProcBusy float64 // the forwarder process's CPU, % of one core; NaN for in-kernel paths
+	SentPPS  float64 // what the generator offered, frames per second
+	Runs     int
+	Note     string // "not measured: <reason>" when PPS means nothing
+}
+
+// Measured says the result holds numbers.
+func (r Result) Measured() bool { return r.Note == "" }
+
+// sample is one run's raw figures.
+type sample struct {
+	pps, coreBusy, procBusy, sentPPS float64
+}
+
+// counter is what a run reads its received-frame count from.
+type counter interface{ Count() (uint64, error) }
+
+// measureOnce sends flows to dst for warmup+duration and counts what the sink
+// receives during duration; pid (0 for none) is the forwarder process.
+func (r *runner) measureOnce(gen Generator, sink counter, dst string, flows, pid int) (sample, error) {
+	t := r.topo
+	traffic := Traffic{SrcMAC: t.GenMAC, DstMAC: t.DirInMAC, Src: net.ParseIP(GenAddr), Dst: net.ParseIP(dst),
+		DstPort: ServicePort, Flows: flows}
+	total := r.opts.Warmup + r.opts.Duration
+	maxPackets := uint64(maxGeneratorPPS * (total + time.Second).Seconds())
+	job, err := gen.Start(traffic, maxPackets, total+time.Second)
+	if err != nil {
+		return sample{}, err
+	}
+	defer func() { job.Stop(); _, _ = job.Wait() }()
+
+	time.Sleep(r.opts.Warmup)
+	c0, err := sink.Count()
+	if err != nil {
+		return sample{}, err
+	}
+	s0, err := sampleCPU(t.DirCPU, pid)
+	if err != nil {
+		return sample{}, err
+	}
+	time.Sleep(r.opts.Duration)
+	c1, err := sink.Count()
+	if err != nil {
+		return sample{}, err
+	}
+	s1, err := sampleCPU(t.DirCPU, pid)
+	if err != nil {
+		return sample{}, err
+	}
+	job.Stop()
+	sent, err := job.Wait()
+	if err != nil {
+		return sample{}, fmt.Errorf("%s: %w", gen.Name(), err)
+	}
+	secs := s1.at.Sub(s0.at).Seconds()
+	out := sample{
+		pps:      float64(c1-c0) / secs,
+		coreBusy: coreBusy(s0, s1),
+		procBusy: math.NaN(),
+		sentPPS:  float64(sent) / (total + genDrain).Seconds(),
+	}
+	if pid > 0 {
+		out.procBusy = processBusy(s0, s1)
+	}
+	return out, nil
+}
+
+// maxGeneratorPPS bounds a generator's packet count: far above what one core
+// sends on veth, so time ends a run, but never unbounded.
+const maxGeneratorPPS = 20e6
+
+// genDrain is roughly how long past its deadline a generator keeps running.
+const genDrain = 50 * time.Millisecond
+
+// measure runs measureOnce opts.Repeats times and keeps the medians.
+func (r *runner) measure(name string, fastlvs bool, gen Generator, sink counter, dst string, flows, pid int) Result {
+	res := Result{Method: name, Fastlvs: fastlvs, Flows: flows}
+	var samples []sample
+	for range r.opts.Repeats {
+		s, err := r.measureOnce(gen, sink, dst, flows, pid)
+		if err != nil {
+			res.Note = "not measured: " + err.Error()
+			r.logf("  %-16s %6d flows: %v", name, flows, err)
+			return res
+		}
+		samples = append(samples, s)
+	}
+	res.Runs = len(samples)
+	res.PPS = median(samples, func(s sample) float64 { return s.pps })
+	res.CoreBusy = median(samples, func(s sample) float64 { return s.coreBusy })
+	res.ProcBusy = median(samples, func(s sample) float64 { return s.procBusy })
+	res.SentPPS = median(samples, func(s sample) float64 { return s.sentPPS })
+	if res.PPS == 0 {
+		res.Note = "not measured: no packets reached the sink"
+	}
+	r.logf("  %-16s %6d flows: %9.0f pps at sink (offered %9.0f), core %d busy %5.1f%%, process %5.1f%%",
+		name, flows, res.PPS, res.SentPPS, r.topo.DirCPU, res.CoreBusy, res.ProcBusy)
+	return res
+}
+
+// median of f over samples (NaNs sort first and are skipped when others exist).
+func median[T any](samples []T, f func(T) float64) float64 {
+	var vals []float64
+	for _, s := range samples {
+		if v := f(s); !math.IsNaN(v) {
+			vals = append(vals, v)
+		}
+	}
+	if len(vals) == 0 {
+		return math.NaN()
+	}
+	slices.Sort(vals)
+	n := len(vals)
+	if n%2 == 1 {
+		return vals[n/2]
+	}
+	return (vals[n/2-1] + vals[n/2]) / 2
+}

@@ -1,0 +1,272 @@
+package bench
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Files the report writes into its directory.
+const (
+	ReportFile       = "latest.md"
+	PlotByMethodFile = "pps_by_method.png"
+	PlotByFlowsFile  = "pps_vs_flows.png"
+	PlotTCPFile      = "tcp_rps.png"
+)
+
+// WriteReport writes latest.md and the plots into dir.
+func WriteReport(rep *Report, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("make report dir: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ReportFile), []byte(rep.Markdown()), 0o644); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	if err := plotByMethod(rep).save(filepath.Join(dir, PlotByMethodFile)); err != nil {
+		return err
+	}
+	if err := plotByFlows(rep).save(filepath.Join(dir, PlotByFlowsFile)); err != nil {
+		return err
+	}
+	if len(rep.TCP) > 0 {
+		if err := plotTCP(rep).save(filepath.Join(dir, PlotTCPFile)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// peers lists the non-fastlvs forwarders in the order they ran.
+func (rep *Report) peers() []string {
+	var names []string
+	for _, r := range rep.Packets {
+		if !r.Fastlvs && !slices.Contains(names, r.Method) {
+			names = append(names, r.Method)
+		}
+	}
+	return names
+}
+
+// methods lists every forwarder in the order it ran.
+func (rep *Report) methods() []string {
+	var names []string
+	for _, r := range rep.Packets {
+		if !slices.Contains(names, r.Method) {
+			names = append(names, r.Method)
+		}
+	}
+	return names
+}
+
+func (rep *Report) flows() []int {
+	var flows []int
+	for _, r := range rep.Packets {
+		if !slices.Contains(flows, r.Flows) {
+			flows = append(flows, r.Flows)
+		}
+	}
+	slices.Sort(flows)
+	return flows
+}
+
+// lookup finds the result of method at flows.
+func (rep *Report) lookup(method string, flows int) (Result, bool) {
+	for _, r := range rep.Packets {
+		if r.Method == method && r.Flows == flows {
+			return r, true
+		}
+	}
+	return Result{}, false
+}
+
+// Ratio is fastlvs's pps over the peer's at the same flow count; ok is false
+// when either was not measured.
+func (rep *Report) Ratio(r Result, peer string) (float64, bool) {
+	p, found := rep.lookup(peer, r.Flows)
+	if !found || !p.Measured() || !r.Measured() || p.PPS == 0 {
+		return 0, false
+	}
+	return r.PPS / p.PPS, true
+}
+
+// Markdown renders the report.
+func (rep *Report) Markdown() string {
+	var b strings.Builder
+	o := rep.Options
+	m := rep.Machine
+	kind := "full run"
+	if o.Smoke {
+		kind = "smoke run (CI: one method, one peer, a second each; not a measurement)"
+	}
+	fmt.Fprintf(&b, "# fastlvs benchmark\n\n")
+	fmt.Fprintf(&b, "- machine: %s, %d cores, %s, %s\n", m.CPU, m.Cores, m.Kernel, m.Go)
+	fmt.Fprintf(&b, "- command: `%s` (%s)\n", o.Command, kind)
+	fmt.Fprintf(&b, "- started %s, took %s\n", rep.Started.UTC().Format(time.RFC3339), rep.Elapsed.Round(time.Second))
+	fmt.Fprintf(&b, "- topology: generator ns → director ns → sink ns over two veth pairs; TSO off, GRO on, threaded NAPI; "+
+		"generator and sink NAPI on core %d (sink SCHED_FIFO), director NAPI and forwarder on core %d\n", o.GenCPU, o.DirCPU)
+	fmt.Fprintf(&b, "- packet rate: 64-byte UDP, %s warm-up, %s measured, median of %d; pps = frames counted by an XDP drop "+
+		"program on the sink's port / time. Director core busy %% is from /proc/stat (user+system+softirq: includes the "+
+		"kernel's share of every path); process %% is utime+stime of the forwarder process.\n\n",
+		o.Warmup, o.Duration, o.Repeats)
+
+	if len(rep.Generators) > 0 {
+		b.WriteString("## Generators\n\nEach generator on core " + strconv.Itoa(o.GenCPU) +
+			" into an XDP drop program on the director's port (nothing forwards, so the generator is the limit).\n\n")
+		b.WriteString("| generator | flows | pps received | pps offered |\n|---|---:|---:|---:|\n")
+		for _, r := range rep.Generators {
+			fmt.Fprintf(&b, "| %s | %d | %s | %s |\n", r.Method, r.Flows, ppsCell(r), offeredCell(r))
+		}
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, "Generator used for the forwarder runs: **%s**", rep.Generator)
+	if len(rep.Generators) > 0 {
+		b.WriteString(" (the faster above)")
+	}
+	b.WriteString(".\n\n")
+
+	peers := rep.peers()
+	b.WriteString("## Packet rate through one director core\n\n")
+	b.WriteString("| method | flows | pps at sink | director core busy % | process CPU % |")
+	for _, p := range peers {
+		b.WriteString(" vs " + p + " |")
+	}
+	b.WriteString("\n|---|---:|---:|---:|---:|" + strings.Repeat("---:|", len(peers)) + "\n")
+	for _, r := range rep.Packets {
+		name := r.Method
+		if r.Fastlvs {
+			name = "**" + name + "**"
+		}
+		fmt.Fprintf(&b, "| %s | %d | %s | %s | %s |", name, r.Flows, ppsCell(r), pctCell(r, r.CoreBusy), pctCell(r, r.ProcBusy))
+		for _, p := range peers {
+			cell := "—"
+			if ratio, ok := rep.Ratio(r, p); ok && r.Fastlvs {
+				cell = fmt.Sprintf("%.2f×", ratio)
+			}
+			b.WriteString(" " + cell + " |")
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\nRatios are fastlvs's pps over the peer's at the same flow count, measured in this run on the same ports and cores.\n\n")
+
+	if len(rep.TCP) > 0 {
+		fmt.Fprintf(&b, "## TCP through the director\n\nwrk on core %d, %d connections, %s per run, HTTP server on the sink; "+
+			"\"direct\" is the sink's own address, routed by the director's kernel.\n\n", o.GenCPU, wrkConnections, o.TCPDuration)
+		b.WriteString("| target | mode | requests/s | p50 | p99 | errors |\n|---|---|---:|---:|---:|---:|\n")
+		for _, r := range rep.TCP {
+			if r.Note != "" {
+				fmt.Fprintf(&b, "| %s | %s | %s | | | |\n", r.Target, r.Mode(), r.Note)
+				continue
+			}
+			fmt.Fprintf(&b, "| %s | %s | %.0f | %s | %s | %d |\n", r.Target, r.Mode(), r.RPS, fmtLatency(r.P50), fmtLatency(r.P99), r.Errors)
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("## Plots\n\n")
+	fmt.Fprintf(&b, "![pps per method](%s)\n\n![pps vs flows](%s)\n", PlotByMethodFile, PlotByFlowsFile)
+	if len(rep.TCP) > 0 {
+		fmt.Fprintf(&b, "\n![TCP requests/s](%s)\n", PlotTCPFile)
+	}
+	return b.String()
+}
+
+func ppsCell(r Result) string {
+	if !r.Measured() {
+		return r.Note
+	}
+	return fmt.Sprintf("%.3f M", r.PPS/1e6)
+}
+
+func offeredCell(r Result) string {
+	if !r.Measured() {
+		return ""
+	}
+	return fmt.Sprintf("%.3f M", r.SentPPS/1e6)
+}
+
+func pctCell(r Result, v float64) string {
+	if !r.Measured() || math.IsNaN(v) {
+		return "—"
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
+func fmtLatency(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "—"
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
+	default:
+		return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
+	}
+}
+
+func mpps(r Result) float64 {
+	if !r.Measured() {
+		return math.NaN()
+	}
+	return r.PPS / 1e6
+}
+
+// plotByMethod is one bar per forwarder at the lowest flow count.
+func plotByMethod(rep *Report) canvas {
+	flows := rep.flows()
+	var bars []bar
+	title := "PPS AT SINK PER METHOD"
+	if len(flows) > 0 {
+		title = fmt.Sprintf("PPS AT SINK PER METHOD, %d FLOW", flows[0])
+		if flows[0] != 1 {
+			title += "S"
+		}
+		for _, method := range rep.methods() {
+			r, _ := rep.lookup(method, flows[0])
+			bars = append(bars, bar{Label: method, Value: mpps(r), Highlight: r.Fastlvs})
+		}
+	}
+	return barChart(title, "MPPS", bars)
+}
+
+// plotByFlows is one line per forwarder across the flow counts.
+func plotByFlows(rep *Report) canvas {
+	flows := rep.flows()
+	var xs []string
+	for _, f := range flows {
+		xs = append(xs, strconv.Itoa(f))
+	}
+	var lines []series
+	for _, method := range rep.methods() {
+		s := series{Name: method}
+		for _, f := range flows {
+			r, found := rep.lookup(method, f)
+			v := math.NaN()
+			if found {
+				v = mpps(r)
+			}
+			s.Values = append(s.Values, v)
+		}
+		lines = append(lines, s)
+	}
+	return lineChart("PPS AT SINK VS FLOWS", "MPPS", "FLOWS", xs, lines)
+}
+
+// plotTCP is one bar per target and connection mode, in thousands of requests/s.
+func plotTCP(rep *Report) canvas {
+	var bars []bar
+	for _, r := range rep.TCP {
+		label := r.Target + " KA"
+		if r.NewConnection {
+			label = r.Target + " NEW"
+		}
+		v := math.NaN()
+		if r.Note == "" {
+			v = r.RPS / 1e3
+		}
+		bars = append(bars, bar{Label: label, Value: v, Highlight: strings.HasPrefix(r.Target, "fastlvs")})
+	}
+	return barChart("TCP REQUESTS/S (KA = KEEP-ALIVE, NEW = CONNECTION PER REQUEST)", "K REQ/S", bars)
+}

@@ -1,0 +1,267 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"fastlvs/testbed"
+)
+
+// What one `make bench` does:
+//
+//  1. Pin the bench process to the generator's core and build fastlvs.
+//  2. Build gen ── dir ── sink (topology.go) and attach the counting sink.
+//  3. Compare the generators (AF_XDP and trafgen) into a drop program on the
+//     director's port; the faster one drives every later run.
+//  4. For each forwarder (fastlvs dr and nat, then the peers) start it, send
+//     each flow count, keep the median pps at the sink and the director
+//     core's busy share, stop it.
+//  5. TCP: swap the sink for an HTTP server and run wrk through fastlvs NAT,
+//     nftables DNAT, haproxy and straight through the director's routing.
+//  6. Write latest.md and the PNG plots.
+
+// Options shape a run; DefaultOptions and SmokeOptions fill them.
+type Options struct {
+	OutDir      string
+	Smoke       bool
+	Warmup      time.Duration
+	Duration    time.Duration // measured time per run
+	Repeats     int           // runs per point; the report keeps medians
+	Flows       []int         // flow counts for fastlvs and the peers
+	GenCPU      int
+	DirCPU      int
+	Generator   string // "auto" (the faster), "af_xdp" or "trafgen"
+	Forwarders  []string
+	TCP         bool
+	TCPTargets  []string
+	TCPDuration time.Duration
+	Command     string // how the run was started, for the report
+	Log         io.Writer
+}
+
+// DefaultOptions is the full run: under ten minutes on a 2-core machine.
+func DefaultOptions() Options {
+	return Options{
+		OutDir: "bench/results", Warmup: 500 * time.Millisecond, Duration: 2 * time.Second, Repeats: 3,
+		Flows: []int{1, 1000, 60000}, GenCPU: 0, DirCPU: 1, Generator: "auto",
+		Forwarders:  []string{"fastlvs dr", "fastlvs nat", "kernel route", "nftables dnat", "xdp redirect", "dpdk-testpmd"},
+		TCP:         true,
+		TCPTargets:  []string{"direct", "fastlvs nat", "nftables dnat", "haproxy"},
+		TCPDuration: 5 * time.Second,
+		Log:         os.Stderr,
+	}
+}
+
+// SmokeOptions is the CI run: one fastlvs method, one peer, a second each.
+func SmokeOptions() Options {
+	o := DefaultOptions()
+	o.Smoke = true
+	o.Warmup, o.Duration, o.Repeats = 300*time.Millisecond, time.Second, 1
+	o.Flows = []int{1}
+	o.Generator = "af_xdp"
+	o.Forwarders = []string{"fastlvs nat", "kernel route"}
+	o.TCPTargets = []string{"fastlvs nat"}
+	o.TCPDuration = time.Second
+	return o
+}
+
+// Report is everything a run measured.
+type Report struct {
+	Machine    Machine
+	Options    Options
+	Started    time.Time
+	Elapsed    time.Duration
+	Generators []Result // generator comparison (method = generator name)
+	Generator  string   // the generator used for the forwarder runs
+	Packets    []Result
+	TCP        []TCPResult
+}
+
+type runner struct {
+	opts   Options
+	topo   *Topology
+	binary string
+	work   string
+}
+
+func (r *runner) logf(format string, args ...any) {
+	if r.opts.Log != nil {
+		fmt.Fprintf(r.opts.Log, format+"\n", args...)
+	}
+}
+
+// Run builds the topology, measures and writes the report into opts.OutDir.
+func Run(opts Options) (rep *Report, err error) {
+	if opts.Log == nil {
+		opts.Log = io.Discard
+	}
+	if opts.Repeats < 1 {
+		opts.Repeats = 1
+	}
+	rep = &Report{Options: opts, Started: time.Now(), Machine: ReadMachine()}
+	r := &runner{opts: opts}
+	if err := pinProcess(opts.GenCPU); err != nil {
+		return nil, err
+	}
+	if r.work, err = os.MkdirTemp("", "fastlvs-bench-"); err != nil {
+		return nil, fmt.Errorf("make work dir: %w", err)
+	}
+	defer os.RemoveAll(r.work)
+	r.logf("building fastlvs")
+	if r.binary, err = BuildFastlvs(r.work); err != nil {
+		return nil, err
+	}
+	bed, err := testbed.New(testbed.Options{Prefix: "fbn"})
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, bed.Close()) }()
+	if r.topo, err = BuildTopology(bed, opts.GenCPU, opts.DirCPU); err != nil {
+		return nil, err
+	}
+	sink, err := AttachSink(r.topo.Sink, r.topo.SinkIf)
+	if err != nil {
+		return nil, err
+	}
+	sinkClosed := false
+	defer func() {
+		if !sinkClosed {
+			err = errors.Join(err, sink.Close())
+		}
+	}()
+	time.Sleep(settle)
+	if err := r.topo.PinNAPI(); err != nil {
+		return nil, err
+	}
+
+	gen, genResults, err := r.chooseGenerator()
+	if err != nil {
+		return nil, err
+	}
+	rep.Generators, rep.Generator = genResults, gen.Name()
+	r.logf("packet rate with %s, director core %d", gen.Name(), opts.DirCPU)
+	for _, name := range opts.Forwarders {
+		fwd, err := r.forwarder(name)
+		if err != nil {
+			return nil, err
+		}
+		rep.Packets = append(rep.Packets, r.measureForwarder(fwd, gen, sink)...)
+	}
+
+	if opts.TCP {
+		sinkClosed = true
+		if err := sink.Close(); err != nil {
+			return nil, err
+		}
+		rep.TCP = r.runTCP()
+	}
+	rep.Elapsed = time.Since(rep.Started)
+	if err := WriteReport(rep, opts.OutDir); err != nil {
+		return rep, err
+	}
+	r.logf("report written to %s", filepath.Join(opts.OutDir, "latest.md"))
+	return rep, nil
+}
+
+// chooseGenerator measures the generators into a drop program on the
+// director's port (nothing forwards, so only the generator limits the rate)
+// and returns the faster, or the one opts names.
+func (r *runner) chooseGenerator() (Generator, []Result, error) {
+	t := r.topo
+	afxdp := &AFXDPGenerator{Host: t.Gen, Iface: t.GenIf, CPU: t.GenCPU}
+	trafgen := &TrafgenGenerator{Host: t.Gen, Iface: t.GenIf, CPU: t.GenCPU, Dir: r.work}
+	switch r.opts.Generator {
+	case "af_xdp":
+		return afxdp, nil, nil
+	case "trafgen":
+		return trafgen, nil, nil
+	case "auto":
+	default:
+		return nil, nil, fmt.Errorf("generator %q: want auto, af_xdp or trafgen", r.opts.Generator)
+	}
+	drop, err := AttachSink(t.Dir, t.DirIn)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer drop.Close()
+	time.Sleep(settle)
+	if err := t.PinNAPI(); err != nil {
+		return nil, nil, err
+	}
+	r.logf("generators into an XDP drop on the director's port")
+	var results []Result
+	best, bestPPS := Generator(afxdp), -1.0
+	for _, gen := range []Generator{afxdp, trafgen} {
+		var sum float64
+		for _, flows := range r.genFlows() {
+			res := r.measure(gen.Name(), false, gen, drop, VIP, flows, 0)
+			results = append(results, res)
+			if res.Measured() {
+				sum += res.PPS
+			}
+		}
+		if sum > bestPPS {
+			best, bestPPS = gen, sum
+		}
+	}
+	return best, results, nil
+}
+
+// genFlows are the flow counts the generators are compared at.
+func (r *runner) genFlows() []int {
+	return r.opts.Flows[:min(2, len(r.opts.Flows))]
+}
+
+func (r *runner) forwarder(name string) (Forwarder, error) {
+	switch name {
+	case "fastlvs dr":
+		return &fastlvsForwarder{binary: r.binary, forward: "dr", workDir: r.work}, nil
+	case "fastlvs nat":
+		return &fastlvsForwarder{binary: r.binary, forward: "nat", workDir: r.work}, nil
+	case "kernel route":
+		return routeForwarder{}, nil
+	case "nftables dnat":
+		return nftForwarder{}, nil
+	case "xdp redirect":
+		return xdpRedirectForwarder{}, nil
+	case "dpdk-testpmd":
+		return testpmdForwarder{}, nil
+	}
+	return nil, fmt.Errorf("unknown forwarder %q", name)
+}
+
+// measureForwarder starts fwd once and measures it at every flow count.
+func (r *runner) measureForwarder(fwd Forwarder, gen Generator, sink *Sink) []Result {
+	notMeasured := func(err error) []Result {
+		var out []Result
+		for _, flows := range r.opts.Flows {
+			out = append(out, Result{Method: fwd.Name(), Fastlvs: fwd.IsFastlvs(), Flows: flows, Note: "not measured: " + err.Error()})
+		}
+		r.logf("  %-16s not measured: %v", fwd.Name(), err)
+		return out
+	}
+	running, err := fwd.Start(r.topo)
+	if err != nil {
+		return notMeasured(err)
+	}
+	if err := r.topo.PinNAPI(); err != nil {
+		_ = running.Stop()
+		return notMeasured(err)
+	}
+	var out []Result
+	for _, flows := range r.opts.Flows {
+		res := r.measure(fwd.Name(), fwd.IsFastlvs(), gen, sink, fwd.Destination(), flows, running.PID())
+		if !res.Measured() && running.Log() != "" {
+			r.logf("%s output:\n%s", fwd.Name(), lastLines(running.Log(), 10))
+		}
+		out = append(out, res)
+	}
+	if err := running.Stop(); err != nil {
+		r.logf("  stop %s: %v", fwd.Name(), err)
+	}
+	return out
+}

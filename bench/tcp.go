@@ -1,0 +1,228 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// TCPResult is one wrk run: requests per second and latency percentiles
+// through one target, with keep-alive or a new connection per request.
+type TCPResult struct {
+	Target        string
+	NewConnection bool // "Connection: close": requests/s are connections/s
+	RPS           float64
+	P50, P99      time.Duration
+	Errors        int // socket errors plus non-2xx answers
+	Note          string
+}
+
+// Mode names the connection mode for the report.
+func (r TCPResult) Mode() string {
+	if r.NewConnection {
+		return "new connection per request"
+	}
+	return "keep-alive"
+}
+
+// wrkConnections is the concurrency of every TCP run.
+const wrkConnections = 64
+
+// runTCP serves HTTP on the sink and runs wrk against each target.
+func (r *runner) runTCP() []TCPResult {
+	t := r.topo
+	var out []TCPResult
+	notMeasured := func(target, reason string) {
+		for _, nc := range []bool{false, true} {
+			out = append(out, TCPResult{Target: target, NewConnection: nc, Note: "not measured: " + reason})
+		}
+		r.logf("  %-16s not measured: %s", target, reason)
+	}
+	if _, err := exec.LookPath("wrk"); err != nil {
+		for _, target := range r.opts.TCPTargets {
+			notMeasured(target, "wrk not installed (apt-get install wrk)")
+		}
+		return out
+	}
+	// Clients that open a connection per request need more ports than the
+	// default range and may reuse TIME_WAIT ones.
+	for _, kv := range [][2]string{{"net.ipv4.ip_local_port_range", "1024 65000"}, {"net.ipv4.tcp_tw_reuse", "1"}} {
+		if err := t.Gen.Sysctl(kv[0], kv[1]); err != nil {
+			notMeasured("all", err.Error())
+			return out
+		}
+	}
+	server, err := t.Sink.ServeHTTP("sink", net.JoinHostPort("0.0.0.0", strconv.Itoa(HTTPPort)))
+	if err != nil {
+		notMeasured("all", err.Error())
+		return out
+	}
+	defer server.Close()
+	time.Sleep(settle) // the sink's XDP program was just detached
+	_ = t.PinNAPI()
+	r.logf("TCP: wrk, %d connections, %s per run", wrkConnections, r.opts.TCPDuration)
+	for _, target := range r.opts.TCPTargets {
+		url := "http://" + net.JoinHostPort(VIP, strconv.Itoa(HTTPPort)) + "/"
+		var running Running
+		switch target {
+		case "direct":
+			url = "http://" + net.JoinHostPort(SinkAddr, strconv.Itoa(HTTPPort)) + "/"
+		case "fastlvs nat", "nftables dnat":
+			fwd, _ := r.forwarder(target)
+			running, err = fwd.Start(t)
+		case "haproxy":
+			running, err = r.startHAProxy()
+		default:
+			err = fmt.Errorf("unknown TCP target %q", target)
+		}
+		if err != nil {
+			notMeasured(target, err.Error())
+			continue
+		}
+		_ = t.PinNAPI()
+		if err := r.waitListening(VIP); err != nil && target != "direct" {
+			notMeasured(target, err.Error())
+			if running != nil {
+				_ = running.Stop()
+			}
+			continue
+		}
+		for _, newConn := range []bool{false, true} {
+			res := r.wrk(target, url, newConn)
+			out = append(out, res)
+		}
+		if running != nil {
+			if err := running.Stop(); err != nil {
+				r.logf("  stop %s: %v", target, err)
+			}
+		}
+	}
+	return out
+}
+
+// waitListening dials addr:80 from the generator until it connects (2 s).
+func (r *runner) waitListening(addr string) error {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		err := r.topo.Gen.Do(func() error {
+			c, err := net.DialTimeout("tcp", net.JoinHostPort(addr, strconv.Itoa(HTTPPort)), 200*time.Millisecond)
+			if err == nil {
+				c.Close()
+			}
+			return err
+		})
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no TCP answer from %s:%d: %w", addr, HTTPPort, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// wrk runs wrk on the generator's core and parses its summary.
+func (r *runner) wrk(target, url string, newConn bool) TCPResult {
+	res := TCPResult{Target: target, NewConnection: newConn}
+	secs := max(1, int(r.opts.TCPDuration.Round(time.Second)/time.Second))
+	args := []string{"-c", strconv.Itoa(r.topo.GenCPU), "wrk", "-t1", "-c" + strconv.Itoa(wrkConnections),
+		"-d" + strconv.Itoa(secs) + "s", "--timeout", "2s", "--latency"}
+	if newConn {
+		args = append(args, "-H", "Connection: close")
+	}
+	args = append(args, url)
+	out, err := r.topo.Gen.Run(append([]string{"taskset"}, args...)...)
+	if err != nil {
+		res.Note = "not measured: " + err.Error()
+		r.logf("  %-16s %-26s %v", target, res.Mode(), err)
+		return res
+	}
+	if err := parseWrk(string(out), &res); err != nil {
+		res.Note = "not measured: " + err.Error()
+	}
+	r.logf("  %-16s %-26s %8.0f req/s  p50 %v  p99 %v  errors %d", target, res.Mode(), res.RPS, res.P50, res.P99, res.Errors)
+	return res
+}
+
+var (
+	wrkRPSRE     = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	wrkPctRE     = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([0-9.]+)(us|ms|s)\s*$`)
+	wrkSocketRE  = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
+	wrkNon2xxRE  = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
+	wrkUnitScale = map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}
+)
+
+// parseWrk reads requests/s, the 50th and 99th latency percentiles and the
+// error counts from wrk --latency output.
+func parseWrk(out string, res *TCPResult) error {
+	m := wrkRPSRE.FindStringSubmatch(out)
+	if m == nil {
+		return fmt.Errorf("wrk printed no Requests/sec: %s", lastLines(out, 3))
+	}
+	res.RPS, _ = strconv.ParseFloat(m[1], 64)
+	for _, p := range wrkPctRE.FindAllStringSubmatch(out, -1) {
+		v, _ := strconv.ParseFloat(p[2], 64)
+		d := time.Duration(v * float64(wrkUnitScale[p[3]]))
+		if p[1] == "50" {
+			res.P50 = d
+		} else {
+			res.P99 = d
+		}
+	}
+	if s := wrkSocketRE.FindStringSubmatch(out); s != nil {
+		for _, f := range s[1:] {
+			n, _ := strconv.Atoi(f)
+			res.Errors += n
+		}
+	}
+	if s := wrkNon2xxRE.FindStringSubmatch(out); s != nil {
+		n, _ := strconv.Atoi(s[1])
+		res.Errors += n
+	}
+	return nil
+}
+
+// haproxyConfig proxies VIP:80 to the sink in TCP mode with one thread.
+func haproxyConfig() string {
+	return fmt.Sprintf(`global
+	nbthread 1
+	maxconn 20000
+defaults
+	mode tcp
+	timeout connect 2s
+	timeout client 10s
+	timeout server 10s
+frontend bench
+	bind %s:%d
+	default_backend sink
+backend sink
+	server sink %s:%d
+`, VIP, HTTPPort, SinkAddr, HTTPPort)
+}
+
+// startHAProxy runs haproxy in the director namespace on the director's core.
+func (r *runner) startHAProxy() (Running, error) {
+	if _, err := exec.LookPath("haproxy"); err != nil {
+		return nil, &NotAvailableError{Reason: "haproxy not installed (apt-get install haproxy)"}
+	}
+	path := filepath.Join(r.work, "haproxy.cfg")
+	if err := os.WriteFile(path, []byte(haproxyConfig()), 0o644); err != nil {
+		return nil, fmt.Errorf("write haproxy config: %w", err)
+	}
+	p, err := startProcess(r.topo.Dir.Command("taskset", "-c", strconv.Itoa(r.topo.DirCPU), "haproxy", "-db", "-f", path))
+	if err != nil {
+		return nil, err
+	}
+	if err := r.waitListening(VIP); err != nil {
+		_ = p.stop(syscall.SIGTERM)
+		return nil, errors.Join(err, errors.New(lastLines(p.output.String(), 3)))
+	}
+	return &processRunning{p: p, sig: syscall.SIGTERM}, nil
+}
