@@ -150,13 +150,10 @@ func (b *Bed) Connect(a *Host, aIf string, c *Host, cIf string, opt LinkOptions)
 	// incrementally (as fastlvs does, per RFC 1624) passes the partial sum on,
 	// so the receiver drops the packet. Real wires always carry complete
 	// checksums: turn the offload off so the test bed behaves like one.
-	if _, err := a.Run("ethtool", "-K", aIf, "tx", "off"); err != nil {
-		return fmt.Errorf("turn tx checksum offload off on %s/%s: %w", a.Name, aIf, err)
+	if err := a.setTxChecksumOffload(aIf, false); err != nil {
+		return err
 	}
-	if _, err := c.Run("ethtool", "-K", cIf, "tx", "off"); err != nil {
-		return fmt.Errorf("turn tx checksum offload off on %s/%s: %w", c.Name, cIf, err)
-	}
-	return nil
+	return c.setTxChecksumOffload(cIf, false)
 }
 
 // Bridge makes bridge name in host h and sets it up (STP off, so ports forward at once).
