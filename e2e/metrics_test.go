@@ -125,6 +125,13 @@ func TestMetricsCountWhatWasSent(t *testing.T) {
 	if workers := after.count("fastlvs_worker_rx_packets_total", `iface="all"`); workers != 2 {
 		t.Errorf("%d per-worker rx rows, want 2 (one per queue)", workers)
 	}
+	// conntrack.capacity is split evenly over the workers' tables.
+	if capacity := after.sum("fastlvs_worker_connections_capacity", ""); capacity != 4096 {
+		t.Errorf("worker tables hold %v connections in all, want conntrack.capacity 4096", capacity)
+	}
+	if sockets := after.count("fastlvs_xsk_rx_ring_full_total", `iface="eth1"`); sockets != 2 {
+		t.Errorf("%d AF_XDP socket rows on eth1, want 2 (one per queue)", sockets)
+	}
 	// Round robin over two real servers: each worker runs its own instance,
 	// so each real server gets half the connections give or take one per
 	// worker.

@@ -24,7 +24,8 @@ type Sources struct {
 	Health                  func() map[string]health.Status
 	Reloads, ReloadFailures func() uint64
 	// ConnCapacity is each worker's connection-table capacity
-	// (conntrack.capacity); 0 leaves fastlvs_worker_connections_capacity out.
+	// (Dataplane.ConnCapacityPerWorker); 0 leaves
+	// fastlvs_worker_connections_capacity out.
 	ConnCapacity int
 }
 
