@@ -1,5 +1,7 @@
 package conntrack
 
+import "unsafe"
+
 // lookupBatchMax bounds the scratch arrays LookupBatch keeps on the stack.
 const lookupBatchMax = 64
 
@@ -20,23 +22,17 @@ func (t *Table) LookupBatch(keys []Tuple, refs []Ref, dirs []Dir) {
 
 func (t *Table) lookupChunk(keys []Tuple, refs []Ref, dirs []Dir) {
 	var hashes [lookupBatchMax]uint32
-	var home [lookupBatchMax]slot
 	slots, mask := t.index.slots, t.index.mask
 	for i := range keys {
-		hashes[i] = uint32(hashTuple(&keys[i], &t.seed))
+		h := uint32(hashTuple(&keys[i], &t.seed))
+		hashes[i] = h
+		prefetch(unsafe.Pointer(&slots[h&mask]))
 	}
-	// Tight loops of independent loads: as many misses in flight as the core allows.
 	for i := range keys {
-		home[i] = slots[hashes[i]&mask]
-	}
-	sink := t.sink
-	for i := range keys {
-		if s := home[i]; s.val != 0 && s.hash == hashes[i] {
-			r := &t.recs[s.val>>1]
-			sink ^= r.Proto // the first line holds both NAT keys
+		if s := slots[hashes[i]&mask]; s.val != 0 && s.hash == hashes[i] {
+			prefetch(unsafe.Pointer(&t.recs[s.val>>1]))
 		}
 	}
-	t.sink = sink
 	_ = refs[len(keys)-1]
 	_ = dirs[len(keys)-1]
 	for i := range keys {

@@ -190,13 +190,16 @@ func (t *Table) Insert(c *Conn, in, out *Tuple, now int64) (Ref, error) {
 		return 0, ErrNoTemplate
 	}
 	hIn := uint32(hashTuple(in, &t.seed))
+	var hOut, posOut uint32
+	if out != nil {
+		hOut = uint32(hashTuple(out, &t.seed))
+		prefetch(unsafe.Pointer(&t.index.slots[hOut&t.index.mask])) // overlaps with the in probe's miss
+	}
 	posIn, dup := t.present(in, hIn)
 	if dup {
 		return 0, ErrExists
 	}
-	var hOut, posOut uint32
 	if out != nil {
-		hOut = uint32(hashTuple(out, &t.seed))
 		if posOut, dup = t.present(out, hOut); dup {
 			return 0, ErrExists
 		}
@@ -266,14 +269,19 @@ func (t *Table) Remove(ref Ref) {
 func (t *Table) removeConn(ref uint32) {
 	r := &t.recs[ref]
 	in := inTupleOf(r)
-	if pos, ok := t.index.find(uint32(hashTuple(&in, &t.seed)), ref<<1); ok {
-		t.index.deleteAt(pos)
-	}
+	hIn := uint32(hashTuple(&in, &t.seed))
 	if r.meta&metaHasOut != 0 {
 		out := outTupleOf(r)
-		if pos, ok := t.index.find(uint32(hashTuple(&out, &t.seed)), ref<<1|uint32(DirOut)); ok {
+		hOut := uint32(hashTuple(&out, &t.seed))
+		prefetch(unsafe.Pointer(&t.index.slots[hOut&t.index.mask])) // overlaps with the in slot's miss
+		if pos, ok := t.index.find(hIn, ref<<1); ok {
 			t.index.deleteAt(pos)
 		}
+		if pos, ok := t.index.find(hOut, ref<<1|uint32(DirOut)); ok {
+			t.index.deleteAt(pos)
+		}
+	} else if pos, ok := t.index.find(hIn, ref<<1); ok {
+		t.index.deleteAt(pos)
 	}
 	t.unlink(ref)
 	if tmpl := uint32(r.Template); tmpl != 0 {

@@ -1,0 +1,8 @@
+//go:build !amd64
+
+package conntrack
+
+import "unsafe"
+
+// prefetch is a no-op where fastlvs has no assembly for it; LookupBatch still overlaps misses through plain loads.
+func prefetch(addr unsafe.Pointer) {}
