@@ -194,14 +194,20 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 		}
 	}()
-	if err := d.startEndpoints(ctx); err != nil {
+	endpointsCtx, stopEndpoints := context.WithCancel(context.Background())
+	defer stopEndpoints()
+	var endpoints sync.WaitGroup
+	if err := d.startEndpoints(endpointsCtx, &endpoints); err != nil {
 		d.dp.Close()
 		d.checks.close()
 		return err
 	}
 	slog.Info("fastlvs running", "interfaces", d.cfg.Interfaces, "workers", len(d.dp.Workers), "services", len(d.cfg.Services))
 	d.dp.Run(ctx)
+	stopEndpoints() // nothing may read the sockets once they close
+	endpoints.Wait()
 	d.checks.close()
+	d.dp.Close()
 	slog.Info("fastlvs stopped")
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 
 	"fastlvs/control/api"
 	"fastlvs/control/health"
@@ -13,7 +14,8 @@ import (
 
 // startEndpoints opens the API and metrics listeners before the dataplane
 // runs, so a taken port fails the start instead of a silent half-daemon.
-func (d *Daemon) startEndpoints(ctx context.Context) error {
+// Both serve until ctx ends; running is done when both have stopped.
+func (d *Daemon) startEndpoints(ctx context.Context, running *sync.WaitGroup) error {
 	cfg := d.Config()
 	if cfg.Metrics != "" {
 		ln, err := net.Listen("tcp", cfg.Metrics)
@@ -27,7 +29,9 @@ func (d *Daemon) startEndpoints(ctx context.Context) error {
 			ReloadFailures: d.ReloadFailures.Load,
 			ConnCapacity:   d.dp.ConnCapacityPerWorker(),
 		})
+		running.Add(1)
 		go func() {
+			defer running.Done()
 			if err := metrics.ServeListener(ctx, ln, reg); err != nil {
 				slog.Error("metrics endpoint stopped", "err", err)
 			}
@@ -39,7 +43,9 @@ func (d *Daemon) startEndpoints(ctx context.Context) error {
 			return fmt.Errorf("api: %w", err)
 		}
 		ln.Close() // Serve listens again; this only proved the address usable
+		running.Add(1)
 		go func() {
+			defer running.Done()
 			if err := api.Serve(ctx, cfg.API, cfg.APIToken, api.NewHandler(newAPIBackend(d), cfg.APIToken)); err != nil {
 				slog.Error("api endpoint stopped", "err", err)
 			}

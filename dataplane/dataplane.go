@@ -242,7 +242,8 @@ func hostAddresses() ([][16]byte, error) {
 }
 
 // Run starts the resolver and the workers and blocks until ctx ends, then
-// stops the workers and releases everything.
+// stops the workers. The caller closes the dataplane once nothing else reads
+// its sockets (the metrics endpoint does).
 func (dp *Dataplane) Run(ctx context.Context) {
 	resolverCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -262,7 +263,6 @@ func (dp *Dataplane) Run(ctx context.Context) {
 	<-ctx.Done()
 	dp.stop.Store(true)
 	dp.wg.Wait()
-	dp.Close()
 }
 
 // Close detaches the programs and closes the sockets. Run calls it.
