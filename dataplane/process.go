@@ -171,9 +171,12 @@ func (w *Worker) evict(reply *conntrack.Tuple) bool {
 // pickReal asks the persistence template, then the scheduler.
 func (w *Worker) pickReal(svc *Service) (*Real, conntrack.Ref) {
 	p := &w.pkt
-	flow := sched.Flow{Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort, Proto: p.Proto}
+	// The flow lives in the worker: passed through the Scheduler interface,
+	// a local would escape to the heap on every new connection.
+	flow := &w.flow
+	*flow = sched.Flow{Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort, Proto: p.Proto}
 	if svc.Spec.Persistence <= 0 {
-		if i := svc.schedulers[w.ID].Schedule(&flow, w.now); i >= 0 {
+		if i := svc.schedulers[w.ID].Schedule(flow, w.now); i >= 0 {
 			return svc.reals[i], 0
 		}
 		return nil, 0
@@ -186,7 +189,7 @@ func (w *Worker) pickReal(svc *Service) (*Real, conntrack.Ref) {
 		}
 		w.conns.RemoveTemplate(ref)
 	}
-	i := svc.schedulers[w.ID].Schedule(&flow, w.now)
+	i := svc.schedulers[w.ID].Schedule(flow, w.now)
 	if i < 0 {
 		return nil, 0
 	}

@@ -21,6 +21,7 @@ import (
 	"fastlvs/conntrack"
 	"fastlvs/header"
 	"fastlvs/nexthop"
+	"fastlvs/sched"
 	"fastlvs/spsc"
 	"fastlvs/xsk"
 )
@@ -79,6 +80,7 @@ type Worker struct {
 	expireFn func(conntrack.Ref, *conntrack.Conn)
 	now      int64
 	pkt      header.Packet
+	flow     sched.Flow // scratch for the scheduler, see pickReal
 
 	inbox  []*spsc.Ring[handoffSlot] // from each other worker
 	outbox []*spsc.Ring[handoffSlot] // to each worker (nil for ourselves)
