@@ -22,6 +22,8 @@ import (
 type Daemon struct {
 	ConfigPath string
 	Flags      *pflag.FlagSet
+	// WatchConfig reloads on every change of the file, not only on SIGHUP.
+	WatchConfig bool
 
 	mu        sync.Mutex // serialises changes to cfg, overrides and the table
 	cfg       *Config
@@ -201,6 +203,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.dp.Close()
 		d.checks.close()
 		return err
+	}
+	if d.WatchConfig {
+		go d.RoutineWatchConfig(ctx)
 	}
 	slog.Info("fastlvs running", "interfaces", d.cfg.Interfaces, "workers", len(d.dp.Workers), "services", len(d.cfg.Services))
 	d.dp.Run(ctx)

@@ -74,7 +74,7 @@ func startDirector(tb testing.TB, topo *testbed.Topology, config string, extraAr
 	d := &director{tb: tb, configPath: filepath.Join(dir, "fastlvs.yaml"), output: &syncBuffer{}, exited: make(chan struct{})}
 	d.writeConfig(config)
 	args := append([]string{"--config", d.configPath, "--api", "unix://" + filepath.Join(dir, "api.sock"),
-		"--stats-interval", "1s"}, extraArgs...)
+		"--stats-interval", "1s", "--watch=false"}, extraArgs...)
 	d.cmd = topo.Director.Command(binary, args...)
 	d.cmd.Stdout, d.cmd.Stderr = d.output, d.output
 	if err := d.cmd.Start(); err != nil {
@@ -103,6 +103,11 @@ func (d *director) writeConfig(config string) {
 	if err := os.WriteFile(d.configPath, []byte(config), 0o644); err != nil {
 		d.tb.Fatal(err)
 	}
+}
+
+// startWatchingDirector is startDirector with config file watching on.
+func startWatchingDirector(tb testing.TB, topo *testbed.Topology, config string) *director {
+	return startDirector(tb, topo, config, "--watch=true")
 }
 
 // reload writes a new config, sends SIGHUP and waits for the daemon to log

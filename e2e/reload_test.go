@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"fastlvs/testbed"
 )
@@ -134,4 +135,31 @@ func TestKernelStillAnswers(t *testing.T) {
 	}
 	// And the load-balanced service works at the same time.
 	drive(t, topo, "tcp", "198.18.0.10", 80, 10)
+}
+
+// TestFileChangeReloads: with watching on, writing the file is enough.
+func TestFileChangeReloads(t *testing.T) {
+	bed := testbed.ForTest(t, "fwch")
+	topo, err := testbed.BuildTopology(bed, testbed.TopologyOptions{Mode: testbed.ModeNAT})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := topo.StartServers(80, 7); err != nil {
+		t.Fatal(err)
+	}
+	d := startWatchingDirector(t, topo, natConfig(real(1, 1)))
+	if got := shares(drive(t, topo, "tcp", "198.18.0.10", 80, 10)); got["r1"] != 10 {
+		t.Fatalf("before the change: %v", got)
+	}
+	d.writeConfig(natConfig(real(2, 1)))
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(d.output.String(), "trigger=\"file change\"") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload after the file changed:\n%s", d.output)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := shares(drive(t, topo, "tcp", "198.18.0.10", 80, 10)); got["r2"] != 10 {
+		t.Fatalf("after the change: %v, want only r2", got)
+	}
 }

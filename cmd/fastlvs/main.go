@@ -43,6 +43,7 @@ func runDirector(args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("fastlvs", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.StringP("config", "c", "", "configuration file (YAML)")
+	watch := fs.Bool("watch", true, "reload when the config file changes (SIGHUP always reloads)")
 	statsInterval := fs.Duration("stats-interval", 0, "print per-worker rates to stdout this often (0 = never)")
 	control.RegisterConfigFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -54,6 +55,7 @@ func runDirector(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "fastlvs:", err)
 		return 1
 	}
+	daemon.WatchConfig = *watch
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if *statsInterval > 0 {
