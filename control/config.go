@@ -104,8 +104,11 @@ type ServiceConfig struct {
 	SorryServer     *SorryServerConfig `mapstructure:"sorry_server" yaml:"sorry_server,omitempty"`
 	// Quorum is the total weight of healthy real servers below which the
 	// service is served by the sorry server (keepalived's quorum).
-	Quorum      int                `mapstructure:"quorum" yaml:"quorum,omitempty"`
-	RealServers []RealServerConfig `mapstructure:"real_servers" yaml:"real_servers"`
+	Quorum int `mapstructure:"quorum" yaml:"quorum,omitempty"`
+	// DrainTimeout bounds how long connections to a real server removed from
+	// the configuration live on; 0 lets them run until they end (IPVS).
+	DrainTimeout time.Duration      `mapstructure:"drain_timeout" yaml:"drain_timeout,omitempty"`
+	RealServers  []RealServerConfig `mapstructure:"real_servers" yaml:"real_servers"`
 }
 
 // RealServerConfig is one real server of a service.

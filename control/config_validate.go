@@ -215,6 +215,9 @@ func (s *ServiceConfig) validate(path string) error {
 	if !slices.Contains(configForwardMethods, s.Forward) {
 		return configErrorf(path+".forward", "unknown forwarding method %q (want one of %s)", s.Forward, strings.Join(configForwardMethods, ", "))
 	}
+	if s.DrainTimeout < 0 {
+		return configErrorf(path+".drain_timeout", "must not be negative (got %s)", s.DrainTimeout)
+	}
 	if err := s.validateLocalAddresses(path); err != nil {
 		return err
 	}

@@ -28,6 +28,7 @@ type Daemon struct {
 	mu        sync.Mutex // serialises changes to cfg, overrides and the table
 	cfg       *Config
 	overrides map[RealServerKey]Override
+	draining  map[RealServerKey]int64 // removed real servers: serve their connections until
 	dp        *dataplane.Dataplane
 	checks    *healthChecks
 
@@ -51,7 +52,7 @@ func NewDaemonFromConfig(cfg *Config, path string, flags *pflag.FlagSet) (*Daemo
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{ConfigPath: path, Flags: flags, cfg: cfg, overrides: map[RealServerKey]Override{}}
+	d := &Daemon{ConfigPath: path, Flags: flags, cfg: cfg, overrides: map[RealServerKey]Override{}, draining: map[RealServerKey]int64{}}
 	if d.dp, err = dataplane.New(dpcfg); err != nil {
 		return nil, err
 	}
@@ -81,6 +82,10 @@ func (d *Daemon) applyLocked(cfg *Config) error {
 	if err != nil {
 		return err
 	}
+	draining := nextDraining(d.draining, d.cfg, cfg, dataplane.Now())
+	for key, until := range draining {
+		spec.Draining = append(spec.Draining, dataplane.DrainSpec{Service: key.Service, Addr: key.Real.Addr(), Port: key.Real.Port(), Until: until})
+	}
 	table, err := dataplane.Build(spec, d.dp.Registry, len(d.dp.Workers))
 	if err != nil {
 		return err
@@ -89,6 +94,7 @@ func (d *Daemon) applyLocked(cfg *Config) error {
 		return fmt.Errorf("publish table: %w", err)
 	}
 	d.cfg = cfg
+	d.draining = draining
 	return nil
 }
 

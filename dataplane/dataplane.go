@@ -171,6 +171,9 @@ func (p *Port) close() {
 	}
 }
 
+// Now reads the clock workers use for timers and drain deadlines.
+func Now() int64 { return xsk.MonotonicNanos() }
+
 // ConnCapacityPerWorker splits the director's connection capacity evenly
 // over the workers: each owns its own table.
 func (dp *Dataplane) ConnCapacityPerWorker() int {

@@ -86,7 +86,7 @@ func (w *Worker) transmitTo(dst *[16]byte, frame []byte) (action, int) {
 // track advances an existing connection's state for this packet.
 func (w *Worker) track(ref conntrack.Ref, dir conntrack.Dir) (Drop, bool) {
 	c := w.conns.Conn(ref)
-	if w.table.Spec.ExpireNodestConn && w.table.real(c.RealID) == nil {
+	if w.table.real(c.RealID) == nil && !w.table.servesRemoved(c.RealID, w.now) {
 		w.onExpire(ref, c)
 		w.conns.Remove(ref)
 		return DropRealServerRemoved, false

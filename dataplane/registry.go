@@ -22,6 +22,13 @@ type RealState struct {
 	ID    uint32
 	Load  *sched.Load
 	Stats []PaddedTraffic // one per worker
+
+	key realKey
+	// method and lastInTable (monotonic ns) say whether the real server's
+	// replies must still be steered to the workers after it left the
+	// table: its connections live on until they end or drain.
+	method      Method
+	lastInTable int64
 }
 
 // ServiceState is what survives table swaps for one service.
@@ -66,7 +73,7 @@ func (r *Registry) serviceLocked(k ServiceKey) *ServiceState {
 func (r *Registry) realLocked(k realKey) *RealState {
 	s, ok := r.reals[k]
 	if !ok {
-		s = &RealState{ID: uint32(len(r.realByID)), Load: new(sched.Load), Stats: make([]PaddedTraffic, r.workers)}
+		s = &RealState{ID: uint32(len(r.realByID)), Load: new(sched.Load), Stats: make([]PaddedTraffic, r.workers), key: k}
 		r.reals[k] = s
 		r.realByID = append(r.realByID, s)
 	}

@@ -53,6 +53,17 @@ type TableSpec struct {
 	// ExpireQuiescentTemplate expires a persistence template whose real
 	// server has weight 0, as IPVS's expire_quiescent_template.
 	ExpireQuiescentTemplate bool
+	// Draining lists real servers removed from the configuration whose
+	// connections must end by a deadline.
+	Draining []DrainSpec
+}
+
+// DrainSpec bounds the life of a removed real server's connections.
+type DrainSpec struct {
+	Service ServiceKey
+	Addr    netip.Addr
+	Port    uint16
+	Until   int64 // monotonic nanoseconds (Now's clock)
 }
 
 // ServiceSpec is one virtual service.

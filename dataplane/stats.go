@@ -35,7 +35,7 @@ const (
 	DropConnTableFull      // new connection refused: the worker's table is full
 	DropConnClash          // new connection's tuples clash with a live one that cannot be evicted
 	DropReplyNoConn        // a reply from a real server for no known connection
-	DropRealServerRemoved  // expire_nodest_conn: the connection's real server is gone
+	DropRealServerRemoved  // the connection's real server is gone (expire_nodest_conn or drain timeout)
 	DropNeighborUnresolved // next hop's MAC not known yet (resolution requested)
 	DropNoRoute            // no route leaves by one of our interfaces
 	DropTxRingFull         // the TX ring had no room

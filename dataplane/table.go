@@ -3,6 +3,7 @@ package dataplane
 import (
 	"fmt"
 	"net/netip"
+	"time"
 
 	"fastlvs/sched"
 )
@@ -27,6 +28,9 @@ type Table struct {
 	// worker: the coarsest persistence mask of any service, so that every
 	// client sharing a persistence template lands on one worker.
 	ownerBits4, ownerBits6 int
+	// drainUntil is when connections of a removed real server (by id) stop
+	// being served.
+	drainUntil map[uint32]int64
 }
 
 // Service is one virtual service in a table.
@@ -108,12 +112,14 @@ func Build(spec TableSpec, reg *Registry, workers int) (*Table, error) {
 		svc.plan = plan
 	}
 	// Everything validated: register ids and wire states.
+	now := Now()
 	for i := range t.services {
 		svc := &t.services[i]
 		svc.State = reg.serviceLocked(svc.Key)
 		for _, r := range svc.reals {
 			r.State = reg.realLocked(realKey{service: svc.Key, addr: r.Addr, port: r.Spec.Port})
 			r.ID = r.State.ID
+			r.State.method, r.State.lastInTable = svc.Spec.Method, now
 			r.State.Load.SetThresholds(r.Spec.UpperThreshold, r.Spec.LowerThreshold)
 		}
 		cfg := sched.Config{Name: svc.Spec.Scheduler, Flags: svc.Spec.Flags, MaglevTableSize: svc.Spec.MaglevTableSize}
@@ -129,6 +135,14 @@ func Build(spec TableSpec, reg *Registry, workers int) (*Table, error) {
 		svc.schedulers = make([]sched.Scheduler, workers)
 		for w := range svc.schedulers {
 			svc.schedulers[w] = plan.Instance()
+		}
+	}
+	for _, dr := range spec.Draining {
+		if rs, ok := reg.reals[realKey{service: dr.Service, addr: dr.Addr.Unmap().As16(), port: dr.Port}]; ok {
+			if t.drainUntil == nil {
+				t.drainUntil = map[uint32]int64{}
+			}
+			t.drainUntil[rs.ID] = dr.Until
 		}
 	}
 	t.realStates = append([]*RealState(nil), reg.realByID...)
@@ -185,6 +199,16 @@ func (t *Table) serviceState(id uint32) *ServiceState {
 	return nil
 }
 
+// servesRemoved says whether a connection to a real server that is no
+// longer in the table may go on at now.
+func (t *Table) servesRemoved(id uint32, now int64) bool {
+	if t.Spec.ExpireNodestConn {
+		return false
+	}
+	until, draining := t.drainUntil[id]
+	return !draining || now < until
+}
+
 // real returns the real server with this id if it is in the table.
 func (t *Table) real(id uint32) *Real {
 	if int(id) < len(t.realsByID) {
@@ -193,18 +217,32 @@ func (t *Table) real(id uint32) *Real {
 	return nil
 }
 
+// ReplySteeringRetention is how long after a NAT real server leaves the table
+// its replies are still steered to the workers: longer than an idle
+// established connection lives (IPVS's 900 s), so connections that outlive
+// the removal keep working.
+const ReplySteeringRetention = 20 * time.Minute
+
 // SteeringEndpoints lists what the XDP program must send to user space:
-// every service, and the real servers of NAT services (their replies).
+// every service, and the real servers of NAT services (their replies),
+// including those removed recently enough to still have connections.
 func (t *Table) SteeringEndpoints() (services, replySources []ServiceKey, localAddrs [][16]byte) {
+	seen := map[ServiceKey]bool{}
+	cutoff := Now() - int64(ReplySteeringRetention)
+	for _, rs := range t.realStates {
+		if rs == nil || rs.method != MethodNAT || rs.lastInTable < cutoff {
+			continue
+		}
+		key := ServiceKey{Addr: rs.key.addr, Port: rs.key.port, Proto: rs.key.service.Proto}
+		if !seen[key] {
+			seen[key] = true
+			replySources = append(replySources, key)
+		}
+	}
 	for i := range t.services {
 		svc := &t.services[i]
 		services = append(services, svc.Key)
 		switch svc.Spec.Method {
-		case MethodNAT:
-			for _, r := range svc.reals {
-				port := r.Spec.Port
-				replySources = append(replySources, ServiceKey{Addr: r.Addr, Port: port, Proto: svc.Key.Proto})
-			}
 		case MethodFullNAT:
 			for _, a := range svc.Spec.LocalAddresses {
 				localAddrs = append(localAddrs, a.Unmap().As16())

@@ -163,3 +163,39 @@ func TestFileChangeReloads(t *testing.T) {
 		t.Fatalf("after the change: %v, want only r2", got)
 	}
 }
+
+// TestDrainTimeout: a real server removed from a service with a drain
+// timeout keeps its established connection until the timeout, then the
+// connection's packets are dropped; new connections never reach it.
+func TestDrainTimeout(t *testing.T) {
+	bed := testbed.ForTest(t, "fdrn")
+	topo, err := testbed.BuildTopology(bed, testbed.TopologyOptions{Mode: testbed.ModeNAT})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := topo.StartServers(80, 7); err != nil {
+		t.Fatal(err)
+	}
+	withDrain := func(reals ...string) string {
+		return strings.Replace(natConfig(reals...), "health_check: {type: none},", "health_check: {type: none}, drain_timeout: 2s,", 1)
+	}
+	d := startDirector(t, topo, withDrain(real(1, 1), real(2, 1)))
+	long := dialUntil(t, topo, "198.18.0.10:80", "r1")
+	if refused := d.reload(withDrain(real(2, 1))); refused {
+		t.Fatalf("reload refused:\n%s", d.output)
+	}
+	removed := time.Now()
+	if r, err := long.get(); err != nil || r.server != "r1" {
+		t.Fatalf("draining connection broke at once: %+v %v", r, err)
+	}
+	if got := shares(drive(t, topo, "tcp", "198.18.0.10", 80, 20)); got["r1"] != 0 {
+		t.Fatalf("new connections reached the removed server: %v", got)
+	}
+	time.Sleep(time.Until(removed.Add(2500 * time.Millisecond)))
+	if r, err := long.get(); err == nil {
+		t.Fatalf("connection to the removed server still served after its drain timeout: %+v", r)
+	}
+	if !strings.Contains(d.output.String(), "real_server_removed=") {
+		t.Fatalf("no real_server_removed drop counted:\n%s", lastLines(d.output.String(), 3))
+	}
+}
