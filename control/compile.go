@@ -61,12 +61,23 @@ func CompileTable(cfg *Config, overrides map[RealServerKey]Override) (dataplane.
 			}
 			svc.Reals = append(svc.Reals, real)
 		}
-		if len(svc.Reals) == 0 && sc.SorryServer != nil {
-			svc.Reals = append(svc.Reals, dataplane.RealSpec{Addr: sc.SorryServer.Address.Unmap(), Port: uint16(sc.SorryServer.Port), Weight: 1})
+		if sc.SorryServer != nil && liveWeight(svc.Reals) < max(1, sc.Quorum) {
+			// Quorum lost (by default: nobody left): like keepalived, the
+			// sorry server alone takes new connections.
+			svc.Reals = []dataplane.RealSpec{{Addr: sc.SorryServer.Address.Unmap(), Port: uint16(sc.SorryServer.Port), Weight: 1}}
 		}
 		spec.Services = append(spec.Services, svc)
 	}
 	return spec, nil
+}
+
+// liveWeight is the total weight of the servers that take new connections.
+func liveWeight(reals []dataplane.RealSpec) int {
+	total := 0
+	for _, r := range reals {
+		total += int(r.Weight)
+	}
+	return total
 }
 
 func compileService(sc *ServiceConfig) (dataplane.ServiceSpec, error) {

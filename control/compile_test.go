@@ -1,0 +1,49 @@
+package control
+
+import (
+	"net/netip"
+	"testing"
+
+	"fastlvs/dataplane"
+)
+
+func TestCompileHealthOverridesQuorumAndSorryServer(t *testing.T) {
+	cfg, err := ParseConfig([]byte(`interfaces: [eth1]
+services:
+  - {vip: 198.18.0.10, port: 80, forward: nat, quorum: 3, sorry_server: {address: 198.18.2.99, port: 8080},
+     real_servers: [{address: 198.18.2.11, weight: 2}, {address: 198.18.2.12, weight: 2},
+                    {address: 198.18.2.13, weight: 1, health_check: {type: tcp, inhibit_on_failure: true}}]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := func(addr string) RealServerKey {
+		return RealServerKey{
+			Service: dataplane.ServiceKey{Addr: netip.MustParseAddr("198.18.0.10").As16(), Port: 80, Proto: dataplane.ProtoTCP},
+			Real:    netip.MustParseAddrPort(addr),
+		}
+	}
+	reals := func(overrides map[RealServerKey]Override) []dataplane.RealSpec {
+		spec, err := CompileTable(cfg, overrides)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return spec.Services[0].Reals
+	}
+	if got := reals(nil); len(got) != 3 {
+		t.Fatalf("all healthy: %v", got)
+	}
+	// A down server without inhibit_on_failure leaves; with it, stays at weight 0.
+	got := reals(map[RealServerKey]Override{key("198.18.2.11:80"): {Down: true, Weight: -1}, key("198.18.2.13:80"): {Down: true, Weight: -1}})
+	if len(got) != 1 || got[0].Addr.String() != "198.18.2.99" {
+		t.Fatalf("live weight 2 < quorum 3 must switch to the sorry server, got %v", got)
+	}
+	got = reals(map[RealServerKey]Override{key("198.18.2.13:80"): {Down: true, Weight: -1}})
+	if len(got) != 3 || got[2].Weight != 0 {
+		t.Fatalf("inhibit_on_failure keeps the server at weight 0, got %v", got)
+	}
+	got = reals(map[RealServerKey]Override{key("198.18.2.11:80"): {Weight: 7}})
+	if got[0].Weight != 7 {
+		t.Fatalf("an exec check's weight applies, got %v", got)
+	}
+}
