@@ -111,7 +111,9 @@ func (t *Table) unlink(ref uint32) {
 // Expire removes the conns and templates whose deadline has passed, calling onExpire (which may be nil) for each
 // conn, before it is freed; templates are freed silently. It does at most budget units of work — one per record
 // examined and one per wheel slot visited — so a worker can call it once per batch; what is left is picked up by
-// the next call. It returns the number of conns expired. now is monotonic nanoseconds read once per batch.
+// the next call. Records go in deadline order at tick granularity (~134 ms; within one tick the order is
+// unspecified), never before their deadline. It returns the number of conns expired. now is monotonic
+// nanoseconds read once per batch.
 // onExpire must not call back into the table.
 func (t *Table) Expire(now int64, budget int, onExpire func(ref Ref, c *Conn)) int {
 	nowTick := t.clock(now)
