@@ -35,6 +35,19 @@ func RoutinePrintStats(ctx context.Context, dp *dataplane.Dataplane, interval ti
 					reasons = append(reasons, fmt.Sprintf("%s=%d", d, n))
 				}
 			}
+			// The kernel's own drops before a frame reaches the worker.
+			for _, port := range dp.Ports {
+				if st, err := port.Sockets[i].Stats(); err == nil {
+					for _, k := range []struct {
+						name  string
+						value uint64
+					}{{"rx_dropped", st.RxDropped}, {"rx_ring_full", st.RxRingFull}, {"fill_ring_empty", st.RxFillRingEmptyDescs}} {
+						if k.value > 0 {
+							reasons = append(reasons, fmt.Sprintf("%s:%s=%d", port.Name, k.name, k.value))
+						}
+					}
+				}
+			}
 			fmt.Fprintf(&b, "worker %d cpu %d: rx %8.0f pps  tx %8.0f pps  conns %6d  handoff %d/%d  drops %d %s\n",
 				w.ID, w.CPU, float64(cur.rx-prev[i].rx)/secs, float64(cur.tx-prev[i].tx)/secs,
 				s.Conns.Load(), s.HandoffOut.Load(), s.HandoffIn.Load(), cur.drops, strings.Join(reasons, " "))

@@ -26,7 +26,12 @@ func (w *Worker) process(frame []byte, inPort int) (action, int) {
 		client = &p.Dst
 	}
 	if w.workers > 1 {
-		if owner := t.ownerOf(client, w.workers); owner != w.ID {
+		owner := t.ownerOf(client, w.workers)
+		if svc == nil && t.isLocalAddress(&p.Dst) {
+			// A FULLNAT reply: its local port names the worker that bound it.
+			owner = int(p.DstPort) % w.workers
+		}
+		if owner != w.ID {
 			return actionHandoff, owner
 		}
 	}
@@ -50,6 +55,7 @@ func (w *Worker) process(frame []byte, inPort int) (action, int) {
 
 	c := w.conns.Conn(ref)
 	w.countTraffic(c, dir, len(frame))
+	w.txOff, w.txLen = w.frameOff, len(frame)
 	switch Method(c.Forward) {
 	case MethodDR:
 		return w.transmitTo(&c.Real, frame)
@@ -60,6 +66,10 @@ func (w *Worker) process(frame []byte, inPort int) (action, int) {
 		}
 		nat.RewriteSource(p, &c.Virtual, c.VirtualPort)
 		return w.transmitTo(&c.Client, frame)
+	case MethodFullNAT:
+		return w.forwardFullNAT(c, dir, frame)
+	case MethodTunnel:
+		return w.forwardTunnel(c, frame)
 	}
 	return w.drop(DropUnsupportedMethod)
 }
@@ -131,13 +141,23 @@ func (w *Worker) newConn(svc *Service, tuple *conntrack.Tuple) (conntrack.Ref, D
 	}
 	var out *conntrack.Tuple
 	var reply conntrack.Tuple
-	if svc.Spec.Method == MethodNAT {
+	switch svc.Spec.Method {
+	case MethodNAT:
 		reply = conntrack.Tuple{Src: real.Addr, Dst: p.Src, SrcPort: rport, DstPort: p.SrcPort, Proto: p.Proto}
+		out = &reply
+	case MethodFullNAT:
+		if !w.bindLocal(svc, &c) {
+			return 0, DropLocalPortsExhausted
+		}
+		reply = conntrack.Tuple{Src: real.Addr, Dst: c.Local, SrcPort: rport, DstPort: c.LocalPort, Proto: p.Proto}
 		out = &reply
 	}
 	ref, err := w.conns.Insert(&c, tuple, out, w.now)
 	if err == conntrack.ErrExists && out != nil && w.evict(out) {
 		ref, err = w.conns.Insert(&c, tuple, out, w.now)
+	}
+	if err != nil && svc.Spec.Method == MethodFullNAT {
+		w.releaseLocal(&c)
 	}
 	switch err {
 	case nil:

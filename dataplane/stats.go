@@ -29,47 +29,51 @@ const (
 	DropParseBadUDP
 	DropParseBadICMP
 	DropParseUnsupportedL4
-	DropNoService          // steered to us but matches no service (table changed)
-	DropTCPNotSYN          // no connection and not a SYN: IPVS creates TCP conns on SYN only
-	DropNoRealServer       // the scheduler found no available real server
-	DropConnTableFull      // new connection refused: the worker's table is full
-	DropConnClash          // new connection's tuples clash with a live one that cannot be evicted
-	DropReplyNoConn        // a reply from a real server for no known connection
-	DropRealServerRemoved  // the connection's real server is gone (expire_nodest_conn or drain timeout)
-	DropNeighborUnresolved // next hop's MAC not known yet (resolution requested)
-	DropNoRoute            // no route leaves by one of our interfaces
-	DropTxRingFull         // the TX ring had no room
-	DropNoFreeFrame        // no UMEM frame to copy into (other port or handoff)
-	DropHandoffRingFull    // the owning worker's inbox was full
-	DropUnsupportedMethod  // a forwarding method this build does not implement
-	DropFrameTooLarge      // a handed-off frame does not fit a slot
+	DropNoService           // steered to us but matches no service (table changed)
+	DropTCPNotSYN           // no connection and not a SYN: IPVS creates TCP conns on SYN only
+	DropNoRealServer        // the scheduler found no available real server
+	DropConnTableFull       // new connection refused: the worker's table is full
+	DropConnClash           // new connection's tuples clash with a live one that cannot be evicted
+	DropLocalPortsExhausted // FULLNAT: no free local address:port on this worker
+	DropEncapTooLarge       // tunnel: the encapsulated frame would not fit
+	DropReplyNoConn         // a reply from a real server for no known connection
+	DropRealServerRemoved   // the connection's real server is gone (expire_nodest_conn or drain timeout)
+	DropNeighborUnresolved  // next hop's MAC not known yet (resolution requested)
+	DropNoRoute             // no route leaves by one of our interfaces
+	DropTxRingFull          // the TX ring had no room
+	DropNoFreeFrame         // no UMEM frame to copy into (other port or handoff)
+	DropHandoffRingFull     // the owning worker's inbox was full
+	DropUnsupportedMethod   // a forwarding method this build does not implement
+	DropFrameTooLarge       // a handed-off frame does not fit a slot
 	NumDrops
 )
 
 var dropNames = [NumDrops]string{
-	DropParseTooShort:      "too_short",
-	DropParseNotIP:         "not_ip",
-	DropParseBadIPv4:       "bad_ipv4",
-	DropParseBadIPv6:       "bad_ipv6",
-	DropParseFragment:      "fragment",
-	DropParseBadTCP:        "bad_tcp",
-	DropParseBadUDP:        "bad_udp",
-	DropParseBadICMP:       "bad_icmp",
-	DropParseUnsupportedL4: "unsupported_l4",
-	DropNoService:          "no_service",
-	DropTCPNotSYN:          "tcp_not_syn",
-	DropNoRealServer:       "no_real_server",
-	DropConnTableFull:      "conn_table_full",
-	DropConnClash:          "conn_clash",
-	DropReplyNoConn:        "reply_no_conn",
-	DropRealServerRemoved:  "real_server_removed",
-	DropNeighborUnresolved: "neighbor_unresolved",
-	DropNoRoute:            "no_route",
-	DropTxRingFull:         "tx_ring_full",
-	DropNoFreeFrame:        "no_free_frame",
-	DropHandoffRingFull:    "handoff_ring_full",
-	DropUnsupportedMethod:  "unsupported_method",
-	DropFrameTooLarge:      "frame_too_large",
+	DropParseTooShort:       "too_short",
+	DropParseNotIP:          "not_ip",
+	DropParseBadIPv4:        "bad_ipv4",
+	DropParseBadIPv6:        "bad_ipv6",
+	DropParseFragment:       "fragment",
+	DropParseBadTCP:         "bad_tcp",
+	DropParseBadUDP:         "bad_udp",
+	DropParseBadICMP:        "bad_icmp",
+	DropParseUnsupportedL4:  "unsupported_l4",
+	DropNoService:           "no_service",
+	DropTCPNotSYN:           "tcp_not_syn",
+	DropNoRealServer:        "no_real_server",
+	DropConnTableFull:       "conn_table_full",
+	DropConnClash:           "conn_clash",
+	DropLocalPortsExhausted: "local_ports_exhausted",
+	DropEncapTooLarge:       "encap_too_large",
+	DropReplyNoConn:         "reply_no_conn",
+	DropRealServerRemoved:   "real_server_removed",
+	DropNeighborUnresolved:  "neighbor_unresolved",
+	DropNoRoute:             "no_route",
+	DropTxRingFull:          "tx_ring_full",
+	DropNoFreeFrame:         "no_free_frame",
+	DropHandoffRingFull:     "handoff_ring_full",
+	DropUnsupportedMethod:   "unsupported_method",
+	DropFrameTooLarge:       "frame_too_large",
 }
 
 func (d Drop) String() string { return dropNames[d] }

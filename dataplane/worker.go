@@ -33,6 +33,9 @@ const (
 	idleWaitMillis  = 1
 	handoffSlots    = 1024
 	handoffFrameMax = 2048
+	// handoffHeadroom is free space before a handed-over frame, so an
+	// encapsulation can prepend headers in place, as in a UMEM frame.
+	handoffHeadroom = 256
 )
 
 // action is what process decided for a frame.
@@ -49,7 +52,7 @@ const (
 type handoffSlot struct {
 	length int
 	port   int
-	buf    [handoffFrameMax]byte
+	buf    [handoffHeadroom + handoffFrameMax]byte
 }
 
 // workerPort is a worker's socket on one interface and its pending TX batch.
@@ -80,7 +83,15 @@ type Worker struct {
 	expireFn func(conntrack.Ref, *conntrack.Conn)
 	now      int64
 	pkt      header.Packet
-	flow     sched.Flow // scratch for the scheduler, see pickReal
+
+	// chunk is the whole buffer holding the frame being processed (its UMEM
+	// frame or handoff slot) and frameOff where the frame starts in it. For
+	// actionTransmit, process leaves in txOff and txLen what to send: the
+	// frame itself, or (encapsulation) a frame grown into the headroom.
+	chunk        []byte
+	frameOff     int
+	txOff, txLen int
+	flow         sched.Flow // scratch for the scheduler, see pickReal
 
 	inbox  []*spsc.Ring[handoffSlot] // from each other worker
 	outbox []*spsc.Ring[handoffSlot] // to each worker (nil for ourselves)
@@ -137,10 +148,12 @@ func (w *Worker) poll() int {
 			frame := sock.Frame(d)
 			w.Stats.RxPackets.add(1)
 			w.Stats.RxBytes.add(uint64(len(frame)))
+			base := sock.FrameBase(d.Addr)
+			w.chunk, w.frameOff = sock.Buffer(base), int(d.Addr-base)
 			act, arg := w.process(frame, port)
 			switch act {
 			case actionTransmit:
-				w.queueTransmit(port, arg, d.Addr, frame)
+				w.queueTransmit(port, arg, base)
 			case actionHandoff:
 				w.handoff(arg, port, frame)
 				sock.Free(d.Addr)
@@ -169,16 +182,17 @@ func batchBucket(n int) int {
 	return len(BatchBuckets)
 }
 
-// queueTransmit sends a processed frame: in place when it leaves by the
-// port it came in on, else copied into a frame of the outgoing port.
-func (w *Worker) queueTransmit(inPort, outPort int, addr uint64, frame []byte) {
+// queueTransmit sends a processed frame (w.txOff, w.txLen in the UMEM
+// frame at base): in place when it leaves by the port it came in on, else
+// copied into a frame of the outgoing port.
+func (w *Worker) queueTransmit(inPort, outPort int, base uint64) {
 	in := &w.ports[inPort]
 	if inPort == outPort {
-		in.tx = append(in.tx, xsk.Desc{Addr: addr, Len: uint32(len(frame))})
+		in.tx = append(in.tx, xsk.Desc{Addr: base + uint64(w.txOff), Len: uint32(w.txLen)})
 		return
 	}
-	in.sock.Free(addr)
-	w.transmitCopy(outPort, frame)
+	w.transmitCopy(outPort, w.chunk[w.txOff:w.txOff+w.txLen])
+	in.sock.Free(base)
 }
 
 func (w *Worker) transmitCopy(outPort int, frame []byte) {
@@ -223,7 +237,7 @@ func (w *Worker) handoff(owner, port int, frame []byte) {
 		w.Stats.Drops[DropFrameTooLarge].add(1)
 		return
 	}
-	slot.length = copy(slot.buf[:], frame)
+	slot.length = copy(slot.buf[handoffHeadroom:], frame)
 	slot.port = port
 	w.outbox[owner].Commit()
 	w.Stats.HandoffOut.add(1)
@@ -239,11 +253,12 @@ func (w *Worker) drainInboxes() int {
 			if slot == nil {
 				break
 			}
-			frame := slot.buf[:slot.length]
+			frame := slot.buf[handoffHeadroom : handoffHeadroom+slot.length]
+			w.chunk, w.frameOff = slot.buf[:], handoffHeadroom
 			act, arg := w.process(frame, slot.port)
 			switch act {
 			case actionTransmit:
-				w.transmitCopy(arg, frame)
+				w.transmitCopy(arg, w.chunk[w.txOff:w.txOff+w.txLen])
 			case actionHandoff: // the table changed owners under us
 				w.Stats.Drops[DropHandoffRingFull].add(1)
 			}
@@ -260,6 +275,9 @@ func (w *Worker) drainInboxes() int {
 func (w *Worker) onExpire(_ conntrack.Ref, c *conntrack.Conn) {
 	if rs := w.table.realState(c.RealID); rs != nil {
 		rs.Load.ConnEnded(c.State.Active())
+	}
+	if Method(c.Forward) == MethodFullNAT {
+		w.releaseLocal(c)
 	}
 }
 

@@ -270,6 +270,9 @@ func (s *Socket) Free(addr uint64) {
 	s.free = append(s.free, s.frameBase(addr))
 }
 
+// FrameBase is the UMEM address of the frame holding addr.
+func (s *Socket) FrameBase(addr uint64) uint64 { return s.frameBase(addr) }
+
 // frameBase maps an address anywhere inside a frame (RX descriptors point
 // past the kernel's headroom) to the frame's first byte.
 func (s *Socket) frameBase(addr uint64) uint64 { return addr &^ (s.frameSize - 1) }
