@@ -41,7 +41,7 @@ func RoutinePrintStats(ctx context.Context, dp *dataplane.Dataplane, interval ti
 					for _, k := range []struct {
 						name  string
 						value uint64
-					}{{"rx_dropped", st.RxDropped}, {"rx_ring_full", st.RxRingFull}, {"fill_ring_empty", st.RxFillRingEmptyDescs}} {
+					}{{"rx_dropped", st.Rx_dropped}, {"rx_ring_full", st.Rx_ring_full}, {"fill_ring_empty", st.Rx_fill_ring_empty_descs}} {
 						if k.value > 0 {
 							reasons = append(reasons, fmt.Sprintf("%s:%s=%d", port.Name, k.name, k.value))
 						}
