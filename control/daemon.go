@@ -105,8 +105,10 @@ func (d *Daemon) Reload() error {
 	if err == nil {
 		err = d.checkStatic(cfg)
 	}
+	var oldTimeouts ConntrackTimeouts
 	if err == nil {
 		d.mu.Lock()
+		oldTimeouts = d.cfg.Conntrack.Timeouts
 		err = d.applyLocked(cfg)
 		d.mu.Unlock()
 	}
@@ -116,6 +118,11 @@ func (d *Daemon) Reload() error {
 	}
 	d.Reloads.Add(1)
 	d.checks.update(cfg)
+	if cfg.Conntrack.Timeouts != oldTimeouts {
+		if err := pushTimeouts(d.dp, cfg.Conntrack.Timeouts); err != nil {
+			slog.Warn("reload: timeouts", "err", err)
+		}
+	}
 	return nil
 }
 
@@ -137,7 +144,11 @@ func (d *Daemon) Change(edit func(cfg *Config) error) error {
 	if err := next.Validate(); err != nil {
 		return err
 	}
-	return d.applyLocked(next)
+	if err := d.applyLocked(next); err != nil {
+		return err
+	}
+	d.checks.update(next) // a real server added by the API gets its service's check
+	return nil
 }
 
 // cloneConfig deep-copies a configuration through its YAML form, which
