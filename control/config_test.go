@@ -67,7 +67,7 @@ func TestParseConfigFullExample(t *testing.T) {
 
 	api := cfg.Services[1]
 	wantLocal := []netip.Addr{netip.MustParseAddr("198.18.3.1"), netip.MustParseAddr("198.18.3.2")}
-	if api.Forward != "fullnat" || !slices.Equal(api.LocalAddresses, wantLocal) || !api.SynProxy || api.MaglevTableSize != 251 || !slices.Equal(api.Flags, []string{"mh-port"}) {
+	if api.Forward != "fullnat" || !slices.Equal(api.LocalAddresses, wantLocal) || api.SynProxy || api.MaglevTableSize != 251 || !slices.Equal(api.Flags, []string{"mh-port"}) {
 		t.Errorf("api-tls: %+v", api)
 	}
 	if api.HealthCheck.Rise != 2 || api.HealthCheck.Fall != 3 || api.HealthCheck.SNI != "api.example.test" {
@@ -208,6 +208,8 @@ func TestParseConfigRejects(t *testing.T) {
 			"services[0].maglev_table_size: applies only to scheduler mh (service uses wlc)"},
 		{"synproxy on dr", "services: [{vip: 198.18.0.10, port: 80, synproxy: true}]",
 			"services[0].synproxy: needs forward nat or fullnat (the director must see the replies), not dr"},
+		{"synproxy not yet supported", "services: [{vip: 198.18.0.10, port: 80, forward: nat, synproxy: true, real_servers: [{address: 198.18.2.2}]}]",
+			"services[0].synproxy: not supported yet by this fastlvs"},
 		{"netmask without persistence", "services: [{vip: 198.18.0.10, port: 80, persistence_netmask: 255.255.255.0}]",
 			"services[0].persistence_netmask: needs persistence"},
 		{"netmask not contiguous", "services: [{vip: 198.18.0.10, port: 80, persistence: 60s, persistence_netmask: 255.0.255.0}]",

@@ -284,7 +284,7 @@ func (c *converter) virtualServer(node *Node) {
 		case "laddr_group_name":
 			laddrGroup = child
 		case "syn_proxy":
-			service.SynProxy = true
+			c.warnf(child.Line, "%s: not translated (fastlvs has no SYN-proxy yet)", child)
 		case "sh-port", "sh-fallback", "mh-port", "mh-fallback":
 			service.Flags = append(service.Flags, child.Keyword)
 		case "delay_before_retry":

@@ -136,7 +136,7 @@ func TestConvertFullNATLocalAddressGroups(t *testing.T) {
 	for _, addr := range []string{"198.18.3.1", "198.18.3.2", "198.18.3.3", "198.18.3.4", "198.18.3.10"} {
 		wantLocal = append(wantLocal, netip.MustParseAddr(addr))
 	}
-	if fnat.Forward != "fullnat" || !slices.Equal(fnat.LocalAddresses, wantLocal) || !fnat.SynProxy || fnat.Scheduler != "wrr" {
+	if fnat.Forward != "fullnat" || !slices.Equal(fnat.LocalAddresses, wantLocal) || fnat.SynProxy || fnat.Scheduler != "wrr" {
 		t.Errorf("fullnat service: %+v", fnat)
 	}
 	if fnat.HealthCheck.Fall != 3 || fnat.HealthCheck.Interval != 2*time.Second || fnat.HealthCheck.Timeout != time.Second {
