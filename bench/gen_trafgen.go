@@ -69,6 +69,9 @@ func (g *TrafgenGenerator) Start(t Traffic, maxPackets uint64, maxDuration time.
 	}
 	cmd := g.Host.Command("taskset", "-c", strconv.Itoa(g.CPU), "trafgen", "--dev", g.Iface, "--conf", path,
 		"--cpus", "1", "--num", strconv.FormatUint(maxPackets, 10), "--no-sock-mem", "--notouch-irq")
+	// trafgen forks its sending process: a group of its own lets Stop reach
+	// both, as Ctrl-C would.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	job := &trafgenJob{cmd: cmd, restore: restore, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = &job.out, &job.out
 	if err := cmd.Start(); err != nil {
@@ -102,11 +105,12 @@ func (j *trafgenJob) routineWait(maxDuration time.Duration) {
 	j.err = errors.Join(j.err, j.restore())
 }
 
-// Stop interrupts trafgen (SIGINT: it prints its totals and exits).
+// Stop interrupts trafgen's process group (SIGINT: it prints its totals and
+// exits); the group is the one Start made, led by the PID it started.
 func (j *trafgenJob) Stop() {
 	j.stopOnce.Do(func() {
 		if j.cmd.Process != nil {
-			_ = j.cmd.Process.Signal(syscall.SIGINT)
+			_ = syscall.Kill(-j.cmd.Process.Pid, syscall.SIGINT)
 		}
 	})
 }

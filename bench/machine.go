@@ -49,3 +49,15 @@ func cpuFlag(flag string) bool {
 	}
 	return false
 }
+
+// loadAverage is the 1-minute load average, or "?".
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	if fields := strings.Fields(string(b)); len(fields) > 0 {
+		return fields[0]
+	}
+	return "?"
+}

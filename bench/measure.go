@@ -47,7 +47,9 @@ func (r *runner) measureOnce(gen Generator, sink counter, dst string, flows, pid
 	}
 	defer func() { job.Stop(); _, _ = job.Wait() }()
 
-	time.Sleep(r.opts.Warmup)
+	if err := r.sleep(r.opts.Warmup); err != nil {
+		return sample{}, err
+	}
 	c0, err := sink.Count()
 	if err != nil {
 		return sample{}, err
@@ -56,7 +58,9 @@ func (r *runner) measureOnce(gen Generator, sink counter, dst string, flows, pid
 	if err != nil {
 		return sample{}, err
 	}
-	time.Sleep(r.opts.Duration)
+	if err := r.sleep(r.opts.Duration); err != nil {
+		return sample{}, err
+	}
 	c1, err := sink.Count()
 	if err != nil {
 		return sample{}, err

@@ -106,7 +106,8 @@ func (rep *Report) Markdown() string {
 	fmt.Fprintf(&b, "# fastlvs benchmark\n\n")
 	fmt.Fprintf(&b, "- machine: %s, %d cores, %s, %s\n", m.CPU, m.Cores, m.Kernel, m.Go)
 	fmt.Fprintf(&b, "- command: `%s` (%s)\n", o.Command, kind)
-	fmt.Fprintf(&b, "- started %s, took %s\n", rep.Started.UTC().Format(time.RFC3339), rep.Elapsed.Round(time.Second))
+	fmt.Fprintf(&b, "- started %s, took %s; load average at start %s, at end %s (other work on the machine skews every number)\n",
+		rep.Started.UTC().Format(time.RFC3339), rep.Elapsed.Round(time.Second), rep.LoadStart, rep.LoadEnd)
 	fmt.Fprintf(&b, "- topology: generator ns → director ns → sink ns over two veth pairs; TSO off, GRO on, threaded NAPI; "+
 		"generator and sink NAPI on core %d (sink SCHED_FIFO), director NAPI and forwarder on core %d\n", o.GenCPU, o.DirCPU)
 	fmt.Fprintf(&b, "- packet rate: 64-byte UDP, %s warm-up, %s measured, median of %d; pps = frames counted by an XDP drop "+
@@ -131,17 +132,17 @@ func (rep *Report) Markdown() string {
 
 	peers := rep.peers()
 	b.WriteString("## Packet rate through one director core\n\n")
-	b.WriteString("| method | flows | pps at sink | director core busy % | process CPU % |")
+	b.WriteString("| method | flows | pps at sink | pps offered | director core busy % | process CPU % |")
 	for _, p := range peers {
 		b.WriteString(" vs " + p + " |")
 	}
-	b.WriteString("\n|---|---:|---:|---:|---:|" + strings.Repeat("---:|", len(peers)) + "\n")
+	b.WriteString("\n|---|---:|---:|---:|---:|---:|" + strings.Repeat("---:|", len(peers)) + "\n")
 	for _, r := range rep.Packets {
 		name := r.Method
 		if r.Fastlvs {
 			name = "**" + name + "**"
 		}
-		fmt.Fprintf(&b, "| %s | %d | %s | %s | %s |", name, r.Flows, ppsCell(r), pctCell(r, r.CoreBusy), pctCell(r, r.ProcBusy))
+		fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s |", name, r.Flows, ppsCell(r), offeredCell(r), pctCell(r, r.CoreBusy), pctCell(r, r.ProcBusy))
 		for _, p := range peers {
 			cell := "—"
 			if ratio, ok := rep.Ratio(r, p); ok && r.Fastlvs {
@@ -159,7 +160,7 @@ func (rep *Report) Markdown() string {
 		b.WriteString("| target | mode | requests/s | p50 | p99 | errors |\n|---|---|---:|---:|---:|---:|\n")
 		for _, r := range rep.TCP {
 			if r.Note != "" {
-				fmt.Fprintf(&b, "| %s | %s | %s | | | |\n", r.Target, r.Mode(), r.Note)
+				fmt.Fprintf(&b, "| %s | %s | %s | | | |\n", r.Target, r.Mode(), cell(r.Note))
 				continue
 			}
 			fmt.Fprintf(&b, "| %s | %s | %.0f | %s | %s | %d |\n", r.Target, r.Mode(), r.RPS, fmtLatency(r.P50), fmtLatency(r.P99), r.Errors)
@@ -174,9 +175,15 @@ func (rep *Report) Markdown() string {
 	return b.String()
 }
 
+// cell makes free text safe inside a Markdown table cell.
+func cell(s string) string {
+	s = strings.ReplaceAll(strings.TrimSpace(s), "\n", " / ")
+	return strings.ReplaceAll(s, "|", "\\|")
+}
+
 func ppsCell(r Result) string {
 	if !r.Measured() {
-		return r.Note
+		return cell(r.Note)
 	}
 	return fmt.Sprintf("%.3f M", r.PPS/1e6)
 }

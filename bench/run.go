@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -79,9 +80,12 @@ type Report struct {
 	Generator  string   // the generator used for the forwarder runs
 	Packets    []Result
 	TCP        []TCPResult
+	LoadStart  string // /proc/loadavg's 1-minute figure when the run began
+	LoadEnd    string
 }
 
 type runner struct {
+	ctx    context.Context
 	opts   Options
 	topo   *Topology
 	binary string
@@ -94,16 +98,27 @@ func (r *runner) logf(format string, args ...any) {
 	}
 }
 
+// sleep waits for d or until the run is cancelled.
+func (r *runner) sleep(d time.Duration) error {
+	select {
+	case <-time.After(d):
+		return nil
+	case <-r.ctx.Done():
+		return r.ctx.Err()
+	}
+}
+
 // Run builds the topology, measures and writes the report into opts.OutDir.
-func Run(opts Options) (rep *Report, err error) {
+// Cancelling ctx stops at the next measurement and still cleans up.
+func Run(ctx context.Context, opts Options) (rep *Report, err error) {
 	if opts.Log == nil {
 		opts.Log = io.Discard
 	}
 	if opts.Repeats < 1 {
 		opts.Repeats = 1
 	}
-	rep = &Report{Options: opts, Started: time.Now(), Machine: ReadMachine()}
-	r := &runner{opts: opts}
+	rep = &Report{Options: opts, Started: time.Now(), Machine: ReadMachine(), LoadStart: loadAverage()}
+	r := &runner{ctx: ctx, opts: opts}
 	if err := pinProcess(opts.GenCPU); err != nil {
 		return nil, err
 	}
@@ -145,6 +160,9 @@ func Run(opts Options) (rep *Report, err error) {
 	rep.Generators, rep.Generator = genResults, gen.Name()
 	r.logf("packet rate with %s, director core %d", gen.Name(), opts.DirCPU)
 	for _, name := range opts.Forwarders {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		fwd, err := r.forwarder(name)
 		if err != nil {
 			return nil, err
@@ -152,14 +170,21 @@ func Run(opts Options) (rep *Report, err error) {
 		rep.Packets = append(rep.Packets, r.measureForwarder(fwd, gen, sink)...)
 	}
 
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if opts.TCP {
 		sinkClosed = true
 		if err := sink.Close(); err != nil {
 			return nil, err
 		}
 		rep.TCP = r.runTCP()
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 	}
 	rep.Elapsed = time.Since(rep.Started)
+	rep.LoadEnd = loadAverage()
 	if err := WriteReport(rep, opts.OutDir); err != nil {
 		return rep, err
 	}

@@ -69,6 +69,9 @@ func (r *runner) runTCP() []TCPResult {
 	_ = t.PinNAPI()
 	r.logf("TCP: wrk, %d connections, %s per run", wrkConnections, r.opts.TCPDuration)
 	for _, target := range r.opts.TCPTargets {
+		if r.ctx.Err() != nil {
+			break
+		}
 		url := "http://" + net.JoinHostPort(VIP, strconv.Itoa(HTTPPort)) + "/"
 		var running Running
 		switch target {
@@ -147,7 +150,7 @@ func (r *runner) wrk(target, url string, newConn bool) TCPResult {
 	if err := parseWrk(string(out), &res); err != nil {
 		res.Note = "not measured: " + err.Error()
 	}
-	r.logf("  %-16s %-26s %8.0f req/s  p50 %v  p99 %v  errors %d", target, res.Mode(), res.RPS, res.P50, res.P99, res.Errors)
+	r.logf("  %-16s %-26s %8.0f req/s  p50 %s  p99 %s  errors %d", target, res.Mode(), res.RPS, fmtLatency(res.P50), fmtLatency(res.P99), res.Errors)
 	return res
 }
 
@@ -193,7 +196,7 @@ func parseWrk(out string, res *TCPResult) error {
 func haproxyConfig() string {
 	return fmt.Sprintf(`global
 	nbthread 1
-	maxconn 20000
+	maxconn 4096
 defaults
 	mode tcp
 	timeout connect 2s

@@ -9,10 +9,13 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"fastlvs/bench"
@@ -48,9 +51,14 @@ func main() {
 		fmt.Fprintln(os.Stderr, "fastlvs-bench: must run as root (it makes network namespaces and loads XDP programs)")
 		os.Exit(1)
 	}
+	// Ctrl-C or a kill ends the run at the next measurement, with the
+	// namespaces, processes and sysctls it made cleaned up.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	start := time.Now()
-	if _, err := bench.Run(opts); err != nil {
+	if _, err := bench.Run(ctx, opts); err != nil {
 		fmt.Fprintln(os.Stderr, "fastlvs-bench:", err)
+		stop()
 		os.Exit(1)
 	}
 	fmt.Fprintf(os.Stderr, "done in %s\n", time.Since(start).Round(time.Second))

@@ -1,0 +1,95 @@
+package bench
+
+import (
+	"image/color"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func sampleReport() *Report {
+	return &Report{
+		Options:   DefaultOptions(),
+		Machine:   Machine{CPU: "Test CPU", Cores: 2, Kernel: "Linux 6.18"},
+		Generator: "af_xdp",
+		Packets: []Result{
+			{Method: "fastlvs nat", Fastlvs: true, Flows: 1, PPS: 300e3, CoreBusy: 100, ProcBusy: 40, Runs: 3},
+			{Method: "fastlvs nat", Fastlvs: true, Flows: 1000, PPS: 200e3, CoreBusy: 100, ProcBusy: 40, Runs: 3},
+			{Method: "kernel route", Flows: 1, PPS: 600e3, CoreBusy: 90, ProcBusy: math.NaN(), Runs: 3},
+			{Method: "kernel route", Flows: 1000, PPS: 400e3, CoreBusy: 90, ProcBusy: math.NaN(), Runs: 3},
+			{Method: "dpdk-testpmd", Flows: 1, Note: "not measured: dpdk-testpmd not installed\n(second line | pipe)"},
+		},
+		TCP: []TCPResult{{Target: "fastlvs nat", RPS: 20000, P50: 2e6, P99: 9e6}, {Target: "haproxy", NewConnection: true, Note: "not measured: x"}},
+	}
+}
+
+func TestReportRatiosAndCells(t *testing.T) {
+	rep := sampleReport()
+	if r, ok := rep.Ratio(rep.Packets[0], "kernel route"); !ok || r != 0.5 {
+		t.Errorf("ratio %v %v, want 0.5", r, ok)
+	}
+	if _, ok := rep.Ratio(rep.Packets[0], "dpdk-testpmd"); ok {
+		t.Error("ratio against a peer that was not measured")
+	}
+	md := rep.Markdown()
+	for _, want := range []string{
+		"| **fastlvs nat** | 1 | 0.300 M |", "| 0.50× | — |", "| **fastlvs nat** | 1000 | 0.200 M |", "| 0.50× |",
+		"not measured: dpdk-testpmd not installed / (second line \\| pipe)", "Test CPU, 2 cores, Linux 6.18",
+		"| fastlvs nat | keep-alive | 20000 | 2.00 ms | 9.00 ms | 0 |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	for _, line := range strings.Split(md, "\n") {
+		if strings.HasPrefix(line, "(second") {
+			t.Errorf("a note broke a table row: %q", line)
+		}
+	}
+}
+
+func TestWriteReport(t *testing.T) {
+	dir := t.TempDir()
+	if err := WriteReport(sampleReport(), dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{ReportFile, PlotByMethodFile, PlotByFlowsFile, PlotTCPFile} {
+		if st, err := os.Stat(filepath.Join(dir, name)); err != nil || st.Size() == 0 {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func TestBarChartDrawsBars(t *testing.T) {
+	c := barChart("T", "Y", []bar{{Label: "a", Value: 1, Highlight: true}, {Label: "b", Value: 0.5}, {Label: "c", Value: math.NaN()}})
+	count := func(col color.RGBA) int {
+		n := 0
+		b := c.Bounds()
+		for y := b.Min.Y; y < b.Max.Y; y++ {
+			for x := b.Min.X; x < b.Max.X; x++ {
+				if c.RGBAAt(x, y) == col {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	hi, peer := count(fastlvsColor), count(peerColor)
+	if hi == 0 || peer == 0 {
+		t.Fatalf("bars not drawn: %d highlighted, %d peer pixels", hi, peer)
+	}
+	// Same width, the highlighted bar twice as tall.
+	if ratio := float64(hi) / float64(peer); ratio < 1.9 || ratio > 2.1 {
+		t.Errorf("bar areas %d and %d, want 2:1", hi, peer)
+	}
+}
+
+func TestNiceMax(t *testing.T) {
+	for _, c := range []struct{ in, want float64 }{{0.83, 1}, {1.2, 2}, {3, 5}, {0.031, 0.05}, {0, 1}, {7, 10}} {
+		if got := niceMax(c.in); math.Abs(got-c.want) > 1e-9 {
+			t.Errorf("niceMax(%v) = %v, want %v", c.in, got, c.want)
+		}
+	}
+}
