@@ -166,12 +166,6 @@ func (w *Worker) newConn(svc *Service, tuple *conntrack.Tuple) (conntrack.Ref, D
 	default:
 		return 0, DropConnClash
 	}
-	if p.Proto == header.ProtocolTCP {
-		// The SYN itself moves the new connection out of NONE (2 s) into
-		// SYN_RECV, as in IPVS.
-		inputOnly := svc.Spec.Method == MethodDR || svc.Spec.Method == MethodTunnel
-		w.conns.Update(ref, conntrack.DirIn, p.TCPFlags, inputOnly, w.now)
-	}
 	real.State.Load.ConnStarted(w.conns.Conn(ref).State.Active())
 	real.State.Stats[w.ID].Conns.add(1)
 	svc.State.Stats[w.ID].Conns.add(1)
