@@ -20,8 +20,13 @@ lint:
 demo: build
 	./bin/fastlvs demo
 
-# Packet-rate and TCP benchmarks against the peers (several minutes).
+# Packet-rate and TCP benchmarks against the peers (about four minutes).
+# The peers come from Debian: trafgen (netsniff-ng), nftables, wrk, haproxy
+# and dpdk-testpmd (dpdk-dev with the AF_XDP driver).
+BENCH_PACKAGES = netsniff-ng nftables wrk haproxy dpdk dpdk-dev librte-net-af-xdp23 ethtool iproute2
 bench:
+	@missing=$$(for p in $(BENCH_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
 	$(GO) run ./bench/cmd/fastlvs-bench -out bench/results
 
 # Fuzz the parser and the per-packet path for a minute each.
