@@ -75,7 +75,7 @@ func (w *Worker) process(frame []byte, inPort int) (action, int) {
 }
 
 func (w *Worker) drop(d Drop) (action, int) {
-	w.Stats.Drops[d].add(1)
+	w.tally.drops[d]++
 	return actionDrop, 0
 }
 
@@ -167,9 +167,9 @@ func (w *Worker) newConn(svc *Service, tuple *conntrack.Tuple) (conntrack.Ref, D
 		return 0, DropConnClash
 	}
 	real.State.Load.ConnStarted(w.conns.Conn(ref).State.Active())
-	real.State.Stats[w.ID].Conns.add(1)
-	svc.State.Stats[w.ID].Conns.add(1)
-	w.Stats.NewConns.add(1)
+	w.realTallyOf(real.ID).conns++
+	w.serviceTallyOf(svc.State.ID).conns++
+	w.tally.newConns++
 	return ref, 0
 }
 
@@ -184,7 +184,7 @@ func (w *Worker) evict(reply *conntrack.Tuple) bool {
 	}
 	w.onExpire(ref, w.conns.Conn(ref))
 	w.conns.Remove(ref)
-	w.Stats.Evictions.add(1)
+	w.tally.evictions++
 	return true
 }
 
@@ -223,27 +223,11 @@ func (w *Worker) pickReal(svc *Service) (*Real, conntrack.Ref) {
 
 // countTraffic adds one packet to its service's and real server's counters.
 func (w *Worker) countTraffic(c *conntrack.Conn, dir conntrack.Dir, length int) {
-	rs := w.table.realState(c.RealID)
-	if rs == nil {
-		return
+	if int(c.RealID) < len(w.realTally) {
+		w.realTallyOf(c.RealID).count(dir == conntrack.DirIn, length)
 	}
-	st := &rs.Stats[w.ID]
-	if dir == conntrack.DirIn {
-		st.InPackets.add(1)
-		st.InBytes.add(uint64(length))
-	} else {
-		st.OutPackets.add(1)
-		st.OutBytes.add(uint64(length))
-	}
-	if ss := w.table.serviceState(c.ServiceID); ss != nil {
-		st := &ss.Stats[w.ID]
-		if dir == conntrack.DirIn {
-			st.InPackets.add(1)
-			st.InBytes.add(uint64(length))
-		} else {
-			st.OutPackets.add(1)
-			st.OutBytes.add(uint64(length))
-		}
+	if int(c.ServiceID) < len(w.serviceTally) {
+		w.serviceTallyOf(c.ServiceID).count(dir == conntrack.DirIn, length)
 	}
 }
 

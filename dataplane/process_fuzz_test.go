@@ -84,6 +84,7 @@ func FuzzProcess(f *testing.F) {
 
 func checkProcessOutcome(t *testing.T, w *Worker, port int, input []byte) {
 	var before [NumDrops]uint64
+	w.publish()
 	for d := range NumDrops {
 		before[d] = w.Stats.Drops[d].Load()
 	}
@@ -100,6 +101,7 @@ func checkProcessOutcome(t *testing.T, w *Worker, port int, input []byte) {
 	act, arg := w.process(frame, port)
 
 	changed := 0
+	w.publish()
 	for d := range NumDrops {
 		switch delta := w.Stats.Drops[d].Load() - before[d]; delta {
 		case 0:

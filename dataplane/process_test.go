@@ -125,6 +125,7 @@ func TestProcessDirectRouting(t *testing.T) {
 		steps[i].act, steps[i].arg, steps[i].want = transmit(1, dr(wants[i]))
 	}
 	runSteps(t, d, steps)
+	d.Workers[0].publish()
 	if n := d.Workers[0].Stats.NewConns.Load(); n != 1 {
 		t.Fatalf("new connections = %d, want 1", n)
 	}

@@ -7,11 +7,20 @@ import (
 )
 
 // counter is written by exactly one worker and read by the control plane.
-// Store(Load()+n) compiles to plain moves on amd64: no locked instruction on
-// the packet path, yet no data race for readers.
+// An atomic store is a locked XCHG on amd64 (Go's atomics are sequentially
+// consistent), so workers count packets in plain tallies and add them here
+// once per batch (publish), never per packet.
 type counter struct{ v atomic.Uint64 }
 
 func (c *counter) add(n uint64) { c.v.Store(c.v.Load() + n) }
+
+// drain adds a tally to the counter and zeroes the tally.
+func (c *counter) drain(tally *uint64) {
+	if *tally != 0 {
+		c.add(*tally)
+		*tally = 0
+	}
+}
 
 // Load reads the counter.
 func (c *counter) Load() uint64 { return c.v.Load() }
@@ -112,6 +121,42 @@ type WorkerStats struct {
 	Drops      [NumDrops]counter
 	Batches    [len(BatchBuckets) + 1]counter
 	_          [64]byte
+}
+
+// workerTally is what a worker counts per packet, in plain fields that only
+// it touches; publish moves it into the shared WorkerStats after each batch.
+type workerTally struct {
+	rxPackets, rxBytes, txPackets, txBytes     uint64
+	handoffOut, handoffIn, newConns, evictions uint64
+	drops                                      [NumDrops]uint64
+}
+
+// trafficTally is a worker's not yet published Traffic of one service or
+// real server.
+type trafficTally struct {
+	conns, inPackets, outPackets, inBytes, outBytes uint64
+	touched                                         bool
+}
+
+// drainInto publishes the tally into t.
+func (tt *trafficTally) drainInto(t *Traffic) {
+	t.Conns.drain(&tt.conns)
+	t.InPackets.drain(&tt.inPackets)
+	t.OutPackets.drain(&tt.outPackets)
+	t.InBytes.drain(&tt.inBytes)
+	t.OutBytes.drain(&tt.outBytes)
+	tt.touched = false
+}
+
+// count adds one packet in direction in (client to server) or out.
+func (tt *trafficTally) count(in bool, length int) {
+	if in {
+		tt.inPackets++
+		tt.inBytes += uint64(length)
+	} else {
+		tt.outPackets++
+		tt.outBytes += uint64(length)
+	}
 }
 
 // Traffic counts one service's or real server's traffic on one worker, like

@@ -137,6 +137,7 @@ func (d *memDataplane) advance(by time.Duration) {
 
 // dropCounts returns a worker's non-zero drop counters by name.
 func dropCounts(w *Worker) map[string]uint64 {
+	w.publish()
 	out := map[string]uint64{}
 	for d := range NumDrops {
 		if n := w.Stats.Drops[d].Load(); n != 0 {
@@ -148,6 +149,7 @@ func dropCounts(w *Worker) map[string]uint64 {
 
 // dropTotal sums a worker's drop counters.
 func dropTotal(w *Worker) uint64 {
+	w.publish()
 	var n uint64
 	for d := range NumDrops {
 		n += w.Stats.Drops[d].Load()

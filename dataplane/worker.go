@@ -97,6 +97,14 @@ type Worker struct {
 	outbox []*spsc.Ring[handoffSlot] // to each worker (nil for ourselves)
 
 	requests atomic.Pointer[request]
+
+	// Per-packet counts, published to Stats and the registry's Traffic
+	// once per batch (see counter).
+	tally           workerTally
+	realTally       []trafficTally // by real-server id
+	serviceTally    []trafficTally // by service id
+	touchedReals    []uint32
+	touchedServices []uint32
 }
 
 // request runs fn on the worker's goroutine between batches: the only way
@@ -128,9 +136,78 @@ func (w *Worker) addPort(sock *xsk.Socket) {
 
 // beginBatch loads what stays fixed for one batch.
 func (w *Worker) beginBatch(now int64) {
-	w.table = w.tables.Load()
+	if t := w.tables.Load(); t != w.table {
+		w.table = t
+		w.sizeTallies()
+	}
 	w.hop = w.hops()
 	w.now = now
+}
+
+// sizeTallies grows the per-id tallies to a new table's id space; ids only
+// grow, so this allocates once per table that adds servers, never per packet.
+func (w *Worker) sizeTallies() {
+	if w.table == nil {
+		return
+	}
+	if n := len(w.table.realStates); n > len(w.realTally) {
+		w.realTally = append(w.realTally, make([]trafficTally, n-len(w.realTally))...)
+		w.touchedReals = make([]uint32, 0, n)
+	}
+	if n := len(w.table.serviceStates); n > len(w.serviceTally) {
+		w.serviceTally = append(w.serviceTally, make([]trafficTally, n-len(w.serviceTally))...)
+		w.touchedServices = make([]uint32, 0, n)
+	}
+}
+
+// publish moves the batch's tallies into the shared counters: a few atomic
+// stores per batch instead of several per packet.
+func (w *Worker) publish() {
+	s, t := w.Stats, &w.tally
+	s.RxPackets.drain(&t.rxPackets)
+	s.RxBytes.drain(&t.rxBytes)
+	s.TxPackets.drain(&t.txPackets)
+	s.TxBytes.drain(&t.txBytes)
+	s.HandoffOut.drain(&t.handoffOut)
+	s.HandoffIn.drain(&t.handoffIn)
+	s.NewConns.drain(&t.newConns)
+	s.Evictions.drain(&t.evictions)
+	for d := range t.drops {
+		s.Drops[d].drain(&t.drops[d])
+	}
+	for _, id := range w.touchedReals {
+		if rs := w.table.realState(id); rs != nil {
+			w.realTally[id].drainInto(&rs.Stats[w.ID].Traffic)
+		}
+	}
+	w.touchedReals = w.touchedReals[:0]
+	for _, id := range w.touchedServices {
+		if ss := w.table.serviceState(id); ss != nil {
+			w.serviceTally[id].drainInto(&ss.Stats[w.ID].Traffic)
+		}
+	}
+	w.touchedServices = w.touchedServices[:0]
+}
+
+// realTallyOf returns the batch tally of a real server, noting it for
+// publish.
+func (w *Worker) realTallyOf(id uint32) *trafficTally {
+	tt := &w.realTally[id]
+	if !tt.touched {
+		tt.touched = true
+		w.touchedReals = append(w.touchedReals, id)
+	}
+	return tt
+}
+
+// serviceTallyOf returns the batch tally of a service, noting it for publish.
+func (w *Worker) serviceTallyOf(id uint32) *trafficTally {
+	tt := &w.serviceTally[id]
+	if !tt.touched {
+		tt.touched = true
+		w.touchedServices = append(w.touchedServices, id)
+	}
+	return tt
 }
 
 // poll runs one batch and reports how many frames it handled.
@@ -146,8 +223,8 @@ func (w *Worker) poll() int {
 		for i := 0; i < n; i++ {
 			d := w.rx[i]
 			frame := sock.Frame(d)
-			w.Stats.RxPackets.add(1)
-			w.Stats.RxBytes.add(uint64(len(frame)))
+			w.tally.rxPackets++
+			w.tally.rxBytes += uint64(len(frame))
 			base := sock.FrameBase(d.Addr)
 			w.chunk, w.frameOff = sock.Buffer(base), int(d.Addr-base)
 			act, arg := w.process(frame, port)
@@ -167,6 +244,7 @@ func (w *Worker) poll() int {
 	w.flushTransmit()
 	w.conns.Expire(w.now, expireBudget, w.expireFn)
 	w.Stats.Conns.v.Store(uint64(w.conns.Len()))
+	w.publish()
 	for port := range w.ports {
 		w.ports[port].sock.Refill()
 	}
@@ -199,7 +277,7 @@ func (w *Worker) transmitCopy(outPort int, frame []byte) {
 	out := &w.ports[outPort]
 	a, ok := out.sock.Alloc()
 	if !ok {
-		w.Stats.Drops[DropNoFreeFrame].add(1)
+		w.tally.drops[DropNoFreeFrame]++
 		return
 	}
 	copy(out.sock.Buffer(a), frame)
@@ -215,12 +293,12 @@ func (w *Worker) flushTransmit() {
 		sent := p.sock.Transmit(p.tx)
 		for _, d := range p.tx[sent:] {
 			p.sock.Free(d.Addr)
-			w.Stats.Drops[DropTxRingFull].add(1)
+			w.tally.drops[DropTxRingFull]++
 		}
 		for _, d := range p.tx[:sent] {
-			w.Stats.TxBytes.add(uint64(d.Len))
+			w.tally.txBytes += uint64(d.Len)
 		}
-		w.Stats.TxPackets.add(uint64(sent))
+		w.tally.txPackets += uint64(sent)
 		p.tx = p.tx[:0]
 		p.sock.Kick()
 	}
@@ -230,17 +308,17 @@ func (w *Worker) flushTransmit() {
 func (w *Worker) handoff(owner, port int, frame []byte) {
 	slot := w.outbox[owner].Reserve()
 	if slot == nil {
-		w.Stats.Drops[DropHandoffRingFull].add(1)
+		w.tally.drops[DropHandoffRingFull]++
 		return
 	}
 	if len(frame) > handoffFrameMax {
-		w.Stats.Drops[DropFrameTooLarge].add(1)
+		w.tally.drops[DropFrameTooLarge]++
 		return
 	}
 	slot.length = copy(slot.buf[handoffHeadroom:], frame)
 	slot.port = port
 	w.outbox[owner].Commit()
-	w.Stats.HandoffOut.add(1)
+	w.tally.handoffOut++
 }
 
 // drainInboxes processes frames other workers handed to us. They are ours
@@ -260,10 +338,10 @@ func (w *Worker) drainInboxes() int {
 			case actionTransmit:
 				w.transmitCopy(arg, w.chunk[w.txOff:w.txOff+w.txLen])
 			case actionHandoff: // the table changed owners under us
-				w.Stats.Drops[DropHandoffRingFull].add(1)
+				w.tally.drops[DropHandoffRingFull]++
 			}
 			in.Release()
-			w.Stats.HandoffIn.add(1)
+			w.tally.handoffIn++
 			handled++
 		}
 	}
