@@ -58,11 +58,11 @@ func (w *Worker) process(frame []byte, inPort int) (action, int) {
 	w.txOff, w.txLen = w.frameOff, len(frame)
 	switch Method(c.Forward) {
 	case MethodDR:
-		return w.transmitTo(&c.Real, frame)
+		return w.transmitToReal(c, frame)
 	case MethodNAT:
 		if dir == conntrack.DirIn {
 			nat.RewriteDestination(p, &c.Real, c.RealPort)
-			return w.transmitTo(&c.Real, frame)
+			return w.transmitToReal(c, frame)
 		}
 		nat.RewriteSource(p, &c.Virtual, c.VirtualPort)
 		return w.transmitTo(&c.Client, frame)
@@ -91,6 +91,24 @@ func (w *Worker) transmitTo(dst *[16]byte, frame []byte) (action, int) {
 	}
 	dr.Forward(frame, hop.DstMAC, hop.SrcMAC)
 	return actionTransmit, hop.Port
+}
+
+// transmitToReal is transmitTo for a connection's real server, through the
+// worker's per-snapshot cache of hops by real-server id.
+func (w *Worker) transmitToReal(c *conntrack.Conn, frame []byte) (action, int) {
+	if int(c.RealID) >= len(w.realHops) {
+		return w.transmitTo(&c.Real, frame)
+	}
+	cached := &w.realHops[c.RealID]
+	if cached.snapshot != w.hop {
+		hop, _, ok := w.hop.Lookup(c.Real)
+		if !ok {
+			return w.transmitTo(&c.Real, frame) // counts the drop, asks for resolution
+		}
+		cached.snapshot, cached.hop = w.hop, hop
+	}
+	dr.Forward(frame, cached.hop.DstMAC, cached.hop.SrcMAC)
+	return actionTransmit, cached.hop.Port
 }
 
 // track advances an existing connection's state for this packet.

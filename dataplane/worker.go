@@ -105,6 +105,16 @@ type Worker struct {
 	serviceTally    []trafficTally // by service id
 	touchedReals    []uint32
 	touchedServices []uint32
+
+	// realHops caches the next hop towards each real server (by id) for the
+	// snapshot it was looked up in: the inbound direction then skips the
+	// route walk and neighbour map.
+	realHops []cachedHop
+}
+
+type cachedHop struct {
+	snapshot *nexthop.Snapshot
+	hop      nexthop.Hop
 }
 
 // request runs fn on the worker's goroutine between batches: the only way
@@ -153,6 +163,7 @@ func (w *Worker) sizeTallies() {
 	if n := len(w.table.realStates); n > len(w.realTally) {
 		w.realTally = append(w.realTally, make([]trafficTally, n-len(w.realTally))...)
 		w.touchedReals = make([]uint32, 0, n)
+		w.realHops = append(w.realHops, make([]cachedHop, n-len(w.realHops))...)
 	}
 	if n := len(w.table.serviceStates); n > len(w.serviceTally) {
 		w.serviceTally = append(w.serviceTally, make([]trafficTally, n-len(w.serviceTally))...)

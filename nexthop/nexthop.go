@@ -11,6 +11,7 @@
 package nexthop
 
 import (
+	"encoding/binary"
 	"net/netip"
 
 	"fastlvs/header"
@@ -23,13 +24,42 @@ type Hop struct {
 	SrcMAC header.MAC // the port's own MAC
 }
 
-// route is one kernel route restricted to the dataplane's ports.
+// route is one kernel route restricted to the dataplane's ports. The
+// prefix is also kept as two masked 64-bit words of the 16-byte address, so
+// Lookup matches with two ANDs instead of netip conversions.
 type route struct {
 	prefix   netip.Prefix
+	net      [2]uint64
+	mask     [2]uint64
 	gateway  [16]byte
 	hasGW    bool
+	is4      bool
 	port     int
 	priority int
+}
+
+// newRoute prepares a route for Lookup; an IPv4 prefix covers the v4-mapped
+// block only, so an IPv6 default route never matches an IPv4 address.
+func newRoute(prefix netip.Prefix, port int) route {
+	prefix = prefix.Masked()
+	bits := prefix.Bits()
+	if prefix.Addr().Is4() {
+		bits += 96
+	}
+	var mask [16]byte
+	for i := range mask {
+		switch {
+		case bits >= 8:
+			mask[i], bits = 0xff, bits-8
+		case bits > 0:
+			mask[i], bits = ^byte(0xff>>bits), 0
+		}
+	}
+	a := prefix.Addr().As16()
+	r := route{prefix: prefix, port: port, is4: prefix.Addr().Is4()}
+	r.mask = [2]uint64{binary.BigEndian.Uint64(mask[:8]), binary.BigEndian.Uint64(mask[8:])}
+	r.net = [2]uint64{binary.BigEndian.Uint64(a[:8]) & r.mask[0], binary.BigEndian.Uint64(a[8:]) & r.mask[1]}
+	return r
 }
 
 // Snapshot is a frozen view of routes and neighbours. Lookup allocates
@@ -52,10 +82,11 @@ func (s *Snapshot) Lookup(dst [16]byte) (hop Hop, want [16]byte, ok bool) {
 	if s == nil {
 		return Hop{}, dst, false
 	}
-	addr := netip.AddrFrom16(dst).Unmap()
+	hi, lo := binary.BigEndian.Uint64(dst[:8]), binary.BigEndian.Uint64(dst[8:])
+	is4 := hi == 0 && lo>>32 == 0xffff
 	for i := range s.routes {
 		r := &s.routes[i]
-		if !r.prefix.Contains(addr) {
+		if r.is4 != is4 || hi&r.mask[0] != r.net[0] || lo&r.mask[1] != r.net[1] {
 			continue
 		}
 		key := dst

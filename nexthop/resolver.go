@@ -198,7 +198,8 @@ func (r *Resolver) rebuild() error {
 			bits, _ := rt.Dst.Mask.Size()
 			prefix = netip.PrefixFrom(a.Unmap(), bits)
 		}
-		out := route{prefix: prefix, port: port, priority: rt.Priority}
+		out := newRoute(prefix, port)
+		out.priority = rt.Priority
 		if rt.Gw != nil {
 			gw, _ := netip.AddrFromSlice(rt.Gw)
 			out.gateway, out.hasGW = gw.As16(), true

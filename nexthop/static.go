@@ -30,7 +30,7 @@ func NewStaticSnapshot(portMACs []header.MAC, routes []StaticRoute, neighbors ma
 		neighbors: make(map[[16]byte]neighbor, len(neighbors)),
 	}
 	for _, r := range routes {
-		out := route{prefix: r.Prefix.Masked(), port: r.Port}
+		out := newRoute(r.Prefix, r.Port)
 		if r.Gateway.IsValid() {
 			out.gateway, out.hasGW = r.Gateway.Unmap().As16(), true
 		}
