@@ -205,6 +205,14 @@ func printService(w *bufio.Writer, s api.Service, format int) {
 		}
 	}
 	fmt.Fprint(w, "\n")
+	// fastlvs extension: FULLNAT local addresses as Alibaba's --add-laddr
+	// lines, before the real servers: a service becomes fullnat by its local
+	// addresses, so -S | -R must add them before its first --fullnat real.
+	if format&fmtRule != 0 {
+		for _, laddr := range s.LocalAddresses {
+			fmt.Fprintf(w, "-P %s -z %s\n", svcName, laddr)
+		}
+	}
 
 	for _, rs := range s.RealServers {
 		dname := addrPort(rs.Address, rs.Port)
@@ -235,13 +243,6 @@ func printService(w *bufio.Writer, s api.Service, format int) {
 		default:
 			fmt.Fprintf(w, "  -> %-28s %-7s %-6d %-10d %-10d\n", dname,
 				forwardName(rs.Forward), rs.Weight, u32(rs.ActiveConns), u32(rs.InactiveConns))
-		}
-	}
-	// fastlvs extension: FULLNAT local addresses as Alibaba's --add-laddr lines,
-	// so that -S | -R restores them.
-	if format&fmtRule != 0 {
-		for _, laddr := range s.LocalAddresses {
-			fmt.Fprintf(w, "-P %s -z %s\n", svcName, laddr)
 		}
 	}
 }
