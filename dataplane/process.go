@@ -12,8 +12,15 @@ import (
 // on port arg, hand over to worker arg, or drop (already counted). It is the
 // per-packet path: no allocation, no lock, no clock read.
 func (w *Worker) process(frame []byte, inPort int) (action, int) {
+	return w.processParsed(frame, inPort, w.pkt.Parse(frame), 0, 0, false)
+}
+
+// processParsed is process for a frame already parsed into w.pkt. When
+// looked is true, ref and dir are the connection lookup LookupBatch did for
+// the whole receive batch (ref 0: none then).
+func (w *Worker) processParsed(frame []byte, inPort int, res header.ParseResult, ref conntrack.Ref, dir conntrack.Dir, looked bool) (action, int) {
 	p := &w.pkt
-	if res := p.Parse(frame); res != header.ParseOK {
+	if res != header.ParseOK {
 		return w.drop(dropOfParse[res])
 	}
 	if p.Proto != header.ProtocolTCP && p.Proto != header.ProtocolUDP {
@@ -37,7 +44,12 @@ func (w *Worker) process(frame []byte, inPort int) (action, int) {
 	}
 
 	tuple := conntrack.Tuple{Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort, Proto: p.Proto}
-	ref, dir := w.conns.Lookup(&tuple)
+	// A batch lookup is stale once this batch removed a connection (its ref
+	// may be reused), and its misses may have been created by an earlier
+	// packet of the batch: look those up again.
+	if !looked || ref == 0 || w.batchRemoved {
+		ref, dir = w.conns.Lookup(&tuple)
+	}
 	if ref == 0 {
 		if svc == nil {
 			return w.drop(DropReplyNoConn)
@@ -117,6 +129,7 @@ func (w *Worker) track(ref conntrack.Ref, dir conntrack.Dir) (Drop, bool) {
 	if w.table.real(c.RealID) == nil && !w.table.servesRemoved(c.RealID, w.now) {
 		w.onExpire(ref, c)
 		w.conns.Remove(ref)
+		w.batchRemoved = true
 		return DropRealServerRemoved, false
 	}
 	if c.Proto != header.ProtocolTCP {
@@ -202,6 +215,7 @@ func (w *Worker) evict(reply *conntrack.Tuple) bool {
 	}
 	w.onExpire(ref, w.conns.Conn(ref))
 	w.conns.Remove(ref)
+	w.batchRemoved = true
 	w.tally.evictions++
 	return true
 }

@@ -179,37 +179,62 @@ func newBenchConns(tb testing.TB, capacity int) *conntrack.Table {
 // each frame is processed and the expiry wheel runs. One op is one batch.
 func BenchmarkWorkerLoop(b *testing.B) {
 	const flows = 1 << 20
-	for _, m := range benchMethods {
-		b.Run("established_flows=1M/"+m.name, func(b *testing.B) {
-			d := newMemDataplane(b, testSpec(), 1, 2*flows)
-			w := d.Workers[0]
-			f := newBenchFlows(b, m.method)
-			for i := range flows {
-				f.establish(b, w, m.method, i)
-			}
-			ring, ports := trafficRing(f, m.method, flows)
-			frameLen := len(f.ack)
-			rx := make([]byte, batchSize*frameLen)
-			next := 0
-			b.ReportAllocs()
-			for b.Loop() {
-				copy(rx, ring[next*frameLen:(next+batchSize)*frameLen])
-				d.now += int64(2 * time.Microsecond)
-				w.beginBatch(d.now)
-				for j := range batchSize {
-					frame := rx[j*frameLen : (j+1)*frameLen]
-					if act, _ := w.process(frame, int(ports[next+j])); act != actionTransmit {
-						b.Fatalf("established flow dropped: %v", dropCounts(w))
-					}
-				}
-				w.conns.Expire(w.now, expireBudget, w.expireFn)
-				if next += batchSize; next == flows {
-					next = 0
-				}
-			}
-			reportMpps(b, batchSize)
-		})
+	for _, mode := range []struct {
+		name    string
+		batched bool
+	}{{"single", false}, {"batched", true}} {
+		for _, m := range benchMethods {
+			b.Run("established_flows=1M/"+m.name+"/"+mode.name, func(b *testing.B) {
+				benchmarkWorkerLoop(b, m.method, flows, mode.batched)
+			})
+		}
 	}
+}
+
+// benchmarkWorkerLoop runs batches of established traffic over flows
+// connections: one lookup per packet (single), or the receive loop's
+// LookupBatch for the whole batch (batched).
+func benchmarkWorkerLoop(b *testing.B, method Method, flows int, batched bool) {
+	d := newMemDataplane(b, testSpec(), 1, 2*flows)
+	w := d.Workers[0]
+	f := newBenchFlows(b, method)
+	for i := range flows {
+		f.establish(b, w, method, i)
+	}
+	ring, ports := trafficRing(f, method, flows)
+	frameLen := len(f.ack)
+	rx := make([]byte, batchSize*frameLen)
+	next := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		copy(rx, ring[next*frameLen:(next+batchSize)*frameLen])
+		d.now += int64(2 * time.Microsecond)
+		w.beginBatch(d.now)
+		for j := range batchSize {
+			w.batchFrames[j] = rx[j*frameLen : (j+1)*frameLen]
+		}
+		if batched {
+			w.lookupBatch(batchSize)
+		}
+		for j := range batchSize {
+			frame := w.batchFrames[j]
+			var act action
+			if batched {
+				w.pkt = w.batchPkts[j]
+				act, _ = w.processParsed(frame, int(ports[next+j]), w.batchResults[j], w.batchRefs[j], w.batchDirs[j], true)
+			} else {
+				act, _ = w.process(frame, int(ports[next+j]))
+			}
+			if act != actionTransmit {
+				b.Fatalf("established flow dropped: %v", dropCounts(w))
+			}
+		}
+		w.conns.Expire(w.now, expireBudget, w.expireFn)
+		if next += batchSize; next == flows {
+			next = 0
+		}
+	}
+	reportMpps(b, batchSize)
 }
 
 // trafficRing lays out one 64-byte frame per flow, flows in random order,

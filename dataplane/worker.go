@@ -73,6 +73,16 @@ type Worker struct {
 	poller *xsk.Poller
 	rx     []xsk.Desc
 
+	// One receive batch, parsed and looked up together (LookupBatch keeps
+	// the table's cache misses of the whole batch in flight at once).
+	batchFrames  [batchSize][]byte
+	batchPkts    [batchSize]header.Packet
+	batchResults [batchSize]header.ParseResult
+	batchKeys    [batchSize]conntrack.Tuple
+	batchRefs    [batchSize]conntrack.Ref
+	batchDirs    [batchSize]conntrack.Dir
+	batchRemoved bool // a connection was removed since the batch lookup
+
 	tables *atomic.Pointer[Table]
 	table  *Table
 	hops   func() *nexthop.Snapshot
@@ -232,13 +242,18 @@ func (w *Worker) poll() int {
 		sock := w.ports[port].sock
 		n := sock.Receive(w.rx)
 		for i := 0; i < n; i++ {
+			w.batchFrames[i] = sock.Frame(w.rx[i])
+		}
+		w.lookupBatch(n)
+		for i := 0; i < n; i++ {
 			d := w.rx[i]
-			frame := sock.Frame(d)
+			frame := w.batchFrames[i]
 			w.tally.rxPackets++
 			w.tally.rxBytes += uint64(len(frame))
 			base := sock.FrameBase(d.Addr)
 			w.chunk, w.frameOff = sock.Buffer(base), int(d.Addr-base)
-			act, arg := w.process(frame, port)
+			w.pkt = w.batchPkts[i]
+			act, arg := w.processParsed(frame, port, w.batchResults[i], w.batchRefs[i], w.batchDirs[i], true)
 			switch act {
 			case actionTransmit:
 				w.queueTransmit(port, arg, base)
@@ -260,6 +275,18 @@ func (w *Worker) poll() int {
 		w.ports[port].sock.Refill()
 	}
 	return handled
+}
+
+// lookupBatch parses the first n frames of batchFrames and looks all their
+// connections up at once.
+func (w *Worker) lookupBatch(n int) {
+	for i := 0; i < n; i++ {
+		p := &w.batchPkts[i]
+		w.batchResults[i] = p.Parse(w.batchFrames[i])
+		w.batchKeys[i] = conntrack.Tuple{Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort, Proto: p.Proto}
+	}
+	w.conns.LookupBatch(w.batchKeys[:n], w.batchRefs[:n], w.batchDirs[:n])
+	w.batchRemoved = false
 }
 
 func batchBucket(n int) int {
