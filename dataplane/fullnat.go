@@ -1,22 +1,70 @@
 package dataplane
 
-import "fastlvs/conntrack"
+import (
+	"fastlvs/conntrack"
+	"fastlvs/nat"
+)
 
-// FULLNAT: the client is rewritten to a local address:port of the director,
-// so real servers need no route back through it. Not implemented yet: every
-// hook refuses, and a FULLNAT packet is dropped as unsupported_method.
+// FULLNAT (Alibaba's FNAT, as DPVS does it): on the way in the client
+// address:port becomes one of the service's local addresses and a port this
+// worker owns, and the VIP:port becomes the real server's; a reply from the
+// real server to local:lport goes back as VIP:vport → client:cport. Real
+// servers need no route through the director for the clients, only one to
+// the local addresses, and they see the local address as their client (no
+// TOA option carries the client's address here). Nothing is added to the
+// packet, so the MSS stays as it is.
+
+// buildLocalAddresses collects the table's FULLNAT local addresses, so that
+// isLocalAddress is one map lookup. Build calls it.
+func (t *Table) buildLocalAddresses() {
+	for i := range t.services {
+		svc := &t.services[i]
+		if svc.Spec.Method != MethodFullNAT {
+			continue
+		}
+		for _, a := range svc.Spec.LocalAddresses {
+			if t.localAddrs == nil {
+				t.localAddrs = map[[16]byte]struct{}{}
+			}
+			t.localAddrs[a.Unmap().As16()] = struct{}{}
+		}
+	}
+}
 
 // isLocalAddress says whether a is one of the table's FULLNAT local
 // addresses (replies to it belong to the worker named by the port).
-func (t *Table) isLocalAddress(a *[16]byte) bool { return false }
+func (t *Table) isLocalAddress(a *[16]byte) bool {
+	if len(t.localAddrs) == 0 {
+		return false
+	}
+	_, ok := t.localAddrs[*a]
+	return ok
+}
 
 // bindLocal gives c a local address and a port from this worker's share.
-func (w *Worker) bindLocal(svc *Service, c *conntrack.Conn) bool { return false }
+// It reports false when every local port of the service's addresses (of the
+// real server's family) is taken on this worker.
+func (w *Worker) bindLocal(svc *Service, c *conntrack.Conn) bool {
+	addr, port, ok := w.local.pickLocal(svc, &c.Real)
+	if !ok {
+		return false
+	}
+	c.Local, c.LocalPort = *addr, port
+	return true
+}
 
 // releaseLocal returns c's local port to this worker's pool.
-func (w *Worker) releaseLocal(c *conntrack.Conn) {}
+func (w *Worker) releaseLocal(c *conntrack.Conn) {
+	w.local.release(&c.Local, c.LocalPort)
+}
 
 // forwardFullNAT rewrites both ends of a FULLNAT packet.
 func (w *Worker) forwardFullNAT(c *conntrack.Conn, dir conntrack.Dir, frame []byte) (action, int) {
-	return w.drop(DropUnsupportedMethod)
+	p := &w.pkt
+	if dir == conntrack.DirIn {
+		nat.RewriteFullNAT(p, &c.Local, c.LocalPort, &c.Real, c.RealPort)
+		return w.transmitToReal(c, frame)
+	}
+	nat.RewriteFullNAT(p, &c.Virtual, c.VirtualPort, &c.Client, c.ClientPort)
+	return w.transmitTo(&c.Client, frame)
 }

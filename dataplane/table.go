@@ -31,6 +31,8 @@ type Table struct {
 	// drainUntil is when connections of a removed real server (by id) stop
 	// being served.
 	drainUntil map[uint32]int64
+	// localAddrs holds the FULLNAT local addresses (see isLocalAddress).
+	localAddrs map[[16]byte]struct{}
 }
 
 // Service is one virtual service in a table.
@@ -153,6 +155,7 @@ func Build(spec TableSpec, reg *Registry, workers int) (*Table, error) {
 			t.realsByID[r.ID] = r
 		}
 	}
+	t.buildLocalAddresses()
 	return t, nil
 }
 

@@ -102,6 +102,7 @@ type Worker struct {
 	frameOff     int
 	txOff, txLen int
 	flow         sched.Flow // scratch for the scheduler, see pickReal
+	local        localPools // FULLNAT local ports, see localpool.go
 
 	inbox  []*spsc.Ring[handoffSlot] // from each other worker
 	outbox []*spsc.Ring[handoffSlot] // to each worker (nil for ourselves)
@@ -159,6 +160,7 @@ func (w *Worker) beginBatch(now int64) {
 	if t := w.tables.Load(); t != w.table {
 		w.table = t
 		w.sizeTallies()
+		w.syncLocalPools()
 	}
 	w.hop = w.hops()
 	w.now = now
