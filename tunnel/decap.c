@@ -1,0 +1,175 @@
+//go:build ignore
+
+// SPDX-License-Identifier: (GPL-2.0-only OR MIT)
+//
+// fastlvs real-server decapsulation program.
+//
+// A fastlvs director in tunnel mode (IPVS "-i") sends a client's packet,
+// unchanged and still addressed to the VIP, inside an outer IP header from
+// the director to the real server. Kernels without the ipip/ip6_tunnel
+// modules cannot take the outer header off; this XDP program does:
+//
+//   outer IPv4, protocol 4 (IPIP) or 41 (IPv6), or
+//   outer IPv6, next header 4 or 41 (no extension headers),
+//   addressed to one of this host's addresses (local_addrs map)
+//     -> the outer header is removed, the EtherType set for the inner
+//        packet, and XDP_PASS hands the client's own packet to the kernel,
+//        which delivers it to the VIP held on lo.
+//
+// Everything else passes untouched. Outer IPv4 fragments pass too (the
+// kernel has no tunnel to reassemble them for: the director does not
+// fragment, it drops oversize packets).
+//
+// Every frame increments exactly one counter.
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#define PROTO_IPIP 4
+#define PROTO_IPV6 41
+#define IPV4_FRAG_MASK 0x3fff // MF and the fragment offset
+
+// address is the key of local_addrs: IPv6, or IPv4 v4-mapped.
+struct address {
+	__u8 addr[16];
+};
+
+// Outcome counters, indexes into the per-CPU counters array.
+enum counter {
+	COUNTER_DECAP_4IN4 = 0,
+	COUNTER_DECAP_6IN4 = 1,
+	COUNTER_DECAP_4IN6 = 2,
+	COUNTER_DECAP_6IN6 = 3,
+	COUNTER_PASSED = 4,         // not a tunnel packet
+	COUNTER_PASSED_NOT_LOCAL = 5, // a tunnel packet for another host
+	COUNTER_PASSED_MALFORMED = 6, // truncated, fragmented, or inner version wrong
+	COUNTER_MAX = 7,
+};
+
+// This host's addresses: only tunnel packets to them are opened.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct address);
+	__type(value, __u8);
+} local_addrs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, COUNTER_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+static __always_inline int count(enum counter which)
+{
+	__u32 key = which;
+	__u64 *value = bpf_map_lookup_elem(&counters, &key);
+	if (value)
+		*value += 1;
+	return XDP_PASS;
+}
+
+// inner_version checks that the byte at pos starts an IP header of the
+// family the outer protocol announced.
+static __always_inline int inner_matches(void *pos, void *end, __u8 proto)
+{
+	__u8 *first = pos;
+	if ((void *)(first + 1) > end)
+		return 0;
+	if (proto == PROTO_IPIP)
+		return (*first >> 4) == 4;
+	return (*first >> 4) == 6;
+}
+
+// strip removes len bytes after the Ethernet header and gives the frame the
+// inner packet's EtherType.
+static __always_inline int strip(struct xdp_md *ctx, __u32 len, __u8 proto, enum counter which)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	struct ethhdr eth;
+	if (data + sizeof(eth) > end)
+		return count(COUNTER_PASSED_MALFORMED);
+	__builtin_memcpy(&eth, data, sizeof(eth));
+	eth.h_proto = bpf_htons(proto == PROTO_IPIP ? ETH_P_IP : ETH_P_IPV6);
+	if (bpf_xdp_adjust_head(ctx, (int)len))
+		return count(COUNTER_PASSED_MALFORMED);
+	data = (void *)(long)ctx->data;
+	end = (void *)(long)ctx->data_end;
+	if (data + sizeof(eth) > end)
+		return count(COUNTER_PASSED_MALFORMED);
+	__builtin_memcpy(data, &eth, sizeof(eth));
+	return count(which);
+}
+
+static __always_inline int decap_ipv4(struct xdp_md *ctx, void *pos, void *end)
+{
+	struct iphdr *ip = pos;
+	if ((void *)(ip + 1) > end)
+		return count(COUNTER_PASSED_MALFORMED);
+	if (ip->protocol != PROTO_IPIP && ip->protocol != PROTO_IPV6)
+		return count(COUNTER_PASSED);
+	if (ip->version != 4 || ip->ihl < 5)
+		return count(COUNTER_PASSED_MALFORMED);
+
+	struct address dst = {};
+	dst.addr[10] = 0xff;
+	dst.addr[11] = 0xff;
+	__builtin_memcpy(&dst.addr[12], &ip->daddr, 4);
+	if (!bpf_map_lookup_elem(&local_addrs, &dst))
+		return count(COUNTER_PASSED_NOT_LOCAL);
+	if (bpf_ntohs(ip->frag_off) & IPV4_FRAG_MASK)
+		return count(COUNTER_PASSED_MALFORMED);
+
+	__u32 hlen = ip->ihl * 4;
+	if (hlen > 60)
+		return count(COUNTER_PASSED_MALFORMED);
+	if (!inner_matches(pos + hlen, end, ip->protocol))
+		return count(COUNTER_PASSED_MALFORMED);
+	return strip(ctx, hlen, ip->protocol,
+		     ip->protocol == PROTO_IPIP ? COUNTER_DECAP_4IN4 : COUNTER_DECAP_6IN4);
+}
+
+static __always_inline int decap_ipv6(struct xdp_md *ctx, void *pos, void *end)
+{
+	struct ipv6hdr *ip6 = pos;
+	if ((void *)(ip6 + 1) > end)
+		return count(COUNTER_PASSED_MALFORMED);
+	if (ip6->nexthdr != PROTO_IPIP && ip6->nexthdr != PROTO_IPV6)
+		return count(COUNTER_PASSED);
+	if (ip6->version != 6)
+		return count(COUNTER_PASSED_MALFORMED);
+
+	struct address dst;
+	__builtin_memcpy(dst.addr, &ip6->daddr, 16);
+	if (!bpf_map_lookup_elem(&local_addrs, &dst))
+		return count(COUNTER_PASSED_NOT_LOCAL);
+	if (!inner_matches(pos + sizeof(*ip6), end, ip6->nexthdr))
+		return count(COUNTER_PASSED_MALFORMED);
+	return strip(ctx, sizeof(*ip6), ip6->nexthdr,
+		     ip6->nexthdr == PROTO_IPIP ? COUNTER_DECAP_4IN6 : COUNTER_DECAP_6IN6);
+}
+
+SEC("xdp")
+int fastlvs_decap(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	if ((void *)(eth + 1) > end)
+		return count(COUNTER_PASSED);
+	switch (eth->h_proto) {
+	case bpf_htons(ETH_P_IP):
+		return decap_ipv4(ctx, eth + 1, end);
+	case bpf_htons(ETH_P_IPV6):
+		return decap_ipv6(ctx, eth + 1, end);
+	}
+	return count(COUNTER_PASSED);
+}
+
+char _license[] SEC("license") = "Dual MIT/GPL";

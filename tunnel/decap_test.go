@@ -1,0 +1,145 @@
+package tunnel
+
+import (
+	"bytes"
+	"net/netip"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/google/gopacket/layers"
+)
+
+const xdpPass = 2
+
+// loadTestDecap loads the program (not attached) holding the given local
+// addresses.
+func loadTestDecap(t *testing.T, local ...string) *Decap {
+	t.Helper()
+	d, err := loadDecapProgram()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	var addrs []netip.Addr
+	for _, a := range local {
+		addrs = append(addrs, netip.MustParseAddr(a))
+	}
+	if err := d.SetLocalAddresses(addrs); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// run passes frame through the program (BPF_PROG_TEST_RUN) and returns the
+// frame the kernel would go on with.
+func run(t *testing.T, d *Decap, frame []byte) []byte {
+	t.Helper()
+	opts := &ebpf.RunOptions{Data: frame, DataOut: make([]byte, len(frame)+256)}
+	ret, err := d.objects.FastlvsDecap.Run(opts)
+	if err != nil {
+		t.Fatalf("run decap program: %v", err)
+	}
+	if ret != xdpPass {
+		t.Fatalf("verdict %d, want XDP_PASS", ret)
+	}
+	return opts.DataOut
+}
+
+func stats(t *testing.T, d *Decap) DecapStats {
+	t.Helper()
+	s, err := d.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestDecapOpensWhatEncapsulateBuilt runs every encapsulation fixture
+// through the real-server program: out comes the client's own frame.
+func TestDecapOpensWhatEncapsulateBuilt(t *testing.T) {
+	d := loadTestDecap(t, "198.18.2.12", "198.18.2.13", "2001:2:2::2")
+	var want DecapStats
+	for _, c := range encapCases {
+		if c.in.vlan != 0 {
+			continue // tagged frames: see TestDecapPassesOthersUntouched
+		}
+		t.Run(c.name, func(t *testing.T) {
+			frame := c.in.frame(t)
+			chunk := place(frame)
+			src, dst := as16(c.src), as16(c.dst)
+			start, length := Encapsulate(chunk, headroom, len(frame), c.l3Off, &src, &dst, 9)
+			got := run(t, d, chunk[start:start+length])
+			if want := c.in.unpadded(t, c.l3Off); !bytes.Equal(got, want) {
+				t.Fatalf("decapsulated frame differs\n got: %x\nwant: %x", got, want)
+			}
+		})
+		outer4 := netip.MustParseAddr(c.dst).Is4()
+		inner4 := netip.MustParseAddr(c.in.src).Is4()
+		switch {
+		case outer4 && inner4:
+			want.Decap4in4++
+		case outer4:
+			want.Decap6in4++
+		case inner4:
+			want.Decap4in6++
+		default:
+			want.Decap6in6++
+		}
+	}
+	if got := stats(t, d); got != want {
+		t.Fatalf("counters %+v, want %+v", got, want)
+	}
+}
+
+func TestDecapPassesOthersUntouched(t *testing.T) {
+	d := loadTestDecap(t, "198.18.2.12")
+	tcp := inner{src: "198.18.1.11", dst: "198.18.0.10"}
+	fragment := tcp.encapsulated(t, "198.18.2.1", "198.18.2.12", 3)
+	fragment[14+6] |= 0x20 // MF
+	wrongVersion := tcp.encapsulated(t, "198.18.2.1", "198.18.2.12", 3)
+	wrongVersion[14+9] = byte(layers.IPProtocolIPv6) // says IPv6, carries IPv4
+	for _, c := range []struct {
+		name  string
+		frame []byte
+		count func(*DecapStats) *uint64
+	}{
+		{"plain tcp", tcp.frame(t), func(s *DecapStats) *uint64 { return &s.Passed }},
+		{"bare arp header", append(bytes.Clone(realMAC), append(bytes.Clone(directorMAC), 0x08, 0x06)...), func(s *DecapStats) *uint64 { return &s.Passed }},
+		{"tunnel to another host", tcp.encapsulated(t, "198.18.2.1", "198.18.2.99", 3),
+			func(s *DecapStats) *uint64 { return &s.PassedNotLocal }},
+		{"tunnel in a vlan tag", inner{src: "198.18.1.11", dst: "198.18.0.10", vlan: 7}.encapsulated(t, "198.18.2.1", "198.18.2.12", 3),
+			func(s *DecapStats) *uint64 { return &s.Passed }},
+		{"outer fragment", fragment, func(s *DecapStats) *uint64 { return &s.PassedMalformed }},
+		{"inner version mismatch", wrongVersion, func(s *DecapStats) *uint64 { return &s.PassedMalformed }},
+		{"truncated outer", tcp.encapsulated(t, "198.18.2.1", "198.18.2.12", 3)[:14+20],
+			func(s *DecapStats) *uint64 { return &s.PassedMalformed }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before := stats(t, d)
+			got := run(t, d, c.frame)
+			if !bytes.Equal(got, c.frame) {
+				t.Fatalf("frame changed\n got: %x\nwant: %x", got, c.frame)
+			}
+			want := before
+			*c.count(&want)++
+			if after := stats(t, d); after != want {
+				t.Fatalf("counters %+v, want %+v", after, want)
+			}
+		})
+	}
+}
+
+// TestSetLocalAddressesReplaces checks that a refresh removes addresses the
+// host gave up: their tunnel packets pass unopened.
+func TestSetLocalAddressesReplaces(t *testing.T) {
+	d := loadTestDecap(t, "198.18.2.12", "198.18.2.13")
+	if err := d.SetLocalAddresses([]netip.Addr{netip.MustParseAddr("198.18.2.13")}); err != nil {
+		t.Fatal(err)
+	}
+	tcp := inner{src: "198.18.1.11", dst: "198.18.0.10"}
+	run(t, d, tcp.encapsulated(t, "198.18.2.1", "198.18.2.12", 1))
+	run(t, d, tcp.encapsulated(t, "198.18.2.1", "198.18.2.13", 1))
+	if got, want := stats(t, d), (DecapStats{PassedNotLocal: 1, Decap4in4: 1}); got != want {
+		t.Fatalf("counters %+v, want %+v", got, want)
+	}
+}
