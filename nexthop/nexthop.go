@@ -68,6 +68,7 @@ type Snapshot struct {
 	routes    []route // longest prefix first
 	neighbors map[[16]byte]neighbor
 	portMACs  []header.MAC
+	sources   sources // source addresses and MTUs, see source.go
 }
 
 type neighbor struct {

@@ -231,6 +231,9 @@ func (r *Resolver) rebuild() error {
 			s.neighbors[a.Unmap().As16()] = neighbor{mac: mac, port: port}
 		}
 	}
+	if s, err = r.withKernelSources(s); err != nil {
+		return err
+	}
 	r.cur.Store(s)
 	r.Rebuilds.Add(1)
 	return nil
