@@ -1,0 +1,90 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"fastlvs/testbed"
+)
+
+// TestIPv6NAT balances TCP and UDP over IPv6 (2001:2::/48): neighbour
+// discovery stays in the kernel, VIP traffic and the real servers' replies
+// go through the workers, and the servers see the clients' own addresses.
+func TestIPv6NAT(t *testing.T) {
+	bed := testbed.ForTest(t, "fv6")
+	topo, err := testbed.BuildTopology(bed, testbed.TopologyOptions{Mode: testbed.ModeNAT})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const vip = "2001:2::10"
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(topo.Director.Sysctl("net.ipv6.conf.all.forwarding", "1"))
+	must(topo.Director.AddAddr("eth1", "2001:2:1::1/64"))
+	must(topo.Director.AddAddr("eth1", "2001:2:2::1/64"))
+	must(topo.Director.AddAddr("eth1", vip+"/128"))
+	clientAddrs := []string{}
+	for i, c := range topo.Clients {
+		a := fmt.Sprintf("2001:2:1::%d", 11+i)
+		must(c.AddAddr("eth0", a+"/64"))
+		must(c.AddRoute("::/0", "2001:2:1::1"))
+		clientAddrs = append(clientAddrs, a)
+	}
+	reals := ""
+	for i, r := range topo.Reals {
+		a := fmt.Sprintf("2001:2:2::%d", 11+i)
+		must(r.AddAddr("eth0", a+"/64"))
+		must(r.AddRoute("::/0", "2001:2:2::1"))
+		reals += fmt.Sprintf("{address: '%s', weight: %d}, ", a, i+1)
+		if _, err := r.ServeHTTP(fmt.Sprintf("r%d", i+1), "[::]:80"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.ServeUDPEcho(fmt.Sprintf("r%d", i+1), "[::]:7"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	startDirector(t, topo, fmt.Sprintf(`interfaces: [eth1]
+services:
+  - {vip: '%[1]s', port: 80, protocol: tcp, scheduler: wrr, forward: nat, health_check: {type: none}, real_servers: [%[2]s]}
+  - {vip: '%[1]s', port: 7, protocol: udp, scheduler: wrr, forward: nat, health_check: {type: none}, real_servers: [%[2]s]}
+`, vip, reals))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for _, proto := range []string{"tcp", "udp"} {
+		var rs []response
+		for k := range 120 {
+			i := k % len(topo.Clients)
+			var body string
+			var err error
+			if proto == "tcp" {
+				body, err = topo.Clients[i].HTTPGet(ctx, "http://["+vip+"]/", clientAddrs[i])
+			} else {
+				body, err = topo.Clients[i].UDPRequest(ctx, "["+vip+"]:7", clientAddrs[i], []byte("hi"), 2*time.Second)
+			}
+			if err != nil {
+				t.Fatalf("%s request %d over IPv6: %v", proto, k, err)
+			}
+			r, err := parseResponse(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rs = append(rs, r)
+		}
+		checkWeightShares(t, rs, map[string]int{"r1": 1, "r2": 2, "r3": 3}, 5)
+		for _, r := range rs {
+			seen, err := netip.ParseAddrPort(r.client)
+			if err != nil || !slices.Contains(clientAddrs, seen.Addr().String()) {
+				t.Fatalf("real server %s saw %s, want one of %v", r.server, r.client, clientAddrs)
+			}
+		}
+	}
+}
