@@ -121,6 +121,8 @@ type Worker struct {
 	// snapshot it was looked up in: the inbound direction then skips the
 	// route walk and neighbour map.
 	realHops []cachedHop
+
+	tunnel tunnelState // see tunnel.go
 }
 
 type cachedHop struct {
