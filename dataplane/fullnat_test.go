@@ -299,3 +299,63 @@ func TestFullNATAllocs(t *testing.T) {
 		t.Errorf("expiry: %v allocations per run, want 0", n)
 	}
 }
+
+// BenchmarkProcessFullNAT: process() on one core for FULLNAT: the SYN of a
+// new connection (binding a local port; the table recycles connections when
+// full, timer stopped), and one established flow's packets both ways.
+func BenchmarkProcessFullNAT(b *testing.B) {
+	flow := pkt{srcMAC: routerMAC, dstMAC: portMAC0, src: "198.18.64.0", dst: "198.18.0.30",
+		proto: header.ProtocolTCP, sport: 1024, dport: 80, flags: syn, padTo: 60}
+	b.Run("new", func(b *testing.B) {
+		d := newMemDataplane(b, fullnatSpec(), 1, 1<<16)
+		w := d.Workers[0]
+		tmpl := flow.frame(b)
+		buf := make([]byte, len(tmpl))
+		i := 0
+		b.ReportAllocs()
+		for b.Loop() {
+			if w.conns.Len() >= 1<<16-16 {
+				b.StopTimer()
+				d.advance(10 * time.Minute)
+				for w.conns.Len() > 0 {
+					w.conns.Expire(w.now, 1<<20, w.expireFn)
+				}
+				b.StartTimer()
+			}
+			copy(buf, tmpl)
+			stampClient(buf, i)
+			i++
+			if act, _ := w.process(buf, 0); act != actionTransmit {
+				b.Fatalf("SYN dropped: %v", dropCounts(w))
+			}
+		}
+		reportMpps(b, 1)
+	})
+	d := newMemDataplane(b, fullnatSpec(), 1, 1024)
+	w := d.Workers[0]
+	first := flow.frame(b)
+	if act, _ := w.process(first, 0); act != actionTransmit {
+		b.Fatalf("SYN dropped: %v", dropCounts(w))
+	}
+	var out header.Packet
+	out.Parse(first)
+	reply := pkt{srcMAC: realMAC2, dstMAC: portMAC1, src: "198.18.2.2", dst: netip.AddrFrom16(out.Src).Unmap().String(),
+		proto: header.ProtocolTCP, sport: 8080, dport: out.SrcPort, flags: ack, padTo: 60}.frame(b)
+	for _, c := range []struct {
+		name  string
+		frame []byte
+		port  int
+	}{{"established", flow.with(func(p *pkt) { p.flags = ack }).frame(b), 0}, {"reply", reply, 1}} {
+		b.Run(c.name, func(b *testing.B) {
+			buf := make([]byte, len(c.frame))
+			b.ReportAllocs()
+			for b.Loop() {
+				copy(buf, c.frame)
+				if act, _ := w.process(buf, c.port); act != actionTransmit {
+					b.Fatalf("%s dropped: %v", c.name, dropCounts(w))
+				}
+			}
+			reportMpps(b, 1)
+		})
+	}
+}
