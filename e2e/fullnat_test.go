@@ -115,6 +115,7 @@ func TestFullNAT(t *testing.T) {
 			}
 			time.Sleep(1100 * time.Millisecond) // one more stats line
 			last := lastLines(d.output.String(), queues)
+			t.Logf("director stats:\n%s", last)
 			for _, bad := range []string{"reply_no_conn", "local_ports_exhausted"} {
 				if strings.Contains(last, bad) {
 					t.Fatalf("director dropped %s:\n%s", bad, last)
