@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"fastlvs/testbed"
 )
 
 // Forwarder is one way of getting packets from the director's DirIn to its
@@ -134,7 +136,7 @@ func (testpmdForwarder) Start(t *Topology) (Running, error) {
 	filePrefix := "fbn" + strconv.Itoa(os.Getpid())
 	runDir := filepath.Join("/var/run/dpdk", filePrefix) // EAL leaves its runtime files here
 	lcores := fmt.Sprintf("%d,%d", t.GenCPU, t.DirCPU)
-	p, err := startProcess(t.Dir.Command("taskset", "-c", lcores, "dpdk-testpmd", "-l", lcores, "--main-lcore", strconv.Itoa(t.GenCPU),
+	p, err := testbed.StartProcess(t.Dir.Command("taskset", "-c", lcores, "dpdk-testpmd", "-l", lcores, "--main-lcore", strconv.Itoa(t.GenCPU),
 		"--no-huge", "--no-pci", "-m", "512", "--file-prefix", filePrefix,
 		"--vdev", "net_af_xdp0,iface="+t.DirIn, "--vdev", "net_af_xdp1,iface="+t.DirOut,
 		"--", "--forward-mode=mac", "--eth-peer=1,"+t.SinkMAC.String(), "--eth-peer=0,"+t.GenMAC.String(),
@@ -142,8 +144,8 @@ func (testpmdForwarder) Start(t *Topology) (Running, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := p.waitFor("packet forwarding - ports=", 20*time.Second); err != nil {
-		_ = p.stop(syscall.SIGINT)
+	if err := p.WaitFor("packet forwarding - ports=", 20*time.Second); err != nil {
+		p.Stop(syscall.SIGINT, 5*time.Second)
 		_ = os.RemoveAll(runDir)
 		return nil, fmt.Errorf("dpdk-testpmd: %w", err)
 	}

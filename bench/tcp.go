@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"fastlvs/testbed"
 )
 
 // TCPResult is one wrk run: requests per second and latency percentiles
@@ -219,13 +221,13 @@ func (r *runner) startHAProxy() (Running, error) {
 	if err := os.WriteFile(path, []byte(haproxyConfig()), 0o644); err != nil {
 		return nil, fmt.Errorf("write haproxy config: %w", err)
 	}
-	p, err := startProcess(r.topo.Dir.Command("taskset", "-c", strconv.Itoa(r.topo.DirCPU), "haproxy", "-db", "-f", path))
+	p, err := testbed.StartProcess(r.topo.Dir.Command("taskset", "-c", strconv.Itoa(r.topo.DirCPU), "haproxy", "-db", "-f", path))
 	if err != nil {
 		return nil, err
 	}
 	if err := r.waitListening(VIP); err != nil {
-		_ = p.stop(syscall.SIGTERM)
-		return nil, errors.Join(err, errors.New(lastLines(p.output.String(), 3)))
+		p.Stop(syscall.SIGTERM, 5*time.Second)
+		return nil, errors.Join(err, errors.New(p.Tail(3)))
 	}
 	return &processRunning{p: p, sig: syscall.SIGTERM}, nil
 }

@@ -4,13 +4,11 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -39,60 +37,36 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer collects a process's output for failure messages.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // director is a running fastlvs process in the topology's director namespace.
 type director struct {
 	tb         testing.TB
-	cmd        *exec.Cmd
+	process    *testbed.Process
 	configPath string
-	output     *syncBuffer
-	exited     chan struct{}
+	output     interface{ String() string }
 }
+
+// outputOf lets d.output.String() read the process's collected output.
+type outputOf struct{ p *testbed.Process }
+
+func (o outputOf) String() string { return o.p.Output() }
 
 // startDirector writes config and runs fastlvs with it; it returns once the
 // daemon says it runs (and the link has settled after the XDP attach).
 func startDirector(tb testing.TB, topo *testbed.Topology, config string, extraArgs ...string) *director {
 	tb.Helper()
 	dir := tb.TempDir()
-	d := &director{tb: tb, configPath: filepath.Join(dir, "fastlvs.yaml"), output: &syncBuffer{}, exited: make(chan struct{})}
+	d := &director{tb: tb, configPath: filepath.Join(dir, "fastlvs.yaml")}
 	d.writeConfig(config)
 	args := append([]string{"--config", d.configPath, "--api", "unix://" + filepath.Join(dir, "api.sock"),
 		"--stats-interval", "1s", "--watch=false"}, extraArgs...)
-	d.cmd = topo.Director.Command(binary, args...)
-	d.cmd.Stdout, d.cmd.Stderr = d.output, d.output
-	if err := d.cmd.Start(); err != nil {
+	process, err := testbed.StartProcess(topo.Director.Command(binary, args...))
+	if err != nil {
 		tb.Fatalf("start fastlvs: %v", err)
 	}
-	go func() { _ = d.cmd.Wait(); close(d.exited) }()
+	d.process, d.output = process, outputOf{process}
 	tb.Cleanup(d.stop)
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(d.output.String(), "fastlvs running") {
-		select {
-		case <-d.exited:
-			tb.Fatalf("fastlvs exited at start:\n%s", d.output)
-		default:
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("fastlvs did not start within 10s:\n%s", d.output)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := process.WaitFor("fastlvs running", 10*time.Second); err != nil {
+		tb.Fatalf("fastlvs did not start: %v", err)
 	}
 	time.Sleep(500 * time.Millisecond) // attaching XDP resets the link
 	return d
@@ -117,7 +91,7 @@ func (d *director) reload(config string) (refused bool) {
 	okBefore := strings.Count(d.output.String(), "msg=reloaded")
 	refusedBefore := strings.Count(d.output.String(), "reload refused")
 	d.writeConfig(config)
-	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := d.process.Signal(syscall.SIGHUP); err != nil {
 		d.tb.Fatalf("signal reload: %v", err)
 	}
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
@@ -134,16 +108,7 @@ func (d *director) reload(config string) (refused bool) {
 }
 
 func (d *director) stop() {
-	if d.cmd.Process == nil {
-		return
-	}
-	_ = d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.exited:
-	case <-time.After(5 * time.Second):
-		_ = d.cmd.Process.Kill()
-		<-d.exited
-	}
+	d.process.Stop(syscall.SIGTERM, 5*time.Second)
 	if d.tb.Failed() {
 		d.tb.Logf("fastlvs output:\n%s", d.output)
 	}

@@ -273,23 +273,14 @@ scrape_configs:
 	}
 	cmd := topo.Director.Command(path, "--config.file="+config, "--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+prometheusAddr, "--log.level=warn")
-	var output syncBuffer
-	cmd.Stdout, cmd.Stderr = &output, &output
-	if err := cmd.Start(); err != nil {
+	prom, err := testbed.StartProcess(cmd)
+	if err != nil {
 		t.Fatalf("start prometheus: %v", err)
 	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
+		prom.Stop(syscall.SIGTERM, 10*time.Second)
 		if t.Failed() {
-			t.Logf("prometheus output:\n%s", output.String())
+			t.Logf("prometheus output:\n%s", prom.Output())
 		}
 	})
 	client := &http.Client{
@@ -315,8 +306,8 @@ scrape_configs:
 			}
 		}
 		select {
-		case <-exited:
-			t.Fatalf("prometheus exited:\n%s", output.String())
+		case <-prom.Exited():
+			t.Fatalf("prometheus exited:\n%s", prom.Output())
 		default:
 		}
 		if time.Now().After(deadline) {
