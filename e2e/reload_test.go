@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -197,5 +198,34 @@ func TestDrainTimeout(t *testing.T) {
 	}
 	if !strings.Contains(d.output.String(), "real_server_removed=") {
 		t.Fatalf("no real_server_removed drop counted:\n%s", lastLines(d.output.String(), 3))
+	}
+}
+
+// TestRestartAfterCrash: a director killed with SIGKILL leaves no steering
+// program behind that blocks the next start (its XDP link died with it), and
+// the restarted director serves traffic at once.
+func TestRestartAfterCrash(t *testing.T) {
+	bed := testbed.ForTest(t, "fcr")
+	topo, err := testbed.BuildTopology(bed, testbed.TopologyOptions{Mode: testbed.ModeNAT})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := topo.StartServers(80, 7); err != nil {
+		t.Fatal(err)
+	}
+	first := startDirector(t, topo, natConfig(real(1, 1)))
+	drive(t, topo, "tcp", "198.18.0.10", 80, 5)
+	first.process.Stop(syscall.SIGKILL, 5*time.Second)
+
+	out, err := topo.Director.Run("ip", "-d", "link", "show", "eth1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "prog/xdp") {
+		t.Fatalf("a steering program is still attached after the crash:\n%s", out)
+	}
+	startDirector(t, topo, natConfig(real(2, 1)))
+	if got := shares(drive(t, topo, "tcp", "198.18.0.10", 80, 10)); got["r2"] != 10 {
+		t.Fatalf("after the restart: %v, want every connection on r2", got)
 	}
 }
