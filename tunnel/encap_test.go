@@ -2,8 +2,12 @@ package tunnel
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
+	"math/rand/v2"
 	"testing"
+
+	"fastlvs/header"
 )
 
 // headroom is the free space before a received frame in its UMEM chunk.
@@ -89,5 +93,34 @@ func BenchmarkEncapsulate(b *testing.B) {
 	for b.Loop() {
 		copy(chunk[headroom:headroom+c.l3Off], frame[:c.l3Off]) // the Ethernet header moved away
 		Encapsulate(chunk, headroom, len(frame), c.l3Off, &src, &dst, 7)
+	}
+}
+
+// TestWriteIPv4MatchesEncode checks the unrolled outer header against the
+// header package's general encoder over random fields.
+func TestWriteIPv4MatchesEncode(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 10000 {
+		var src, dst [16]byte
+		src[10], src[11], dst[10], dst[11] = 0xff, 0xff, 0xff, 0xff
+		binary.BigEndian.PutUint32(src[12:], rng.Uint32())
+		binary.BigEndian.PutUint32(dst[12:], rng.Uint32())
+		tos, totalLen, id, df := uint8(rng.UintN(256)), uint16(rng.UintN(65536)), uint16(rng.UintN(65536)), rng.UintN(2) == 1
+		proto := uint8(header.ProtocolIPIP)
+		if rng.UintN(2) == 1 {
+			proto = header.ProtocolIPv6
+		}
+		got := make([]byte, header.IPv4MinimumSize)
+		writeIPv4(got, tos, totalLen, id, df, proto, &src, &dst)
+		f := header.IPv4Fields{TOS: tos, TotalLength: totalLen, ID: id, TTL: OuterTTL, Protocol: proto,
+			Src: header.Unmap4(&src), Dst: header.Unmap4(&dst)}
+		if df {
+			f.Flags = header.IPv4FlagDontFragment
+		}
+		want := make([]byte, header.IPv4MinimumSize)
+		header.IPv4(want).Encode(&f)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("fields %+v:\n got %x\nwant %x", f, got, want)
+		}
 	}
 }
