@@ -7,6 +7,7 @@ export PATH := $(PATH):/usr/local/go/bin
 build:
 	$(GO) build -o bin/fastlvs ./cmd/fastlvs
 	$(GO) build -o bin/fastlvsadm ./cmd/fastlvsadm
+	$(GO) build -o bin/fastlvs-decap ./cmd/fastlvs-decap
 
 # The whole suite: formatting, vet, unit and end-to-end tests (root needed).
 test: lint

@@ -26,6 +26,12 @@ func BuildFastlvs(dir string) (string, error) {
 // one worker pinned to cpu, a UDP service for packet rate and a TCP service
 // for wrk, each with the sink as its only real server.
 func fastlvsConfig(t *Topology, forward, apiSock string) string {
+	// FULLNAT needs local addresses; the sink never answers, so they only
+	// have to exist in the configuration.
+	locals := ""
+	if forward == "fullnat" {
+		locals = "\n    local_addresses: [198.18.3.1]"
+	}
 	return fmt.Sprintf(`interfaces: [%s, %s]
 workers: 1
 cpus: [%d]
@@ -38,7 +44,7 @@ services:
     port: %d
     protocol: udp
     scheduler: rr
-    forward: %s
+    forward: %s%s
     health_check: {type: none}
     real_servers:
       - {address: %s, port: %d, weight: 1}
@@ -47,13 +53,13 @@ services:
     port: %d
     protocol: tcp
     scheduler: rr
-    forward: %s
+    forward: %s%s
     health_check: {type: none}
     real_servers:
       - {address: %s, port: %d, weight: 1}
 `, t.DirIn, t.DirOut, t.DirCPU, apiSock,
-		VIP, ServicePort, forward, SinkAddr, ServicePort,
-		VIP, HTTPPort, forward, SinkAddr, HTTPPort)
+		VIP, ServicePort, forward, locals, SinkAddr, ServicePort,
+		VIP, HTTPPort, forward, locals, SinkAddr, HTTPPort)
 }
 
 // fastlvsForwarder runs the fastlvs binary in the director namespace.

@@ -18,7 +18,7 @@ import (
 //  2. Build gen ── dir ── sink (topology.go) and attach the counting sink.
 //  3. Compare the generators (AF_XDP and trafgen) into a drop program on the
 //     director's port; the faster one drives every later run.
-//  4. For each forwarder (fastlvs dr and nat, then the peers) start it, send
+//  4. For each forwarder (fastlvs dr, nat, fullnat and tun, then the peers) start it, send
 //     each flow count, keep the median pps at the sink and the director
 //     core's busy share, stop it.
 //  5. TCP: swap the sink for an HTTP server and run wrk through fastlvs NAT,
@@ -49,7 +49,7 @@ func DefaultOptions() Options {
 	return Options{
 		OutDir: "bench/results", Warmup: 500 * time.Millisecond, Duration: 2 * time.Second, Repeats: 3,
 		Flows: []int{1, 1000, 60000}, GenCPU: 0, DirCPU: 1, Generator: "auto",
-		Forwarders:  []string{"fastlvs dr", "fastlvs nat", "kernel route", "nftables dnat", "xdp redirect", "dpdk-testpmd"},
+		Forwarders:  []string{"fastlvs dr", "fastlvs nat", "fastlvs fullnat", "fastlvs tun", "kernel route", "nftables dnat", "xdp redirect", "dpdk-testpmd"},
 		TCP:         true,
 		TCPTargets:  []string{"direct", "fastlvs nat", "nftables dnat", "haproxy"},
 		TCPDuration: 5 * time.Second,
@@ -247,6 +247,10 @@ func (r *runner) forwarder(name string) (Forwarder, error) {
 		return &fastlvsForwarder{binary: r.binary, forward: "dr", workDir: r.work}, nil
 	case "fastlvs nat":
 		return &fastlvsForwarder{binary: r.binary, forward: "nat", workDir: r.work}, nil
+	case "fastlvs fullnat":
+		return &fastlvsForwarder{binary: r.binary, forward: "fullnat", workDir: r.work}, nil
+	case "fastlvs tun":
+		return &fastlvsForwarder{binary: r.binary, forward: "tun", workDir: r.work}, nil
 	case "kernel route":
 		return routeForwarder{}, nil
 	case "nftables dnat":
