@@ -117,10 +117,13 @@ type WorkerStats struct {
 	IdlePolls  counter // polls that found none
 	NewConns   counter
 	Evictions  counter // old connections replaced by a new one with the same reply tuple
-	Conns      counter // connections in the table now (a gauge, stored)
-	Drops      [NumDrops]counter
-	Batches    [len(BatchBuckets) + 1]counter
-	_          [64]byte
+	// FragNeededSent counts ICMP "fragmentation needed" answers to tunnel
+	// packets over the MTU (each such packet is also a drop, encap_too_large).
+	FragNeededSent counter
+	Conns          counter // connections in the table now (a gauge, stored)
+	Drops          [NumDrops]counter
+	Batches        [len(BatchBuckets) + 1]counter
+	_              [64]byte
 }
 
 // workerTally is what a worker counts per packet, in plain fields that only
@@ -128,6 +131,7 @@ type WorkerStats struct {
 type workerTally struct {
 	rxPackets, rxBytes, txPackets, txBytes     uint64
 	handoffOut, handoffIn, newConns, evictions uint64
+	fragNeededSent                             uint64
 	drops                                      [NumDrops]uint64
 }
 

@@ -43,7 +43,12 @@ func (w *Worker) forwardTunnel(c *conntrack.Conn, frame []byte) (action, int) {
 	overhead := tunnel.Overhead(&c.Real)
 	innerLen := p.L4Off - p.L3Off + p.L4Len
 	if innerLen+overhead > path.mtu {
-		return w.drop(DropEncapTooLarge)
+		w.tally.drops[DropEncapTooLarge]++ // the packet itself goes no further
+		if act, port, ok := w.answerFragmentationNeeded(c, frame, path.mtu-overhead); ok {
+			w.tally.fragNeededSent++
+			return act, port
+		}
+		return actionDrop, 0
 	}
 	if w.frameOff < overhead || w.frameOff+len(frame) > len(w.chunk) {
 		return w.drop(DropEncapTooLarge) // no headroom to grow into

@@ -150,11 +150,13 @@ func TestProcessTunnelDrops(t *testing.T) {
 		in       []byte
 		headroom int
 		drop     string
+		answered bool // an ICMP fragmentation-needed goes back instead
 	}{
-		{"inner packet fills the egress MTU", fits.frame(t), tunnelHeadroom, ""},
-		{"one byte more than the egress MTU", tooLarge.frame(t), tunnelHeadroom, "encap_too_large"},
-		{"no headroom to grow into", tunSyn.with(func(p *pkt) { p.sport = 1 }).frame(t), 19, "encap_too_large"},
-		{"real server's MAC unknown", unresolved.frame(t), tunnelHeadroom, "neighbor_unresolved"},
+		{"inner packet fills the egress MTU", fits.frame(t), tunnelHeadroom, "", false},
+		{"one byte more than the egress MTU, DF set", tooLarge.frame(t), tunnelHeadroom, "encap_too_large", true},
+		{"one byte more than the egress MTU, DF clear", clearDF(t, tooLarge.with(func(p *pkt) { p.sport++ }).frame(t)), tunnelHeadroom, "encap_too_large", false},
+		{"no headroom to grow into", tunSyn.with(func(p *pkt) { p.sport = 1 }).frame(t), 19, "encap_too_large", false},
+		{"real server's MAC unknown", unresolved.frame(t), tunnelHeadroom, "neighbor_unresolved", false},
 	} {
 		before := dropCounts(w)
 		act, _, _ := processInChunk(w, c.in, 0, c.headroom)
@@ -166,8 +168,12 @@ func TestProcessTunnelDrops(t *testing.T) {
 			continue
 		}
 		before[c.drop]++
-		if act != actionDrop || !equalCounts(before, after) {
-			t.Fatalf("%s: action %v, drops %v, want %s to grow by one", c.name, act, after, c.drop)
+		wantAct := actionDrop
+		if c.answered {
+			wantAct = actionTransmit
+		}
+		if act != wantAct || !equalCounts(before, after) {
+			t.Fatalf("%s: action %v, drops %v, want action %v and %s to grow by one", c.name, act, after, wantAct, c.drop)
 		}
 	}
 	var want [16]byte

@@ -197,6 +197,7 @@ func (w *Worker) publish() {
 	s.HandoffIn.drain(&t.handoffIn)
 	s.NewConns.drain(&t.newConns)
 	s.Evictions.drain(&t.evictions)
+	s.FragNeededSent.drain(&t.fragNeededSent)
 	for d := range t.drops {
 		s.Drops[d].drain(&t.drops[d])
 	}
