@@ -1,8 +1,11 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"fmt"
+	"io"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -185,4 +188,61 @@ func (l *decapLog) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
+}
+
+// TestTunnelPathMTU uploads 256 KB through a tunnel service. The client's
+// full-size segments do not fit the real servers' link once encapsulated;
+// the director answers them with ICMP fragmentation-needed, the client's
+// path-MTU discovery shrinks its segments, and the upload completes.
+func TestTunnelPathMTU(t *testing.T) {
+	const vip, size = "198.18.0.10", 256 << 10
+	bed := testbed.ForTest(t, "ftmtu")
+	topo, err := testbed.BuildTopology(bed, testbed.TopologyOptions{Mode: testbed.ModeDR, VIPs: []string{vip}, Reals: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink, err := topo.Reals[0].Listen("tcp", "0.0.0.0:9000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sink.Close() })
+	go func() {
+		for {
+			conn, err := sink.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				n, _ := io.CopyN(io.Discard, conn, size)
+				fmt.Fprintf(conn, "got %d\n", n)
+			}()
+		}
+	}()
+	attachDecap(t, topo)
+	d := startDirector(t, topo, "interfaces: [eth1]\nservices:\n"+
+		"  - {vip: "+vip+", port: 9000, protocol: tcp, scheduler: rr, forward: tun, health_check: {type: none},\n"+
+		"     real_servers: [{address: 198.18.2.11}]}\n")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	conn, err := topo.Clients[0].DialContext(ctx, "tcp", vip+":9000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(15 * time.Second))
+	if _, err := conn.Write(bytes.Repeat([]byte("x"), size)); err != nil {
+		t.Fatalf("upload: %v", err)
+	}
+	reply, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || reply != fmt.Sprintf("got %d\n", size) {
+		t.Fatalf("upload through the tunnel: reply %q, err %v\n%s", reply, err, lastLines(d.output.String(), 2))
+	}
+	// The stats line (every second) must show the oversize packets.
+	for deadline := time.Now().Add(2500 * time.Millisecond); !strings.Contains(d.output.String(), "encap_too_large"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no oversize packet was seen: the test did not exercise path-MTU discovery\n%s", lastLines(d.output.String(), 2))
+		}
+	}
 }
