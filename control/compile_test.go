@@ -2,7 +2,9 @@ package control
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
+	"time"
 
 	"fastlvs/dataplane"
 )
@@ -45,5 +47,24 @@ services:
 	got = reals(map[RealServerKey]Override{key("198.18.2.11:80"): {Weight: 7}})
 	if got[0].Weight != 7 {
 		t.Fatalf("an exec check's weight applies, got %v", got)
+	}
+}
+
+func TestHealthSpecFromConfig(t *testing.T) {
+	cfg, err := ParseConfig([]byte(`interfaces: [eth1]
+services:
+  - {vip: 198.18.0.10, port: 80, health_check: {type: http, path: /ready, status: "200-204", warm_up: 3s, interval: 2s, timeout: 1s},
+     real_servers: [{address: 198.18.2.11}]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := healthSpec(&cfg.Services[0].HealthCheck)
+	if spec.WarmUp != 3*time.Second || spec.Path != "/ready" || spec.StatusMin != 200 || spec.StatusMax != 204 {
+		t.Fatalf("health spec %+v", spec)
+	}
+	if _, err := ParseConfig([]byte("services: [{vip: 198.18.0.10, port: 80, health_check: {warm_up: -1s}, real_servers: [{address: 198.18.2.11}]}]")); err == nil ||
+		!strings.Contains(err.Error(), "services[0].health_check.warm_up: must not be negative") {
+		t.Fatalf("negative warm_up: %v", err)
 	}
 }

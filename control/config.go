@@ -138,6 +138,9 @@ type HealthCheckConfig struct {
 	// Fall the number of consecutive failures that mark it down.
 	Rise int `mapstructure:"rise" yaml:"rise"`
 	Fall int `mapstructure:"fall" yaml:"fall"`
+	// WarmUp delays each target's first check by a random time up to this,
+	// so thousands of checks do not start in the same instant.
+	WarmUp time.Duration `mapstructure:"warm_up" yaml:"warm_up,omitempty"`
 	// Port 0 probes the real server's own port.
 	Port int `mapstructure:"port" yaml:"port,omitempty"`
 	// Path, Status, BodyRegex and Host are for http and https; an empty

@@ -387,6 +387,9 @@ func (h *HealthCheckConfig) validate(path, protocol string) error {
 	if !slices.Contains(configCheckTypes, h.Type) {
 		return configErrorf(path+".type", "unknown type %q (want one of %s)", h.Type, strings.Join(configCheckTypes, ", "))
 	}
+	if h.WarmUp < 0 {
+		return configErrorf(path+".warm_up", "must not be negative (got %s)", h.WarmUp)
+	}
 	if h.Interval <= 0 {
 		return configErrorf(path+".interval", "must be positive (got %s)", h.Interval)
 	}

@@ -84,7 +84,7 @@ func (h *healthChecks) update(cfg *Config) {
 
 func healthSpec(hc *HealthCheckConfig) health.Spec {
 	s := health.Spec{
-		Type: hc.Type, Interval: hc.Interval, Timeout: hc.Timeout, Rise: hc.Rise, Fall: hc.Fall,
+		Type: hc.Type, Interval: hc.Interval, Timeout: hc.Timeout, Rise: hc.Rise, Fall: hc.Fall, WarmUp: hc.WarmUp,
 		Port: uint16(hc.Port), Path: hc.Path, BodyRegex: hc.BodyRegex, Host: hc.Host, SNI: hc.SNI,
 		Payload: []byte(hc.Payload), Expect: []byte(hc.Expect), DNSName: hc.DNSName,
 		InhibitOnFailure: hc.InhibitOnFailure,
