@@ -31,6 +31,7 @@ func CompileTable(cfg *Config, overrides map[RealServerKey]Override) (dataplane.
 	spec := dataplane.TableSpec{
 		ExpireNodestConn:        cfg.Options.ExpireNodestConn,
 		ExpireQuiescentTemplate: cfg.Options.ExpireQuiescentTemplate,
+		SloppyTCP:               cfg.Options.SloppyTCP,
 	}
 	for i := range cfg.Services {
 		sc := &cfg.Services[i]

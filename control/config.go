@@ -70,6 +70,11 @@ type Options struct {
 	// ExpireQuiescentTemplate expires persistence templates that point at a
 	// real server of weight 0.
 	ExpireQuiescentTemplate bool `mapstructure:"expire_quiescent_template" yaml:"expire_quiescent_template"`
+	// SloppyTCP creates a connection from any TCP packet but a reset, not
+	// only from a SYN (IPVS's sloppy_tcp): with a deterministic scheduler
+	// (mh, sh, dh) a director that ECMP hands a running flow picks the same
+	// real server, so the flow survives the move.
+	SloppyTCP bool `mapstructure:"sloppy_tcp" yaml:"sloppy_tcp"`
 }
 
 // ServiceConfig is one virtual service (an `ipvsadm -A` line plus its checks).

@@ -152,7 +152,9 @@ func (w *Worker) newConn(svc *Service, tuple *conntrack.Tuple) (conntrack.Ref, D
 	p := &w.pkt
 	const synMask = header.TCPFlagSyn | header.TCPFlagAck | header.TCPFlagRst
 	if p.Proto == header.ProtocolTCP && p.TCPFlags&synMask != header.TCPFlagSyn {
-		return 0, DropTCPNotSYN
+		if !w.table.Spec.SloppyTCP || p.TCPFlags&header.TCPFlagRst != 0 {
+			return 0, DropTCPNotSYN
+		}
 	}
 	real, template := w.pickReal(svc)
 	if real == nil {

@@ -53,6 +53,9 @@ type TableSpec struct {
 	// ExpireQuiescentTemplate expires a persistence template whose real
 	// server has weight 0, as IPVS's expire_quiescent_template.
 	ExpireQuiescentTemplate bool
+	// SloppyTCP lets any TCP packet but a reset create a connection (IPVS's
+	// sloppy_tcp), so a flow moved here by ECMP continues.
+	SloppyTCP bool
 	// Draining lists real servers removed from the configuration whose
 	// connections must end by a deadline.
 	Draining []DrainSpec

@@ -54,12 +54,19 @@ func (o outputOf) String() string { return o.p.Output() }
 // daemon says it runs (and the link has settled after the XDP attach).
 func startDirector(tb testing.TB, topo *testbed.Topology, config string, extraArgs ...string) *director {
 	tb.Helper()
+	return startDirectorOn(tb, topo.Director, config, extraArgs...)
+}
+
+// startDirectorOn runs fastlvs in host's namespace (for topologies with
+// more than one director).
+func startDirectorOn(tb testing.TB, host *testbed.Host, config string, extraArgs ...string) *director {
+	tb.Helper()
 	dir := tb.TempDir()
 	d := &director{tb: tb, configPath: filepath.Join(dir, "fastlvs.yaml")}
 	d.writeConfig(config)
 	args := append([]string{"--config", d.configPath, "--api", "unix://" + filepath.Join(dir, "api.sock"),
 		"--stats-interval", "1s", "--watch=false"}, extraArgs...)
-	process, err := testbed.StartProcess(topo.Director.Command(binary, args...))
+	process, err := testbed.StartProcess(host.Command(binary, args...))
 	if err != nil {
 		tb.Fatalf("start fastlvs: %v", err)
 	}
@@ -118,4 +125,15 @@ func (d *director) stop() {
 func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// waitStatsLine waits for the director's next per-worker stats line (one a
+// second), so what it shows includes everything sent before the call.
+func waitStatsLine(d *director) {
+	before := strings.Count(d.output.String(), "worker 0 cpu")
+	for deadline := time.Now().Add(2500 * time.Millisecond); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if strings.Count(d.output.String(), "worker 0 cpu") > before {
+			return
+		}
+	}
 }
