@@ -20,14 +20,8 @@ type fakeDaemon struct{ cfg *Config }
 func (f *fakeDaemon) Config() *Config { return f.cfg }
 
 func (f *fakeDaemon) Change(edit func(cfg *Config) error) error {
-	next, err := cloneConfig(f.cfg)
+	next, err := editedConfig(f.cfg, edit)
 	if err != nil {
-		return err
-	}
-	if err := edit(next); err != nil {
-		return err
-	}
-	if err := next.Validate(); err != nil {
 		return err
 	}
 	if _, err := CompileTable(next, nil); err != nil {

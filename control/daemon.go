@@ -134,14 +134,8 @@ func (d *Daemon) Reload() error {
 func (d *Daemon) Change(edit func(cfg *Config) error) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	next, err := cloneConfig(d.cfg)
+	next, err := editedConfig(d.cfg, edit)
 	if err != nil {
-		return err
-	}
-	if err := edit(next); err != nil {
-		return err
-	}
-	if err := next.Validate(); err != nil {
 		return err
 	}
 	if err := d.applyLocked(next); err != nil {
@@ -149,6 +143,22 @@ func (d *Daemon) Change(edit func(cfg *Config) error) error {
 	}
 	d.checks.update(next) // a real server added by the API gets its service's check
 	return nil
+}
+
+// editedConfig applies edit to a deep copy of cfg and validates the result;
+// cfg itself is never touched.
+func editedConfig(cfg *Config, edit func(cfg *Config) error) (*Config, error) {
+	next, err := cloneConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := edit(next); err != nil {
+		return nil, err
+	}
+	if err := next.Validate(); err != nil {
+		return nil, err
+	}
+	return next, nil
 }
 
 // cloneConfig deep-copies a configuration through its YAML form, which
