@@ -58,6 +58,7 @@ func (w *Worker) processParsed(frame []byte, inPort int, res header.ParseResult,
 		if ref, drop = w.newConn(svc, &tuple); ref == 0 {
 			return w.drop(drop)
 		}
+		w.learnSource(frame, inPort)
 		dir = conntrack.DirIn
 	}
 	// A new connection's first packet moves it out of NONE too (SYN_RECV).
@@ -99,6 +100,9 @@ func (w *Worker) transmitTo(dst *[16]byte, frame []byte) (action, int) {
 			return w.drop(DropNoRoute)
 		}
 		w.wants.Push(want) // a full queue only delays resolution
+		if act, port, ok := w.transmitLearned(dst, frame); ok {
+			return act, port
+		}
 		return w.drop(DropNeighborUnresolved)
 	}
 	dr.Forward(frame, hop.DstMAC, hop.SrcMAC)

@@ -120,10 +120,14 @@ type WorkerStats struct {
 	// FragNeededSent counts ICMP "fragmentation needed" answers to tunnel
 	// packets over the MTU (each such packet is also a drop, encap_too_large).
 	FragNeededSent counter
-	Conns          counter // connections in the table now (a gauge, stored)
-	Drops          [NumDrops]counter
-	Batches        [len(BatchBuckets) + 1]counter
-	_              [64]byte
+	// LearnedHops counts packets sent to a next hop learned from a client's
+	// own packet because the kernel's neighbour entry was not in the
+	// snapshot yet.
+	LearnedHops counter
+	Conns       counter // connections in the table now (a gauge, stored)
+	Drops       [NumDrops]counter
+	Batches     [len(BatchBuckets) + 1]counter
+	_           [64]byte
 }
 
 // workerTally is what a worker counts per packet, in plain fields that only
@@ -131,7 +135,7 @@ type WorkerStats struct {
 type workerTally struct {
 	rxPackets, rxBytes, txPackets, txBytes     uint64
 	handoffOut, handoffIn, newConns, evictions uint64
-	fragNeededSent                             uint64
+	fragNeededSent, learnedHops                uint64
 	drops                                      [NumDrops]uint64
 }
 

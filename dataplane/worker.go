@@ -117,6 +117,10 @@ type Worker struct {
 	touchedReals    []uint32
 	touchedServices []uint32
 
+	// learned is the way back to recent clients, for replies that come
+	// before the snapshot knows them (learned.go).
+	learned [learnedSlots]learnedHop
+
 	// realHops caches the next hop towards each real server (by id) for the
 	// snapshot it was looked up in: the inbound direction then skips the
 	// route walk and neighbour map.
@@ -198,6 +202,7 @@ func (w *Worker) publish() {
 	s.NewConns.drain(&t.newConns)
 	s.Evictions.drain(&t.evictions)
 	s.FragNeededSent.drain(&t.fragNeededSent)
+	s.LearnedHops.drain(&t.learnedHops)
 	for d := range t.drops {
 		s.Drops[d].drain(&t.drops[d])
 	}

@@ -87,6 +87,9 @@ func (c *collector) collectWorkers(ch chan<- prometheus.Metric, workers []Worker
 		ch <- batchHistogram(d.workerBatchSize.desc, w, l)
 		counter(ch, d.workerBusyPolls, w.BusyPolls, l...)
 		counter(ch, d.workerIdlePolls, w.IdlePolls, l...)
+		counter(ch, d.workerEvictions, w.Evictions, l...)
+		counter(ch, d.workerFragNeeded, w.FragNeededSent, l...)
+		counter(ch, d.workerLearnedHops, w.LearnedHops, l...)
 		gauge(ch, d.workerConns, float64(w.Conns), l...)
 		if w.ConnCapacity > 0 {
 			gauge(ch, d.workerConnCapacity, float64(w.ConnCapacity), l...)

@@ -35,6 +35,7 @@ func (r *dataplaneReader) Workers() []WorkerSample {
 		o.HandoffIn, o.HandoffOut = s.HandoffIn.Load(), s.HandoffOut.Load()
 		o.BusyPolls, o.IdlePolls = s.BusyPolls.Load(), s.IdlePolls.Load()
 		o.NewConns, o.Conns = s.NewConns.Load(), s.Conns.Load()
+		o.Evictions, o.FragNeededSent, o.LearnedHops = s.Evictions.Load(), s.FragNeededSent.Load(), s.LearnedHops.Load()
 		o.ConnCapacity = r.connCapacity
 		for d := range s.Drops {
 			o.Drops[d] = s.Drops[d].Load()

@@ -34,6 +34,7 @@ type descs struct {
 	workerDrops, workerHandoffIn, workerHandoffOut                 *metricDesc
 	workerBatchSize, workerBusyPolls, workerIdlePolls              *metricDesc
 	workerConns, workerConnCapacity, workerConnsCreated            *metricDesc
+	workerEvictions, workerFragNeeded, workerLearnedHops           *metricDesc
 
 	xskRxDropped, xskRxInvalidDescs, xskTxInvalidDescs, xskRxRingFull *metricDesc
 	xskFillRingEmpty, xskTxRingEmpty, xskKicks, xskKickErrors         *metricDesc
@@ -70,6 +71,9 @@ func newDescs() *descs {
 	d.workerBatchSize = d.add(kindHistogram, "fastlvs_worker_rx_batch_size", "Frames returned per receive call on one socket; empty receives count in le=1.", workerLabels...)
 	d.workerBusyPolls = d.add(kindCounter, "fastlvs_worker_busy_polls_total", "Polls that found frames to handle.", workerLabels...)
 	d.workerIdlePolls = d.add(kindCounter, "fastlvs_worker_idle_polls_total", "Polls that found nothing to do.", workerLabels...)
+	d.workerEvictions = d.add(kindCounter, "fastlvs_worker_connections_evicted_total", "Connections replaced by a new one whose replies carry the same tuple (a client reusing its port).", workerLabels...)
+	d.workerFragNeeded = d.add(kindCounter, "fastlvs_worker_frag_needed_sent_total", "ICMP fragmentation-needed answers to tunnel packets over the egress MTU.", workerLabels...)
+	d.workerLearnedHops = d.add(kindCounter, "fastlvs_worker_learned_next_hop_packets_total", "Replies sent to a next hop learned from the client's own packet, before the kernel's neighbour entry reached the snapshot.", workerLabels...)
 	d.workerConns = d.add(kindGauge, "fastlvs_worker_connections", "Connections in the worker's table.", workerLabels...)
 	d.workerConnCapacity = d.add(kindGauge, "fastlvs_worker_connections_capacity", "Connections the worker's table holds at most.", workerLabels...)
 	d.workerConnsCreated = d.add(kindCounter, "fastlvs_worker_connections_created_total", "Connections the worker created.", workerLabels...)

@@ -26,6 +26,9 @@ type WorkerSample struct {
 	HandoffIn, HandoffOut uint64
 	BusyPolls, IdlePolls  uint64
 	NewConns              uint64
+	Evictions             uint64 // connections replaced by a new one with the same reply tuple
+	FragNeededSent        uint64 // ICMP fragmentation-needed answers to oversize tunnel packets
+	LearnedHops           uint64 // replies sent to a next hop learned from the client's own packet
 	Conns                 uint64 // connections in the table now
 	ConnCapacity          uint64 // 0 = unknown, not exported
 	Drops                 [dataplane.NumDrops]uint64

@@ -1,0 +1,47 @@
+package dataplane
+
+import (
+	"fastlvs/dr"
+	"fastlvs/header"
+)
+
+// A client's first connection is answered before the kernel's neighbour
+// entry for it (made when the client's ARP reached the director) shows up in
+// the next-hop snapshot, which is rebuilt within tens of milliseconds. To not
+// drop that first reply (and cost the client a one-second SYN-ACK
+// retransmit), a worker remembers the Ethernet source of the packet that
+// opened a connection — the client's next hop, when routing is symmetric —
+// and uses it only when the snapshot has no answer yet.
+
+const learnedSlots = 1024 // direct-mapped by address hash; a power of two
+
+type learnedHop struct {
+	addr [16]byte
+	mac  header.MAC
+	port int
+	set  bool
+}
+
+// learnSource records the source MAC of the packet being processed as the
+// way back to its source address.
+func (w *Worker) learnSource(frame []byte, inPort int) {
+	slot := &w.learned[learnedSlot(&w.pkt.Src)]
+	slot.addr, slot.mac, slot.port, slot.set = w.pkt.Src, header.Ethernet(frame).SourceAddress(), inPort, true
+}
+
+// transmitLearned sends the frame to dst's learned next hop, if there is one.
+func (w *Worker) transmitLearned(dst *[16]byte, frame []byte) (action, int, bool) {
+	slot := &w.learned[learnedSlot(dst)]
+	if !slot.set || slot.addr != *dst {
+		return 0, 0, false
+	}
+	dr.Forward(frame, slot.mac, w.hop.PortMAC(slot.port))
+	w.tally.learnedHops++
+	return actionTransmit, slot.port, true
+}
+
+func learnedSlot(a *[16]byte) uint32 {
+	h := uint32(a[12])<<24 | uint32(a[13])<<16 | uint32(a[14])<<8 | uint32(a[15])
+	h ^= uint32(a[8])<<24 | uint32(a[9])<<16 | uint32(a[10])<<8 | uint32(a[11])
+	return (h * 0x9e3779b1) >> 22 & (learnedSlots - 1)
+}
