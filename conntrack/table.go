@@ -254,6 +254,16 @@ func (t *Table) Touch(ref Ref, now int64) {
 	t.arm(uint32(ref), now, t.timeoutNs[t.recs[ref].State])
 }
 
+// SetState puts the conn in state s and re-arms its timer with that state's
+// timeout: a state learned from elsewhere (a synced peer) rather than from a
+// packet. It returns the state before.
+func (t *Table) SetState(ref Ref, s State, now int64) (old State) {
+	r := &t.recs[ref]
+	old, r.State = r.State, s
+	t.arm(uint32(ref), now, t.timeoutNs[s])
+	return old
+}
+
 // Remove deletes a conn (or a template, as RemoveTemplate) at once. Removing a free ref does nothing.
 func (t *Table) Remove(ref Ref) {
 	if ref == 0 || int(ref) >= len(t.recs) || t.recs[ref].meta&metaUsed == 0 {

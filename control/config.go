@@ -34,9 +34,19 @@ type Config struct {
 	XDPMode   string          `mapstructure:"xdp_mode" yaml:"xdp_mode"`
 	Conntrack ConntrackConfig `mapstructure:"conntrack" yaml:"conntrack"`
 	Options   Options         `mapstructure:"options" yaml:"options"`
+	// Sync exchanges connections with a peer director, so the peer carries
+	// them on after a failover.
+	Sync SyncConfig `mapstructure:"sync" yaml:"sync,omitempty"`
 	// Notify is told of every health-check transition (up or down).
 	Notify   NotifyConfig    `mapstructure:"notify" yaml:"notify,omitempty"`
 	Services []ServiceConfig `mapstructure:"services" yaml:"services"`
+}
+
+// SyncConfig names where this director receives its peer's connections and
+// where it sends its own (IP:port each; either may be empty).
+type SyncConfig struct {
+	Listen string `mapstructure:"listen" yaml:"listen,omitempty"`
+	Peer   string `mapstructure:"peer" yaml:"peer,omitempty"`
 }
 
 // NotifyConfig names the hooks run on health-check transitions.

@@ -92,6 +92,14 @@ func (c *Config) validateGlobals() error {
 			return configErrorf(path, "duplicate interface %q", name)
 		}
 	}
+	for _, f := range []struct{ path, value string }{{"sync.listen", c.Sync.Listen}, {"sync.peer", c.Sync.Peer}} {
+		if f.value == "" {
+			continue
+		}
+		if ap, err := netip.ParseAddrPort(f.value); err != nil || ap.Port() == 0 {
+			return configErrorf(f.path, "%q is not an IP:port", f.value)
+		}
+	}
 	if c.Notify.Webhook != "" {
 		if u, err := url.Parse(c.Notify.Webhook); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return configErrorf("notify.webhook", "%q is not an http(s) URL", c.Notify.Webhook)

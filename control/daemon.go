@@ -33,6 +33,9 @@ type Daemon struct {
 	checks    *healthChecks
 
 	Reloads, ReloadFailures atomic.Uint64
+	// Connection sync (sync.go): datagrams sent, send errors, datagrams that
+	// were not ours, records lost to a worker's full inbox.
+	SyncDatagramsSent, SyncSendErrors, SyncBadDatagrams, SyncInFull atomic.Uint64
 }
 
 // NewDaemon loads and validates the configuration and builds the dataplane,
@@ -56,6 +59,7 @@ func NewDaemonFromConfig(cfg *Config, path string, flags *pflag.FlagSet) (*Daemo
 	if d.dp, err = dataplane.New(dpcfg); err != nil {
 		return nil, err
 	}
+	d.dp.EnableSync(cfg.Sync.Peer != "", cfg.Sync.Listen != "")
 	if err := d.applyLocked(cfg); err != nil {
 		d.dp.Close()
 		return nil, err
@@ -181,6 +185,9 @@ func (d *Daemon) checkStatic(cfg *Config) error {
 	old := d.Config()
 	if fmt.Sprint(old.Interfaces) != fmt.Sprint(cfg.Interfaces) {
 		return errors.New("interfaces: changing interfaces needs a restart")
+	}
+	if old.Sync != cfg.Sync {
+		return errors.New("sync: changing connection sync needs a restart")
 	}
 	if old.Workers != cfg.Workers || old.UMEMFrames != cfg.UMEMFrames || old.RingSize != cfg.RingSize || old.Conntrack.Capacity != cfg.Conntrack.Capacity {
 		return errors.New("workers, umem_frames, ring_size, conntrack.capacity: changing them needs a restart")

@@ -17,6 +17,9 @@ import (
 // Both serve until ctx ends; running is done when both have stopped.
 func (d *Daemon) startEndpoints(ctx context.Context, running *sync.WaitGroup) error {
 	cfg := d.Config()
+	if err := d.startSync(ctx, cfg.Sync, running); err != nil {
+		return err
+	}
 	if cfg.Metrics != "" {
 		ln, err := net.Listen("tcp", cfg.Metrics)
 		if err != nil {

@@ -50,10 +50,12 @@ func (w *Worker) processParsed(frame []byte, inPort int, res header.ParseResult,
 	if !looked || ref == 0 || w.batchRemoved {
 		ref, dir = w.conns.Lookup(&tuple)
 	}
+	created := false
 	if ref == 0 {
 		if svc == nil {
 			return w.drop(DropReplyNoConn)
 		}
+		created = true
 		var drop Drop
 		if ref, drop = w.newConn(svc, &tuple); ref == 0 {
 			return w.drop(drop)
@@ -62,11 +64,15 @@ func (w *Worker) processParsed(frame []byte, inPort int, res header.ParseResult,
 		dir = conntrack.DirIn
 	}
 	// A new connection's first packet moves it out of NONE too (SYN_RECV).
-	if drop, ok := w.track(ref, dir); !ok {
+	drop, ok, changed := w.track(ref, dir)
+	if !ok {
 		return w.drop(drop)
 	}
 
 	c := w.conns.Conn(ref)
+	if changed || created {
+		w.publishSync(c)
+	}
 	w.countTraffic(c, dir, len(frame))
 	w.txOff, w.txLen = w.frameOff, len(frame)
 	switch Method(c.Forward) {
@@ -127,18 +133,19 @@ func (w *Worker) transmitToReal(c *conntrack.Conn, frame []byte) (action, int) {
 	return actionTransmit, cached.hop.Port
 }
 
-// track advances an existing connection's state for this packet.
-func (w *Worker) track(ref conntrack.Ref, dir conntrack.Dir) (Drop, bool) {
+// track advances an existing connection's state for this packet and says
+// whether the state changed.
+func (w *Worker) track(ref conntrack.Ref, dir conntrack.Dir) (drop Drop, ok, changed bool) {
 	c := w.conns.Conn(ref)
 	if w.table.real(c.RealID) == nil && !w.table.servesRemoved(c.RealID, w.now) {
 		w.onExpire(ref, c)
 		w.conns.Remove(ref)
 		w.batchRemoved = true
-		return DropRealServerRemoved, false
+		return DropRealServerRemoved, false, false
 	}
 	if c.Proto != header.ProtocolTCP {
 		w.conns.Touch(ref, w.now)
-		return 0, true
+		return 0, true, false
 	}
 	inputOnly := Method(c.Forward) == MethodDR || Method(c.Forward) == MethodTunnel
 	old, cur := w.conns.Update(ref, dir, w.pkt.TCPFlags, inputOnly, w.now)
@@ -147,7 +154,7 @@ func (w *Worker) track(ref conntrack.Ref, dir conntrack.Dir) (Drop, bool) {
 			rs.Load.ConnChanged(old.Active(), cur.Active())
 		}
 	}
-	return 0, true
+	return 0, true, old != cur
 }
 
 // newConn schedules a real server for the first packet of a connection and

@@ -124,10 +124,14 @@ type WorkerStats struct {
 	// own packet because the kernel's neighbour entry was not in the
 	// snapshot yet.
 	LearnedHops counter
-	Conns       counter // connections in the table now (a gauge, stored)
-	Drops       [NumDrops]counter
-	Batches     [len(BatchBuckets) + 1]counter
-	_           [64]byte
+	// Connection sync: records published for the peer, records lost to a
+	// full ring, the peer's records applied, and the peer's records naming a
+	// service or real server this director does not have.
+	SyncPublished, SyncOutFull, SyncApplied, SyncUnknown counter
+	Conns                                                counter // connections in the table now (a gauge, stored)
+	Drops                                                [NumDrops]counter
+	Batches                                              [len(BatchBuckets) + 1]counter
+	_                                                    [64]byte
 }
 
 // workerTally is what a worker counts per packet, in plain fields that only
@@ -136,6 +140,8 @@ type workerTally struct {
 	rxPackets, rxBytes, txPackets, txBytes     uint64
 	handoffOut, handoffIn, newConns, evictions uint64
 	fragNeededSent, learnedHops                uint64
+	syncPublished, syncOutFull, syncApplied    uint64
+	syncUnknown                                uint64
 	drops                                      [NumDrops]uint64
 }
 

@@ -117,6 +117,10 @@ type Worker struct {
 	touchedReals    []uint32
 	touchedServices []uint32
 
+	// syncOut and syncIn carry connections to and from the peer director
+	// (sync.go); nil when sync is off.
+	syncOut, syncIn *spsc.Ring[SyncRecord]
+
 	// learned is the way back to recent clients, for replies that come
 	// before the snapshot knows them (learned.go).
 	learned [learnedSlots]learnedHop
@@ -203,6 +207,10 @@ func (w *Worker) publish() {
 	s.Evictions.drain(&t.evictions)
 	s.FragNeededSent.drain(&t.fragNeededSent)
 	s.LearnedHops.drain(&t.learnedHops)
+	s.SyncPublished.drain(&t.syncPublished)
+	s.SyncOutFull.drain(&t.syncOutFull)
+	s.SyncApplied.drain(&t.syncApplied)
+	s.SyncUnknown.drain(&t.syncUnknown)
 	for d := range t.drops {
 		s.Drops[d].drain(&t.drops[d])
 	}
@@ -247,6 +255,7 @@ func (w *Worker) poll() int {
 	if w.table == nil {
 		return 0
 	}
+	w.applySync()
 	handled := w.drainInboxes()
 	for port := range w.ports {
 		sock := w.ports[port].sock

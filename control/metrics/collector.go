@@ -90,6 +90,10 @@ func (c *collector) collectWorkers(ch chan<- prometheus.Metric, workers []Worker
 		counter(ch, d.workerEvictions, w.Evictions, l...)
 		counter(ch, d.workerFragNeeded, w.FragNeededSent, l...)
 		counter(ch, d.workerLearnedHops, w.LearnedHops, l...)
+		counter(ch, d.workerSyncPublished, w.SyncPublished, l...)
+		counter(ch, d.workerSyncOutFull, w.SyncOutFull, l...)
+		counter(ch, d.workerSyncApplied, w.SyncApplied, l...)
+		counter(ch, d.workerSyncUnknown, w.SyncUnknown, l...)
 		gauge(ch, d.workerConns, float64(w.Conns), l...)
 		if w.ConnCapacity > 0 {
 			gauge(ch, d.workerConnCapacity, float64(w.ConnCapacity), l...)

@@ -36,6 +36,8 @@ func (r *dataplaneReader) Workers() []WorkerSample {
 		o.BusyPolls, o.IdlePolls = s.BusyPolls.Load(), s.IdlePolls.Load()
 		o.NewConns, o.Conns = s.NewConns.Load(), s.Conns.Load()
 		o.Evictions, o.FragNeededSent, o.LearnedHops = s.Evictions.Load(), s.FragNeededSent.Load(), s.LearnedHops.Load()
+		o.SyncPublished, o.SyncOutFull = s.SyncPublished.Load(), s.SyncOutFull.Load()
+		o.SyncApplied, o.SyncUnknown = s.SyncApplied.Load(), s.SyncUnknown.Load()
 		o.ConnCapacity = r.connCapacity
 		for d := range s.Drops {
 			o.Drops[d] = s.Drops[d].Load()

@@ -29,6 +29,10 @@ type WorkerSample struct {
 	Evictions             uint64 // connections replaced by a new one with the same reply tuple
 	FragNeededSent        uint64 // ICMP fragmentation-needed answers to oversize tunnel packets
 	LearnedHops           uint64 // replies sent to a next hop learned from the client's own packet
+	SyncPublished         uint64 // connections published for the peer director
+	SyncOutFull           uint64 // connections not published: the sync ring was full
+	SyncApplied           uint64 // the peer's connections taken into the table
+	SyncUnknown           uint64 // the peer's connections naming an unknown service or real server
 	Conns                 uint64 // connections in the table now
 	ConnCapacity          uint64 // 0 = unknown, not exported
 	Drops                 [dataplane.NumDrops]uint64

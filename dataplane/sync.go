@@ -1,0 +1,137 @@
+package dataplane
+
+import (
+	"fastlvs/conntrack"
+	"fastlvs/spsc"
+)
+
+// Connection sync (IPVS's sync daemon, simplified): a worker publishes every
+// connection it creates and every TCP state change into its own out ring;
+// the control plane ships them to the peer director, whose control plane
+// hands each record to the worker owning its client, and that worker inserts
+// or updates the connection between batches. After a failover the peer then
+// carries the connections on: NAT replies find their mapping, DR and tunnel
+// connections keep their real server.
+//
+// FULLNAT connections are not synced: their local ports belong to the
+// sending worker's pool, which the peer's pools know nothing about.
+
+// SyncRecord is one connection as directors exchange it.
+type SyncRecord struct {
+	Client, Virtual, Real             [16]byte
+	ClientPort, VirtualPort, RealPort uint16
+	Proto                             uint8
+	State                             conntrack.State
+}
+
+const syncRingSlots = 4096
+
+// EnableSync gives every worker the rings to publish its connections (send)
+// and to take the peer's (receive). Call before Run.
+func (dp *Dataplane) EnableSync(send, receive bool) {
+	for _, w := range dp.Workers {
+		if send {
+			w.syncOut = spsc.New[SyncRecord](syncRingSlots)
+		}
+		if receive {
+			w.syncIn = spsc.New[SyncRecord](syncRingSlots)
+		}
+	}
+}
+
+// SyncOut is worker i's ring of connections to send to the peer; the
+// control plane is its only consumer.
+func (dp *Dataplane) SyncOut(i int) *spsc.Ring[SyncRecord] { return dp.Workers[i].syncOut }
+
+// SyncIn is the ring of the worker owning client, into which the control
+// plane (its only producer) puts the peer's connections.
+func (dp *Dataplane) SyncIn(client *[16]byte) *spsc.Ring[SyncRecord] {
+	owner := 0
+	if t := dp.Table(); t != nil && len(dp.Workers) > 1 {
+		owner = t.ownerOf(client, len(dp.Workers))
+	}
+	return dp.Workers[owner].syncIn
+}
+
+// publishSync offers a connection to the peer; a full ring skips it (counted).
+func (w *Worker) publishSync(c *conntrack.Conn) {
+	if w.syncOut == nil || Method(c.Forward) == MethodFullNAT {
+		return
+	}
+	slot := w.syncOut.Reserve()
+	if slot == nil {
+		w.tally.syncOutFull++
+		return
+	}
+	*slot = SyncRecord{
+		Client: c.Client, Virtual: c.Virtual, Real: c.Real,
+		ClientPort: c.ClientPort, VirtualPort: c.VirtualPort, RealPort: c.RealPort,
+		Proto: c.Proto, State: c.State,
+	}
+	w.syncOut.Commit()
+	w.tally.syncPublished++
+}
+
+// applySync takes up to a batch of the peer's connections into the table.
+func (w *Worker) applySync() {
+	if w.syncIn == nil {
+		return
+	}
+	for n := 0; n < batchSize; n++ {
+		rec := w.syncIn.Peek()
+		if rec == nil {
+			return
+		}
+		w.applySyncRecord(rec)
+		w.syncIn.Release()
+	}
+}
+
+func (w *Worker) applySyncRecord(rec *SyncRecord) {
+	svc := w.table.lookupService(&rec.Virtual, rec.VirtualPort, rec.Proto)
+	if svc == nil || svc.Spec.Method == MethodFullNAT {
+		w.tally.syncUnknown++
+		return
+	}
+	var real *Real
+	for _, r := range svc.reals {
+		if r.Addr == rec.Real && (r.Spec.Port == rec.RealPort || r.Spec.Port == 0) {
+			real = r
+			break
+		}
+	}
+	if real == nil {
+		w.tally.syncUnknown++
+		return
+	}
+	in := conntrack.Tuple{Src: rec.Client, Dst: rec.Virtual, SrcPort: rec.ClientPort, DstPort: rec.VirtualPort, Proto: rec.Proto}
+	if ref, _ := w.conns.Lookup(&in); ref != 0 {
+		c := w.conns.Conn(ref)
+		if old := w.conns.SetState(ref, rec.State, w.now); old.Active() != rec.State.Active() {
+			if rs := w.table.realState(c.RealID); rs != nil {
+				rs.Load.ConnChanged(old.Active(), rec.State.Active())
+			}
+		}
+		w.tally.syncApplied++
+		return
+	}
+	c := conntrack.Conn{
+		Client: rec.Client, ClientPort: rec.ClientPort,
+		Virtual: rec.Virtual, VirtualPort: rec.VirtualPort,
+		Real: real.Addr, RealPort: rec.RealPort,
+		Proto: rec.Proto, State: rec.State, Forward: uint8(svc.Spec.Method),
+		ServiceID: svc.State.ID, RealID: real.ID,
+	}
+	var out *conntrack.Tuple
+	var reply conntrack.Tuple
+	if svc.Spec.Method == MethodNAT {
+		reply = conntrack.Tuple{Src: real.Addr, Dst: rec.Client, SrcPort: rec.RealPort, DstPort: rec.ClientPort, Proto: rec.Proto}
+		out = &reply
+	}
+	if _, err := w.conns.Insert(&c, &in, out, w.now); err != nil {
+		w.tally.syncUnknown++
+		return
+	}
+	real.State.Load.ConnStarted(rec.State.Active())
+	w.tally.syncApplied++
+}

@@ -1,0 +1,71 @@
+package dataplane
+
+import (
+	"testing"
+
+	"fastlvs/conntrack"
+	"fastlvs/spsc"
+)
+
+// enableMemSync gives a memDataplane's workers sync rings, as EnableSync.
+func enableMemSync(d *memDataplane) {
+	for _, w := range d.Workers {
+		w.syncOut = spsc.New[SyncRecord](syncRingSlots)
+		w.syncIn = spsc.New[SyncRecord](syncRingSlots)
+	}
+}
+
+// TestSyncCarriesConnectionsToThePeer: a NAT connection created and
+// established on one director is published; applied on the peer, the peer
+// forwards the connection's next packets (a reply included) as the first
+// would, and the state changes follow.
+func TestSyncCarriesConnectionsToThePeer(t *testing.T) {
+	active, standby := newMemDataplane(t, testSpec(), 1, 1024), newMemDataplane(t, testSpec(), 1, 1024)
+	enableMemSync(active)
+	enableMemSync(standby)
+	a, b := active.Workers[0], standby.Workers[0]
+
+	carry := func() int {
+		n := 0
+		var rec SyncRecord
+		for a.syncOut.Pop(&rec) {
+			b.syncIn.Push(rec)
+			n++
+		}
+		b.applySync()
+		return n
+	}
+	if act, _ := a.process(natSyn.frame(t), 0); act != actionTransmit {
+		t.Fatalf("SYN on the active director: %v", dropCounts(a))
+	}
+	a.process(natSyn.toReal("198.18.2.2", 8080, realMAC2).fromReal(synAck).frame(t), 1)
+	a.process(natSyn.with(func(p *pkt) { p.flags = ack }).frame(t), 0)
+	if n := carry(); n != 2 {
+		t.Fatalf("published %d records for SYN, SYN-ACK, ACK, want 2 (created in SYN_RECV, then ESTABLISHED)", n)
+	}
+	in := conntrack.Tuple{Src: addr("198.18.1.5").As16(), Dst: addr("198.18.0.20").As16(), SrcPort: natSyn.sport, DstPort: 80, Proto: 6}
+	ref, _ := b.conns.Lookup(&in)
+	if ref == 0 || b.conns.Conn(ref).State != conntrack.StateEstablished {
+		t.Fatalf("peer's connection: ref %d", ref)
+	}
+	b.publish()
+	if b.Stats.SyncApplied.Load() != 2 || b.Stats.SyncUnknown.Load() != 0 {
+		t.Fatalf("applied %d unknown %d", b.Stats.SyncApplied.Load(), b.Stats.SyncUnknown.Load())
+	}
+	// The peer now forwards the connection: data in, and the real's reply out.
+	data := natSyn.with(func(p *pkt) { p.flags = pshAck; p.payload = []byte("after failover") })
+	if act, port := b.process(data.frame(t), 0); act != actionTransmit || port != 1 {
+		t.Fatalf("peer dropped the synced connection's data: %v", dropCounts(b))
+	}
+	reply := natSyn.toReal("198.18.2.2", 8080, realMAC2).fromReal(pshAck)
+	if act, port := b.process(reply.frame(t), 1); act != actionTransmit || port != 0 {
+		t.Fatalf("peer dropped the synced connection's reply: %v", dropCounts(b))
+	}
+	// A record for a service the peer does not have is counted, not applied.
+	b.syncIn.Push(SyncRecord{Virtual: addr("198.18.0.99").As16(), VirtualPort: 80, Proto: 6})
+	b.applySync()
+	b.publish()
+	if b.Stats.SyncUnknown.Load() != 1 {
+		t.Fatalf("unknown service record: SyncUnknown %d", b.Stats.SyncUnknown.Load())
+	}
+}
