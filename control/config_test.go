@@ -41,9 +41,12 @@ func TestParseConfigFullExample(t *testing.T) {
 		t.Errorf("web: %v", web)
 	}
 	wantCheck := HealthCheckConfig{Type: "http", Interval: 5 * time.Second, Timeout: 2 * time.Second, Rise: 1, Fall: 2,
-		Path: "/healthz", Status: "200-299", BodyRegex: "ok", Host: "www.example.test", InhibitOnFailure: true}
+		Path: "/healthz", Status: "200-299", BodyRegex: "ok", Host: "www.example.test", InhibitOnFailure: true, WarmUp: time.Second}
 	if web.HealthCheck != wantCheck {
 		t.Errorf("web check %+v, want %+v", web.HealthCheck, wantCheck)
+	}
+	if web.DrainTimeout != 30*time.Second || cfg.Sync.Peer != "198.18.2.3:8848" || cfg.Notify.Webhook == "" || cfg.Options.SloppyTCP {
+		t.Errorf("drain %v sync %+v notify %+v options %+v", web.DrainTimeout, cfg.Sync, cfg.Notify, cfg.Options)
 	}
 	if web.SorryServer == nil || *web.SorryServer != (SorryServerConfig{Address: netip.MustParseAddr("198.18.2.99"), Port: 80}) || web.Quorum != 2 {
 		t.Errorf("web sorry server %+v quorum %d", web.SorryServer, web.Quorum)
