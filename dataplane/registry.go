@@ -70,10 +70,11 @@ func (r *Registry) serviceLocked(k ServiceKey) *ServiceState {
 	return s
 }
 
-func (r *Registry) realLocked(k realKey) *RealState {
+// realLocked returns k's state, registering it with load when it is new.
+func (r *Registry) realLocked(k realKey, load *sched.Load) *RealState {
 	s, ok := r.reals[k]
 	if !ok {
-		s = &RealState{ID: uint32(len(r.realByID)), Load: new(sched.Load), Stats: make([]PaddedTraffic, r.workers), key: k}
+		s = &RealState{ID: uint32(len(r.realByID)), Load: load, Stats: make([]PaddedTraffic, r.workers), key: k}
 		r.reals[k] = s
 		r.realByID = append(r.realByID, s)
 	}

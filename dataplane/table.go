@@ -54,6 +54,7 @@ type Real struct {
 	Addr    [16]byte
 	Service *Service
 	State   *RealState
+	load    *sched.Load // the Load its scheduler counts on, adopted by State
 }
 
 // Build compiles a spec into a table for workers workers. It fails, leaving
@@ -88,26 +89,26 @@ func Build(spec TableSpec, reg *Registry, workers int) (*Table, error) {
 				t.ownerBits6 = min(t.ownerBits6, ss.PersistenceBits)
 			}
 		}
+		// A real server keeps its Load across tables; a new one gets a fresh
+		// Load that is registered only once every service has built, so a
+		// failed build leaves no trace in the registry.
 		cfg := sched.Config{Name: ss.Scheduler, Flags: ss.Flags, MaglevTableSize: ss.MaglevTableSize}
-		for _, rs := range ss.Reals {
+		svc.reals = make([]*Real, len(ss.Reals))
+		for j, rs := range ss.Reals {
 			k := realKey{service: svc.Key, addr: rs.Addr.Unmap().As16(), port: rs.Port}
 			if pending[k] {
 				return nil, fmt.Errorf("service %s: real server %s defined twice", svc.Key, netip.AddrPortFrom(rs.Addr, rs.Port))
 			}
 			pending[k] = true
-			cfg.Servers = append(cfg.Servers, sched.Server{
-				Addr: k.addr, Port: rs.Port, Weight: rs.Weight,
-				UpperThreshold: rs.UpperThreshold, LowerThreshold: rs.LowerThreshold,
-				Load: nil, // filled below once the id is known
-			})
+			load := new(sched.Load)
+			if st, ok := reg.reals[k]; ok {
+				load = st.Load
+			}
+			svc.reals[j] = &Real{Spec: rs, Addr: k.addr, Service: svc, load: load}
+			cfg.Servers = append(cfg.Servers, sched.Server{Addr: k.addr, Port: rs.Port, Weight: rs.Weight,
+				UpperThreshold: rs.UpperThreshold, LowerThreshold: rs.LowerThreshold, Load: load})
 		}
-		// Ids and loads are registered only after every check passed, so a
-		// failed build leaves no trace; collect them first.
-		svc.reals = make([]*Real, len(ss.Reals))
-		for j, rs := range ss.Reals {
-			svc.reals[j] = &Real{Spec: rs, Addr: rs.Addr.Unmap().As16(), Service: svc}
-		}
-		plan, err := buildPlan(cfg, svc, reg)
+		plan, err := sched.Build(cfg)
 		if err != nil {
 			return nil, fmt.Errorf("service %s: %w", svc.Key, err)
 		}
@@ -119,24 +120,13 @@ func Build(spec TableSpec, reg *Registry, workers int) (*Table, error) {
 		svc := &t.services[i]
 		svc.State = reg.serviceLocked(svc.Key)
 		for _, r := range svc.reals {
-			r.State = reg.realLocked(realKey{service: svc.Key, addr: r.Addr, port: r.Spec.Port})
+			r.State = reg.realLocked(realKey{service: svc.Key, addr: r.Addr, port: r.Spec.Port}, r.load)
 			r.ID = r.State.ID
 			r.State.method, r.State.lastInTable = svc.Spec.Method, now
-			r.State.Load.SetThresholds(r.Spec.UpperThreshold, r.Spec.LowerThreshold)
 		}
-		cfg := sched.Config{Name: svc.Spec.Scheduler, Flags: svc.Spec.Flags, MaglevTableSize: svc.Spec.MaglevTableSize}
-		for _, r := range svc.reals {
-			cfg.Servers = append(cfg.Servers, sched.Server{Addr: r.Addr, Port: r.Spec.Port, Weight: r.Spec.Weight,
-				UpperThreshold: r.Spec.UpperThreshold, LowerThreshold: r.Spec.LowerThreshold, Load: r.State.Load})
-		}
-		plan, err := sched.Build(cfg)
-		if err != nil { // cannot happen: the same config built above
-			return nil, fmt.Errorf("service %s: %w", svc.Key, err)
-		}
-		svc.plan = plan
 		svc.schedulers = make([]sched.Scheduler, workers)
 		for w := range svc.schedulers {
-			svc.schedulers[w] = plan.Instance()
+			svc.schedulers[w] = svc.plan.Instance()
 		}
 	}
 	for _, dr := range spec.Draining {
@@ -157,15 +147,6 @@ func Build(spec TableSpec, reg *Registry, workers int) (*Table, error) {
 	}
 	t.buildLocalAddresses()
 	return t, nil
-}
-
-// buildPlan checks that the scheduler builds with placeholder loads, before
-// any id is registered.
-func buildPlan(cfg sched.Config, _ *Service, _ *Registry) (*sched.Plan, error) {
-	for i := range cfg.Servers {
-		cfg.Servers[i].Load = new(sched.Load)
-	}
-	return sched.Build(cfg)
 }
 
 // Services lists the table's services in spec order.
