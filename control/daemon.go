@@ -2,7 +2,6 @@ package control
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -182,15 +181,32 @@ func cloneConfig(cfg *Config) (*Config, error) {
 // checkStatic refuses changes that need a restart rather than applying half
 // of them.
 func (d *Daemon) checkStatic(cfg *Config) error {
-	old := d.Config()
-	if fmt.Sprint(old.Interfaces) != fmt.Sprint(cfg.Interfaces) {
-		return errors.New("interfaces: changing interfaces needs a restart")
-	}
-	if old.Sync != cfg.Sync {
-		return errors.New("sync: changing connection sync needs a restart")
-	}
-	if old.Workers != cfg.Workers || old.UMEMFrames != cfg.UMEMFrames || old.RingSize != cfg.RingSize || old.Conntrack.Capacity != cfg.Conntrack.Capacity {
-		return errors.New("workers, umem_frames, ring_size, conntrack.capacity: changing them needs a restart")
+	return restartOnlyChange(d.Config(), cfg)
+}
+
+// restartOnlyChange names the first setting that differs between old and
+// next and that only a restart applies (they size or bind what the daemon
+// opened at start).
+func restartOnlyChange(old, next *Config) error {
+	for _, f := range []struct {
+		field        string
+		before, then any
+	}{
+		{"interfaces", old.Interfaces, next.Interfaces},
+		{"workers", old.Workers, next.Workers},
+		{"cpus", old.CPUs, next.CPUs},
+		{"umem_frames", old.UMEMFrames, next.UMEMFrames},
+		{"ring_size", old.RingSize, next.RingSize},
+		{"xdp_mode", old.XDPMode, next.XDPMode},
+		{"conntrack.capacity", old.Conntrack.Capacity, next.Conntrack.Capacity},
+		{"api", old.API, next.API},
+		{"api_token", old.APIToken, next.APIToken},
+		{"metrics", old.Metrics, next.Metrics},
+		{"sync", old.Sync, next.Sync},
+	} {
+		if fmt.Sprint(f.before) != fmt.Sprint(f.then) {
+			return fmt.Errorf("%s: changing it needs a restart (the running daemon keeps %v)", f.field, f.before)
+		}
 	}
 	return nil
 }

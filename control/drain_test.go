@@ -1,6 +1,7 @@
 package control
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -55,4 +56,29 @@ func firstKey(m map[RealServerKey]int64) RealServerKey {
 		return k
 	}
 	return RealServerKey{}
+}
+
+func TestRestartOnlyChangesAreNamed(t *testing.T) {
+	base := func(extra string) *Config {
+		cfg, err := ParseConfig([]byte("interfaces: [eth1]\n" + extra + "services: [{vip: 198.18.0.10, port: 80, real_servers: [{address: 198.18.2.11}]}]\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	old := base("")
+	if err := restartOnlyChange(old, base("")); err != nil {
+		t.Fatalf("an unchanged config: %v", err)
+	}
+	for extra, field := range map[string]string{
+		"metrics: 127.0.0.1:9999\n":         "metrics",
+		"xdp_mode: generic\n":               "xdp_mode",
+		"cpus: [1]\n":                       "cpus",
+		"sync: {peer: '198.18.2.3:8848'}\n": "sync",
+	} {
+		err := restartOnlyChange(old, base(extra))
+		if err == nil || !strings.HasPrefix(err.Error(), field+": changing it needs a restart") {
+			t.Errorf("%q: %v, want %s named", extra, err, field)
+		}
+	}
 }
