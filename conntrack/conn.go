@@ -43,12 +43,13 @@ type Conn struct {
 	Local             [16]byte // FULLNAT local address (zero otherwise)
 	ServiceID, RealID uint32   // opaque ids from the dataplane's table
 	Template          Ref      // persistence template controlling this conn (0 = none)
+	SyncedAt          uint32   // opaque to conntrack (the dataplane's last sync to a peer)
 
 	armed uint32 // tick of the wheel slot whose list holds the record (<= expires, or the slot being processed)
 	next  uint32 // wheel list, or free list when unused
 	prev  uint32
 	meta  uint8
-	_     [23]byte // pad to 128 bytes: a record is exactly two cache lines of an aligned pair
+	_     [19]byte // pad to 128 bytes: a record is exactly two cache lines of an aligned pair
 }
 
 // meta bits.

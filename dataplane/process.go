@@ -70,7 +70,7 @@ func (w *Worker) processParsed(frame []byte, inPort int, res header.ParseResult,
 	}
 
 	c := w.conns.Conn(ref)
-	if changed || created {
+	if w.syncDue(c, changed || created) {
 		w.publishSync(c)
 	}
 	w.countTraffic(c, dir, len(frame))

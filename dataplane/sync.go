@@ -6,7 +6,8 @@ import (
 )
 
 // Connection sync (IPVS's sync daemon, simplified): a worker publishes every
-// connection it creates and every TCP state change into its own out ring;
+// connection it creates, every TCP state change, and every live connection
+// again about once a minute into its own out ring;
 // the control plane ships them to the peer director, whose control plane
 // hands each record to the worker owning its client, and that worker inserts
 // or updates the connection between batches. After a failover the peer then
@@ -25,6 +26,20 @@ type SyncRecord struct {
 }
 
 const syncRingSlots = 4096
+
+// syncRefresh is how often (in units of 2^30 ns, about a second) a live
+// connection is offered to the peer again, so the peer's copy, which only
+// these records refresh, outlives it: well inside the shortest timeout a
+// synced connection may sit in without changing state (ESTABLISHED, 900 s).
+const syncRefresh = 60
+
+// syncClock is the coarse clock of Conn.SyncedAt.
+func syncClock(now int64) uint32 { return uint32(now >> 30) }
+
+// syncDue says whether c should be offered to the peer for this packet.
+func (w *Worker) syncDue(c *conntrack.Conn, changed bool) bool {
+	return w.syncOut != nil && (changed || syncClock(w.now)-c.SyncedAt >= syncRefresh)
+}
 
 // EnableSync gives every worker the rings to publish its connections (send)
 // and to take the peer's (receive). Call before Run.
@@ -58,6 +73,7 @@ func (w *Worker) publishSync(c *conntrack.Conn) {
 	if w.syncOut == nil || Method(c.Forward) == MethodFullNAT {
 		return
 	}
+	c.SyncedAt = syncClock(w.now)
 	slot := w.syncOut.Reserve()
 	if slot == nil {
 		w.tally.syncOutFull++

@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"testing"
+	"time"
 
 	"fastlvs/conntrack"
 	"fastlvs/spsc"
@@ -67,5 +68,38 @@ func TestSyncCarriesConnectionsToThePeer(t *testing.T) {
 	b.publish()
 	if b.Stats.SyncUnknown.Load() != 1 {
 		t.Fatalf("unknown service record: SyncUnknown %d", b.Stats.SyncUnknown.Load())
+	}
+}
+
+// TestSyncRefreshesLiveConnections: a busy connection whose state does not
+// change is offered to the peer again about once a minute, not per packet,
+// so the peer's copy does not expire under it.
+func TestSyncRefreshesLiveConnections(t *testing.T) {
+	d := newMemDataplane(t, testSpec(), 1, 1024)
+	enableMemSync(d)
+	w := d.Workers[0]
+	drained := func() int {
+		n := 0
+		var rec SyncRecord
+		for w.syncOut.Pop(&rec) {
+			n++
+		}
+		return n
+	}
+	w.process(drSyn.frame(t), 0)
+	w.process(drSyn.with(func(p *pkt) { p.flags = ack }).frame(t), 0)
+	drained()
+	data := drSyn.with(func(p *pkt) { p.flags = pshAck })
+	for range 10 {
+		w.process(data.frame(t), 0)
+	}
+	if n := drained(); n != 0 {
+		t.Fatalf("%d records for data packets of an unchanged connection within a second", n)
+	}
+	d.advance(time.Duration(syncRefresh+1) << 30)
+	w.process(data.frame(t), 0)
+	w.process(data.frame(t), 0)
+	if n := drained(); n != 1 {
+		t.Fatalf("%d records after a minute of traffic, want exactly 1", n)
 	}
 }
