@@ -116,21 +116,19 @@ func (w *Worker) transmitTo(dst *[16]byte, frame []byte) (action, int) {
 }
 
 // transmitToReal is transmitTo for a connection's real server, through the
-// worker's per-snapshot cache of hops by real-server id.
+// worker's per-snapshot path cache (realpath.go).
 func (w *Worker) transmitToReal(c *conntrack.Conn, frame []byte) (action, int) {
-	if int(c.RealID) >= len(w.realHops) {
-		return w.transmitTo(&c.Real, frame)
-	}
-	cached := &w.realHops[c.RealID]
-	if cached.snapshot != w.hop {
-		hop, _, ok := w.hop.Lookup(c.Real)
-		if !ok {
-			return w.transmitTo(&c.Real, frame) // counts the drop, asks for resolution
+	path, drop := w.pathToReal(c)
+	if path == nil {
+		if drop == DropNeighborUnresolved {
+			if act, port, ok := w.transmitLearned(&c.Real, frame); ok {
+				return act, port
+			}
 		}
-		cached.snapshot, cached.hop = w.hop, hop
+		return w.drop(drop)
 	}
-	dr.Forward(frame, cached.hop.DstMAC, cached.hop.SrcMAC)
-	return actionTransmit, cached.hop.Port
+	dr.Forward(frame, path.hop.DstMAC, path.hop.SrcMAC)
+	return actionTransmit, path.hop.Port
 }
 
 // track advances an existing connection's state for this packet and says

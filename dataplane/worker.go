@@ -125,17 +125,12 @@ type Worker struct {
 	// before the snapshot knows them (learned.go).
 	learned [learnedSlots]learnedHop
 
-	// realHops caches the next hop towards each real server (by id) for the
-	// snapshot it was looked up in: the inbound direction then skips the
-	// route walk and neighbour map.
-	realHops []cachedHop
+	// realPaths caches where packets to each real server (by id) leave, per
+	// next-hop snapshot (realpath.go).
+	realPaths   []realPath
+	scratchPath realPath
 
 	tunnel tunnelState // see tunnel.go
-}
-
-type cachedHop struct {
-	snapshot *nexthop.Snapshot
-	hop      nexthop.Hop
 }
 
 // request runs fn on the worker's goroutine between batches: the only way
@@ -185,7 +180,7 @@ func (w *Worker) sizeTallies() {
 	if n := len(w.table.realStates); n > len(w.realTally) {
 		w.realTally = append(w.realTally, make([]trafficTally, n-len(w.realTally))...)
 		w.touchedReals = make([]uint32, 0, n)
-		w.realHops = append(w.realHops, make([]cachedHop, n-len(w.realHops))...)
+		w.realPaths = append(w.realPaths, make([]realPath, n-len(w.realPaths))...)
 	}
 	if n := len(w.table.serviceStates); n > len(w.serviceTally) {
 		w.serviceTally = append(w.serviceTally, make([]trafficTally, n-len(w.serviceTally))...)
