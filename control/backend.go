@@ -151,6 +151,17 @@ func dataplaneKeyOf(k api.ServiceKey) dataplane.ServiceKey {
 }
 
 // serviceIndex finds a service by key; -1 when there is none.
+// findService is the service an edit of k works on, with the scope its
+// errors are named in; a missing service is the error.
+func findService(cfg *Config, k api.ServiceKey, localAddress bool) (*ServiceConfig, errorScope, error) {
+	i := serviceIndex(cfg, k)
+	scope := errorScope{service: i, real: -1, localAddress: localAddress}
+	if i < 0 {
+		return nil, scope, api.ErrServiceNotFound(k)
+	}
+	return &cfg.Services[i], scope, nil
+}
+
 func serviceIndex(cfg *Config, k api.ServiceKey) int {
 	return slices.IndexFunc(cfg.Services, func(sc ServiceConfig) bool { return apiKeyOf(&sc) == k })
 }
@@ -368,12 +379,10 @@ func deleteService(cfg *Config, k api.ServiceKey) (errorScope, error) {
 }
 
 func addRealServer(cfg *Config, k api.ServiceKey, rs api.RealServer) (errorScope, error) {
-	i := serviceIndex(cfg, k)
-	scope := errorScope{service: i, real: -1}
-	if i < 0 {
-		return scope, api.ErrServiceNotFound(k)
+	sc, scope, err := findService(cfg, k, false)
+	if err != nil {
+		return scope, err
 	}
-	sc := &cfg.Services[i]
 	if err := settleForward(sc, rs.Forward, -1, api.FieldRealServer+".forward"); err != nil {
 		return scope, err
 	}
@@ -387,12 +396,10 @@ func addRealServer(cfg *Config, k api.ServiceKey, rs api.RealServer) (errorScope
 }
 
 func editRealServer(cfg *Config, k api.ServiceKey, rs api.RealServer) (errorScope, error) {
-	i := serviceIndex(cfg, k)
-	scope := errorScope{service: i, real: -1}
-	if i < 0 {
-		return scope, api.ErrServiceNotFound(k)
+	sc, scope, err := findService(cfg, k, false)
+	if err != nil {
+		return scope, err
 	}
-	sc := &cfg.Services[i]
 	// The address is looked up with the port the current method gives it.
 	rc := realFromAPI(sc, rs)
 	addr := netip.AddrPortFrom(rc.Address, uint16(rc.Port))
@@ -410,12 +417,10 @@ func editRealServer(cfg *Config, k api.ServiceKey, rs api.RealServer) (errorScop
 }
 
 func deleteRealServer(cfg *Config, k api.ServiceKey, addr netip.AddrPort) (errorScope, error) {
-	i := serviceIndex(cfg, k)
-	scope := errorScope{service: i, real: -1}
-	if i < 0 {
-		return scope, api.ErrServiceNotFound(k)
+	sc, scope, err := findService(cfg, k, false)
+	if err != nil {
+		return scope, err
 	}
-	sc := &cfg.Services[i]
 	j := realIndex(sc, addr)
 	if j < 0 {
 		return scope, api.ErrRealServerNotFound(k, addr)
@@ -425,12 +430,10 @@ func deleteRealServer(cfg *Config, k api.ServiceKey, addr netip.AddrPort) (error
 }
 
 func addLocalAddress(cfg *Config, k api.ServiceKey, addr netip.Addr) (errorScope, error) {
-	i := serviceIndex(cfg, k)
-	scope := errorScope{service: i, real: -1, localAddress: true}
-	if i < 0 {
-		return scope, api.ErrServiceNotFound(k)
+	sc, scope, err := findService(cfg, k, true)
+	if err != nil {
+		return scope, err
 	}
-	sc := &cfg.Services[i]
 	if slices.Contains(sc.LocalAddresses, addr) {
 		return scope, api.ErrLocalAddressExists(k, addr)
 	}
@@ -446,12 +449,10 @@ func addLocalAddress(cfg *Config, k api.ServiceKey, addr netip.Addr) (errorScope
 }
 
 func deleteLocalAddress(cfg *Config, k api.ServiceKey, addr netip.Addr) (errorScope, error) {
-	i := serviceIndex(cfg, k)
-	scope := errorScope{service: i, real: -1, localAddress: true}
-	if i < 0 {
-		return scope, api.ErrServiceNotFound(k)
+	sc, scope, err := findService(cfg, k, true)
+	if err != nil {
+		return scope, err
 	}
-	sc := &cfg.Services[i]
 	j := slices.Index(sc.LocalAddresses, addr)
 	if j < 0 {
 		return scope, api.ErrLocalAddressNotFound(k, addr)
