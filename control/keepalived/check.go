@@ -29,12 +29,6 @@ func (c *converter) checker(node *Node, server control.RealServerConfig, default
 			if port := c.count(child, 0); port != server.Port {
 				check.Port = port
 			}
-		case "connect_timeout":
-			defaults.connectTimeout = c.seconds(child, defaults.connectTimeout)
-		case "delay_loop":
-			defaults.delayLoop = c.seconds(child, defaults.delayLoop)
-		case "retry", "nb_get_retry":
-			defaults.retry = c.count(child, defaults.retry)
 		case "virtualhost":
 			defaults.virtualhost = firstArg(child.Args)
 		case "url":
@@ -58,7 +52,9 @@ func (c *converter) checker(node *Node, server control.RealServerConfig, default
 		case "type":
 			c.warnf(child.Line, "%s: not translated (the dns check asks for the name only)", child)
 		default:
-			c.warnf(child.Line, "%s %s: not translated", node.Keyword, child)
+			if !c.timing(child, &defaults) {
+				c.warnf(child.Line, "%s %s: not translated", node.Keyword, child)
+			}
 		}
 	}
 	if len(urls) > 0 {

@@ -204,6 +204,23 @@ type checkDefaults struct {
 	virtualhost    string
 }
 
+// timing reads the checker timing keywords keepalived lets every level
+// (virtual_server, real_server, checker) set for the levels below it; it
+// reports whether child was one of them.
+func (c *converter) timing(child *Node, d *checkDefaults) bool {
+	switch child.Keyword {
+	case "delay_loop":
+		d.delayLoop = c.seconds(child, d.delayLoop)
+	case "connect_timeout":
+		d.connectTimeout = c.seconds(child, d.connectTimeout)
+	case "retry", "nb_get_retry":
+		d.retry = c.count(child, d.retry)
+	default:
+		return false
+	}
+	return true
+}
+
 func (c *converter) virtualServer(node *Node) {
 	if len(node.Args) >= 1 && node.Args[0] == "fwmark" {
 		c.warnf(node.Line, "%s: fwmark services are not translated (fastlvs matches on address and port)", node)
@@ -235,12 +252,6 @@ func (c *converter) virtualServer(node *Node) {
 		switch child.Keyword {
 		case "real_server":
 			realServers = append(realServers, child)
-		case "delay_loop":
-			defaults.delayLoop = c.seconds(child, defaults.delayLoop)
-		case "connect_timeout":
-			defaults.connectTimeout = c.seconds(child, defaults.connectTimeout)
-		case "retry", "nb_get_retry":
-			defaults.retry = c.count(child, defaults.retry)
 		case "inhibit_on_failure":
 			defaults.inhibit = true
 		case "virtualhost":
@@ -290,7 +301,9 @@ func (c *converter) virtualServer(node *Node) {
 		case "delay_before_retry":
 			c.warnf(child.Line, "%s: not translated (fastlvs retries at the check interval)", child)
 		default:
-			c.ignore(child)
+			if !c.timing(child, &defaults) {
+				c.ignore(child)
+			}
 		}
 	}
 	if laddrGroup != nil {
@@ -435,12 +448,6 @@ func (c *converter) realServer(node *Node, service *control.ServiceConfig, inher
 			server.LowerThreshold = c.count(child, 0)
 		case "inhibit_on_failure":
 			defaults.inhibit = true
-		case "delay_loop":
-			defaults.delayLoop = c.seconds(child, defaults.delayLoop)
-		case "connect_timeout":
-			defaults.connectTimeout = c.seconds(child, defaults.connectTimeout)
-		case "retry", "nb_get_retry":
-			defaults.retry = c.count(child, defaults.retry)
 		case "virtualhost":
 			defaults.virtualhost = firstArg(child.Args)
 		case "TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK", "UDP_CHECK", "DNS_CHECK", "PING_CHECK", "ICMP_CHECK":
@@ -450,7 +457,9 @@ func (c *converter) realServer(node *Node, service *control.ServiceConfig, inher
 		case "SMTP_CHECK", "BFD_CHECK", "FILE_CHECK":
 			c.warnf(child.Line, "%s: no fastlvs equivalent, checker not translated", child)
 		default:
-			c.ignore(child)
+			if !c.timing(child, &defaults) {
+				c.ignore(child)
+			}
 		}
 	}
 	if server.UpperThreshold > 0 && server.LowerThreshold > server.UpperThreshold {
