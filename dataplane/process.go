@@ -27,12 +27,16 @@ func (w *Worker) processParsed(frame []byte, inPort int, res header.ParseResult,
 		return w.drop(DropParseUnsupportedL4)
 	}
 	t := w.table
-	svc := t.lookupService(&p.Dst, p.DstPort, p.Proto)
-	client := &p.Src
-	if svc == nil { // not for a VIP: a reply from a real server to the client
-		client = &p.Dst
-	}
+	// The service is needed to create a connection and, with several
+	// workers, to tell which end is the client (which names the owner); a
+	// single worker skips it for every packet of an existing connection.
+	var svc *Service
 	if w.workers > 1 {
+		svc = t.lookupService(&p.Dst, p.DstPort, p.Proto)
+		client := &p.Src
+		if svc == nil { // not for a VIP: a reply from a real server to the client
+			client = &p.Dst
+		}
 		owner := t.ownerOf(client, w.workers)
 		if svc == nil && t.isLocalAddress(&p.Dst) {
 			// A FULLNAT reply: its local port names the worker that bound it.
@@ -52,6 +56,9 @@ func (w *Worker) processParsed(frame []byte, inPort int, res header.ParseResult,
 	}
 	created := false
 	if ref == 0 {
+		if w.workers == 1 {
+			svc = t.lookupService(&p.Dst, p.DstPort, p.Proto)
+		}
 		if svc == nil {
 			return w.drop(DropReplyNoConn)
 		}
