@@ -27,7 +27,7 @@ func RoutinePrintStats(ctx context.Context, dp *dataplane.Dataplane, interval ti
 		var b strings.Builder
 		for i, w := range dp.Workers {
 			s := w.Stats
-			cur := snapshot{rx: s.RxPackets.Load(), tx: s.TxPackets.Load()}
+			cur := snapshot{rx: s.Count(dataplane.CountRxPackets), tx: s.Count(dataplane.CountTxPackets)}
 			var reasons []string
 			for d := dataplane.Drop(0); d < dataplane.NumDrops; d++ {
 				if n := s.Drops[d].Load(); n > 0 {
@@ -50,7 +50,7 @@ func RoutinePrintStats(ctx context.Context, dp *dataplane.Dataplane, interval ti
 			}
 			fmt.Fprintf(&b, "worker %d cpu %d: rx %8.0f pps  tx %8.0f pps  conns %6d  handoff %d/%d  drops %d %s\n",
 				w.ID, w.CPU, float64(cur.rx-prev[i].rx)/secs, float64(cur.tx-prev[i].tx)/secs,
-				s.Conns.Load(), s.HandoffOut.Load(), s.HandoffIn.Load(), cur.drops, strings.Join(reasons, " "))
+				s.Conns.Load(), s.Count(dataplane.CountHandoffOut), s.Count(dataplane.CountHandoffIn), cur.drops, strings.Join(reasons, " "))
 			prev[i] = cur
 		}
 		_, _ = io.WriteString(out, b.String())

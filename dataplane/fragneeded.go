@@ -27,18 +27,18 @@ const (
 // message to c's client advertising mtu, and transmits it. It reports false
 // when the packet does not qualify (IPv6, DF clear, no room), leaving the
 // frame untouched; the caller then just drops it.
-func (w *Worker) answerFragmentationNeeded(c *conntrack.Conn, frame []byte, mtu int) (action, int, bool) {
-	p := &w.pkt
+func (w *Worker) answerFragmentationNeeded(c *conntrack.Conn, pkt *packet, mtu int) (verdict, bool) {
+	p := &pkt.hdr
 	if p.IsIPv6 || !p.IPv4().DontFragment() {
-		return 0, 0, false
+		return verdict{}, false
 	}
 	quoted := p.IPv4().HeaderLength() + 8 // the IP header and 8 bytes of payload
-	l3 := w.frameOff + p.L3Off
+	l3 := pkt.off + p.L3Off
 	start := l3 - fragNeededHeaders
-	if start < 0 || l3+quoted > w.frameOff+len(frame) {
-		return 0, 0, false
+	if start < 0 || l3+quoted > pkt.off+pkt.size {
+		return verdict{}, false
 	}
-	out := w.chunk[start : l3+quoted]
+	out := pkt.buf[start : l3+quoted]
 
 	eth := header.Ethernet(out)
 	eth.SetType(header.EtherTypeIPv4)
@@ -58,7 +58,6 @@ func (w *Worker) answerFragmentationNeeded(c *conntrack.Conn, frame []byte, mtu 
 	binary.BigEndian.PutUint16(icmp[6:], uint16(mtu))
 	binary.BigEndian.PutUint16(icmp[2:], ^header.Checksum(icmp, 0))
 
-	w.txOff, w.txLen = start, len(out)
-	act, port := w.transmitTo(&c.Client, out)
-	return act, port, true
+	pkt.setFrame(start, len(out))
+	return w.transmitTo(&c.Client, pkt), true
 }

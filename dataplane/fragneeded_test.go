@@ -32,13 +32,13 @@ func TestTunnelAnswersFragmentationNeeded(t *testing.T) {
 	w := d.Workers[0]
 	big := tunUDP.with(func(p *pkt) { p.payload = make([]byte, 1380-28+100); p.sport = 41000 })
 	in := big.frame(t)
-	act, port, out := processInChunk(w, in, 0, tunnelHeadroom)
-	if act != actionTransmit || port != 0 {
-		t.Fatalf("action %v port %d, want the answer sent back on port 0 (drops %v)", act, port, dropCounts(w))
+	v, out := processInChunk(w, in, 0, tunnelHeadroom)
+	if v.action != actionTransmit || v.port != 0 {
+		t.Fatalf("verdict %+v, want the answer sent back on port 0 (drops %v)", v, dropCounts(w))
 	}
 	w.publish()
-	if w.Stats.FragNeededSent.Load() != 1 {
-		t.Fatalf("FragNeededSent %d, want 1", w.Stats.FragNeededSent.Load())
+	if w.Stats.Count(CountFragNeededSent) != 1 {
+		t.Fatalf("FragNeededSent %d, want 1", w.Stats.Count(CountFragNeededSent))
 	}
 
 	pkt := gopacket.NewPacket(out, layers.LayerTypeEthernet, gopacket.Default)
@@ -77,8 +77,7 @@ func TestTunnelAnswersFragmentationNeeded(t *testing.T) {
 	chunk := make([]byte, tunnelHeadroom+handoffFrameMax)
 	if a := testing.AllocsPerRun(100, func() {
 		copy(chunk[tunnelHeadroom:], in)
-		w.chunk, w.frameOff = chunk, tunnelHeadroom
-		w.process(chunk[tunnelHeadroom:tunnelHeadroom+len(in)], 0)
+		w.processIn(chunk, tunnelHeadroom, len(in), 0)
 	}); a != 0 {
 		t.Errorf("answering allocates %v times per packet", a)
 	}

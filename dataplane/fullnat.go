@@ -59,12 +59,11 @@ func (w *Worker) releaseLocal(c *conntrack.Conn) {
 }
 
 // forwardFullNAT rewrites both ends of a FULLNAT packet.
-func (w *Worker) forwardFullNAT(c *conntrack.Conn, dir conntrack.Dir, frame []byte) (action, int) {
-	p := &w.pkt
+func (w *Worker) forwardFullNAT(c *conntrack.Conn, dir conntrack.Dir, pkt *packet) verdict {
 	if dir == conntrack.DirIn {
-		nat.RewriteFullNAT(p, &c.Local, c.LocalPort, &c.Real, c.RealPort)
-		return w.transmitToReal(c, frame)
+		nat.RewriteFullNAT(&pkt.hdr, &c.Local, c.LocalPort, &c.Real, c.RealPort)
+		return w.transmitToReal(c, pkt)
 	}
-	nat.RewriteFullNAT(p, &c.Virtual, c.VirtualPort, &c.Client, c.ClientPort)
-	return w.transmitTo(&c.Client, frame)
+	nat.RewriteFullNAT(&pkt.hdr, &c.Virtual, c.VirtualPort, &c.Client, c.ClientPort)
+	return w.transmitTo(&c.Client, pkt)
 }

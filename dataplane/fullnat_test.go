@@ -125,12 +125,12 @@ func TestFullNATPortOwnership(t *testing.T) {
 		client := addr(syn.src).Unmap().As16()
 		owner := table.ownerOf(&client, 2)
 		other := d.Workers[1-owner]
-		if act, arg := other.process(syn.frame(t), 0); act != actionHandoff || arg != owner {
-			t.Fatalf("SYN at worker %d: (%v, %d), want handoff to %d", 1-owner, act, arg, owner)
+		if v := other.processFrame(syn.frame(t), 0); v.action != actionHandoff || v.owner != owner {
+			t.Fatalf("SYN at worker %d: %+v, want handoff to %d", 1-owner, v, owner)
 		}
 		w = d.Workers[owner]
 		frame := syn.frame(t)
-		if act, _ := w.process(frame, 0); act != actionTransmit {
+		if v := w.processFrame(frame, 0); v.action != actionTransmit {
 			t.Fatalf("SYN at its owner dropped: %v", dropCounts(w))
 		}
 		var out header.Packet
@@ -143,12 +143,12 @@ func TestFullNATPortOwnership(t *testing.T) {
 			p.src, p.sport, p.dst, p.dport = "198.18.2.2", 8080, netip.AddrFrom16(out.Src).Unmap().String(), lport
 			p.srcMAC, p.dstMAC = realMAC2, portMAC1
 		})
-		if act, arg := other.process(reply.frame(t), 1); act != actionHandoff || arg != owner {
-			t.Fatalf("reply to port %d at worker %d: (%v, %d), want handoff to %d", lport, 1-owner, act, arg, owner)
+		if v := other.processFrame(reply.frame(t), 1); v.action != actionHandoff || v.owner != owner {
+			t.Fatalf("reply to port %d at worker %d: %+v, want handoff to %d", lport, 1-owner, v, owner)
 		}
 		back := reply.frame(t)
-		if act, arg := w.process(back, 1); act != actionTransmit || arg != 0 {
-			t.Fatalf("reply at its owner: (%v, %d), drops %v", act, arg, dropCounts(w))
+		if v := w.processFrame(back, 1); v.action != actionTransmit || v.port != 0 {
+			t.Fatalf("reply at its owner: %+v, drops %v", v, dropCounts(w))
 		}
 		if want := syn.toClient(synAck, nil).frame(t); string(back) != string(want) {
 			t.Fatalf("reply at its owner\n got: %s\nwant: %s", dump(back), dump(want))
@@ -171,14 +171,14 @@ func TestFullNATExhaustionAndRelease(t *testing.T) {
 	tmpl := pkt{srcMAC: routerMAC, dstMAC: portMAC0, src: "198.18.64.0", dst: "198.18.0.31",
 		proto: header.ProtocolTCP, sport: 1024, dport: 80, flags: syn, padTo: 60}.frame(t)
 	buf := make([]byte, len(tmpl))
-	send := func(i int) (action, int) {
+	send := func(i int) verdict {
 		copy(buf, tmpl)
 		stampClient(buf, i)
-		return w.process(buf, 0)
+		return w.processFrame(buf, 0)
 	}
 	seen := make([]bool, localPortLast+1)
 	for i := range ports {
-		if act, _ := send(i); act != actionTransmit {
+		if v := send(i); v.action != actionTransmit {
 			t.Fatalf("connection %d dropped: %v", i, dropCounts(w))
 		}
 		port := binary.BigEndian.Uint16(buf[offSrcPort:])
@@ -205,7 +205,7 @@ func TestFullNATExhaustionAndRelease(t *testing.T) {
 	if pool == nil || pool.free() != ports {
 		t.Fatalf("after expiry the pool has %v free ports, want %d", pool, ports)
 	}
-	if act, _ := send(ports + 1); act != actionTransmit {
+	if v := send(ports + 1); v.action != actionTransmit {
 		t.Fatalf("SYN after expiry dropped: %v", dropCounts(w))
 	}
 }
@@ -216,7 +216,7 @@ func TestFullNATPoolsSurviveTableSwap(t *testing.T) {
 	d := newMemDataplane(t, fullnatSpec(), 1, 1024)
 	w := d.Workers[0]
 	first := fnatSyn.frame(t)
-	if act, _ := w.process(first, 0); act != actionTransmit {
+	if v := w.processFrame(first, 0); v.action != actionTransmit {
 		t.Fatalf("SYN dropped: %v", dropCounts(w))
 	}
 	spec := fullnatSpec()
@@ -229,7 +229,7 @@ func TestFullNATPoolsSurviveTableSwap(t *testing.T) {
 	got := map[string]uint16{}
 	for i := range 3 {
 		frame := fnatSyn.with(func(p *pkt) { p.sport = uint16(42000 + i) }).frame(t)
-		if act, _ := w.process(frame, 0); act != actionTransmit {
+		if v := w.processFrame(frame, 0); v.action != actionTransmit {
 			t.Fatalf("SYN %d dropped: %v", i, dropCounts(w))
 		}
 		var p header.Packet
@@ -264,14 +264,14 @@ func TestFullNATAllocs(t *testing.T) {
 		copy(buf, tmpl)
 		stampClient(buf, i)
 		i++
-		if act, _ := w.process(buf, 0); act != actionTransmit {
+		if v := w.processFrame(buf, 0); v.action != actionTransmit {
 			t.Fatalf("SYN dropped: %v", dropCounts(w))
 		}
 	}); n != 0 {
 		t.Errorf("new connection: %v allocations per packet, want 0", n)
 	}
 	est := flow.with(func(p *pkt) { p.sport = 9; p.flags = syn }).frame(t)
-	if act, _ := w.process(est, 0); act != actionTransmit {
+	if v := w.processFrame(est, 0); v.action != actionTransmit {
 		t.Fatalf("SYN dropped: %v", dropCounts(w))
 	}
 	var out header.Packet
@@ -286,7 +286,7 @@ func TestFullNATAllocs(t *testing.T) {
 	}{{"established", in, 0}, {"reply", reply, 1}} {
 		if n := testing.AllocsPerRun(1000, func() {
 			copy(buf, c.frame)
-			if act, _ := w.process(buf, c.port); act != actionTransmit {
+			if v := w.processFrame(buf, c.port); v.action != actionTransmit {
 				t.Fatalf("%s dropped: %v", c.name, dropCounts(w))
 			}
 		}); n != 0 {
@@ -325,7 +325,7 @@ func BenchmarkProcessFullNAT(b *testing.B) {
 			copy(buf, tmpl)
 			stampClient(buf, i)
 			i++
-			if act, _ := w.process(buf, 0); act != actionTransmit {
+			if v := w.processFrame(buf, 0); v.action != actionTransmit {
 				b.Fatalf("SYN dropped: %v", dropCounts(w))
 			}
 		}
@@ -334,7 +334,7 @@ func BenchmarkProcessFullNAT(b *testing.B) {
 	d := newMemDataplane(b, fullnatSpec(), 1, 1024)
 	w := d.Workers[0]
 	first := flow.frame(b)
-	if act, _ := w.process(first, 0); act != actionTransmit {
+	if v := w.processFrame(first, 0); v.action != actionTransmit {
 		b.Fatalf("SYN dropped: %v", dropCounts(w))
 	}
 	var out header.Packet
@@ -351,7 +351,7 @@ func BenchmarkProcessFullNAT(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				copy(buf, c.frame)
-				if act, _ := w.process(buf, c.port); act != actionTransmit {
+				if v := w.processFrame(buf, c.port); v.action != actionTransmit {
 					b.Fatalf("%s dropped: %v", c.name, dropCounts(w))
 				}
 			}

@@ -22,22 +22,22 @@ type learnedHop struct {
 	set  bool
 }
 
-// learnSource records the source MAC of the packet being processed as the
-// way back to its source address.
-func (w *Worker) learnSource(frame []byte, inPort int) {
-	slot := &w.learned[learnedSlot(&w.pkt.Src)]
-	slot.addr, slot.mac, slot.port, slot.set = w.pkt.Src, header.Ethernet(frame).SourceAddress(), inPort, true
+// learnSource records the source MAC of a packet as the way back to its
+// source address.
+func (w *Worker) learnSource(pkt *packet) {
+	slot := &w.learned[learnedSlot(&pkt.hdr.Src)]
+	slot.addr, slot.mac, slot.port, slot.set = pkt.hdr.Src, header.Ethernet(pkt.frame()).SourceAddress(), pkt.inPort, true
 }
 
-// transmitLearned sends the frame to dst's learned next hop, if there is one.
-func (w *Worker) transmitLearned(dst *[16]byte, frame []byte) (action, int, bool) {
+// transmitLearned sends the packet to dst's learned next hop, if there is one.
+func (w *Worker) transmitLearned(dst *[16]byte, pkt *packet) (verdict, bool) {
 	slot := &w.learned[learnedSlot(dst)]
 	if !slot.set || slot.addr != *dst {
-		return 0, 0, false
+		return verdict{}, false
 	}
-	dr.Forward(frame, slot.mac, w.hop.PortMAC(slot.port))
-	w.tally.learnedHops++
-	return actionTransmit, slot.port, true
+	dr.Forward(pkt.frame(), slot.mac, w.hop.PortMAC(slot.port))
+	w.count(CountLearnedHops)
+	return transmitOn(slot.port), true
 }
 
 func learnedSlot(a *[16]byte) uint32 {

@@ -15,13 +15,12 @@ func TestReplyToUnresolvedClientUsesLearnedHop(t *testing.T) {
 	w := d.Workers[0]
 	newClientMAC := header.MAC{0x02, 0xc1, 0, 0, 0, 0x77}
 	syn := natSyn.with(func(p *pkt) { p.src = "198.18.1.77"; p.srcMAC = newClientMAC }) // on-link, no neighbour entry
-	if act, port := w.process(syn.frame(t), 0); act != actionTransmit || port != 1 {
-		t.Fatalf("SYN: action %v port %d drops %v", act, port, dropCounts(w))
+	if v := w.processFrame(syn.frame(t), 0); v.action != actionTransmit || v.port != 1 {
+		t.Fatalf("SYN: verdict %+v drops %v", v, dropCounts(w))
 	}
 	synAck := syn.toReal("198.18.2.2", 8080, realMAC2).fromReal(synAck).frame(t)
-	act, port := w.process(synAck, 1)
-	if act != actionTransmit || port != 0 {
-		t.Fatalf("reply to a client unknown to the snapshot: action %v port %d drops %v", act, port, dropCounts(w))
+	if v := w.processFrame(synAck, 1); v.action != actionTransmit || v.port != 0 {
+		t.Fatalf("reply to a client unknown to the snapshot: verdict %+v drops %v", v, dropCounts(w))
 	}
 	eth := header.Ethernet(synAck)
 	if dst, src := eth.DestinationAddress(), eth.SourceAddress(); !bytes.Equal(dst[:], newClientMAC[:]) || src != portMAC0 {
@@ -32,7 +31,7 @@ func TestReplyToUnresolvedClientUsesLearnedHop(t *testing.T) {
 		t.Fatal("the kernel was not asked to resolve the client")
 	}
 	w.publish()
-	if w.Stats.LearnedHops.Load() != 1 || dropTotal(w) != 0 {
-		t.Fatalf("learned hops %d, drops %v; want 1 and none", w.Stats.LearnedHops.Load(), dropCounts(w))
+	if w.Stats.Count(CountLearnedHops) != 1 || dropTotal(w) != 0 {
+		t.Fatalf("learned hops %d, drops %v; want 1 and none", w.Stats.Count(CountLearnedHops), dropCounts(w))
 	}
 }

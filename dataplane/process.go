@@ -8,18 +8,15 @@ import (
 	"fastlvs/sched"
 )
 
-// process handles one frame in place and says what to do with it: transmit
-// on port arg, hand over to worker arg, or drop (already counted). It is the
-// per-packet path: no allocation, no lock, no clock read.
-func (w *Worker) process(frame []byte, inPort int) (action, int) {
-	return w.processParsed(frame, inPort, w.pkt.Parse(frame), 0, 0, false)
-}
-
-// processParsed is process for a frame already parsed into w.pkt. When
-// looked is true, ref and dir are the connection lookup LookupBatch did for
-// the whole receive batch (ref 0: none then).
-func (w *Worker) processParsed(frame []byte, inPort int, res header.ParseResult, ref conntrack.Ref, dir conntrack.Dir, looked bool) (action, int) {
-	p := &w.pkt
+// process handles one packet in place and says what to do with it:
+// transmit pkt.frame() on a port, hand it over to the worker that owns its
+// connection, or drop it (already counted). pkt.hdr holds its parse
+// (ParseOK or the reason it failed). When looked is true, ref and dir are
+// the connection lookup LookupBatch did for the whole receive batch (ref 0:
+// none then). It is the per-packet path: no allocation, no lock, no clock
+// read.
+func (w *Worker) process(pkt *packet, res header.ParseResult, ref conntrack.Ref, dir conntrack.Dir, looked bool) verdict {
+	p := &pkt.hdr
 	if res != header.ParseOK {
 		return w.drop(dropOfParse[res])
 	}
@@ -43,7 +40,7 @@ func (w *Worker) processParsed(frame []byte, inPort int, res header.ParseResult,
 			owner = int(p.DstPort) % w.workers
 		}
 		if owner != w.ID {
-			return actionHandoff, owner
+			return handOffTo(owner)
 		}
 	}
 
@@ -64,14 +61,14 @@ func (w *Worker) processParsed(frame []byte, inPort int, res header.ParseResult,
 		}
 		created = true
 		var drop Drop
-		if ref, drop = w.newConn(svc, &tuple); ref == 0 {
+		if ref, drop = w.newConn(svc, p, &tuple); ref == 0 {
 			return w.drop(drop)
 		}
-		w.learnSource(frame, inPort)
+		w.learnSource(pkt)
 		dir = conntrack.DirIn
 	}
 	// A new connection's first packet moves it out of NONE too (SYN_RECV).
-	drop, ok, changed := w.track(ref, dir)
+	drop, ok, changed := w.track(ref, dir, p.TCPFlags)
 	if !ok {
 		return w.drop(drop)
 	}
@@ -80,67 +77,70 @@ func (w *Worker) processParsed(frame []byte, inPort int, res header.ParseResult,
 	if w.syncDue(c, changed || created) {
 		w.publishSync(c)
 	}
-	w.countTraffic(c, dir, len(frame))
-	w.txOff, w.txLen = w.frameOff, len(frame)
+	w.countTraffic(c, dir, pkt.size)
 	switch Method(c.Forward) {
 	case MethodDR:
-		return w.transmitToReal(c, frame)
+		return w.transmitToReal(c, pkt)
 	case MethodNAT:
 		if dir == conntrack.DirIn {
 			nat.RewriteDestination(p, &c.Real, c.RealPort)
-			return w.transmitToReal(c, frame)
+			return w.transmitToReal(c, pkt)
 		}
 		nat.RewriteSource(p, &c.Virtual, c.VirtualPort)
-		return w.transmitTo(&c.Client, frame)
+		return w.transmitTo(&c.Client, pkt)
 	case MethodFullNAT:
-		return w.forwardFullNAT(c, dir, frame)
+		return w.forwardFullNAT(c, dir, pkt)
 	case MethodTunnel:
-		return w.forwardTunnel(c, frame)
+		return w.forwardTunnel(c, pkt)
 	}
 	return w.drop(DropUnsupportedMethod)
 }
 
-func (w *Worker) drop(d Drop) (action, int) {
+// drop counts a dropped packet under its reason.
+func (w *Worker) drop(d Drop) verdict {
 	w.tally.drops[d]++
-	return actionDrop, 0
+	return verdict{action: actionDrop, reason: d}
 }
 
+// count adds one to a worker counter.
+func (w *Worker) count(c Count) { w.tally.counts[c]++ }
+
 // transmitTo readdresses the frame to the next hop towards dst.
-func (w *Worker) transmitTo(dst *[16]byte, frame []byte) (action, int) {
+func (w *Worker) transmitTo(dst *[16]byte, pkt *packet) verdict {
 	hop, want, ok := w.hop.Lookup(*dst)
 	if !ok {
 		if want == ([16]byte{}) {
 			return w.drop(DropNoRoute)
 		}
 		w.wants.Push(want) // a full queue only delays resolution
-		if act, port, ok := w.transmitLearned(dst, frame); ok {
-			return act, port
+		if v, ok := w.transmitLearned(dst, pkt); ok {
+			return v
 		}
 		return w.drop(DropNeighborUnresolved)
 	}
-	dr.Forward(frame, hop.DstMAC, hop.SrcMAC)
-	return actionTransmit, hop.Port
+	dr.Forward(pkt.frame(), hop.DstMAC, hop.SrcMAC)
+	return transmitOn(hop.Port)
 }
 
 // transmitToReal is transmitTo for a connection's real server, through the
 // worker's per-snapshot path cache (realpath.go).
-func (w *Worker) transmitToReal(c *conntrack.Conn, frame []byte) (action, int) {
+func (w *Worker) transmitToReal(c *conntrack.Conn, pkt *packet) verdict {
 	path, drop := w.pathToReal(c)
 	if path == nil {
 		if drop == DropNeighborUnresolved {
-			if act, port, ok := w.transmitLearned(&c.Real, frame); ok {
-				return act, port
+			if v, ok := w.transmitLearned(&c.Real, pkt); ok {
+				return v
 			}
 		}
 		return w.drop(drop)
 	}
-	dr.Forward(frame, path.hop.DstMAC, path.hop.SrcMAC)
-	return actionTransmit, path.hop.Port
+	dr.Forward(pkt.frame(), path.hop.DstMAC, path.hop.SrcMAC)
+	return transmitOn(path.hop.Port)
 }
 
 // track advances an existing connection's state for this packet and says
 // whether the state changed.
-func (w *Worker) track(ref conntrack.Ref, dir conntrack.Dir) (drop Drop, ok, changed bool) {
+func (w *Worker) track(ref conntrack.Ref, dir conntrack.Dir, tcpFlags uint8) (drop Drop, ok, changed bool) {
 	c := w.conns.Conn(ref)
 	if w.table.real(c.RealID) == nil && !w.table.servesRemoved(c.RealID, w.now) {
 		w.onExpire(ref, c)
@@ -153,7 +153,7 @@ func (w *Worker) track(ref conntrack.Ref, dir conntrack.Dir) (drop Drop, ok, cha
 		return 0, true, false
 	}
 	inputOnly := Method(c.Forward) == MethodDR || Method(c.Forward) == MethodTunnel
-	old, cur := w.conns.Update(ref, dir, w.pkt.TCPFlags, inputOnly, w.now)
+	old, cur := w.conns.Update(ref, dir, tcpFlags, inputOnly, w.now)
 	if old.Active() != cur.Active() {
 		if rs := w.table.realState(c.RealID); rs != nil {
 			rs.Load.ConnChanged(old.Active(), cur.Active())
@@ -164,15 +164,14 @@ func (w *Worker) track(ref conntrack.Ref, dir conntrack.Dir) (drop Drop, ok, cha
 
 // newConn schedules a real server for the first packet of a connection and
 // records it. It returns ref 0 and the reason when the packet must drop.
-func (w *Worker) newConn(svc *Service, tuple *conntrack.Tuple) (conntrack.Ref, Drop) {
-	p := &w.pkt
+func (w *Worker) newConn(svc *Service, p *header.Packet, tuple *conntrack.Tuple) (conntrack.Ref, Drop) {
 	const synMask = header.TCPFlagSyn | header.TCPFlagAck | header.TCPFlagRst
 	if p.Proto == header.ProtocolTCP && p.TCPFlags&synMask != header.TCPFlagSyn {
 		if !w.table.Spec.SloppyTCP || p.TCPFlags&header.TCPFlagRst != 0 {
 			return 0, DropTCPNotSYN
 		}
 	}
-	real, template := w.pickReal(svc)
+	real, template := w.pickReal(svc, p)
 	if real == nil {
 		return 0, DropNoRealServer
 	}
@@ -218,7 +217,7 @@ func (w *Worker) newConn(svc *Service, tuple *conntrack.Tuple) (conntrack.Ref, D
 	real.State.Load.ConnStarted(w.conns.Conn(ref).State.Active())
 	w.realTallyOf(real.ID).conns++
 	w.serviceTallyOf(svc.State.ID).conns++
-	w.tally.newConns++
+	w.count(CountNewConns)
 	return ref, 0
 }
 
@@ -234,13 +233,12 @@ func (w *Worker) evict(reply *conntrack.Tuple) bool {
 	w.onExpire(ref, w.conns.Conn(ref))
 	w.conns.Remove(ref)
 	w.batchRemoved = true
-	w.tally.evictions++
+	w.count(CountEvictions)
 	return true
 }
 
 // pickReal asks the persistence template, then the scheduler.
-func (w *Worker) pickReal(svc *Service) (*Real, conntrack.Ref) {
-	p := &w.pkt
+func (w *Worker) pickReal(svc *Service, p *header.Packet) (*Real, conntrack.Ref) {
 	// The flow lives in the worker: passed through the Scheduler interface,
 	// a local would escape to the heap on every new connection.
 	flow := &w.flow

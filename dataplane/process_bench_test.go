@@ -80,7 +80,7 @@ func (f benchFlows) establish(tb testing.TB, w *Worker, method Method, i int) {
 func (f benchFlows) send(tb testing.TB, w *Worker, tmpl []byte, port int, stamp func([]byte, int), i int) {
 	copy(f.scratch, tmpl)
 	stamp(f.scratch, i)
-	if act, _ := w.process(f.scratch, port); act != actionTransmit {
+	if v := w.processFrame(f.scratch, port); v.action != actionTransmit {
 		tb.Fatalf("handshake of flow %d dropped: %v", i, dropCounts(w))
 	}
 }
@@ -127,7 +127,7 @@ func BenchmarkProcess(b *testing.B) {
 				}
 				copy(buf, f.syn)
 				stampClient(buf, i)
-				if act, _ := w.process(buf, 0); act != actionTransmit {
+				if v := w.processFrame(buf, 0); v.action != actionTransmit {
 					b.Fatalf("SYN %d dropped: %v", i, dropCounts(w))
 				}
 				i++
@@ -156,7 +156,7 @@ func benchOneFrame(b *testing.B, w *Worker, frame []byte, port int) {
 	b.ReportAllocs()
 	for b.Loop() {
 		copy(buf, frame)
-		if act, _ := w.process(buf, port); act != actionTransmit {
+		if v := w.processFrame(buf, port); v.action != actionTransmit {
 			b.Fatalf("dropped: %v", dropCounts(w))
 		}
 	}
@@ -211,21 +211,20 @@ func benchmarkWorkerLoop(b *testing.B, method Method, flows int, batched bool) {
 		d.now += int64(2 * time.Microsecond)
 		w.beginBatch(d.now)
 		for j := range batchSize {
-			w.batchFrames[j] = rx[j*frameLen : (j+1)*frameLen]
+			w.batch[j] = packet{buf: rx[j*frameLen : (j+1)*frameLen], size: frameLen, inPort: int(ports[next+j])}
 		}
 		if batched {
 			w.lookupBatch(batchSize)
 		}
 		for j := range batchSize {
-			frame := w.batchFrames[j]
-			var act action
+			pkt := &w.batch[j]
+			var v verdict
 			if batched {
-				w.pkt = w.batchPkts[j]
-				act, _ = w.processParsed(frame, int(ports[next+j]), w.batchResults[j], w.batchRefs[j], w.batchDirs[j], true)
+				v = w.process(pkt, w.batchResults[j], w.batchRefs[j], w.batchDirs[j], true)
 			} else {
-				act, _ = w.process(frame, int(ports[next+j]))
+				v = w.process(pkt, pkt.hdr.Parse(pkt.frame()), 0, 0, false)
 			}
-			if act != actionTransmit {
+			if v.action != actionTransmit {
 				b.Fatalf("established flow dropped: %v", dropCounts(w))
 			}
 		}
@@ -294,7 +293,7 @@ func testProcessAllocs(t *testing.T, spec TableSpec, name string, method Method)
 		copy(buf, f.syn)
 		stampClient(buf, i)
 		i++
-		if act, _ := w.process(buf, 0); act != actionTransmit {
+		if v := w.processFrame(buf, 0); v.action != actionTransmit {
 			t.Fatalf("%s: SYN dropped: %v", name, dropCounts(w))
 		}
 	}); n != 0 {
@@ -310,7 +309,7 @@ func testProcessAllocs(t *testing.T, spec TableSpec, name string, method Method)
 		if n := testing.AllocsPerRun(1000, func() {
 			copy(buf, c.tmpl)
 			c.stamp(buf, client)
-			if act, _ := w.process(buf, c.port); act != actionTransmit {
+			if v := w.processFrame(buf, c.port); v.action != actionTransmit {
 				t.Fatalf("%s %s dropped: %v", name, c.name, dropCounts(w))
 			}
 		}); n != 0 {

@@ -72,7 +72,7 @@ func FuzzProcess(f *testing.F) {
 		d := newMemDataplane(t, testSpec(), 1, 64)
 		w := d.Workers[0]
 		for _, e := range established {
-			if act, _ := w.process(append([]byte(nil), e.frame...), e.port); act != actionTransmit {
+			if v := w.processFrame(append([]byte(nil), e.frame...), e.port); v.action != actionTransmit {
 				t.Fatalf("populate: dropped %v", dropCounts(w))
 			}
 		}
@@ -98,7 +98,8 @@ func checkProcessOutcome(t *testing.T, w *Worker, port int, input []byte) {
 	}
 
 	frame := append([]byte(nil), input...)
-	act, arg := w.process(frame, port)
+	v := w.processFrame(frame, port)
+	act, arg := v.action, v.port
 
 	changed := 0
 	w.publish()
@@ -154,7 +155,7 @@ func checkProcessOutcome(t *testing.T, w *Worker, port int, input []byte) {
 			t.Fatalf("payload changed\n in: %x\nout: %x", input, frame)
 		}
 	default:
-		t.Fatalf("process = (%v, %d) on a single worker", act, arg)
+		t.Fatalf("process = %+v on a single worker", v)
 	}
 }
 

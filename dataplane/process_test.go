@@ -38,9 +38,13 @@ func runSteps(t *testing.T, d *memDataplane, steps []step) {
 		w := d.Workers[s.worker]
 		before := dropCounts(w)
 		frame := append([]byte(nil), s.in...)
-		act, arg := w.process(frame, s.port)
+		v := w.processFrame(frame, s.port)
+		act, arg := v.action, v.port
+		if act == actionHandoff {
+			arg = v.owner
+		}
 		if act != s.act || arg != s.arg {
-			t.Fatalf("%s: process = (%v, %d), want (%v, %d); drops %v", s.name, act, arg, s.act, s.arg, dropCounts(w))
+			t.Fatalf("%s: process = %+v, want (%v, %d); drops %v", s.name, v, s.act, s.arg, dropCounts(w))
 		}
 		after := dropCounts(w)
 		switch act {
@@ -126,7 +130,7 @@ func TestProcessDirectRouting(t *testing.T) {
 	}
 	runSteps(t, d, steps)
 	d.Workers[0].publish()
-	if n := d.Workers[0].Stats.NewConns.Load(); n != 1 {
+	if n := d.Workers[0].Stats.Count(CountNewConns); n != 1 {
 		t.Fatalf("new connections = %d, want 1", n)
 	}
 }
@@ -306,8 +310,8 @@ func TestProcessPersistence(t *testing.T) {
 		}
 		frame := pkt{srcMAC: mac, dstMAC: portMAC0, src: client, dst: vip, proto: header.ProtocolTCP,
 			sport: sport, dport: 443, flags: syn}.frame(t)
-		if act, port := w.process(frame, 0); act != actionTransmit || port != 1 {
-			t.Fatalf("SYN %s:%d -> %s: (%v, %d), drops %v", client, sport, vip, act, port, dropCounts(w))
+		if v := w.processFrame(frame, 0); v.action != actionTransmit || v.port != 1 {
+			t.Fatalf("SYN %s:%d -> %s: %+v, drops %v", client, sport, vip, v, dropCounts(w))
 		}
 		return header.Ethernet(frame).DestinationAddress()
 	}
@@ -382,7 +386,7 @@ func TestProcessTCPStates(t *testing.T) {
 	}
 	send := func(p pkt, port int) {
 		t.Helper()
-		if act, _ := w.process(p.frame(t), port); act != actionTransmit {
+		if v := w.processFrame(p.frame(t), port); v.action != actionTransmit {
 			t.Fatalf("%+v dropped: %v", p, dropCounts(w))
 		}
 	}
@@ -422,7 +426,7 @@ func TestProcessChecksumsVerify(t *testing.T) {
 				p.sport += uint16(size)
 			})
 			frame := p.frame(t)
-			if act, _ := w.process(frame, 0); act != actionTransmit {
+			if v := w.processFrame(frame, 0); v.action != actionTransmit {
 				t.Fatalf("%s:%d size %d dropped: %v", p.dst, p.dport, size, dropCounts(w))
 			}
 			var parsed header.Packet

@@ -103,46 +103,98 @@ var dropOfParse = [header.NumParseResults]Drop{
 // BatchBuckets are the upper bounds of the batch-size histogram.
 var BatchBuckets = [...]int{1, 2, 4, 8, 16, 32, 64, 128, 256}
 
-// WorkerStats are one worker's counters, padded so that two workers never
-// write the same cache line.
-type WorkerStats struct {
-	_          [64]byte
-	RxPackets  counter
-	RxBytes    counter
-	TxPackets  counter
-	TxBytes    counter
-	HandoffOut counter
-	HandoffIn  counter
-	BusyPolls  counter // polls that found work
-	IdlePolls  counter // polls that found none
-	NewConns   counter
-	Evictions  counter // old connections replaced by a new one with the same reply tuple
-	// FragNeededSent counts ICMP "fragmentation needed" answers to tunnel
-	// packets over the MTU (each such packet is also a drop, encap_too_large).
-	FragNeededSent counter
-	// LearnedHops counts packets sent to a next hop learned from a client's
-	// own packet because the kernel's neighbour entry was not in the
+// Count names one of a worker's event counters (drops have their own enum,
+// Drop). Stats, metrics and the demo all read them through counterInfo, the
+// one list of their names.
+type Count uint8
+
+const (
+	CountRxPackets Count = iota
+	CountRxBytes
+	CountTxPackets
+	CountTxBytes
+	CountHandoffOut
+	CountHandoffIn
+	CountBusyPolls // polls that found work
+	CountIdlePolls // polls that found none
+	CountNewConns
+	CountEvictions // old connections replaced by a new one with the same reply tuple
+	// CountFragNeededSent counts ICMP "fragmentation needed" answers to
+	// tunnel packets over the MTU (each such packet is also a drop,
+	// encap_too_large).
+	CountFragNeededSent
+	// CountLearnedHops counts packets sent to a next hop learned from a
+	// client's own packet because the kernel's neighbour entry was not in the
 	// snapshot yet.
-	LearnedHops counter
+	CountLearnedHops
 	// Connection sync: records published for the peer, records lost to a
 	// full ring, the peer's records applied, and the peer's records naming a
 	// service or real server this director does not have.
-	SyncPublished, SyncOutFull, SyncApplied, SyncUnknown counter
-	Conns                                                counter // connections in the table now (a gauge, stored)
-	Drops                                                [NumDrops]counter
-	Batches                                              [len(BatchBuckets) + 1]counter
-	_                                                    [64]byte
+	CountSyncPublished
+	CountSyncOutFull
+	CountSyncApplied
+	CountSyncUnknown
+	NumCounts
+)
+
+// CountInfo is how a Count is exported: the metric name after
+// "fastlvs_worker_" and its help text.
+type CountInfo struct{ Metric, Help string }
+
+var counterInfo = [NumCounts]CountInfo{
+	CountRxPackets:      {"rx_packets_total", "Frames the worker received from its AF_XDP sockets."},
+	CountRxBytes:        {"rx_bytes_total", "Bytes of the frames the worker received, Ethernet header included."},
+	CountTxPackets:      {"tx_packets_total", "Frames the worker put on its TX rings."},
+	CountTxBytes:        {"tx_bytes_total", "Bytes of the frames the worker transmitted."},
+	CountHandoffOut:     {"handoff_out_packets_total", "Frames this worker handed to the worker owning their connection."},
+	CountHandoffIn:      {"handoff_in_packets_total", "Frames other workers handed to this one, the owner of their connection."},
+	CountBusyPolls:      {"busy_polls_total", "Polls that found frames to handle."},
+	CountIdlePolls:      {"idle_polls_total", "Polls that found nothing to do."},
+	CountNewConns:       {"connections_created_total", "Connections the worker created."},
+	CountEvictions:      {"connections_evicted_total", "Connections replaced by a new one whose replies carry the same tuple (a client reusing its port)."},
+	CountFragNeededSent: {"frag_needed_sent_total", "ICMP fragmentation-needed answers to tunnel packets over the egress MTU."},
+	CountLearnedHops:    {"learned_next_hop_packets_total", "Replies sent to a next hop learned from the client's own packet, before the kernel's neighbour entry reached the snapshot."},
+	CountSyncPublished:  {"sync_published_total", "Connections the worker published for the peer director."},
+	CountSyncOutFull:    {"sync_out_full_total", "Connections not published for the peer: the worker's sync ring was full."},
+	CountSyncApplied:    {"sync_applied_total", "The peer director's connections taken into this worker's table."},
+	CountSyncUnknown:    {"sync_unknown_total", "The peer's connections naming a service or real server this director does not have."},
 }
+
+// Info says how the count is exported.
+func (c Count) Info() CountInfo { return counterInfo[c] }
+
+// String is the count's metric name.
+func (c Count) String() string { return counterInfo[c].Metric }
+
+// WorkerStats are one worker's counters, padded so that two workers never
+// write the same cache line.
+type WorkerStats struct {
+	_       [64]byte
+	Counts  [NumCounts]counter
+	Drops   [NumDrops]counter
+	Batches [len(BatchBuckets) + 1]counter
+	Conns   counter // connections in the table now (a gauge, stored)
+	_       [64]byte
+}
+
+// Count reads one counter.
+func (s *WorkerStats) Count(c Count) uint64 { return s.Counts[c].Load() }
 
 // workerTally is what a worker counts per packet, in plain fields that only
 // it touches; publish moves it into the shared WorkerStats after each batch.
 type workerTally struct {
-	rxPackets, rxBytes, txPackets, txBytes     uint64
-	handoffOut, handoffIn, newConns, evictions uint64
-	fragNeededSent, learnedHops                uint64
-	syncPublished, syncOutFull, syncApplied    uint64
-	syncUnknown                                uint64
-	drops                                      [NumDrops]uint64
+	counts [NumCounts]uint64
+	drops  [NumDrops]uint64
+}
+
+// publish moves the tally into s and zeroes it.
+func (t *workerTally) publish(s *WorkerStats) {
+	for c := range t.counts {
+		s.Counts[c].drain(&t.counts[c])
+	}
+	for d := range t.drops {
+		s.Drops[d].drain(&t.drops[d])
+	}
 }
 
 // trafficTally is a worker's not yet published Traffic of one service or

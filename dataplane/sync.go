@@ -76,7 +76,7 @@ func (w *Worker) publishSync(c *conntrack.Conn) {
 	c.SyncedAt = syncClock(w.now)
 	slot := w.syncOut.Reserve()
 	if slot == nil {
-		w.tally.syncOutFull++
+		w.count(CountSyncOutFull)
 		return
 	}
 	*slot = SyncRecord{
@@ -85,7 +85,7 @@ func (w *Worker) publishSync(c *conntrack.Conn) {
 		Proto: c.Proto, State: c.State,
 	}
 	w.syncOut.Commit()
-	w.tally.syncPublished++
+	w.count(CountSyncPublished)
 }
 
 // applySync takes up to a batch of the peer's connections into the table.
@@ -106,7 +106,7 @@ func (w *Worker) applySync() {
 func (w *Worker) applySyncRecord(rec *SyncRecord) {
 	svc := w.table.lookupService(&rec.Virtual, rec.VirtualPort, rec.Proto)
 	if svc == nil || svc.Spec.Method == MethodFullNAT {
-		w.tally.syncUnknown++
+		w.count(CountSyncUnknown)
 		return
 	}
 	var real *Real
@@ -117,7 +117,7 @@ func (w *Worker) applySyncRecord(rec *SyncRecord) {
 		}
 	}
 	if real == nil {
-		w.tally.syncUnknown++
+		w.count(CountSyncUnknown)
 		return
 	}
 	in := conntrack.Tuple{Src: rec.Client, Dst: rec.Virtual, SrcPort: rec.ClientPort, DstPort: rec.VirtualPort, Proto: rec.Proto}
@@ -128,7 +128,7 @@ func (w *Worker) applySyncRecord(rec *SyncRecord) {
 				rs.Load.ConnChanged(old.Active(), rec.State.Active())
 			}
 		}
-		w.tally.syncApplied++
+		w.count(CountSyncApplied)
 		return
 	}
 	c := conntrack.Conn{
@@ -145,9 +145,9 @@ func (w *Worker) applySyncRecord(rec *SyncRecord) {
 		out = &reply
 	}
 	if _, err := w.conns.Insert(&c, &in, out, w.now); err != nil {
-		w.tally.syncUnknown++
+		w.count(CountSyncUnknown)
 		return
 	}
 	real.State.Load.ConnStarted(rec.State.Active())
-	w.tally.syncApplied++
+	w.count(CountSyncApplied)
 }

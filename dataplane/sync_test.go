@@ -36,11 +36,11 @@ func TestSyncCarriesConnectionsToThePeer(t *testing.T) {
 		b.applySync()
 		return n
 	}
-	if act, _ := a.process(natSyn.frame(t), 0); act != actionTransmit {
+	if v := a.processFrame(natSyn.frame(t), 0); v.action != actionTransmit {
 		t.Fatalf("SYN on the active director: %v", dropCounts(a))
 	}
-	a.process(natSyn.toReal("198.18.2.2", 8080, realMAC2).fromReal(synAck).frame(t), 1)
-	a.process(natSyn.with(func(p *pkt) { p.flags = ack }).frame(t), 0)
+	a.processFrame(natSyn.toReal("198.18.2.2", 8080, realMAC2).fromReal(synAck).frame(t), 1)
+	a.processFrame(natSyn.with(func(p *pkt) { p.flags = ack }).frame(t), 0)
 	if n := carry(); n != 2 {
 		t.Fatalf("published %d records for SYN, SYN-ACK, ACK, want 2 (created in SYN_RECV, then ESTABLISHED)", n)
 	}
@@ -50,24 +50,24 @@ func TestSyncCarriesConnectionsToThePeer(t *testing.T) {
 		t.Fatalf("peer's connection: ref %d", ref)
 	}
 	b.publish()
-	if b.Stats.SyncApplied.Load() != 2 || b.Stats.SyncUnknown.Load() != 0 {
-		t.Fatalf("applied %d unknown %d", b.Stats.SyncApplied.Load(), b.Stats.SyncUnknown.Load())
+	if b.Stats.Count(CountSyncApplied) != 2 || b.Stats.Count(CountSyncUnknown) != 0 {
+		t.Fatalf("applied %d unknown %d", b.Stats.Count(CountSyncApplied), b.Stats.Count(CountSyncUnknown))
 	}
 	// The peer now forwards the connection: data in, and the real's reply out.
 	data := natSyn.with(func(p *pkt) { p.flags = pshAck; p.payload = []byte("after failover") })
-	if act, port := b.process(data.frame(t), 0); act != actionTransmit || port != 1 {
+	if v := b.processFrame(data.frame(t), 0); v.action != actionTransmit || v.port != 1 {
 		t.Fatalf("peer dropped the synced connection's data: %v", dropCounts(b))
 	}
 	reply := natSyn.toReal("198.18.2.2", 8080, realMAC2).fromReal(pshAck)
-	if act, port := b.process(reply.frame(t), 1); act != actionTransmit || port != 0 {
+	if v := b.processFrame(reply.frame(t), 1); v.action != actionTransmit || v.port != 0 {
 		t.Fatalf("peer dropped the synced connection's reply: %v", dropCounts(b))
 	}
 	// A record for a service the peer does not have is counted, not applied.
 	b.syncIn.Push(SyncRecord{Virtual: addr("198.18.0.99").As16(), VirtualPort: 80, Proto: 6})
 	b.applySync()
 	b.publish()
-	if b.Stats.SyncUnknown.Load() != 1 {
-		t.Fatalf("unknown service record: SyncUnknown %d", b.Stats.SyncUnknown.Load())
+	if b.Stats.Count(CountSyncUnknown) != 1 {
+		t.Fatalf("unknown service record: SyncUnknown %d", b.Stats.Count(CountSyncUnknown))
 	}
 }
 
@@ -86,19 +86,19 @@ func TestSyncRefreshesLiveConnections(t *testing.T) {
 		}
 		return n
 	}
-	w.process(drSyn.frame(t), 0)
-	w.process(drSyn.with(func(p *pkt) { p.flags = ack }).frame(t), 0)
+	w.processFrame(drSyn.frame(t), 0)
+	w.processFrame(drSyn.with(func(p *pkt) { p.flags = ack }).frame(t), 0)
 	drained()
 	data := drSyn.with(func(p *pkt) { p.flags = pshAck })
 	for range 10 {
-		w.process(data.frame(t), 0)
+		w.processFrame(data.frame(t), 0)
 	}
 	if n := drained(); n != 0 {
 		t.Fatalf("%d records for data packets of an unchanged connection within a second", n)
 	}
 	d.advance(time.Duration(syncRefresh+1) << 30)
-	w.process(data.frame(t), 0)
-	w.process(data.frame(t), 0)
+	w.processFrame(data.frame(t), 0)
+	w.processFrame(data.frame(t), 0)
 	if n := drained(); n != 1 {
 		t.Fatalf("%d records after a minute of traffic, want exactly 1", n)
 	}

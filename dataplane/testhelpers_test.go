@@ -267,3 +267,19 @@ func l4ChecksumValid(p *header.Packet) bool {
 	}
 	return header.Checksum(l4, header.PseudoHeaderChecksum(p.Proto, src, dst, uint16(len(l4)))) == 0xffff
 }
+
+// processFrame runs one frame, with no headroom, through process as a
+// handed-over frame goes (parsed alone, no batch lookup).
+func (w *Worker) processFrame(frame []byte, inPort int) verdict {
+	pkt := &packet{buf: frame, size: len(frame), inPort: inPort}
+	return w.process(pkt, pkt.hdr.Parse(frame), 0, 0, false)
+}
+
+// processIn runs the frame at buf[off:off+size] through process, with the
+// bytes before off as headroom, and returns the verdict and the bytes to
+// send.
+func (w *Worker) processIn(buf []byte, off, size, inPort int) (verdict, []byte) {
+	pkt := &packet{buf: buf, off: off, size: size, inPort: inPort}
+	v := w.process(pkt, pkt.hdr.Parse(pkt.frame()), 0, 0, false)
+	return v, pkt.frame()
+}

@@ -20,9 +20,8 @@ type tunnelState struct {
 }
 
 // forwardTunnel encapsulates a packet for its real server: the frame grows
-// into the headroom before w.frameOff, and w.txOff, w.txLen say what to
-// send.
-func (w *Worker) forwardTunnel(c *conntrack.Conn, frame []byte) (action, int) {
+// into its headroom.
+func (w *Worker) forwardTunnel(c *conntrack.Conn, pkt *packet) verdict {
 	path, drop := w.pathToReal(c)
 	if path == nil {
 		return w.drop(drop)
@@ -30,22 +29,22 @@ func (w *Worker) forwardTunnel(c *conntrack.Conn, frame []byte) (action, int) {
 	if !path.hasSrc {
 		return w.drop(DropNoRoute) // the egress port holds no address of the real server's family
 	}
-	p := &w.pkt
+	p := &pkt.hdr
 	overhead := tunnel.Overhead(&c.Real)
 	innerLen := p.L4Off - p.L3Off + p.L4Len
 	if innerLen+overhead > path.mtu {
-		w.tally.drops[DropEncapTooLarge]++ // the packet itself goes no further
-		if act, port, ok := w.answerFragmentationNeeded(c, frame, path.mtu-overhead); ok {
-			w.tally.fragNeededSent++
-			return act, port
+		dropped := w.drop(DropEncapTooLarge) // the packet itself goes no further
+		if v, ok := w.answerFragmentationNeeded(c, pkt, path.mtu-overhead); ok {
+			w.count(CountFragNeededSent)
+			return v
 		}
-		return actionDrop, 0
+		return dropped
 	}
-	if w.frameOff < overhead || w.frameOff+len(frame) > len(w.chunk) {
+	if pkt.headroom() < overhead {
 		return w.drop(DropEncapTooLarge) // no headroom to grow into
 	}
-	dr.Forward(frame, path.hop.DstMAC, path.hop.SrcMAC)
+	dr.Forward(pkt.frame(), path.hop.DstMAC, path.hop.SrcMAC)
 	w.tunnel.id++
-	w.txOff, w.txLen = tunnel.Encapsulate(w.chunk, w.frameOff, len(frame), p.L3Off, &path.src, &c.Real, w.tunnel.id)
-	return actionTransmit, path.hop.Port
+	pkt.setFrame(tunnel.Encapsulate(pkt.buf, pkt.off, pkt.size, p.L3Off, &path.src, &c.Real, w.tunnel.id))
+	return transmitOn(path.hop.Port)
 }

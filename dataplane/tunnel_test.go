@@ -50,15 +50,14 @@ const tunnelHeadroom = handoffHeadroom
 
 // processInChunk runs process on a copy of frame placed after headroom free
 // bytes, as the receive loop does, and returns what would be sent.
-func processInChunk(w *Worker, frame []byte, port, headroom int) (action, int, []byte) {
+func processInChunk(w *Worker, frame []byte, port, headroom int) (verdict, []byte) {
 	chunk := make([]byte, headroom+handoffFrameMax)
 	copy(chunk[headroom:], frame)
-	w.chunk, w.frameOff = chunk, headroom
-	act, arg := w.process(chunk[headroom:headroom+len(frame)], port)
-	if act != actionTransmit {
-		return act, arg, nil
+	v, out := w.processIn(chunk, headroom, len(frame), port)
+	if v.action != actionTransmit {
+		return v, nil
 	}
-	return act, arg, chunk[w.txOff : w.txOff+w.txLen]
+	return v, out
 }
 
 // encapsulated is p (without Ethernet padding) inside an outer header from
@@ -123,9 +122,9 @@ func TestProcessTunnelEncapsulates(t *testing.T) {
 		{"6in6", tun6in6, "2001:2:2::1", "2001:2:2::2", realMAC6},
 		{"6in4", tun6in4, "198.18.2.1", "198.18.2.4", realMAC4},
 	} {
-		act, port, out := processInChunk(w, c.in.frame(t), 0, tunnelHeadroom)
-		if act != actionTransmit || port != 1 {
-			t.Fatalf("%s: process = (%v, %d), want transmit on 1; drops %v", c.name, act, port, dropCounts(w))
+		v, out := processInChunk(w, c.in.frame(t), 0, tunnelHeadroom)
+		if v.action != actionTransmit || v.port != 1 {
+			t.Fatalf("%s: process = %+v, want transmit on 1; drops %v", c.name, v, dropCounts(w))
 		}
 		// Outer IPv4 ids count this worker's tunnel packets: 1, 2, 3, ...
 		want := encapsulated(t, c.in, c.src, c.dst, uint16(i+1), c.mac)
@@ -159,7 +158,8 @@ func TestProcessTunnelDrops(t *testing.T) {
 		{"real server's MAC unknown", unresolved.frame(t), tunnelHeadroom, "neighbor_unresolved", false},
 	} {
 		before := dropCounts(w)
-		act, _, _ := processInChunk(w, c.in, 0, c.headroom)
+		v, _ := processInChunk(w, c.in, 0, c.headroom)
+		act := v.action
 		after := dropCounts(w)
 		if c.drop == "" {
 			if act != actionTransmit {
@@ -187,7 +187,7 @@ func TestProcessTunnelDrops(t *testing.T) {
 func TestProcessTunnelFollowsSnapshot(t *testing.T) {
 	d := newTunnelDataplane(t, nil)
 	w := d.Workers[0]
-	if act, _, _ := processInChunk(w, tunSyn.frame(t), 0, tunnelHeadroom); act != actionTransmit {
+	if v, _ := processInChunk(w, tunSyn.frame(t), 0, tunnelHeadroom); v.action != actionTransmit {
 		t.Fatalf("SYN dropped: %v", dropCounts(w))
 	}
 	moved := [][]netip.Prefix{tunnelPortAddrs[0], {netip.MustParsePrefix("198.18.2.100/24")}}
@@ -196,7 +196,7 @@ func TestProcessTunnelFollowsSnapshot(t *testing.T) {
 		map[netip.Addr]nexthop.StaticNeighbor{addr("198.18.2.2"): {MAC: realMAC4, Port: 1}}).WithPortAddresses(moved, nil)
 	d.beginBatch()
 	ack := tunSyn.with(func(p *pkt) { p.flags = ack })
-	_, _, out := processInChunk(w, ack.frame(t), 0, tunnelHeadroom)
+	_, out := processInChunk(w, ack.frame(t), 0, tunnelHeadroom)
 	if want := encapsulated(t, ack, "198.18.2.100", "198.18.2.2", 2, realMAC4); !bytes.Equal(out, want) {
 		t.Fatalf("frame differs\n got: %s\nwant: %s", dump(out), dump(want))
 	}
@@ -206,15 +206,14 @@ func TestProcessTunnelAllocatesNothing(t *testing.T) {
 	d := newTunnelDataplane(t, nil)
 	w := d.Workers[0]
 	syn := tunSyn.frame(t)
-	if act, _, _ := processInChunk(w, syn, 0, tunnelHeadroom); act != actionTransmit {
+	if v, _ := processInChunk(w, syn, 0, tunnelHeadroom); v.action != actionTransmit {
 		t.Fatalf("SYN dropped: %v", dropCounts(w))
 	}
 	frame := tunSyn.with(func(p *pkt) { p.flags = ack }).frame(t)
 	chunk := make([]byte, tunnelHeadroom+handoffFrameMax)
 	allocs := testing.AllocsPerRun(1000, func() {
 		copy(chunk[tunnelHeadroom:], frame)
-		w.chunk, w.frameOff = chunk, tunnelHeadroom
-		if act, _ := w.process(chunk[tunnelHeadroom:tunnelHeadroom+len(frame)], 0); act != actionTransmit {
+		if v, _ := w.processIn(chunk, tunnelHeadroom, len(frame), 0); v.action != actionTransmit {
 			t.Fatalf("dropped: %v", dropCounts(w))
 		}
 	})
@@ -228,7 +227,7 @@ func TestProcessTunnelAllocatesNothing(t *testing.T) {
 func BenchmarkProcessTunnel(b *testing.B) {
 	d := newTunnelDataplane(b, nil)
 	w := d.Workers[0]
-	if act, _, _ := processInChunk(w, tunSyn.frame(b), 0, tunnelHeadroom); act != actionTransmit {
+	if v, _ := processInChunk(w, tunSyn.frame(b), 0, tunnelHeadroom); v.action != actionTransmit {
 		b.Fatalf("SYN dropped: %v", dropCounts(w))
 	}
 	frame := tunSyn.with(func(p *pkt) { p.flags = ack }).frame(b)
@@ -236,7 +235,6 @@ func BenchmarkProcessTunnel(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		copy(chunk[tunnelHeadroom:], frame)
-		w.chunk, w.frameOff = chunk, tunnelHeadroom
-		w.process(chunk[tunnelHeadroom:tunnelHeadroom+len(frame)], 0)
+		w.processIn(chunk, tunnelHeadroom, len(frame), 0)
 	}
 }

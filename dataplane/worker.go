@@ -6,9 +6,10 @@ package dataplane
 //     read the clock: nothing per packet asks for either again.
 //  2. Process frames other workers handed over (their inboxes), then receive
 //     up to a batch from each of this worker's sockets (one per interface).
-//  3. For each frame, process() parses it, finds or creates its connection,
-//     rewrites it in place and says: transmit on port p, hand over to the
-//     owning worker, or drop (counted by reason).
+//  3. Parse the whole batch and look its connections up together; then for
+//     each frame, process() finds or creates its connection, rewrites the
+//     packet in place and returns a verdict: transmit on port p, hand over
+//     to the owning worker, or drop (counted by reason).
 //  4. Frames leaving by their arrival port are sent in place; others are
 //     copied into a frame of the other port's UMEM.
 //  5. Put the batch on the TX rings, kick the kernel once per socket, expire
@@ -36,15 +37,6 @@ const (
 	// handoffHeadroom is free space before a handed-over frame, so an
 	// encapsulation can prepend headers in place, as in a UMEM frame.
 	handoffHeadroom = 256
-)
-
-// action is what process decided for a frame.
-type action uint8
-
-const (
-	actionDrop action = iota
-	actionTransmit
-	actionHandoff
 )
 
 // handoffSlot carries a copy of a frame to the worker that owns its
@@ -75,8 +67,7 @@ type Worker struct {
 
 	// One receive batch, parsed and looked up together (LookupBatch keeps
 	// the table's cache misses of the whole batch in flight at once).
-	batchFrames  [batchSize][]byte
-	batchPkts    [batchSize]header.Packet
+	batch        [batchSize]packet
 	batchResults [batchSize]header.ParseResult
 	batchKeys    [batchSize]conntrack.Tuple
 	batchRefs    [batchSize]conntrack.Ref
@@ -92,17 +83,9 @@ type Worker struct {
 	conns    *conntrack.Table
 	expireFn func(conntrack.Ref, *conntrack.Conn)
 	now      int64
-	pkt      header.Packet
 
-	// chunk is the whole buffer holding the frame being processed (its UMEM
-	// frame or handoff slot) and frameOff where the frame starts in it. For
-	// actionTransmit, process leaves in txOff and txLen what to send: the
-	// frame itself, or (encapsulation) a frame grown into the headroom.
-	chunk        []byte
-	frameOff     int
-	txOff, txLen int
-	flow         sched.Flow // scratch for the scheduler, see pickReal
-	local        localPools // FULLNAT local ports, see localpool.go
+	flow  sched.Flow // scratch for the scheduler, see pickReal
+	local localPools // FULLNAT local ports, see localpool.go
 
 	inbox  []*spsc.Ring[handoffSlot] // from each other worker
 	outbox []*spsc.Ring[handoffSlot] // to each worker (nil for ourselves)
@@ -191,24 +174,7 @@ func (w *Worker) sizeTallies() {
 // publish moves the batch's tallies into the shared counters: a few atomic
 // stores per batch instead of several per packet.
 func (w *Worker) publish() {
-	s, t := w.Stats, &w.tally
-	s.RxPackets.drain(&t.rxPackets)
-	s.RxBytes.drain(&t.rxBytes)
-	s.TxPackets.drain(&t.txPackets)
-	s.TxBytes.drain(&t.txBytes)
-	s.HandoffOut.drain(&t.handoffOut)
-	s.HandoffIn.drain(&t.handoffIn)
-	s.NewConns.drain(&t.newConns)
-	s.Evictions.drain(&t.evictions)
-	s.FragNeededSent.drain(&t.fragNeededSent)
-	s.LearnedHops.drain(&t.learnedHops)
-	s.SyncPublished.drain(&t.syncPublished)
-	s.SyncOutFull.drain(&t.syncOutFull)
-	s.SyncApplied.drain(&t.syncApplied)
-	s.SyncUnknown.drain(&t.syncUnknown)
-	for d := range t.drops {
-		s.Drops[d].drain(&t.drops[d])
-	}
+	w.tally.publish(w.Stats)
 	for _, id := range w.touchedReals {
 		if rs := w.table.realState(id); rs != nil {
 			w.realTally[id].drainInto(&rs.Stats[w.ID].Traffic)
@@ -256,26 +222,25 @@ func (w *Worker) poll() int {
 		sock := w.ports[port].sock
 		n := sock.Receive(w.rx)
 		for i := 0; i < n; i++ {
-			w.batchFrames[i] = sock.Frame(w.rx[i])
+			d := w.rx[i]
+			base := sock.FrameBase(d.Addr)
+			w.batch[i] = packet{buf: sock.Buffer(base), off: int(d.Addr - base), size: int(d.Len), inPort: port}
 		}
 		w.lookupBatch(n)
 		for i := 0; i < n; i++ {
-			d := w.rx[i]
-			frame := w.batchFrames[i]
-			w.tally.rxPackets++
-			w.tally.rxBytes += uint64(len(frame))
-			base := sock.FrameBase(d.Addr)
-			w.chunk, w.frameOff = sock.Buffer(base), int(d.Addr-base)
-			w.pkt = w.batchPkts[i]
-			act, arg := w.processParsed(frame, port, w.batchResults[i], w.batchRefs[i], w.batchDirs[i], true)
-			switch act {
+			pkt := &w.batch[i]
+			w.count(CountRxPackets)
+			w.tally.counts[CountRxBytes] += uint64(pkt.size)
+			base := sock.FrameBase(w.rx[i].Addr)
+			v := w.process(pkt, w.batchResults[i], w.batchRefs[i], w.batchDirs[i], true)
+			switch v.action {
 			case actionTransmit:
-				w.queueTransmit(port, arg, base)
+				w.queueTransmit(pkt, v.port, base)
 			case actionHandoff:
-				w.handoff(arg, port, frame)
-				sock.Free(d.Addr)
+				w.handoff(v.owner, pkt)
+				sock.Free(base)
 			default:
-				sock.Free(d.Addr)
+				sock.Free(base)
 			}
 		}
 		handled += n
@@ -291,12 +256,13 @@ func (w *Worker) poll() int {
 	return handled
 }
 
-// lookupBatch parses the first n frames of batchFrames and looks all their
+// lookupBatch parses the first n packets of the batch and looks all their
 // connections up at once.
 func (w *Worker) lookupBatch(n int) {
 	for i := 0; i < n; i++ {
-		p := &w.batchPkts[i]
-		w.batchResults[i] = p.Parse(w.batchFrames[i])
+		pkt := &w.batch[i]
+		w.batchResults[i] = pkt.hdr.Parse(pkt.frame())
+		p := &pkt.hdr
 		w.batchKeys[i] = conntrack.Tuple{Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort, Proto: p.Proto}
 	}
 	w.conns.LookupBatch(w.batchKeys[:n], w.batchRefs[:n], w.batchDirs[:n])
@@ -312,16 +278,16 @@ func batchBucket(n int) int {
 	return len(BatchBuckets)
 }
 
-// queueTransmit sends a processed frame (w.txOff, w.txLen in the UMEM
-// frame at base): in place when it leaves by the port it came in on, else
-// copied into a frame of the outgoing port.
-func (w *Worker) queueTransmit(inPort, outPort int, base uint64) {
-	in := &w.ports[inPort]
-	if inPort == outPort {
-		in.tx = append(in.tx, xsk.Desc{Addr: base + uint64(w.txOff), Len: uint32(w.txLen)})
+// queueTransmit sends a processed packet held in the UMEM frame at base: in
+// place when it leaves by the port it came in on, else copied into a frame
+// of the outgoing port.
+func (w *Worker) queueTransmit(pkt *packet, outPort int, base uint64) {
+	in := &w.ports[pkt.inPort]
+	if pkt.inPort == outPort {
+		in.tx = append(in.tx, xsk.Desc{Addr: base + uint64(pkt.off), Len: uint32(pkt.size)})
 		return
 	}
-	w.transmitCopy(outPort, w.chunk[w.txOff:w.txOff+w.txLen])
+	w.transmitCopy(outPort, pkt.frame())
 	in.sock.Free(base)
 }
 
@@ -329,7 +295,7 @@ func (w *Worker) transmitCopy(outPort int, frame []byte) {
 	out := &w.ports[outPort]
 	a, ok := out.sock.Alloc()
 	if !ok {
-		w.tally.drops[DropNoFreeFrame]++
+		w.drop(DropNoFreeFrame)
 		return
 	}
 	copy(out.sock.Buffer(a), frame)
@@ -345,32 +311,32 @@ func (w *Worker) flushTransmit() {
 		sent := p.sock.Transmit(p.tx)
 		for _, d := range p.tx[sent:] {
 			p.sock.Free(d.Addr)
-			w.tally.drops[DropTxRingFull]++
+			w.drop(DropTxRingFull)
 		}
 		for _, d := range p.tx[:sent] {
-			w.tally.txBytes += uint64(d.Len)
+			w.tally.counts[CountTxBytes] += uint64(d.Len)
 		}
-		w.tally.txPackets += uint64(sent)
+		w.tally.counts[CountTxPackets] += uint64(sent)
 		p.tx = p.tx[:0]
 		p.sock.Kick()
 	}
 }
 
-// handoff copies a frame into the owning worker's inbox.
-func (w *Worker) handoff(owner, port int, frame []byte) {
+// handoff copies a packet into the owning worker's inbox.
+func (w *Worker) handoff(owner int, pkt *packet) {
 	slot := w.outbox[owner].Reserve()
 	if slot == nil {
-		w.tally.drops[DropHandoffRingFull]++
+		w.drop(DropHandoffRingFull)
 		return
 	}
-	if len(frame) > handoffFrameMax {
-		w.tally.drops[DropFrameTooLarge]++
+	if pkt.size > handoffFrameMax {
+		w.drop(DropFrameTooLarge)
 		return
 	}
-	slot.length = copy(slot.buf[handoffHeadroom:], frame)
-	slot.port = port
+	slot.length = copy(slot.buf[handoffHeadroom:], pkt.frame())
+	slot.port = pkt.inPort
 	w.outbox[owner].Commit()
-	w.tally.handoffOut++
+	w.count(CountHandoffOut)
 }
 
 // drainInboxes processes frames other workers handed to us. They are ours
@@ -383,17 +349,16 @@ func (w *Worker) drainInboxes() int {
 			if slot == nil {
 				break
 			}
-			frame := slot.buf[handoffHeadroom : handoffHeadroom+slot.length]
-			w.chunk, w.frameOff = slot.buf[:], handoffHeadroom
-			act, arg := w.process(frame, slot.port)
-			switch act {
+			pkt := &packet{buf: slot.buf[:], off: handoffHeadroom, size: slot.length, inPort: slot.port}
+			v := w.process(pkt, pkt.hdr.Parse(pkt.frame()), 0, 0, false)
+			switch v.action {
 			case actionTransmit:
-				w.transmitCopy(arg, w.chunk[w.txOff:w.txOff+w.txLen])
+				w.transmitCopy(v.port, pkt.frame())
 			case actionHandoff: // the table changed owners under us
-				w.tally.drops[DropHandoffRingFull]++
+				w.drop(DropHandoffRingFull)
 			}
 			in.Release()
-			w.tally.handoffIn++
+			w.count(CountHandoffIn)
 			handled++
 		}
 	}
@@ -426,11 +391,11 @@ func (w *Worker) RoutineWorker(stop *atomic.Bool) {
 	for !stop.Load() {
 		w.serveRequest()
 		if w.poll() > 0 {
-			w.Stats.BusyPolls.add(1)
+			w.Stats.Counts[CountBusyPolls].add(1)
 			spins = 0
 			continue
 		}
-		w.Stats.IdlePolls.add(1)
+		w.Stats.Counts[CountIdlePolls].add(1)
 		if spins++; spins >= spinsBeforeIdle {
 			w.poller.Wait(idleWaitMillis)
 		}

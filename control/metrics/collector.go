@@ -75,30 +75,17 @@ func (c *collector) collectWorkers(ch chan<- prometheus.Metric, workers []Worker
 		// A worker serves queue w.ID of every interface; its own counters
 		// cover all of them.
 		l := workerLabelValues(w.ID, w.CPU, "all", w.ID)
-		counter(ch, d.workerRxPackets, w.RxPackets, l...)
-		counter(ch, d.workerRxBytes, w.RxBytes, l...)
-		counter(ch, d.workerTxPackets, w.TxPackets, l...)
-		counter(ch, d.workerTxBytes, w.TxBytes, l...)
+		for c, v := range w.Counts {
+			counter(ch, d.workerCounts[c], v, l...)
+		}
 		for reason := dataplane.Drop(0); reason < dataplane.NumDrops; reason++ {
 			counter(ch, d.workerDrops, w.Drops[reason], append(l, reason.String())...)
 		}
-		counter(ch, d.workerHandoffIn, w.HandoffIn, l...)
-		counter(ch, d.workerHandoffOut, w.HandoffOut, l...)
 		ch <- batchHistogram(d.workerBatchSize.desc, w, l)
-		counter(ch, d.workerBusyPolls, w.BusyPolls, l...)
-		counter(ch, d.workerIdlePolls, w.IdlePolls, l...)
-		counter(ch, d.workerEvictions, w.Evictions, l...)
-		counter(ch, d.workerFragNeeded, w.FragNeededSent, l...)
-		counter(ch, d.workerLearnedHops, w.LearnedHops, l...)
-		counter(ch, d.workerSyncPublished, w.SyncPublished, l...)
-		counter(ch, d.workerSyncOutFull, w.SyncOutFull, l...)
-		counter(ch, d.workerSyncApplied, w.SyncApplied, l...)
-		counter(ch, d.workerSyncUnknown, w.SyncUnknown, l...)
 		gauge(ch, d.workerConns, float64(w.Conns), l...)
 		if w.ConnCapacity > 0 {
 			gauge(ch, d.workerConnCapacity, float64(w.ConnCapacity), l...)
 		}
-		counter(ch, d.workerConnsCreated, w.NewConns, l...)
 	}
 }
 

@@ -30,14 +30,10 @@ func (r *dataplaneReader) Workers() []WorkerSample {
 		s := w.Stats
 		o := &out[i]
 		o.ID, o.CPU = w.ID, w.CPU
-		o.RxPackets, o.RxBytes = s.RxPackets.Load(), s.RxBytes.Load()
-		o.TxPackets, o.TxBytes = s.TxPackets.Load(), s.TxBytes.Load()
-		o.HandoffIn, o.HandoffOut = s.HandoffIn.Load(), s.HandoffOut.Load()
-		o.BusyPolls, o.IdlePolls = s.BusyPolls.Load(), s.IdlePolls.Load()
-		o.NewConns, o.Conns = s.NewConns.Load(), s.Conns.Load()
-		o.Evictions, o.FragNeededSent, o.LearnedHops = s.Evictions.Load(), s.FragNeededSent.Load(), s.LearnedHops.Load()
-		o.SyncPublished, o.SyncOutFull = s.SyncPublished.Load(), s.SyncOutFull.Load()
-		o.SyncApplied, o.SyncUnknown = s.SyncApplied.Load(), s.SyncUnknown.Load()
+		for c := range s.Counts {
+			o.Counts[c] = s.Counts[c].Load()
+		}
+		o.Conns = s.Conns.Load()
 		o.ConnCapacity = r.connCapacity
 		for d := range s.Drops {
 			o.Drops[d] = s.Drops[d].Load()
@@ -48,7 +44,7 @@ func (r *dataplaneReader) Workers() []WorkerSample {
 		// A worker counts every frame it receives from a socket in RxPackets
 		// and every receive call in Batches (handed-over frames in neither),
 		// so RxPackets is exactly the sum of the batch sizes.
-		o.BatchFrames = o.RxPackets
+		o.BatchFrames = o.Counts[dataplane.CountRxPackets]
 	}
 	return out
 }

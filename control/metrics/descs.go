@@ -1,6 +1,10 @@
 package metrics
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"fastlvs/dataplane"
+)
 
 // kind is how a metric is exposed; a histogram adds _bucket, _sum and _count
 // series to its name.
@@ -30,13 +34,9 @@ type metricDesc struct {
 type descs struct {
 	all []*metricDesc
 
-	workerRxPackets, workerRxBytes, workerTxPackets, workerTxBytes *metricDesc
-	workerDrops, workerHandoffIn, workerHandoffOut                 *metricDesc
-	workerBatchSize, workerBusyPolls, workerIdlePolls              *metricDesc
-	workerConns, workerConnCapacity, workerConnsCreated            *metricDesc
-	workerEvictions, workerFragNeeded, workerLearnedHops           *metricDesc
-	workerSyncPublished, workerSyncOutFull                         *metricDesc
-	workerSyncApplied, workerSyncUnknown                           *metricDesc
+	workerCounts                    [dataplane.NumCounts]*metricDesc
+	workerDrops, workerBatchSize    *metricDesc
+	workerConns, workerConnCapacity *metricDesc
 
 	xskRxDropped, xskRxInvalidDescs, xskTxInvalidDescs, xskRxRingFull *metricDesc
 	xskFillRingEmpty, xskTxRingEmpty, xskKicks, xskKickErrors         *metricDesc
@@ -63,26 +63,14 @@ func (d *descs) add(k kind, name, help string, labels ...string) *metricDesc {
 func newDescs() *descs {
 	d := &descs{}
 	withReason := append(append([]string(nil), workerLabels...), "reason")
-	d.workerRxPackets = d.add(kindCounter, "fastlvs_worker_rx_packets_total", "Frames the worker received from its AF_XDP sockets.", workerLabels...)
-	d.workerRxBytes = d.add(kindCounter, "fastlvs_worker_rx_bytes_total", "Bytes of the frames the worker received, Ethernet header included.", workerLabels...)
-	d.workerTxPackets = d.add(kindCounter, "fastlvs_worker_tx_packets_total", "Frames the worker put on its TX rings.", workerLabels...)
-	d.workerTxBytes = d.add(kindCounter, "fastlvs_worker_tx_bytes_total", "Bytes of the frames the worker transmitted.", workerLabels...)
+	for c := range dataplane.NumCounts {
+		info := c.Info()
+		d.workerCounts[c] = d.add(kindCounter, "fastlvs_worker_"+info.Metric, info.Help, workerLabels...)
+	}
 	d.workerDrops = d.add(kindCounter, "fastlvs_worker_dropped_packets_total", "Frames the worker dropped, by reason.", withReason...)
-	d.workerHandoffIn = d.add(kindCounter, "fastlvs_worker_handoff_in_packets_total", "Frames other workers handed to this one, the owner of their connection.", workerLabels...)
-	d.workerHandoffOut = d.add(kindCounter, "fastlvs_worker_handoff_out_packets_total", "Frames this worker handed to the worker owning their connection.", workerLabels...)
 	d.workerBatchSize = d.add(kindHistogram, "fastlvs_worker_rx_batch_size", "Frames returned per receive call on one socket; empty receives count in le=1.", workerLabels...)
-	d.workerBusyPolls = d.add(kindCounter, "fastlvs_worker_busy_polls_total", "Polls that found frames to handle.", workerLabels...)
-	d.workerIdlePolls = d.add(kindCounter, "fastlvs_worker_idle_polls_total", "Polls that found nothing to do.", workerLabels...)
-	d.workerEvictions = d.add(kindCounter, "fastlvs_worker_connections_evicted_total", "Connections replaced by a new one whose replies carry the same tuple (a client reusing its port).", workerLabels...)
-	d.workerFragNeeded = d.add(kindCounter, "fastlvs_worker_frag_needed_sent_total", "ICMP fragmentation-needed answers to tunnel packets over the egress MTU.", workerLabels...)
-	d.workerSyncPublished = d.add(kindCounter, "fastlvs_worker_sync_published_total", "Connections the worker published for the peer director.", workerLabels...)
-	d.workerSyncOutFull = d.add(kindCounter, "fastlvs_worker_sync_out_full_total", "Connections not published for the peer: the worker's sync ring was full.", workerLabels...)
-	d.workerSyncApplied = d.add(kindCounter, "fastlvs_worker_sync_applied_total", "The peer director's connections taken into this worker's table.", workerLabels...)
-	d.workerSyncUnknown = d.add(kindCounter, "fastlvs_worker_sync_unknown_total", "The peer's connections naming a service or real server this director does not have.", workerLabels...)
-	d.workerLearnedHops = d.add(kindCounter, "fastlvs_worker_learned_next_hop_packets_total", "Replies sent to a next hop learned from the client's own packet, before the kernel's neighbour entry reached the snapshot.", workerLabels...)
 	d.workerConns = d.add(kindGauge, "fastlvs_worker_connections", "Connections in the worker's table.", workerLabels...)
 	d.workerConnCapacity = d.add(kindGauge, "fastlvs_worker_connections_capacity", "Connections the worker's table holds at most.", workerLabels...)
-	d.workerConnsCreated = d.add(kindCounter, "fastlvs_worker_connections_created_total", "Connections the worker created.", workerLabels...)
 
 	d.xskRxDropped = d.add(kindCounter, "fastlvs_xsk_rx_dropped_total", "Frames the kernel dropped for this AF_XDP socket (XDP_STATISTICS rx_dropped).", workerLabels...)
 	d.xskRxInvalidDescs = d.add(kindCounter, "fastlvs_xsk_rx_invalid_descs_total", "Invalid descriptors on the RX side of this socket.", workerLabels...)

@@ -29,15 +29,21 @@ func (f *fakeReader) Services() []ServiceSample  { return f.services }
 // populatedReader has every kind of row: two workers on two interfaces, one
 // unreadable socket, one NAT service with two real servers.
 func populatedReader() *fakeReader {
-	w0 := WorkerSample{ID: 0, CPU: 1, RxPackets: 100, RxBytes: 6400, TxPackets: 90, TxBytes: 5760,
-		HandoffIn: 3, HandoffOut: 4, BusyPolls: 20, IdlePolls: 80, NewConns: 7, Conns: 5, ConnCapacity: 1000,
-		BatchFrames: 100}
+	w0 := WorkerSample{ID: 0, CPU: 1, Conns: 5, ConnCapacity: 1000, BatchFrames: 100}
+	for c, v := range map[dataplane.Count]uint64{
+		dataplane.CountRxPackets: 100, dataplane.CountRxBytes: 6400, dataplane.CountTxPackets: 90, dataplane.CountTxBytes: 5760,
+		dataplane.CountHandoffIn: 3, dataplane.CountHandoffOut: 4, dataplane.CountBusyPolls: 20, dataplane.CountIdlePolls: 80,
+		dataplane.CountNewConns: 7,
+	} {
+		w0.Counts[c] = v
+	}
 	w0.Drops[dataplane.DropNoService] = 6
 	w0.Drops[dataplane.DropTxRingFull] = 4
 	w0.Batches[0] = 80 // empty or single-frame receives
 	w0.Batches[3] = 12 // 5..8 frames
 	w0.Batches[5] = 1  // 17..32 frames
-	w1 := WorkerSample{ID: 1, CPU: 0, RxPackets: 1, ConnCapacity: 1000, BatchFrames: 1}
+	w1 := WorkerSample{ID: 1, CPU: 0, ConnCapacity: 1000, BatchFrames: 1}
+	w1.Counts[dataplane.CountRxPackets] = 1
 	w1.Batches[0] = 9
 	sock := func(iface string, q, cpu int, dropped uint64) SocketSample {
 		s := SocketSample{Iface: iface, Queue: q, Worker: q, CPU: cpu}

@@ -20,24 +20,13 @@ type Reader interface {
 
 // WorkerSample is one worker's counters at one instant.
 type WorkerSample struct {
-	ID, CPU               int
-	RxPackets, RxBytes    uint64
-	TxPackets, TxBytes    uint64
-	HandoffIn, HandoffOut uint64
-	BusyPolls, IdlePolls  uint64
-	NewConns              uint64
-	Evictions             uint64 // connections replaced by a new one with the same reply tuple
-	FragNeededSent        uint64 // ICMP fragmentation-needed answers to oversize tunnel packets
-	LearnedHops           uint64 // replies sent to a next hop learned from the client's own packet
-	SyncPublished         uint64 // connections published for the peer director
-	SyncOutFull           uint64 // connections not published: the sync ring was full
-	SyncApplied           uint64 // the peer's connections taken into the table
-	SyncUnknown           uint64 // the peer's connections naming an unknown service or real server
-	Conns                 uint64 // connections in the table now
-	ConnCapacity          uint64 // 0 = unknown, not exported
-	Drops                 [dataplane.NumDrops]uint64
-	Batches               [len(dataplane.BatchBuckets) + 1]uint64 // receive calls by frames returned, as dataplane.WorkerStats.Batches
-	BatchFrames           uint64                                  // frames returned by all those calls: the histogram's sum
+	ID, CPU      int
+	Counts       [dataplane.NumCounts]uint64 // as dataplane.WorkerStats.Counts
+	Conns        uint64                      // connections in the table now
+	ConnCapacity uint64                      // 0 = unknown, not exported
+	Drops        [dataplane.NumDrops]uint64
+	Batches      [len(dataplane.BatchBuckets) + 1]uint64 // receive calls by frames returned, as dataplane.WorkerStats.Batches
+	BatchFrames  uint64                                  // frames returned by all those calls: the histogram's sum
 }
 
 // SocketSample is the kernel's view of one AF_XDP socket.
