@@ -117,16 +117,23 @@ func New(cfg Config) (dp *Dataplane, err error) {
 			worker.addPort(port.Sockets[w])
 		}
 	}
-	for _, worker := range dp.Workers {
+	connectWorkers(dp.Workers)
+	return dp, nil
+}
+
+// connectWorkers gives each worker, once its ports are added, its poller
+// and a hand-over ring to every other worker.
+func connectWorkers(workers []*Worker) {
+	for _, worker := range workers {
 		var socks []*xsk.Socket
 		for _, p := range worker.ports {
 			socks = append(socks, p.sock)
 		}
 		worker.poller = xsk.NewPoller(socks...)
-		worker.outbox = make([]*spsc.Ring[handoffSlot], cfg.Workers)
+		worker.outbox = make([]*spsc.Ring[handoffSlot], len(workers))
 	}
-	for _, from := range dp.Workers {
-		for _, to := range dp.Workers {
+	for _, from := range workers {
+		for _, to := range workers {
 			if from != to {
 				r := spsc.New[handoffSlot](handoffSlots)
 				from.outbox[to.ID] = r
@@ -134,7 +141,6 @@ func New(cfg Config) (dp *Dataplane, err error) {
 			}
 		}
 	}
-	return dp, nil
 }
 
 func openPort(name string, cfg Config) (*Port, error) {
