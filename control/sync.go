@@ -155,7 +155,7 @@ func (d *Daemon) routineSyncReceive(ctx context.Context, conn *net.UDPConn) {
 			continue
 		}
 		for i := range records {
-			if !d.dp.SyncIn(&records[i].Client).Push(records[i]) {
+			if !d.dp.SyncIn(&records[i]).Push(records[i]) {
 				d.SyncInFull.Add(1)
 			}
 		}

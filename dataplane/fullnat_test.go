@@ -123,7 +123,7 @@ func TestFullNATPortOwnership(t *testing.T) {
 	for i := range 40 {
 		syn := fnatSyn.with(func(p *pkt) { p.src = "198.18.1." + strconv.Itoa(5+i%2); p.sport = uint16(41000 + i) })
 		client := addr(syn.src).Unmap().As16()
-		owner := table.ownerOf(&client, 2)
+		owner := table.owners.ownerOf(&client, 128, 2)
 		other := d.Workers[1-owner]
 		if v := other.processFrame(syn.frame(t), 0); v.action != actionHandoff || v.owner != owner {
 			t.Fatalf("SYN at worker %d: %+v, want handoff to %d", 1-owner, v, owner)

@@ -16,6 +16,9 @@ type packet struct {
 	size   int
 	inPort int           // the port the frame arrived on
 	hdr    header.Packet // parsed headers; views into the frame
+	// tries counts the owner candidates of a NAT reply already asked, hops
+	// the hand-overs between workers (owner.go).
+	tries, hops uint8
 }
 
 // frame is the packet's bytes as they stand.

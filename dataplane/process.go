@@ -30,17 +30,8 @@ func (w *Worker) process(pkt *packet, res header.ParseResult, ref conntrack.Ref,
 	var svc *Service
 	if w.workers > 1 {
 		svc = t.lookupService(&p.Dst, p.DstPort, p.Proto)
-		client := &p.Src
-		if svc == nil { // not for a VIP: a reply from a real server to the client
-			client = &p.Dst
-		}
-		owner := t.ownerOf(client, w.workers)
-		if svc == nil && t.isLocalAddress(&p.Dst) {
-			// A FULLNAT reply: its local port names the worker that bound it.
-			owner = int(p.DstPort) % w.workers
-		}
-		if owner != w.ID {
-			return handOffTo(owner)
+		if owner := w.ownerOf(pkt, svc); owner != w.ID {
+			return w.handOffTo(owner, pkt)
 		}
 	}
 
@@ -57,6 +48,9 @@ func (w *Worker) process(pkt *packet, res header.ParseResult, ref conntrack.Ref,
 			svc = t.lookupService(&p.Dst, p.DstPort, p.Proto)
 		}
 		if svc == nil {
+			if owner, ok := w.nextReplyOwner(pkt); ok {
+				return w.handOffTo(owner, pkt)
+			}
 			return w.drop(DropReplyNoConn)
 		}
 		created = true
@@ -277,39 +271,4 @@ func (w *Worker) countTraffic(c *conntrack.Conn, dir conntrack.Dir, length int) 
 	if int(c.ServiceID) < len(w.serviceTally) {
 		w.serviceTallyOf(c.ServiceID).count(dir == conntrack.DirIn, length)
 	}
-}
-
-// maskAddr keeps the first bits bits of a 16-byte address.
-func maskAddr(a [16]byte, bits int) [16]byte {
-	for i := range a {
-		switch {
-		case bits >= 8:
-			bits -= 8
-		case bits > 0:
-			a[i] &= ^byte(0xff >> bits)
-			bits = 0
-		default:
-			a[i] = 0
-		}
-	}
-	return a
-}
-
-// ownerOf picks the worker that owns every connection of a client: a hash of
-// its address under the table's coarsest persistence mask, so both
-// directions of a NAT connection and every connection of a persistence
-// template meet on one worker whatever queue they arrive on.
-func (t *Table) ownerOf(client *[16]byte, workers int) int {
-	bits := t.ownerBits6
-	if header.Is4(client) {
-		bits = 96 + t.ownerBits4
-	}
-	a := maskAddr(*client, bits)
-	lo := uint64(a[8])<<56 | uint64(a[9])<<48 | uint64(a[10])<<40 | uint64(a[11])<<32 |
-		uint64(a[12])<<24 | uint64(a[13])<<16 | uint64(a[14])<<8 | uint64(a[15])
-	hi := uint64(a[0])<<56 | uint64(a[1])<<48 | uint64(a[2])<<40 | uint64(a[3])<<32 |
-		uint64(a[4])<<24 | uint64(a[5])<<16 | uint64(a[6])<<8 | uint64(a[7])
-	h := (lo ^ hi*0x9e3779b97f4a7c15) * 0xbf58476d1ce4e5b9
-	h ^= h >> 31
-	return int(h % uint64(workers))
 }

@@ -346,7 +346,7 @@ func TestProcessHandoff(t *testing.T) {
 	for i := range 256 {
 		a := netip.AddrFrom4([4]byte{198, 18, 64, byte(i)})
 		a16 := a.As16()
-		if table.ownerOf(&a16, 2) == 1 {
+		if table.owners.ownerOf(&a16, 128, 2) == 1 {
 			client = a.String()
 			break
 		}

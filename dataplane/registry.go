@@ -47,11 +47,16 @@ type Registry struct {
 	reals    map[realKey]*RealState
 	realByID []*RealState // index = id; grows only
 	svcByID  []*ServiceState
+	// ownerKey seeds the hash that picks a client's worker: fixed for the
+	// dataplane's life, so tables agree, and secret, so that no client can
+	// choose addresses that all land on one worker.
+	ownerKey ownerKey
 }
 
 // NewRegistry makes a registry for a dataplane with this many workers.
 func NewRegistry(workers int) *Registry {
 	return &Registry{
+		ownerKey: newOwnerKey(),
 		workers:  workers,
 		services: map[ServiceKey]*ServiceState{},
 		reals:    map[realKey]*RealState{},

@@ -54,6 +54,7 @@ const (
 	DropHandoffRingFull     // the owning worker's inbox was full
 	DropUnsupportedMethod   // a forwarding method this build does not implement
 	DropFrameTooLarge       // a handed-off frame does not fit a slot
+	DropHandoffLoop         // handed between workers too often (tables changing under it)
 	NumDrops
 )
 
@@ -83,6 +84,7 @@ var dropNames = [NumDrops]string{
 	DropHandoffRingFull:     "handoff_ring_full",
 	DropUnsupportedMethod:   "unsupported_method",
 	DropFrameTooLarge:       "frame_too_large",
+	DropHandoffLoop:         "handoff_loop",
 }
 
 func (d Drop) String() string { return dropNames[d] }

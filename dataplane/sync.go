@@ -58,12 +58,16 @@ func (dp *Dataplane) EnableSync(send, receive bool) {
 // control plane is its only consumer.
 func (dp *Dataplane) SyncOut(i int) *spsc.Ring[SyncRecord] { return dp.Workers[i].syncOut }
 
-// SyncIn is the ring of the worker owning client, into which the control
-// plane (its only producer) puts the peer's connections.
-func (dp *Dataplane) SyncIn(client *[16]byte) *spsc.Ring[SyncRecord] {
+// SyncIn is the ring of the worker owning r's client, into which the
+// control plane (its only producer) puts the peer's connections.
+func (dp *Dataplane) SyncIn(r *SyncRecord) *spsc.Ring[SyncRecord] {
 	owner := 0
 	if t := dp.Table(); t != nil && len(dp.Workers) > 1 {
-		owner = t.ownerOf(client, len(dp.Workers))
+		bits := 128
+		if svc := t.lookupService(&r.Virtual, r.VirtualPort, r.Proto); svc != nil {
+			bits = svc.persistBits
+		}
+		owner = t.owners.ownerOf(&r.Client, bits, len(dp.Workers))
 	}
 	return dp.Workers[owner].syncIn
 }

@@ -24,10 +24,8 @@ type Table struct {
 	serviceStates []*ServiceState
 	// realsByID indexes the real servers present in this table by id.
 	realsByID []*Real
-	// ownerBits4/6 mask a client address before hashing it to its owning
-	// worker: the coarsest persistence mask of any service, so that every
-	// client sharing a persistence template lands on one worker.
-	ownerBits4, ownerBits6 int
+	// owners says which worker owns a client's connections (owner.go).
+	owners owners
 	// drainUntil is when connections of a removed real server (by id) stop
 	// being served.
 	drainUntil map[uint32]int64
@@ -66,8 +64,6 @@ func Build(spec TableSpec, reg *Registry, workers int) (*Table, error) {
 		Spec:         spec,
 		services:     make([]Service, len(spec.Services)),
 		serviceIndex: make(map[ServiceKey]int32, len(spec.Services)),
-		ownerBits4:   32,
-		ownerBits6:   128,
 	}
 	pending := map[realKey]bool{}
 	for i := range spec.Services {
@@ -83,10 +79,8 @@ func Build(spec TableSpec, reg *Registry, workers int) (*Table, error) {
 		if ss.Persistence > 0 && ss.PersistenceBits > 0 {
 			if ss.VIP.Unmap().Is4() {
 				svc.persistBits = 96 + ss.PersistenceBits
-				t.ownerBits4 = min(t.ownerBits4, ss.PersistenceBits)
 			} else {
 				svc.persistBits = ss.PersistenceBits
-				t.ownerBits6 = min(t.ownerBits6, ss.PersistenceBits)
 			}
 		}
 		// A real server keeps its Load across tables; a new one gets a fresh
@@ -137,6 +131,7 @@ func Build(spec TableSpec, reg *Registry, workers int) (*Table, error) {
 			t.drainUntil[rs.ID] = dr.Until
 		}
 	}
+	t.owners = buildOwners(t.services, reg.ownerKey)
 	t.realStates = append([]*RealState(nil), reg.realByID...)
 	t.serviceStates = append([]*ServiceState(nil), reg.svcByID...)
 	t.realsByID = make([]*Real, len(reg.realByID))

@@ -42,8 +42,9 @@ const (
 // handoffSlot carries a copy of a frame to the worker that owns its
 // connection.
 type handoffSlot struct {
-	length int
-	port   int
+	length      int
+	port        int
+	tries, hops uint8 // the packet's, see owner.go
 	buf    [handoffHeadroom + handoffFrameMax]byte
 }
 
@@ -335,6 +336,7 @@ func (w *Worker) handoff(owner int, pkt *packet) {
 	}
 	slot.length = copy(slot.buf[handoffHeadroom:], pkt.frame())
 	slot.port = pkt.inPort
+	slot.tries, slot.hops = pkt.tries, pkt.hops+1
 	w.outbox[owner].Commit()
 	w.count(CountHandoffOut)
 }
@@ -349,13 +351,14 @@ func (w *Worker) drainInboxes() int {
 			if slot == nil {
 				break
 			}
-			pkt := &packet{buf: slot.buf[:], off: handoffHeadroom, size: slot.length, inPort: slot.port}
+			pkt := &packet{buf: slot.buf[:], off: handoffHeadroom, size: slot.length, inPort: slot.port,
+				tries: slot.tries, hops: slot.hops}
 			v := w.process(pkt, pkt.hdr.Parse(pkt.frame()), 0, 0, false)
 			switch v.action {
 			case actionTransmit:
 				w.transmitCopy(v.port, pkt.frame())
-			case actionHandoff: // the table changed owners under us
-				w.drop(DropHandoffRingFull)
+			case actionHandoff: // the next owner candidate, or the table changed under us
+				w.handoff(v.owner, pkt)
 			}
 			in.Release()
 			w.count(CountHandoffIn)

@@ -144,7 +144,7 @@ func TestPollDropsWhatDoesNotParseAndFreesIt(t *testing.T) {
 func TestPollHandsAFrameToItsOwnerWhichSendsIt(t *testing.T) {
 	d := newRingDataplane(t, testSpec(), 2, 64)
 	// Find a client port whose connection worker 1 owns (NAT: by client).
-	owner := d.Workers[0].table.ownerOf(&[16]byte{10: 0xff, 11: 0xff, 12: 198, 13: 18, 14: 1, 15: 5}, 2)
+	owner := d.Workers[0].table.owners.ownerOf(&[16]byte{10: 0xff, 11: 0xff, 12: 198, 13: 18, 14: 1, 15: 5}, 128, 2)
 	arrival := 1 - owner
 	d.deliver(t, arrival, 0, natSyn.frame(t))
 	d.Workers[arrival].poll()
