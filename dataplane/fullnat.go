@@ -41,23 +41,6 @@ func (t *Table) isLocalAddress(a *[16]byte) bool {
 	return ok
 }
 
-// bindLocal gives c a local address and a port from this worker's share.
-// It reports false when every local port of the service's addresses (of the
-// real server's family) is taken on this worker.
-func (w *Worker) bindLocal(svc *Service, c *conntrack.Conn) bool {
-	addr, port, ok := w.local.pickLocal(svc, &c.Real)
-	if !ok {
-		return false
-	}
-	c.Local, c.LocalPort = *addr, port
-	return true
-}
-
-// releaseLocal returns c's local port to this worker's pool.
-func (w *Worker) releaseLocal(c *conntrack.Conn) {
-	w.local.release(&c.Local, c.LocalPort)
-}
-
 // forwardFullNAT rewrites both ends of a FULLNAT packet.
 func (w *Worker) forwardFullNAT(c *conntrack.Conn, dir conntrack.Dir, pkt *packet) verdict {
 	if dir == conntrack.DirIn {

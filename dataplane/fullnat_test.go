@@ -54,8 +54,8 @@ func (p pkt) toClient(flags uint8, payload []byte) pkt {
 
 func TestProcessFullNAT(t *testing.T) {
 	d := newMemDataplane(t, fullnatSpec(), 1, 1024)
-	// Local addresses are taken round robin; one worker owns every port
-	// from 1024 up.
+	// Local addresses are taken round robin; one worker owns every port, and
+	// walks each real server's ports from 1024 up.
 	synOut := fnatSyn.viaLocal("198.18.3.1", 1024, "198.18.2.2", 8080, realMAC2)
 	synAckIn := synOut.fromReal(synAck)
 	data := fnatSyn.with(func(p *pkt) { p.flags = pshAck; p.payload = []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n") })
@@ -63,10 +63,10 @@ func TestProcessFullNAT(t *testing.T) {
 	answerIn := synOut.fromReal(pshAck).with(func(p *pkt) { p.payload = []byte("HTTP/1.1 200 OK\r\n\r\n") })
 
 	syn2 := fnatSyn.with(func(p *pkt) { p.sport = 40011 })
-	syn2Out := syn2.viaLocal("198.18.3.2", 1024, "198.18.2.2", 8080, realMAC2)
+	syn2Out := syn2.viaLocal("198.18.3.2", 1025, "198.18.2.2", 8080, realMAC2)
 	synAck2In := syn2Out.fromReal(synAck)
 
-	udpOut := fnatUDP.viaLocal("198.18.3.1", 1025, "198.18.2.3", 5353, realMAC3)
+	udpOut := fnatUDP.viaLocal("198.18.3.1", 1024, "198.18.2.3", 5353, realMAC3)
 	udpReply := udpOut.reply().with(func(p *pkt) { p.payload = []byte("answer") })
 	noSum := fnatUDP.with(func(p *pkt) { p.noUDPSum = true; p.sport++ })
 	noSumOut := noSum.viaLocal("198.18.3.2", 1025, "198.18.2.3", 5353, realMAC3)
@@ -162,11 +162,15 @@ func TestFullNATPortOwnership(t *testing.T) {
 }
 
 // TestFullNATExhaustionAndRelease: one local address gives one worker
-// 64512 connections; the next is dropped as local_ports_exhausted, and
-// connections that expire give their ports back.
+// 64512 connections towards each real server; the next one towards a full
+// real server is dropped as local_ports_exhausted, and connections that
+// expire give their ports back.
 func TestFullNATExhaustionAndRelease(t *testing.T) {
 	const ports = localPortLast - localPortFirst + 1
-	d := newMemDataplane(t, fullnatSpec(), 1, ports+1024)
+	spec := fullnatSpec()
+	one := &spec.Services[3] // fnat-one: a single local address
+	one.Reals = append(one.Reals, realAt("198.18.2.3", 80, 1))
+	d := newMemDataplane(t, spec, 1, 2*ports+1024)
 	w := d.Workers[0]
 	tmpl := pkt{srcMAC: routerMAC, dstMAC: portMAC0, src: "198.18.64.0", dst: "198.18.0.31",
 		proto: header.ProtocolTCP, sport: 1024, dport: 80, flags: syn, padTo: 60}.frame(t)
@@ -176,22 +180,26 @@ func TestFullNATExhaustionAndRelease(t *testing.T) {
 		stampClient(buf, i)
 		return w.processFrame(buf, 0)
 	}
-	seen := make([]bool, localPortLast+1)
-	for i := range ports {
+	type toReal struct {
+		real [4]byte
+		port uint16
+	}
+	seen := map[toReal]bool{}
+	for i := range 2 * ports { // rr alternates between the two real servers
 		if v := send(i); v.action != actionTransmit {
 			t.Fatalf("connection %d dropped: %v", i, dropCounts(w))
 		}
-		port := binary.BigEndian.Uint16(buf[offSrcPort:])
-		if seen[port] || port < localPortFirst {
-			t.Fatalf("connection %d got local port %d (taken before, or reserved)", i, port)
+		k := toReal{[4]byte(buf[offIPv4Dst : offIPv4Dst+4]), binary.BigEndian.Uint16(buf[offSrcPort:])}
+		if seen[k] || k.port < localPortFirst {
+			t.Fatalf("connection %d got local port %d towards %v (taken before, or reserved)", i, k.port, k.real)
 		}
-		seen[port] = true
+		seen[k] = true
 	}
 	copy(buf, tmpl)
-	stampClient(buf, ports)
-	runSteps(t, d, []step{{name: "every port taken", in: buf, drop: DropLocalPortsExhausted.String()}})
-	if n := w.conns.Len(); n != ports {
-		t.Fatalf("%d connections after exhaustion, want %d (a refused SYN leaves none)", n, ports)
+	stampClient(buf, 2*ports)
+	runSteps(t, d, []step{{name: "every port towards the real server taken", in: buf, drop: DropLocalPortsExhausted.String()}})
+	if n := w.conns.Len(); n != 2*ports {
+		t.Fatalf("%d connections after exhaustion, want %d (a refused SYN leaves none)", n, 2*ports)
 	}
 	// SYN_RECV lasts 60 s: let every connection expire.
 	d.advance(10 * time.Minute)
@@ -201,12 +209,10 @@ func TestFullNATExhaustionAndRelease(t *testing.T) {
 	if n := w.conns.Len(); n != 0 {
 		t.Fatalf("%d connections left after expiry", n)
 	}
-	pool := w.local.byAddr[addr("198.18.3.9").As16()]
-	if pool == nil || pool.free() != ports {
-		t.Fatalf("after expiry the pool has %v free ports, want %d", pool, ports)
-	}
-	if v := send(ports + 1); v.action != actionTransmit {
-		t.Fatalf("SYN after expiry dropped: %v", dropCounts(w))
+	for i := range 4 {
+		if v := send(2*ports + 1 + i); v.action != actionTransmit {
+			t.Fatalf("SYN %d after expiry dropped: %v", i, dropCounts(w))
+		}
 	}
 }
 

@@ -1,94 +1,43 @@
 package dataplane
 
 import (
+	"fastlvs/conntrack"
 	"fastlvs/header"
 )
 
-// FULLNAT local ports. Worker id of n owns the ports p of every local
-// address with p % n == id, so the destination port of a real server's reply
-// names the worker that holds the connection (process hands it over there).
-// Each worker keeps one pool per local address; nothing is shared, nothing
-// locks.
+// FULLNAT local ports. A connection's local address:port need only be
+// unique towards its real server's address:port — the reply tuple
+// real:rport → local:lport is what names it — so every local address gives
+// every real server its own ~64k ports.
+//
+// Worker id of n uses only the ports p with p % n == id, so the destination
+// port of a real server's reply names the worker holding the connection
+// (process hands it over there). For each real server a worker walks its
+// ports with a cursor and takes the next one whose reply tuple is not in its
+// connection table: a port comes back only once the connection that held it
+// has expired (TIME_WAIT included), and as late as the walk allows — a whole
+// lap of the port space. Nothing is shared, nothing locks, nothing is
+// allocated per connection.
 const (
 	localPortFirst = 1024
 	localPortLast  = 65535
+	// localPortProbes is how many ports of one local address a new
+	// connection tries before the next address; past that the ports towards
+	// that real server are taken (local_ports_exhausted).
+	localPortProbes = 64
 )
 
-// localPortPool is one worker's share of the ports of one local address.
-// Free ports wait in a FIFO ring, so a released port is reused as late as
-// possible: the real server has most likely let go of the old connection
-// (TIME_WAIT) before the same local address:port comes back.
-type localPortPool struct {
-	addr  [16]byte
-	ring  []uint16 // free ports: count of them from head, wrapping
-	head  int
-	count int
-	inUse [(localPortLast + 1) / 64]uint64 // by port: catches a release of a port not handed out
-}
-
-// newLocalPortPool makes the pool of worker id (of workers) for addr, every
-// owned port free.
-func newLocalPortPool(addr [16]byte, id, workers int) *localPortPool {
-	p := &localPortPool{addr: addr}
-	first := localPortFirst + (id-localPortFirst%workers+workers)%workers
-	p.ring = make([]uint16, 0, (localPortLast-first)/workers+1)
-	for port := first; port <= localPortLast; port += workers {
-		p.ring = append(p.ring, uint16(port))
-	}
-	p.count = len(p.ring)
-	return p
-}
-
-// allocate takes the free port that has waited longest; false when none is
-// left.
-func (p *localPortPool) allocate() (uint16, bool) {
-	if p.count == 0 {
-		return 0, false
-	}
-	port := p.ring[p.head]
-	if p.head++; p.head == len(p.ring) {
-		p.head = 0
-	}
-	p.count--
-	p.inUse[port/64] |= 1 << (port % 64)
-	return port, true
-}
-
-// release gives back a port allocate handed out; anything else (a double
-// release, a port of another worker) is refused and reported false.
-func (p *localPortPool) release(port uint16) bool {
-	bit := uint64(1) << (port % 64)
-	if p.inUse[port/64]&bit == 0 {
-		return false
-	}
-	p.inUse[port/64] &^= bit
-	tail := p.head + p.count
-	if tail >= len(p.ring) {
-		tail -= len(p.ring)
-	}
-	p.ring[tail] = port
-	p.count++
-	return true
-}
-
-// free says how many ports are left to allocate.
-func (p *localPortPool) free() int { return p.count }
-
-// localPools is a worker's FULLNAT port state. Pools are kept for every
-// local address the worker has ever served, across tables, because
-// connections hold their ports until they expire; byService is rebuilt for
-// each new table.
-type localPools struct {
+// localPorts is a worker's FULLNAT port state.
+type localPorts struct {
 	table     *Table
-	byAddr    map[[16]byte]*localPortPool
-	byService [][]*localPortPool // by service id: the pools of its local addresses, in spec order
-	next      uint32             // round robin over a service's local addresses
+	byService [][][16]byte // by service id: its local addresses, in spec order
+	cursor    []uint32     // by real-server id: the last port handed out (0: none yet)
+	next      uint32       // round robin over a service's local addresses
 }
 
-// syncLocalPools makes the worker's pools match its current table: a pool
-// for each new local address and each FULLNAT service's list. It runs once
-// per table change (from beginBatch), so allocation here never happens per
-// packet.
+// syncLocalPools makes the worker's local-address lists match its current
+// table. It runs once per table change (from beginBatch), so allocation here
+// never happens per packet.
 func (w *Worker) syncLocalPools() {
 	lp, t := &w.local, w.table
 	if t == nil || t == lp.table {
@@ -101,52 +50,63 @@ func (w *Worker) syncLocalPools() {
 		if svc.Spec.Method != MethodFullNAT || len(svc.Spec.LocalAddresses) == 0 {
 			continue
 		}
-		if lp.byAddr == nil {
-			lp.byAddr = map[[16]byte]*localPortPool{}
-		}
 		id := int(svc.State.ID)
 		for len(lp.byService) <= id {
 			lp.byService = append(lp.byService, nil)
 		}
-		pools := make([]*localPortPool, 0, len(svc.Spec.LocalAddresses))
-		for _, a := range svc.Spec.LocalAddresses {
-			addr := a.Unmap().As16()
-			pool := lp.byAddr[addr]
-			if pool == nil {
-				pool = newLocalPortPool(addr, w.ID, max(w.workers, 1))
-				lp.byAddr[addr] = pool
-			}
-			pools = append(pools, pool)
+		addrs := make([][16]byte, len(svc.Spec.LocalAddresses))
+		for j, a := range svc.Spec.LocalAddresses {
+			addrs[j] = a.Unmap().As16()
 		}
-		lp.byService[id] = pools
+		lp.byService[id] = addrs
+	}
+	if n := len(t.realStates); n > len(lp.cursor) {
+		lp.cursor = append(lp.cursor, make([]uint32, n-len(lp.cursor))...)
 	}
 }
 
-// pickLocal allocates a local address:port of the real's address family for
-// a new connection of svc, trying the service's addresses round robin.
-func (lp *localPools) pickLocal(svc *Service, real *[16]byte) (*[16]byte, uint16, bool) {
+// nextPort advances real server id's cursor to the next port this worker
+// owns.
+func (lp *localPorts) nextPort(id uint32, worker, workers int) uint16 {
+	var scratch uint32
+	cursor := &scratch // an id beyond the table's: start from the first port
+	if int(id) < len(lp.cursor) {
+		cursor = &lp.cursor[id]
+	}
+	port := *cursor + uint32(workers)
+	if *cursor == 0 || port > localPortLast {
+		port = uint32(localPortFirst + (worker-localPortFirst%workers+workers)%workers)
+	}
+	*cursor = port
+	return uint16(port)
+}
+
+// bindLocal gives c a local address of its real server's family and a port
+// from this worker's share that no live connection uses towards the same
+// real server address and port. It reports false when none is found.
+func (w *Worker) bindLocal(svc *Service, c *conntrack.Conn) bool {
+	lp := &w.local
 	id := int(svc.State.ID)
 	if id >= len(lp.byService) {
-		return nil, 0, false
+		return false
 	}
-	pools := lp.byService[id]
-	want4 := header.Is4(real)
-	for range pools {
-		pool := pools[lp.next%uint32(len(pools))]
+	addrs := lp.byService[id]
+	want4 := header.Is4(&c.Real)
+	reply := conntrack.Tuple{Src: c.Real, SrcPort: c.RealPort, Proto: c.Proto}
+	for range addrs {
+		addr := &addrs[lp.next%uint32(len(addrs))]
 		lp.next++
-		if header.Is4(&pool.addr) != want4 {
+		if header.Is4(addr) != want4 {
 			continue
 		}
-		if port, ok := pool.allocate(); ok {
-			return &pool.addr, port, true
+		reply.Dst = *addr
+		for range localPortProbes {
+			reply.DstPort = lp.nextPort(c.RealID, w.ID, max(w.workers, 1))
+			if ref, _ := w.conns.Lookup(&reply); ref == 0 {
+				c.Local, c.LocalPort = *addr, reply.DstPort
+				return true
+			}
 		}
 	}
-	return nil, 0, false
-}
-
-// release gives a connection's local port back to its address's pool.
-func (lp *localPools) release(addr *[16]byte, port uint16) {
-	if pool := lp.byAddr[*addr]; pool != nil {
-		pool.release(port)
-	}
+	return false
 }

@@ -1,19 +1,23 @@
 package dataplane
 
-import "testing"
+import (
+	"net/netip"
+	"testing"
 
-// TestLocalPortPoolShares: the pools of n workers split [1024, 65535]
-// between them without overlap or gap, each port p going to worker p % n.
-func TestLocalPortPoolShares(t *testing.T) {
+	"fastlvs/header"
+)
+
+// TestLocalPortsShares: the cursors of n workers split [1024, 65535]
+// between them without overlap or gap, each port p going to worker p % n,
+// and a cursor hands out a whole lap before repeating a port.
+func TestLocalPortsShares(t *testing.T) {
 	for _, workers := range []int{1, 2, 3, 7, 64} {
 		owner := map[uint16]int{}
 		for id := range workers {
-			pool := newLocalPortPool([16]byte{}, id, workers)
-			for {
-				port, ok := pool.allocate()
-				if !ok {
-					break
-				}
+			var lp localPorts
+			lp.cursor = make([]uint32, 2)
+			first := lp.nextPort(1, id, workers)
+			for port := first; ; {
 				if int(port)%workers != id || port < localPortFirst {
 					t.Fatalf("%d workers: worker %d got port %d", workers, id, port)
 				}
@@ -21,6 +25,9 @@ func TestLocalPortPoolShares(t *testing.T) {
 					t.Fatalf("%d workers: port %d handed to workers %d and %d", workers, port, prev, id)
 				}
 				owner[port] = id
+				if port = lp.nextPort(1, id, workers); port == first {
+					break
+				}
 			}
 		}
 		if want := localPortLast - localPortFirst + 1; len(owner) != want {
@@ -29,71 +36,33 @@ func TestLocalPortPoolShares(t *testing.T) {
 	}
 }
 
-// TestLocalPortPoolReuse: released ports come back oldest first, a port
-// is never out twice, and a release of a port not out is refused.
-func TestLocalPortPoolReuse(t *testing.T) {
-	pool := newLocalPortPool([16]byte{}, 1, 4) // ports 1025, 1029, ...
-	total := pool.free()
-	if total != (65535-1025)/4+1 {
-		t.Fatalf("worker 1 of 4 owns %d ports", total)
+// TestLocalPortsSkipPortsInUse: a new connection never takes a local port
+// whose reply tuple a live connection holds, and ports towards another real
+// server are independent.
+func TestLocalPortsSkipPortsInUse(t *testing.T) {
+	d := newMemDataplane(t, fullnatSpec(), 1, 1024)
+	w := d.Workers[0]
+	if v := w.processFrame(fnatSyn.frame(t), 0); v.action != actionTransmit {
+		t.Fatalf("SYN dropped: %v", dropCounts(w))
 	}
-	a, _ := pool.allocate()
-	b, _ := pool.allocate()
-	if a != 1025 || b != 1029 {
-		t.Fatalf("first ports %d, %d, want 1025, 1029", a, b)
+	// Rewind the cursor so the next connection tries the first port again.
+	w.local.cursor = make([]uint32, len(w.local.cursor))
+	w.local.next = 0
+	frame := fnatSyn.with(func(p *pkt) { p.sport++ }).frame(t)
+	if v := w.processFrame(frame, 0); v.action != actionTransmit {
+		t.Fatalf("second SYN dropped: %v", dropCounts(w))
 	}
-	if pool.release(1026) || pool.release(1033) {
-		t.Fatal("released a port the pool did not hand out")
-	}
-	if !pool.release(b) || pool.release(b) {
-		t.Fatal("release of an allocated port must succeed once")
-	}
-	pool.release(a)
-	out := map[uint16]bool{}
-	var last uint16
-	for {
-		p, ok := pool.allocate()
-		if !ok {
-			break
-		}
-		if out[p] {
-			t.Fatalf("port %d out twice", p)
-		}
-		out[p], last = true, p
-	}
-	if len(out) != total || last != a {
-		t.Fatalf("drained %d ports ending with %d; want %d ending with the last released, %d", len(out), last, total, a)
-	}
-	if _, ok := pool.allocate(); ok {
-		t.Fatal("allocate succeeded on an empty pool")
-	}
-	// Wrap around the ring many times.
-	for i := range 3 * total {
-		p := uint16(1025 + 4*(i%total))
-		if !pool.release(p) {
-			t.Fatalf("release %d refused", p)
-		}
-		if q, ok := pool.allocate(); !ok || q != p {
-			t.Fatalf("allocate after releasing %d gave %d, %v", p, q, ok)
-		}
+	var p header.Packet
+	p.Parse(frame)
+	if netip.AddrFrom16(p.Src).Unmap() == addr("198.18.3.1") && p.SrcPort == localPortFirst {
+		t.Fatalf("198.18.3.1:%d handed out twice towards the same real server", localPortFirst)
 	}
 }
 
-func TestLocalPortPoolAllocs(t *testing.T) {
-	pool := newLocalPortPool([16]byte{}, 0, 1)
-	if n := testing.AllocsPerRun(1000, func() {
-		p, _ := pool.allocate()
-		pool.release(p)
-	}); n != 0 {
-		t.Fatalf("allocate+release: %v allocations, want 0", n)
-	}
-}
-
-func BenchmarkLocalPortPool(b *testing.B) {
-	pool := newLocalPortPool([16]byte{}, 0, 1)
-	b.ReportAllocs()
-	for b.Loop() {
-		p, _ := pool.allocate()
-		pool.release(p)
+func TestLocalPortsAllocateNothing(t *testing.T) {
+	var lp localPorts
+	lp.cursor = make([]uint32, 4)
+	if n := testing.AllocsPerRun(1000, func() { lp.nextPort(3, 0, 2) }); n != 0 {
+		t.Fatalf("nextPort: %v allocations, want 0", n)
 	}
 }

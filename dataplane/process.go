@@ -198,9 +198,6 @@ func (w *Worker) newConn(svc *Service, p *header.Packet, tuple *conntrack.Tuple)
 	if err == conntrack.ErrExists && out != nil && w.evict(out) {
 		ref, err = w.conns.Insert(&c, tuple, out, w.now)
 	}
-	if err != nil && svc.Spec.Method == MethodFullNAT {
-		w.releaseLocal(&c)
-	}
 	switch err {
 	case nil:
 	case conntrack.ErrFull:

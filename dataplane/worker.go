@@ -86,7 +86,7 @@ type Worker struct {
 	now      int64
 
 	flow  sched.Flow // scratch for the scheduler, see pickReal
-	local localPools // FULLNAT local ports, see localpool.go
+	local localPorts // FULLNAT local ports, see localpool.go
 
 	inbox  []*spsc.Ring[handoffSlot] // from each other worker
 	outbox []*spsc.Ring[handoffSlot] // to each worker (nil for ourselves)
@@ -373,9 +373,6 @@ func (w *Worker) drainInboxes() int {
 func (w *Worker) onExpire(_ conntrack.Ref, c *conntrack.Conn) {
 	if rs := w.table.realState(c.RealID); rs != nil {
 		rs.Load.ConnEnded(c.State.Active())
-	}
-	if Method(c.Forward) == MethodFullNAT {
-		w.releaseLocal(c)
 	}
 }
 
