@@ -45,7 +45,7 @@ type handoffSlot struct {
 	length      int
 	port        int
 	tries, hops uint8 // the packet's, see owner.go
-	buf    [handoffHeadroom + handoffFrameMax]byte
+	buf         [handoffHeadroom + handoffFrameMax]byte
 }
 
 // workerPort is a worker's socket on one interface and its pending TX batch.
