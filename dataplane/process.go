@@ -42,6 +42,11 @@ func (w *Worker) process(pkt *packet, res header.ParseResult, ref conntrack.Ref,
 	if !looked || ref == 0 || w.batchRemoved {
 		ref, dir = w.conns.Lookup(&tuple)
 	}
+	if ref != 0 && dir == conntrack.DirIn && w.startsAfresh(w.conns.Conn(ref), p) {
+		w.expireConn(ref)
+		w.count(CountRescheduled)
+		ref = 0
+	}
 	created := false
 	if ref == 0 {
 		if w.workers == 1 {
@@ -137,9 +142,7 @@ func (w *Worker) transmitToReal(c *conntrack.Conn, pkt *packet) verdict {
 func (w *Worker) track(ref conntrack.Ref, dir conntrack.Dir, tcpFlags uint8) (drop Drop, ok, changed bool) {
 	c := w.conns.Conn(ref)
 	if w.table.real(c.RealID) == nil && !w.table.servesRemoved(c.RealID, w.now) {
-		w.onExpire(ref, c)
-		w.conns.Remove(ref)
-		w.batchRemoved = true
+		w.expireConn(ref)
 		return DropRealServerRemoved, false, false
 	}
 	if c.Proto != header.ProtocolTCP {
@@ -221,11 +224,16 @@ func (w *Worker) evict(reply *conntrack.Tuple) bool {
 	if ref == 0 {
 		return false
 	}
-	w.onExpire(ref, w.conns.Conn(ref))
-	w.conns.Remove(ref)
-	w.batchRemoved = true
+	w.expireConn(ref)
 	w.count(CountEvictions)
 	return true
+}
+
+// expireConn ends a connection before its time.
+func (w *Worker) expireConn(ref conntrack.Ref) {
+	w.onExpire(ref, w.conns.Conn(ref))
+	w.conns.Remove(ref)
+	w.batchRemoved = true // the batch's lookups may name ref
 }
 
 // pickReal asks the persistence template, then the scheduler.

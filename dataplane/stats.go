@@ -121,6 +121,9 @@ const (
 	CountIdlePolls // polls that found none
 	CountNewConns
 	CountEvictions // old connections replaced by a new one with the same reply tuple
+	// CountRescheduled counts connections ended because a packet on their
+	// tuple starts a new one (reuse.go).
+	CountRescheduled
 	// CountFragNeededSent counts ICMP "fragmentation needed" answers to
 	// tunnel packets over the MTU (each such packet is also a drop,
 	// encap_too_large).
@@ -154,6 +157,7 @@ var counterInfo = [NumCounts]CountInfo{
 	CountIdlePolls:      {"idle_polls_total", "Polls that found nothing to do."},
 	CountNewConns:       {"connections_created_total", "Connections the worker created."},
 	CountEvictions:      {"connections_evicted_total", "Connections replaced by a new one whose replies carry the same tuple (a client reusing its port)."},
+	CountRescheduled:    {"connections_rescheduled_total", "Connections ended because a new connection reused their tuple: a SYN after the old one closed, or towards a real server out of rotation."},
 	CountFragNeededSent: {"frag_needed_sent_total", "ICMP fragmentation-needed answers to tunnel packets over the egress MTU."},
 	CountLearnedHops:    {"learned_next_hop_packets_total", "Replies sent to a next hop learned from the client's own packet, before the kernel's neighbour entry reached the snapshot."},
 	CountSyncPublished:  {"sync_published_total", "Connections the worker published for the peer director."},
