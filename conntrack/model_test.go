@@ -20,7 +20,7 @@ type modelConn struct {
 // embryonic is the model of Conn.embryonic.
 func (m *modelConn) embryonic() bool {
 	if m.in.Proto == protoTCP {
-		return m.state.Embryonic()
+		return m.state.Embryonic() || (m.hasOut && !m.replied)
 	}
 	return !m.replied
 }
@@ -144,10 +144,10 @@ func runModel(t *testing.T, seed uint64, capacity int, evict bool) {
 				t.Fatalf("seed %d step %d: update %v→%v, model %v→%v", seed, step, old, next, m.state, want)
 			}
 			m.state = next
-			if dir == DirOut || (!m.hasOut && uint32((now-tab.clockBase)>>tickShift)-m.born >= repliedAfterTicks) {
+			if dir == DirOut || (proto != protoTCP && !m.hasOut && uint32((now-tab.clockBase)>>tickShift)-m.born >= repliedAfterTicks) {
 				m.replied = true
 			}
-			if proto != protoTCP && tab.Conn(m.ref).Replied() != m.replied {
+			if tab.Conn(m.ref).Replied() != m.replied {
 				t.Fatalf("seed %d step %d: replied = %v, model %v", seed, step, !m.replied, m.replied)
 			}
 			m.expires = now + armedFor(m)

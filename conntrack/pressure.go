@@ -8,8 +8,10 @@ import (
 // Table pressure, as IPVS's drop_entry and secure_tcp defend against SYN and UDP floods, without ever touching
 // a conn that proved it has two live ends:
 //
-//   - Embryonic conns are TCP conns that never completed a handshake (State.Embryonic) and UDP/ICMP conns that
-//     were never answered (Conn.Replied). A spoofed-source flood makes nothing else.
+//   - Embryonic conns are TCP conns that never completed a handshake (State.Embryonic), or whose real server never
+//     answered although its replies pass the director (NAT, FULLNAT: a spoofed SYN then ACK reaches ESTABLISHED
+//     in IPVS's state table without the server), and UDP/ICMP conns never answered (Conn.Replied). A
+//     spoofed-source flood makes nothing else.
 //   - While the table holds at least Pressure.High × Capacity conns, an embryonic conn's timer is armed with
 //     Pressure.EmbryonicTimeout instead of its state's timeout (counted in Stats.PressureShortened), so the wheel
 //     reclaims the flood within seconds instead of a minute.
@@ -34,9 +36,10 @@ func DefaultPressure() Pressure { return Pressure{High: 0.75, EmbryonicTimeout: 
 const evictSamples = 8
 
 // Replied reports whether the conn was answered: a packet came from the real server (NAT, FULLNAT), or, for a
-// conn whose replies bypass the director (DR, TUN: no reply tuple), the client sent again at least
-// repliedAfterTicks after the conn was made — a spoofed source never does. Only Update records it. TCP conns
-// are judged by their state instead.
+// UDP/ICMP conn whose replies bypass the director (DR, TUN: no reply tuple), the client sent again at least
+// repliedAfterTicks after the conn was made — a spoofed source never does. Update records it; a conn inserted
+// or set (SetState) in a state learned elsewhere, a synced peer's, counts as answered unless the state is an
+// embryonic TCP one.
 func (c *Conn) Replied() bool { return c.meta&metaReplied != 0 }
 
 // repliedAfterTicks (~270 ms) keeps a burst of packets of one spoofed tuple from passing as a live DR/TUN flow.
@@ -44,19 +47,26 @@ const repliedAfterTicks = 2
 
 func (c *Conn) embryonic() bool {
 	if c.Proto == protoTCP {
-		return c.State.Embryonic()
+		return c.State.Embryonic() || c.meta&(metaHasOut|metaReplied) == metaHasOut
 	}
 	return c.meta&metaReplied == 0
 }
 
 const protoTCP = 6
 
-// noteDirection records that a non-TCP conn was answered (see Replied).
+// noteDirection records that a conn was answered (see Replied).
 func (t *Table) noteDirection(r *Conn, dir Dir, now int64) {
-	if r.meta&metaReplied != 0 || r.Proto == protoTCP {
+	if r.meta&metaReplied != 0 {
 		return
 	}
-	if dir == DirOut || (r.meta&metaHasOut == 0 && int32(t.clock(now)-r.born) >= repliedAfterTicks) {
+	if dir == DirOut || (r.Proto != protoTCP && r.meta&metaHasOut == 0 && int32(t.clock(now)-r.born) >= repliedAfterTicks) {
+		r.meta |= metaReplied
+	}
+}
+
+// learnedState is noteDirection for a state learned elsewhere (a synced peer): see Replied.
+func learnedState(r *Conn, s State) {
+	if s != StateNone && !(r.Proto == protoTCP && s.Embryonic()) {
 		r.meta |= metaReplied
 	}
 }

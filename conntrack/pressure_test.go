@@ -212,3 +212,39 @@ func TestReusableStatesAreIPVSConnReuse(t *testing.T) {
 		t.Fatalf("reinsert took ref %d state %v", again, tab.Conn(again).State)
 	}
 }
+
+func TestNATConnWithoutServerAnswerStaysEmbryonic(t *testing.T) {
+	tab, err := New(Config{Capacity: 3, TemplateCapacity: 64, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab.SetEvictHook(func(Ref, *Conn) {})
+	// A spoofed SYN then a blind ACK: IPVS's table says ESTABLISHED, but the real server never answered.
+	c, in, out := natConn(1, 6)
+	blind := mustInsert(t, tab, &c, &in, &out, 0)
+	tab.Update(blind, DirIn, syn, false, 0)
+	if _, st := tab.Update(blind, DirIn, ack, false, 0); st != StateEstablished || tab.Conn(blind).Replied() {
+		t.Fatalf("blind ACK: state %v, replied %v", st, tab.Conn(blind).Replied())
+	}
+	// A conn synced from the peer in ESTABLISHED, and one set to it, count as answered.
+	c, in, out = natConn(2, 6)
+	c.State = StateEstablished
+	synced := mustInsert(t, tab, &c, &in, &out, 0)
+	c, in, out = natConn(3, 6)
+	set := mustInsert(t, tab, &c, &in, &out, 0)
+	tab.SetState(set, StateEstablished, 0)
+	if !tab.Conn(synced).Replied() || !tab.Conn(set).Replied() {
+		t.Fatal("synced ESTABLISHED conns count as unanswered")
+	}
+	_, blindIn, _ := natConn(1, 6)
+	c, in, out = natConn(4, 6) // the table is full: the blind conn makes room (fixed seed: it is sampled)
+	mustInsert(t, tab, &c, &in, &out, sec)
+	if ref, _ := tab.Lookup(&blindIn); ref != 0 || tab.Stats().EvictedEmbryonic != 1 {
+		t.Fatal("the blind conn was not the one evicted")
+	}
+	for _, ref := range []Ref{synced, set} {
+		if tab.Conn(ref).State != StateEstablished {
+			t.Fatalf("synced conn %d evicted", ref)
+		}
+	}
+}

@@ -175,6 +175,7 @@ func (t *Table) Conn(ref Ref) *Conn { return &t.recs[ref] }
 // local:lport). DR/TUN pass out == nil (replies never come back).
 //
 // The conn starts in c.State. For UDP (17) and ICMP (1, 58) conns a StateNone is replaced by StateUDP/StateICMP.
+// Any other starting state is taken as learned from a synced peer (see Conn.Replied).
 // A TCP conn is normally inserted in StateNone and the caller then runs Update for its first packet, as IPVS does
 // (or sets c.State = NextState(StateNone, DirIn, flags, inputOnly) first). The timer is armed with the timeout of
 // the starting state. When c.Template is set, the template's count of controlled conns grows by one.
@@ -237,6 +238,7 @@ func (t *Table) Insert(c *Conn, in, out *Tuple, now int64) (Ref, error) {
 	r.meta = meta
 	r.expires, r.armed, r.next, r.prev = 0, 0, 0, 0
 	r.born = t.clock(now)
+	learnedState(r, r.State)
 	if r.State == StateNone {
 		switch r.Proto {
 		case 17:
@@ -283,10 +285,12 @@ func (t *Table) Touch(ref Ref, now int64) {
 
 // SetState puts the conn in state s and re-arms its timer with that state's
 // timeout: a state learned from elsewhere (a synced peer) rather than from a
-// packet. It returns the state before.
+// packet, so a state past the handshake counts as answered (Conn.Replied).
+// It returns the state before.
 func (t *Table) SetState(ref Ref, s State, now int64) (old State) {
 	r := &t.recs[ref]
 	old, r.State = r.State, s
+	learnedState(r, s)
 	t.arm(uint32(ref), now, t.connTimeout(r, s))
 	return old
 }
