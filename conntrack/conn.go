@@ -48,8 +48,9 @@ type Conn struct {
 	armed uint32 // tick of the wheel slot whose list holds the record (<= expires, or the slot being processed)
 	next  uint32 // wheel list, or free list when unused
 	prev  uint32
+	born  uint32 // tick the conn was inserted (oldest embryonic goes first; DR/TUN replied test)
 	meta  uint8
-	_     [19]byte // pad to 128 bytes: a record is exactly two cache lines of an aligned pair
+	_     [15]byte // pad to 128 bytes: a record is exactly two cache lines of an aligned pair
 }
 
 // meta bits.
@@ -60,6 +61,7 @@ const (
 	metaOutLocal // the reply goes to Local:LocalPort (FULLNAT) instead of Client:ClientPort (NAT)
 	metaIndexed  // template only: present in the template index (cleared by RemoveTemplate)
 	metaArmed    // linked in a wheel list
+	metaReplied  // non-TCP conn answered (see Conn.Replied)
 )
 
 // IsTemplate reports whether the record is a persistence template (Range lists both kinds).
@@ -67,7 +69,8 @@ func (c *Conn) IsTemplate() bool { return c.meta&metaTemplate != 0 }
 
 // Pre-built errors, so the insert path never allocates.
 var (
-	// ErrFull is returned by Insert and InsertTemplate when every record is in use. Nothing is evicted.
+	// ErrFull is returned by Insert and InsertTemplate when every record is in use and, for Insert, no
+	// embryonic conn could be evicted (see Pressure).
 	ErrFull = errors.New("conntrack: table full")
 	// ErrExists is returned when a tuple (or template key) is already in the table.
 	ErrExists = errors.New("conntrack: entry exists")

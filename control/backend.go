@@ -577,13 +577,17 @@ func (b *apiBackend) SetTimeouts(t api.Timeouts) error {
 	if err != nil || b.dp == nil {
 		return err
 	}
-	return pushTimeouts(b.dp, b.config().Conntrack.Timeouts)
+	return pushConntrack(b.dp, b.config().Conntrack)
 }
 
-// pushTimeouts installs the ipvsadm --set triple in every worker's table.
-func pushTimeouts(dp *dataplane.Dataplane, t ConntrackTimeouts) error {
-	set := conntrack.Timeouts{Established: t.TCP, FinWait: t.TCPFin, UDP: t.UDP}
-	err := dp.OnWorker(workerAnswerTimeout, func(_ *dataplane.Worker, conns *conntrack.Table) { conns.SetTimeouts(set) })
+// pushConntrack installs every state's timeout and the pressure defences in
+// every worker's table.
+func pushConntrack(dp *dataplane.Dataplane, cfg ConntrackConfig) error {
+	timeouts, pressure := compileTimeouts(cfg.Timeouts), compilePressure(cfg.Pressure)
+	err := dp.OnWorker(workerAnswerTimeout, func(_ *dataplane.Worker, conns *conntrack.Table) {
+		conns.SetTimeouts(timeouts)
+		conns.SetPressure(pressure)
+	})
 	if err != nil {
 		return fmt.Errorf("install timeouts (saved in the configuration): %w", err)
 	}

@@ -63,13 +63,36 @@ type ConntrackConfig struct {
 	// Capacity is the total number of connection entries, shared out among workers.
 	Capacity int               `mapstructure:"capacity" yaml:"capacity"`
 	Timeouts ConntrackTimeouts `mapstructure:"timeouts" yaml:"timeouts"`
+	Pressure ConntrackPressure `mapstructure:"pressure" yaml:"pressure"`
 }
 
-// ConntrackTimeouts are the idle timeouts of `ipvsadm --set tcp tcpfin udp`.
+// ConntrackTimeouts are the idle timeouts of each connection state: tcp,
+// tcpfin and udp are those of `ipvsadm --set tcp tcpfin udp`; the others
+// are the rest of IPVS's tcp_timeouts table (omitted: IPVS's value).
 type ConntrackTimeouts struct {
-	TCP    time.Duration `mapstructure:"tcp" yaml:"tcp"`
-	TCPFin time.Duration `mapstructure:"tcpfin" yaml:"tcpfin"`
-	UDP    time.Duration `mapstructure:"udp" yaml:"udp"`
+	TCP          time.Duration `mapstructure:"tcp" yaml:"tcp"`
+	TCPFin       time.Duration `mapstructure:"tcpfin" yaml:"tcpfin"`
+	UDP          time.Duration `mapstructure:"udp" yaml:"udp"`
+	TCPSynSent   time.Duration `mapstructure:"tcp_syn_sent" yaml:"tcp_syn_sent,omitempty"`
+	TCPSynRecv   time.Duration `mapstructure:"tcp_syn_recv" yaml:"tcp_syn_recv,omitempty"`
+	TCPTimeWait  time.Duration `mapstructure:"tcp_time_wait" yaml:"tcp_time_wait,omitempty"`
+	TCPClose     time.Duration `mapstructure:"tcp_close" yaml:"tcp_close,omitempty"`
+	TCPCloseWait time.Duration `mapstructure:"tcp_close_wait" yaml:"tcp_close_wait,omitempty"`
+	TCPLastAck   time.Duration `mapstructure:"tcp_last_ack" yaml:"tcp_last_ack,omitempty"`
+	TCPListen    time.Duration `mapstructure:"tcp_listen" yaml:"tcp_listen,omitempty"`
+	TCPSynAck    time.Duration `mapstructure:"tcp_synack" yaml:"tcp_synack,omitempty"`
+	TCPNone      time.Duration `mapstructure:"tcp_none" yaml:"tcp_none,omitempty"`
+	ICMP         time.Duration `mapstructure:"icmp" yaml:"icmp,omitempty"`
+}
+
+// ConntrackPressure defends a filling table against floods of half-open
+// connections: from HighPercent of the capacity, a connection that never
+// completed its handshake (or a UDP flow never answered) lives only
+// EmbryonicTimeout; when the table is full, a new connection replaces a
+// random old half-open one. Established connections are never touched.
+type ConntrackPressure struct {
+	HighPercent      int           `mapstructure:"high_percent" yaml:"high_percent"`
+	EmbryonicTimeout time.Duration `mapstructure:"embryonic_timeout" yaml:"embryonic_timeout"`
 }
 
 // Options mirror the IPVS sysctls of the same names.
@@ -198,6 +221,10 @@ const (
 	DefaultForward         = "dr"
 	DefaultWeight          = 1
 	DefaultPersistenceTrue = 360 * time.Second // ipvsadm -p without a timeout
+
+	// DefaultPressureHighPercent and DefaultEmbryonicTimeout are conntrack.DefaultPressure.
+	DefaultPressureHighPercent = 75
+	DefaultEmbryonicTimeout    = 3 * time.Second
 )
 
 // DefaultConfig returns a Config with every default filled and no services.
@@ -211,6 +238,7 @@ func DefaultConfig() Config {
 		Conntrack: ConntrackConfig{
 			Capacity: DefaultConntrackSize,
 			Timeouts: ConntrackTimeouts{TCP: 900 * time.Second, TCPFin: 120 * time.Second, UDP: 300 * time.Second},
+			Pressure: ConntrackPressure{HighPercent: DefaultPressureHighPercent, EmbryonicTimeout: DefaultEmbryonicTimeout},
 		},
 	}
 }

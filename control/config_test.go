@@ -28,7 +28,12 @@ func TestParseConfigFullExample(t *testing.T) {
 	if cfg.API != "tcp://127.0.0.1:9121" || cfg.APIToken != "s3cret" || cfg.UMEMFrames != 8192 || cfg.RingSize != 1024 || cfg.XDPMode != "native" {
 		t.Errorf("globals: %+v", cfg)
 	}
-	wantConntrack := ConntrackConfig{Capacity: 2097152, Timeouts: ConntrackTimeouts{TCP: 600 * time.Second, TCPFin: time.Minute, UDP: 2 * time.Minute}}
+	wantConntrack := ConntrackConfig{Capacity: 2097152,
+		Timeouts: ConntrackTimeouts{TCP: 600 * time.Second, TCPFin: time.Minute, UDP: 2 * time.Minute,
+			TCPSynSent: 100 * time.Second, TCPSynRecv: 30 * time.Second, TCPTimeWait: 90 * time.Second, TCPClose: 5 * time.Second,
+			TCPCloseWait: 50 * time.Second, TCPLastAck: 20 * time.Second, TCPListen: 110 * time.Second, TCPSynAck: 80 * time.Second,
+			TCPNone: time.Second, ICMP: 40 * time.Second},
+		Pressure: ConntrackPressure{HighPercent: 80, EmbryonicTimeout: 2 * time.Second}}
 	if cfg.Conntrack != wantConntrack || !cfg.Options.ExpireNodestConn || !cfg.Options.ExpireQuiescentTemplate {
 		t.Errorf("conntrack %+v options %+v", cfg.Conntrack, cfg.Options)
 	}
@@ -259,6 +264,9 @@ func TestParseConfigRejects(t *testing.T) {
 		{"xdp mode", "xdp_mode: offload", `xdp_mode: unknown mode "offload" (want one of auto, native, generic)`},
 		{"conntrack capacity", "conntrack: {capacity: 0}", "conntrack.capacity: must be at least 1 (got 0)"},
 		{"conntrack timeout", "conntrack: {timeouts: {tcpfin: 0s}}", "conntrack.timeouts.tcpfin: must be positive"},
+		{"conntrack syn_recv timeout", "conntrack: {timeouts: {tcp_syn_recv: -1s}}", "conntrack.timeouts.tcp_syn_recv: must be positive"},
+		{"conntrack pressure mark", "conntrack: {pressure: {high_percent: 101}}", "conntrack.pressure.high_percent: must be between 1 and 100 (got 101)"},
+		{"conntrack embryonic timeout", "conntrack: {pressure: {embryonic_timeout: 0s}}", "conntrack.pressure.embryonic_timeout: must be positive"},
 		{"boolean", "options: {expire_nodest_conn: maybe}", `options.expire_nodest_conn: "maybe" is not a boolean (true or false)`},
 	}
 	for _, test := range tests {

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // configSchedulers are the scheduler names a service may use (the IPVS set plus mh
@@ -140,17 +141,29 @@ func (c *Config) validateGlobals() error {
 	if c.Conntrack.Capacity < 1 {
 		return configErrorf("conntrack.capacity", "must be at least 1 (got %d)", c.Conntrack.Capacity)
 	}
+	t := &c.Conntrack.Timeouts
 	for _, timeout := range []struct {
-		name  string
-		value int64
+		name     string
+		value    time.Duration
+		optional bool // 0 keeps IPVS's value
 	}{
-		{"tcp", int64(c.Conntrack.Timeouts.TCP)},
-		{"tcpfin", int64(c.Conntrack.Timeouts.TCPFin)},
-		{"udp", int64(c.Conntrack.Timeouts.UDP)},
+		{"tcp", t.TCP, false}, {"tcpfin", t.TCPFin, false}, {"udp", t.UDP, false},
+		{"tcp_syn_sent", t.TCPSynSent, true}, {"tcp_syn_recv", t.TCPSynRecv, true},
+		{"tcp_time_wait", t.TCPTimeWait, true}, {"tcp_close", t.TCPClose, true},
+		{"tcp_close_wait", t.TCPCloseWait, true}, {"tcp_last_ack", t.TCPLastAck, true},
+		{"tcp_listen", t.TCPListen, true}, {"tcp_synack", t.TCPSynAck, true},
+		{"tcp_none", t.TCPNone, true}, {"icmp", t.ICMP, true},
 	} {
-		if timeout.value <= 0 {
+		if timeout.value < 0 || (timeout.value == 0 && !timeout.optional) {
 			return configErrorf("conntrack.timeouts."+timeout.name, "must be positive")
 		}
+	}
+	p := c.Conntrack.Pressure
+	if p.HighPercent < 1 || p.HighPercent > 100 {
+		return configErrorf("conntrack.pressure.high_percent", "must be between 1 and 100 (got %d)", p.HighPercent)
+	}
+	if p.EmbryonicTimeout <= 0 {
+		return configErrorf("conntrack.pressure.embryonic_timeout", "must be positive")
 	}
 	return nil
 }

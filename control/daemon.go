@@ -108,10 +108,10 @@ func (d *Daemon) Reload() error {
 	if err == nil {
 		err = d.checkStatic(cfg)
 	}
-	var oldTimeouts ConntrackTimeouts
+	var oldConntrack ConntrackConfig
 	if err == nil {
 		d.mu.Lock()
-		oldTimeouts = d.cfg.Conntrack.Timeouts
+		oldConntrack = d.cfg.Conntrack
 		err = d.applyLocked(cfg)
 		d.mu.Unlock()
 	}
@@ -121,8 +121,8 @@ func (d *Daemon) Reload() error {
 	}
 	d.Reloads.Add(1)
 	d.checks.update(cfg)
-	if cfg.Conntrack.Timeouts != oldTimeouts {
-		if err := pushTimeouts(d.dp, cfg.Conntrack.Timeouts); err != nil {
+	if cfg.Conntrack != oldConntrack {
+		if err := pushConntrack(d.dp, cfg.Conntrack); err != nil {
 			slog.Warn("reload: timeouts", "err", err)
 		}
 	}

@@ -32,6 +32,7 @@ type Config struct {
 	XDPMode      steer.Mode
 	ConnCapacity int // per worker
 	Timeouts     conntrack.Timeouts
+	Pressure     conntrack.Pressure
 }
 
 // Port is one interface: its steering program and one socket per worker.
@@ -96,7 +97,7 @@ func New(cfg Config) (dp *Dataplane, err error) {
 	}
 	perWorker := dp.ConnCapacityPerWorker()
 	for w := 0; w < cfg.Workers; w++ {
-		conns, err := conntrack.New(conntrack.Config{Capacity: perWorker, TemplateCapacity: max(1024, perWorker/4), Timeouts: cfg.Timeouts})
+		conns, err := conntrack.New(conntrack.Config{Capacity: perWorker, TemplateCapacity: max(1024, perWorker/4), Timeouts: cfg.Timeouts, Pressure: cfg.Pressure})
 		if err != nil {
 			return nil, fmt.Errorf("make connection table of worker %d: %w", w, err)
 		}
