@@ -145,11 +145,13 @@ func (w *Worker) track(ref conntrack.Ref, dir conntrack.Dir, tcpFlags uint8) (dr
 		w.expireConn(ref)
 		return DropRealServerRemoved, false, false
 	}
+	inputOnly := Method(c.Forward) == MethodDR || Method(c.Forward) == MethodTunnel
 	if c.Proto != header.ProtocolTCP {
-		w.conns.Touch(ref, w.now)
+		// Update, not Touch: the table learns the flow was answered, which
+		// keeps it from being evicted under pressure.
+		w.conns.Update(ref, dir, 0, inputOnly, w.now)
 		return 0, true, false
 	}
-	inputOnly := Method(c.Forward) == MethodDR || Method(c.Forward) == MethodTunnel
 	old, cur := w.conns.Update(ref, dir, tcpFlags, inputOnly, w.now)
 	if old.Active() != cur.Active() {
 		if rs := w.table.realState(c.RealID); rs != nil {

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"sync"
 
+	"fastlvs/conntrack"
 	"fastlvs/sched"
 )
 
@@ -50,18 +51,18 @@ type Registry struct {
 	// ownerKey seeds the hash that picks a client's worker: fixed for the
 	// dataplane's life, so tables agree, and secret, so that no client can
 	// choose addresses that all land on one worker.
-	ownerKey ownerKey
+	ownerHash conntrack.Hasher
 }
 
 // NewRegistry makes a registry for a dataplane with this many workers.
 func NewRegistry(workers int) *Registry {
 	return &Registry{
-		ownerKey: newOwnerKey(),
-		workers:  workers,
-		services: map[ServiceKey]*ServiceState{},
-		reals:    map[realKey]*RealState{},
-		realByID: []*RealState{nil},
-		svcByID:  []*ServiceState{nil},
+		ownerHash: conntrack.NewHasher(0),
+		workers:   workers,
+		services:  map[ServiceKey]*ServiceState{},
+		reals:     map[realKey]*RealState{},
+		realByID:  []*RealState{nil},
+		svcByID:   []*ServiceState{nil},
 	}
 }
 

@@ -3,6 +3,7 @@ package dataplane
 import (
 	"sync/atomic"
 
+	"fastlvs/conntrack"
 	"fastlvs/header"
 )
 
@@ -139,6 +140,11 @@ const (
 	CountSyncOutFull
 	CountSyncApplied
 	CountSyncUnknown
+	// The connection table's defences (conntrack/pressure.go): embryonic
+	// connections evicted from a full table to make room, and timers armed
+	// with the short timeout under pressure.
+	CountEmbryonicEvicted
+	CountPressureShortened
 	NumCounts
 )
 
@@ -164,6 +170,10 @@ var counterInfo = [NumCounts]CountInfo{
 	CountSyncOutFull:    {"sync_out_full_total", "Connections not published for the peer: the worker's sync ring was full."},
 	CountSyncApplied:    {"sync_applied_total", "The peer director's connections taken into this worker's table."},
 	CountSyncUnknown:    {"sync_unknown_total", "The peer's connections naming a service or real server this director does not have."},
+	CountEmbryonicEvicted: {"conntrack_embryonic_evicted_total",
+		"Connections that never completed a handshake (or were never answered) evicted from a full table to make room for a new one."},
+	CountPressureShortened: {"conntrack_pressure_shortened_total",
+		"Timers of embryonic connections armed with the short timeout while the table was above its high-water mark."},
 }
 
 // Info says how the count is exported.
@@ -180,7 +190,21 @@ type WorkerStats struct {
 	Drops   [NumDrops]counter
 	Batches [len(BatchBuckets) + 1]counter
 	Conns   counter // connections in the table now (a gauge, stored)
-	_       [64]byte
+	// UnderPressure is 1 while the table is above its high-water mark.
+	UnderPressure counter
+	_             [64]byte
+}
+
+// publishTable stores what the connection table counts itself.
+func (s *WorkerStats) publishTable(st conntrack.Stats) {
+	s.Conns.v.Store(uint64(st.Conns))
+	s.Counts[CountEmbryonicEvicted].v.Store(st.EvictedEmbryonic)
+	s.Counts[CountPressureShortened].v.Store(st.PressureShortened)
+	var under uint64
+	if st.UnderPressure {
+		under = 1
+	}
+	s.UnderPressure.v.Store(under)
 }
 
 // Count reads one counter.

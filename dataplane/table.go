@@ -131,7 +131,7 @@ func Build(spec TableSpec, reg *Registry, workers int) (*Table, error) {
 			t.drainUntil[rs.ID] = dr.Until
 		}
 	}
-	t.owners = buildOwners(t.services, reg.ownerKey)
+	t.owners = buildOwners(t.services, reg.ownerHash)
 	t.realStates = append([]*RealState(nil), reg.realByID...)
 	t.serviceStates = append([]*ServiceState(nil), reg.svcByID...)
 	t.realsByID = make([]*Real, len(reg.realByID))

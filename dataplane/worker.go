@@ -137,6 +137,7 @@ func newWorker(id, workers int, conns *conntrack.Table, tables *atomic.Pointer[T
 		conns:   conns,
 	}
 	w.expireFn = w.onExpire
+	conns.SetEvictHook(w.onEvicted)
 	return w
 }
 
@@ -176,6 +177,7 @@ func (w *Worker) sizeTallies() {
 // stores per batch instead of several per packet.
 func (w *Worker) publish() {
 	w.tally.publish(w.Stats)
+	w.Stats.publishTable(w.conns.Stats())
 	for _, id := range w.touchedReals {
 		if rs := w.table.realState(id); rs != nil {
 			w.realTally[id].drainInto(&rs.Stats[w.ID].Traffic)
@@ -249,7 +251,6 @@ func (w *Worker) poll() int {
 	}
 	w.flushTransmit()
 	w.conns.Expire(w.now, expireBudget, w.expireFn)
-	w.Stats.Conns.v.Store(uint64(w.conns.Len()))
 	w.publish()
 	for port := range w.ports {
 		w.ports[port].sock.Refill()
@@ -374,6 +375,13 @@ func (w *Worker) onExpire(_ conntrack.Ref, c *conntrack.Conn) {
 	if rs := w.table.realState(c.RealID); rs != nil {
 		rs.Load.ConnEnded(c.State.Active())
 	}
+}
+
+// onEvicted gives back what an embryonic connection held when a full table
+// evicts it to make room for a new one (conntrack/pressure.go).
+func (w *Worker) onEvicted(ref conntrack.Ref, c *conntrack.Conn) {
+	w.onExpire(ref, c)
+	w.batchRemoved = true // the victim's ref is reused at once
 }
 
 // serveRequest runs a pending control-plane request, if any.

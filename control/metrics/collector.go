@@ -83,6 +83,7 @@ func (c *collector) collectWorkers(ch chan<- prometheus.Metric, workers []Worker
 		}
 		ch <- batchHistogram(d.workerBatchSize.desc, w, l)
 		gauge(ch, d.workerConns, float64(w.Conns), l...)
+		gauge(ch, d.workerUnderPressure, b2f(w.UnderPressure), l...)
 		if w.ConnCapacity > 0 {
 			gauge(ch, d.workerConnCapacity, float64(w.ConnCapacity), l...)
 		}
@@ -197,4 +198,11 @@ func (c *collector) collectServices(ch chan<- prometheus.Metric, services []Serv
 		counter(ch, d.serviceInBytes, s.Traffic.InBytes, l...)
 		counter(ch, d.serviceOutBytes, s.Traffic.OutBytes, l...)
 	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
