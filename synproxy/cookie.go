@@ -16,7 +16,11 @@ import (
 // the middle 22 bits match H1 of that window and index. Linux adds the index
 // to H1 instead, so a cookie with its low bits lowered (or an ACK with a
 // slightly higher ISN) still validates with a smaller MSS; binding the index
-// into H1 rejects every such tampering at the same cost, one hash per check.
+// into H1 rejects every such tampering at the same cost.
+//
+// H0 is SipHash-2-4 of the flow under the secret's first key; H1 is
+// SipHash-2-4 of H0's full 64 bits, the window and the index under the
+// second, so the addresses are hashed once per cookie, not twice.
 const (
 	cookieBits    = 24
 	cookieMask    = 1<<cookieBits - 1
@@ -100,7 +104,8 @@ func (f *Flow) IsIPv6() bool { return !header.Is4(&f.Src) }
 // < NumMSSIndexes) under the current secret.
 func (s *Secrets) Cookie(f *Flow, clientISN uint32, mssIndex int, now Now) uint32 {
 	sec := &s.current
-	return sec.hash(&sec.base, f, 0, 0) + clientISN + now.Window<<cookieBits + sec.low(f, now.Window, uint32(mssIndex))
+	h0 := sec.flowHash(f)
+	return uint32(h0) + clientISN + now.Window<<cookieBits + sec.low(h0, now.Window, uint32(mssIndex))
 }
 
 // CheckCookie reports whether cookie is a valid answer to a SYN of flow f
@@ -118,42 +123,39 @@ func (s *Secrets) CheckCookie(f *Flow, clientISN, cookie uint32, now Now) (mssIn
 }
 
 func (sec *secret) check(f *Flow, clientISN, cookie, window uint32) (int, bool) {
-	c := cookie - (sec.hash(&sec.base, f, 0, 0) + clientISN)
+	h0 := sec.flowHash(f)
+	c := cookie - (uint32(h0) + clientISN)
 	age := (window - c>>cookieBits) & windowCounter
 	if age >= MaxCookieAge {
 		return 0, false
 	}
 	index := c & mssIndexMask
-	if c&cookieMask != sec.low(f, window-age, index) {
+	if c&cookieMask != sec.low(h0, window-age, index) {
 		return 0, false
 	}
 	return int(index), true
 }
 
 // low returns the cookie's low 24 bits: 22 bits of H1 and the MSS index.
-func (sec *secret) low(f *Flow, window, mssIndex uint32) uint32 {
-	return (sec.hash(&sec.window, f, window, uint8(mssIndex))<<mssIndexBits | mssIndex) & cookieMask
+func (sec *secret) low(h0 uint64, window, mssIndex uint32) uint32 {
+	// The message is h0 (8 bytes), window (4) and index (1): 13 bytes.
+	h1 := sipHash24(&sec.window, []uint64{h0}, lastBlock(uint64(window)|uint64(mssIndex)<<32, 13))
+	return (uint32(h1)<<mssIndexBits | mssIndex) & cookieMask
 }
 
-// hash is Linux's cookie_hash with SipHash-2-4: a keyed hash of the flow's
-// addresses, ports, count and MSS index, truncated to 32 bits.
-func (sec *secret) hash(key *sipKey, f *Flow, count uint32, mssIndex uint8) uint32 {
-	var msg [41]byte
-	n := 0
+// flowHash is H0, Linux's cookie_hash with SipHash-2-4: a keyed hash of the
+// flow's addresses and ports (12 bytes for IPv4, 36 for IPv6).
+func (sec *secret) flowHash(f *Flow) uint64 {
+	ports := uint64(f.SrcPort)<<16 | uint64(f.DstPort)
 	if header.Is4(&f.Src) {
-		copy(msg[0:4], f.Src[12:])
-		copy(msg[4:8], f.Dst[12:])
-		n = 8
-	} else {
-		copy(msg[0:16], f.Src[:])
-		copy(msg[16:32], f.Dst[:])
-		n = 32
+		addrs := uint64(binary.LittleEndian.Uint32(f.Src[12:])) | uint64(binary.LittleEndian.Uint32(f.Dst[12:]))<<32
+		return sipHash24(&sec.base, []uint64{addrs}, lastBlock(ports, 12))
 	}
-	binary.BigEndian.PutUint16(msg[n:], f.SrcPort)
-	binary.BigEndian.PutUint16(msg[n+2:], f.DstPort)
-	binary.LittleEndian.PutUint32(msg[n+4:], count)
-	msg[n+8] = mssIndex
-	return uint32(sipHash24(key, msg[:n+9]))
+	blocks := [4]uint64{
+		binary.LittleEndian.Uint64(f.Src[0:]), binary.LittleEndian.Uint64(f.Src[8:]),
+		binary.LittleEndian.Uint64(f.Dst[0:]), binary.LittleEndian.Uint64(f.Dst[8:]),
+	}
+	return sipHash24(&sec.base, blocks[:], lastBlock(ports, 36))
 }
 
 // Options a cookie carries in the low bits of the SYN/ACK's TSval, which the
