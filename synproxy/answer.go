@@ -2,27 +2,6 @@ package synproxy
 
 import "fastlvs/header"
 
-// ProxyWindowScale is the window scale the director offers a client in its
-// cookie SYN/ACK, on behalf of a real server it has not yet chosen. Linux
-// picks 7 for its default receive buffers; when the real server picks
-// another, seqadj rescales every window it sends (see the package doc).
-const ProxyWindowScale = 7
-
-// Config is what a service tells the SYN proxy.
-type Config struct {
-	// MSS is advertised to clients in the SYN/ACK and caps the MSS the
-	// director passes to the real server (the path through the director).
-	MSS uint16
-	// Window is the SYN/ACK's receive window (never scaled, RFC 7323).
-	Window uint16
-	// TTL is the IPv4 TTL or IPv6 hop limit of the packets the proxy writes.
-	TTL uint8
-	// ECN lets a client that asks for ECN in its SYN (ECE and CWR) have it
-	// (only with timestamps, where the cookie can carry it); the director
-	// then asks the real server for it too.
-	ECN bool
-}
-
 // AnswerSYN turns the client's SYN in p into the cookie SYN/ACK, in place,
 // and returns the new frame length; the worker sends p.Frame[:n] back out
 // of the port it came in on. p must be a ParseOK TCP packet. The reply may

@@ -116,7 +116,7 @@ func (s *Secrets) CheckCookie(f *Flow, clientISN, cookie uint32, now Now) (mssIn
 	if i, ok := s.current.check(f, clientISN, cookie, now.Window); ok {
 		return i, true
 	}
-	if s.hasPrevious {
+	if s.previousValid(now.Window) {
 		return s.previous.check(f, clientISN, cookie, now.Window)
 	}
 	return 0, false

@@ -56,7 +56,7 @@ func TestCookieRotation(t *testing.T) {
 		c := before.Cookie(&f, 9, 2, now)
 
 		s1 := before
-		s1.Rotate(testKey(100))
+		s1.Rotate(testKey(100), now)
 		if s1.Generation != before.Generation+1 {
 			t.Fatalf("generation %d after rotate from %d", s1.Generation, before.Generation)
 		}
@@ -75,13 +75,32 @@ func TestCookieRotation(t *testing.T) {
 		}
 
 		s2 := s1
-		s2.Rotate(testKey(200))
+		s2.Rotate(testKey(200), now)
 		if _, ok := s2.CheckCookie(&f, 9, c, now); ok {
 			t.Error("cookie two rotations old accepted")
 		}
 		if _, ok := before.CheckCookie(&f, 9, c1, now); ok {
 			t.Error("cookie of a newer secret accepted by the old one")
 		}
+	}
+}
+
+// The previous secret is consulted only while its cookies can be valid.
+func TestPreviousSecretWindow(t *testing.T) {
+	s := NewSecrets(testKey(1))
+	if s.previousValid(0) {
+		t.Error("fresh secrets have a previous key")
+	}
+	s.Rotate(testKey(2), Now{Window: 100})
+	for w, want := range map[uint32]bool{99: true, 100: true, 101: true, 102: true, 103: false, 1 << 31: false} {
+		if got := s.previousValid(w); got != want {
+			t.Errorf("window %d: previous secret tried = %v, want %v", w, got, want)
+		}
+	}
+	// Around the counter's wrap.
+	s.Rotate(testKey(3), Now{Window: ^uint32(0)})
+	if !s.previousValid(0) || !s.previousValid(1) || s.previousValid(2) {
+		t.Error("previous secret window wrong across the counter wrap")
 	}
 }
 

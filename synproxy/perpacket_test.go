@@ -19,7 +19,7 @@ func linuxSYN(tb testing.TB, ipv6 bool) []byte {
 
 func TestPerPacketAllocs(t *testing.T) {
 	s := NewSecrets(testKey(1))
-	s.Rotate(testKey(2))
+	s.Rotate(testKey(2), testNow)
 	for _, ipv6 := range []bool{false, true} {
 		syn := linuxSYN(t, ipv6)
 		orig := append([]byte(nil), syn...)
@@ -75,7 +75,7 @@ func FuzzAnswerSYN(f *testing.F) {
 	f.Add(buildTCP(f, tcpSpec{src: client4, dst: vip4, syn: true, ack_: true, ack: 77,
 		options: synOptions(1460, 7, true, true, 1)}), uint8(100))
 	s := NewSecrets(testKey(1))
-	s.Rotate(testKey(2))
+	s.Rotate(testKey(2), testNow)
 	f.Fuzz(func(t *testing.T, frame []byte, room uint8) {
 		buf := make([]byte, len(frame), len(frame)+int(room))
 		copy(buf, frame)
@@ -147,7 +147,7 @@ func BenchmarkCookie(b *testing.B) {
 			}
 		})
 		rotated := s
-		rotated.Rotate(testKey(2))
+		rotated.Rotate(testKey(2), testNow)
 		b.Run("check-invalid-both-secrets/"+fam.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
