@@ -67,7 +67,7 @@ func (a *Adjust) apply(tcp header.TCP, seqDelta, ackDelta, tsEcrDelta, tsValDelt
 	}
 	if tcp.DataOffset() > header.TCPMinimumSize && (ackDelta != 0 || tsEcrDelta != 0 || tsValDelta != 0) {
 		var o header.TCPOptions
-		tcp.ParseOptions(&o)
+		parseOptions(tcp, &o)
 		if o.HasTimestamp {
 			if tsValDelta != 0 {
 				sum.put32(tcp, o.TimestampOff, o.TSVal+tsValDelta)
@@ -85,6 +85,22 @@ func (a *Adjust) apply(tcp header.TCP, seqDelta, ackDelta, tsEcrDelta, tsValDelt
 		}
 	}
 	sum.apply(tcp)
+}
+
+// linuxTimestampOptions is the option block Linux puts on every established
+// segment without SACK blocks: NOP, NOP, timestamp.
+const linuxTimestampOptions = header.TCPOptionNOP<<24 | header.TCPOptionNOP<<16 |
+	header.TCPOptionTimestamp<<8 | header.TCPOptionTimestampLen
+
+// parseOptions is tcp.ParseOptions with a fast path for the common layout.
+func parseOptions(tcp header.TCP, o *header.TCPOptions) {
+	if tcp.DataOffset() == header.TCPMinimumSize+12 && binary.BigEndian.Uint32(tcp[header.TCPMinimumSize:]) == linuxTimestampOptions {
+		const off = header.TCPMinimumSize + 4
+		*o = header.TCPOptions{HasTimestamp: true, TimestampOff: off,
+			TSVal: binary.BigEndian.Uint32(tcp[off:]), TSEcr: binary.BigEndian.Uint32(tcp[off+4:])}
+		return
+	}
+	tcp.ParseOptions(o)
 }
 
 // Offsets of the rewritten fields in the TCP header (RFC 9293 section 3.1).

@@ -43,6 +43,14 @@ func randomSegment(tb testing.TB, rng *rand.Rand) segment {
 		}
 	}
 	nop := layers.TCPOption{OptionType: layers.TCPOptionKindNop, OptionLength: 1}
+	if rng.IntN(6) == 0 {
+		// Linux's established layout, which Adjust parses on a fast path.
+		s.ts, s.tsVal, s.ecr = true, rng.Uint32(), rng.Uint32()
+		d := binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(nil, s.tsVal), s.ecr)
+		add(nop)
+		add(nop)
+		add(layers.TCPOption{OptionType: layers.TCPOptionKindTimestamps, OptionLength: 10, OptionData: d})
+	}
 	for range rng.IntN(7) {
 		for range rng.IntN(3) {
 			add(nop)
@@ -256,11 +264,11 @@ func TestAdjustIsZero(t *testing.T) {
 }
 
 func TestAdjustAllocs(t *testing.T) {
-	s := randomSegment(t, rand.New(rand.NewPCG(5, 6)))
+	tcp := establishedSegment(t, 2)
 	a := Adjust{ClientSeq: 1, ServerSeq: 2, ServerTS: 3, ToClientWindowShift: 1}
 	if n := testing.AllocsPerRun(1000, func() {
-		a.ToServer(s.tcp)
-		a.ToClient(s.tcp)
+		a.ToServer(tcp)
+		a.ToClient(tcp)
 	}); n != 0 {
 		t.Errorf("%v allocations per adjustment", n)
 	}
@@ -291,24 +299,43 @@ func FuzzSeqAdjust(f *testing.F) {
 	})
 }
 
-// BenchmarkAdjustEstablished adjusts a typical established segment: Linux's
-// NOP NOP TS layout, an ACK with data, SYN-proxy offsets in both directions.
+// BenchmarkAdjustEstablished adjusts typical established segments with
+// SYN-proxy offsets (sequence and timestamp): Linux's NOP NOP TS layout, and
+// an ACK carrying three SACK blocks after it. ns/op is one segment.
 func BenchmarkAdjustEstablished(b *testing.B) {
-	tcp := establishedSegment(b)
 	a := Adjust{ServerSeq: 0x12345678, ServerTS: 0x1000}
-	b.ReportAllocs()
-	for b.Loop() {
-		a.ToServer(tcp)
-		a.ToClient(tcp)
+	for _, bc := range []struct {
+		name  string
+		sack  int
+		apply func(header.TCP)
+	}{
+		{"to-server", 0, a.ToServer},
+		{"to-client", 0, a.ToClient},
+		{"to-server-sack3", 3, a.ToServer},
+	} {
+		tcp := establishedSegment(b, bc.sack)
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				bc.apply(tcp)
+			}
+		})
 	}
 }
 
-func establishedSegment(tb testing.TB) header.TCP {
+func establishedSegment(tb testing.TB, sackBlocks int) header.TCP {
 	tb.Helper()
-	tcp := make(header.TCP, 32+100)
-	tcp.Encode(&header.TCPFields{SrcPort: 1, DstPort: 2, SeqNum: 3, AckNum: 4, DataOffset: 32,
+	optLen := 12
+	if sackBlocks > 0 {
+		optLen += 4 + 8*sackBlocks
+	}
+	tcp := make(header.TCP, 20+optLen+100)
+	tcp.Encode(&header.TCPFields{SrcPort: 1, DstPort: 2, SeqNum: 3, AckNum: 4, DataOffset: 20 + optLen,
 		Flags: header.TCPFlagAck | header.TCPFlagPsh, WindowSize: 500})
 	copy(tcp[20:], []byte{1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2})
+	if sackBlocks > 0 {
+		copy(tcp[32:], []byte{1, 1, 5, byte(2 + 8*sackBlocks)})
+	}
 	tcp.SetChecksum(tcp.CalculateChecksum(0))
 	return tcp
 }

@@ -7,8 +7,6 @@ import (
 	"testing"
 
 	"github.com/google/gopacket/layers"
-
-	"fastlvs/header"
 )
 
 var testConfig = Config{MSS: 1400, Window: 65535, TTL: 64}
@@ -352,30 +350,6 @@ func TestCheckACKRejects(t *testing.T) {
 		tc.mutate(&spec)
 		if _, r := CheckACK(parse(t, buildTCP(t, spec)), &s, testNow); r != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, r, tc.want)
-		}
-	}
-}
-
-func TestParseOptionsMalformed(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		opts []byte
-		want header.TCPOptions
-	}{
-		{"mss then length past the end", []byte{2, 4, 5, 0xb4, 8, 12, 0, 0}, header.TCPOptions{MSS: 1460, HasMSS: true}},
-		{"zero length", []byte{2, 4, 5, 0xb4, 3, 0, 7, 0}, header.TCPOptions{MSS: 1460, HasMSS: true}},
-		{"mss with the wrong length is absent", []byte{2, 3, 5, 3, 3, 9, 1, 0}, header.TCPOptions{WindowScale: 9, HasWScale: true}},
-		{"kind at the last byte", []byte{1, 1, 1, 4}, header.TCPOptions{}},
-		{"eol ends", []byte{0, 4, 2, 0}, header.TCPOptions{}},
-		{"sack with a partial block is absent", []byte{5, 6, 0, 0, 0, 1, 1, 1}, header.TCPOptions{}},
-	} {
-		tcp := make(header.TCP, 20+len(tc.opts))
-		tcp[12] = byte((20+len(tc.opts))/4) << 4
-		copy(tcp[20:], tc.opts)
-		var got header.TCPOptions
-		tcp.ParseOptions(&got)
-		if got != tc.want {
-			t.Errorf("%s: %+v, want %+v", tc.name, got, tc.want)
 		}
 	}
 }
