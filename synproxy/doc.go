@@ -18,7 +18,8 @@
 //     the cookie it acknowledges and returns the Handshake (client ISN, cookie
 //     ISN, MSS, window scale, SACK, timestamps). An invalid ACK is dropped and
 //     counted (InvalidCookie); the worker throttles a storm of them (a token
-//     bucket per worker before CheckACK) since each costs two or four hashes.
+//     bucket per worker before CheckACK) since each costs two hashes, four in
+//     the two windows after a rotation.
 //     A RST or FIN without a connection is dropped without a check.
 //  3. The worker schedules a real server, inserts a connection in state
 //     "proxy handshake" holding the Handshake, and sends BuildServerSYN's SYN
@@ -33,7 +34,12 @@
 //     marks it established and replays the buffered client segments through
 //     Adjust.ToServer (a buffered bare ACK may be dropped: the built ACK
 //     stands for it). A SYN/ACK that does not acknowledge the director's SYN
-//     is dropped (WrongServerACK). A RST from the server ends the proxy
+//     is dropped (WrongServerACK). If the director's ACK is lost the server
+//     sends its SYN/ACK again: answer it with ServerSYNACK's frame again but
+//     keep the Adjust stored the first time (a retransmission may carry a
+//     newer TSval). A SYN from the client while the connection is in proxy
+//     handshake is a duplicate (the client already has its SYN/ACK) and is
+//     dropped. A RST from the server ends the proxy
 //     handshake; what the client then sees (a RST built by the worker, or
 //     silence until it gives up) is the worker's policy.
 //  5. Every later segment: Adjust.ToServer on client→server, Adjust.ToClient
@@ -41,9 +47,12 @@
 //     acknowledgement numbers, SACK blocks and timestamps move; checksums are
 //     updated incrementally.
 //
-// It works for NAT and FULLNAT, where the director sees both directions. DR
-// and TUN send the server's answers straight to the client, so the director
-// could not translate them: a synproxy service must use NAT or FULLNAT.
+// It needs the director to see both directions of the connection: NAT and
+// FULLNAT always do. DR and TUN send the server's answers straight to the
+// client, which would then see the server's sequence numbers, not the
+// cookie's; they can be proxied only where the real servers' replies are
+// routed back through the director, so the control plane should refuse
+// synproxy for them.
 //
 // # Cookies
 //
@@ -51,8 +60,8 @@
 // plus the client's ISN, a one-minute window counter in the top 8 bits
 // (valid for MaxCookieAge windows) and the client's MSS as an index into a
 // four-entry table in the low bits, with one hardening: the index is bound
-// into the hash, so no bit of a cookie can be changed undetected. The hash
-// is SipHash-2-4. Secrets holds the current and previous key; the control
+// into the hash, so a changed cookie validates only with the 2^-22 chance of
+// any guess. The hash is SipHash-2-4. Secrets holds the current and previous key; the control
 // plane rotates it (at most once per window) and hands workers copies.
 //
 // As in Linux, window scale, SACK-permitted and ECN travel in the low 6 bits
