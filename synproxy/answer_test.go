@@ -259,9 +259,12 @@ func TestAnswerSYNRefuses(t *testing.T) {
 
 // Every MSS index × window scale (none, 0..14, and an out-of-range 15) ×
 // SACK × timestamps, IPv4 and IPv6: SYN → SYN/ACK → the client's ACK →
-// CheckACK recovers exactly what the SYN/ACK promised.
+// CheckACK recovers exactly what the SYN/ACK promised, by the secrets that
+// issued the cookie and after they rotated.
 func TestHandshakeRoundTripAllOptions(t *testing.T) {
 	s := NewSecrets(testKey(1))
+	rotated := s
+	rotated.Rotate(testKey(50), testNow)
 	for _, pair := range [][2]netip.Addr{{client4, vip4}, {client6, vip6}} {
 		ipv6 := pair[0].Is6()
 		for idx := range NumMSSIndexes {
@@ -281,6 +284,9 @@ func TestHandshakeRoundTripAllOptions(t *testing.T) {
 						hs, r := CheckACK(parse(t, ack), &s, testNow)
 						if r != OK {
 							t.Fatalf("idx %d ws %d sack %v ts %v v6 %v: CheckACK %v", idx, ws, sack, ts, ipv6, r)
+						}
+						if hsRotated, r := CheckACK(parse(t, ack), &rotated, testNow); r != OK || hsRotated != hs {
+							t.Errorf("idx %d ws %d sack %v ts %v v6 %v: after a rotation %v %+v", idx, ws, sack, ts, ipv6, r, hsRotated)
 						}
 						want := Handshake{ClientISN: 7777, CookieISN: synack.tcp.Seq, MSS: MSSAt(idx, ipv6),
 							ClientWindow: 500}
