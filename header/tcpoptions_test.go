@@ -1,6 +1,11 @@
 package header
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+)
 
 func TestParseOptions(t *testing.T) {
 	tcp := make(TCP, 60)
@@ -44,5 +49,21 @@ func TestParseOptionsMalformed(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("%s: %+v, want %+v", tc.name, got, tc.want)
 		}
+	}
+}
+
+func TestTCPEncodeMatchesGopacket(t *testing.T) {
+	b := make(TCP, 24)
+	b.Encode(&TCPFields{SrcPort: 1234, DstPort: 80, SeqNum: 0xdeadbeef, AckNum: 0x01020304, DataOffset: 24,
+		Flags: TCPFlagSyn | TCPFlagAck | TCPFlagEce, WindowSize: 29200, UrgentPointer: 7})
+	copy(b[20:], []byte{TCPOptionMSS, TCPOptionMSSLength, 5, 0xb4})
+	var got layers.TCP
+	if err := got.DecodeFromBytes(b, gopacket.NilDecodeFeedback); err != nil {
+		t.Fatal(err)
+	}
+	if got.SrcPort != 1234 || got.DstPort != 80 || got.Seq != 0xdeadbeef || got.Ack != 0x01020304 ||
+		got.DataOffset != 6 || !got.SYN || !got.ACK || !got.ECE || got.FIN || got.RST || got.PSH || got.URG || got.CWR ||
+		got.Window != 29200 || got.Urgent != 7 || got.Checksum != 0 || len(got.Options) != 1 {
+		t.Errorf("gopacket decodes %+v", got)
 	}
 }
