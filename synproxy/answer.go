@@ -14,7 +14,8 @@ import "fastlvs/header"
 // encoded in TSval and TSecr echoing the client; window scale and
 // SACK-permitted only with timestamps (the cookie has nowhere else to keep
 // them, as in Linux). IPv4 options and any SYN payload are dropped. No state
-// is kept.
+// is kept. Afterwards p still describes the SYN: parse the reply again if
+// anything needs its views.
 func AnswerSYN(p *header.Packet, s *Secrets, now Now, cfg *Config) (int, Result) {
 	tcp := p.TCP()
 	if tcp.Flags()&(header.TCPFlagSyn|header.TCPFlagAck|header.TCPFlagRst|header.TCPFlagFin) != header.TCPFlagSyn {

@@ -72,7 +72,8 @@ func (hs *Handshake) synWindow() uint16 {
 // (MACs, addresses and ports swapped; the client's ISN+1 and TSval, the
 // server's ISN+1 and TSval echoed), returning its length. The worker then
 // replays the client's buffered segments through adj.ToServer; a buffered
-// ACK without payload may be dropped, since this ACK stands for it.
+// ACK without payload may be dropped, since this ACK stands for it. As with
+// AnswerSYN, p afterwards still describes the SYN/ACK.
 func ServerSYNACK(p *header.Packet, hs *Handshake, cfg *Config) (adj seqadj.Adjust, n int, r Result) {
 	tcp := p.TCP()
 	if tcp.Flags()&(header.TCPFlagSyn|header.TCPFlagAck|header.TCPFlagRst|header.TCPFlagFin) != header.TCPFlagSyn|header.TCPFlagAck {
