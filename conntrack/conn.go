@@ -50,8 +50,16 @@ type Conn struct {
 	prev  uint32
 	born  uint32 // tick the conn was inserted (oldest embryonic goes first; DR/TUN replied test)
 	meta  uint8
-	_     [15]byte // pad to 128 bytes: a record is exactly two cache lines of an aligned pair
+	// Seq is opaque to conntrack: the dataplane's per-connection sequence
+	// adjustment (SYN proxy, PROXY protocol), packed into the record's spare
+	// bytes so that it costs no extra cache line.
+	Seq [SeqSize]byte
+	_   [1]byte // pad to 128 bytes: a record is exactly two cache lines of an aligned pair
 }
+
+// SeqSize is how many bytes a Conn keeps for the dataplane's sequence
+// adjustment.
+const SeqSize = 14
 
 // meta bits.
 const (

@@ -111,6 +111,7 @@ func compileService(sc *ServiceConfig) (dataplane.ServiceSpec, error) {
 		Persistence:     sc.Persistence,
 		PersistenceBits: sc.PersistencePrefix,
 		LocalAddresses:  sc.LocalAddresses,
+		SynProxy:        sc.SynProxy,
 	}, nil
 }
 

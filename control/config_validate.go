@@ -249,8 +249,6 @@ func (s *ServiceConfig) validate(path string) error {
 		if s.Forward != "nat" && s.Forward != "fullnat" {
 			return configErrorf(path+".synproxy", "needs forward nat or fullnat (the director must see the replies), not %s", s.Forward)
 		}
-		// Refused rather than silently ignored until the dataplane has it.
-		return configErrorf(path+".synproxy", "not supported yet by this fastlvs")
 	}
 	if s.MaglevTableSize != 0 {
 		if s.Scheduler != "mh" {

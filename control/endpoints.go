@@ -6,10 +6,12 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"time"
 
 	"fastlvs/control/api"
 	"fastlvs/control/health"
 	"fastlvs/control/metrics"
+	"fastlvs/synproxy"
 )
 
 // startEndpoints opens the API and metrics listeners before the dataplane
@@ -20,6 +22,11 @@ func (d *Daemon) startEndpoints(ctx context.Context, running *sync.WaitGroup) er
 	if err := d.startSync(ctx, cfg.Sync, running); err != nil {
 		return err
 	}
+	running.Add(1)
+	go func() {
+		defer running.Done()
+		d.routineRotateCookies(ctx)
+	}()
 	if cfg.Metrics != "" {
 		ln, err := net.Listen("tcp", cfg.Metrics)
 		if err != nil {
@@ -55,4 +62,21 @@ func (d *Daemon) startEndpoints(ctx context.Context, running *sync.WaitGroup) er
 		}()
 	}
 	return nil
+}
+
+// routineRotateCookies gives the SYN proxy a new cookie secret every cookie
+// period; the previous one keeps validating the cookies still in flight.
+func (d *Daemon) routineRotateCookies(ctx context.Context) {
+	tick := time.NewTicker(synproxy.CookiePeriod)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if err := d.dp.Registry.RotateCookieSecret(); err != nil {
+				slog.Error("rotate the SYN-proxy cookie secret", "err", err)
+			}
+		}
+	}
 }

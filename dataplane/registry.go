@@ -1,11 +1,14 @@
 package dataplane
 
 import (
+	"fmt"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 
 	"fastlvs/conntrack"
 	"fastlvs/sched"
+	"fastlvs/synproxy"
 )
 
 // realKey names a real server within its service: the same address in two
@@ -52,11 +55,30 @@ type Registry struct {
 	// dataplane's life, so tables agree, and secret, so that no client can
 	// choose addresses that all land on one worker.
 	ownerHash conntrack.Hasher
+	// cookies are the SYN proxy's secrets (RotateCookieSecret).
+	cookies atomic.Pointer[synproxy.Secrets]
+}
+
+// RotateCookieSecret draws a new SYN-proxy cookie secret, keeping the
+// previous one for the cookies still in flight; workers see it from their
+// next batch. The control plane calls it once per synproxy.CookiePeriod.
+func (r *Registry) RotateCookieSecret() error {
+	key, err := synproxy.RandomKey()
+	if err != nil {
+		return fmt.Errorf("draw a cookie secret: %w", err)
+	}
+	next := synproxy.NewSecrets(key)
+	if cur := r.cookies.Load(); cur != nil {
+		next = *cur
+		next.Rotate(key, synproxy.NowAt(Now()))
+	}
+	r.cookies.Store(&next)
+	return nil
 }
 
 // NewRegistry makes a registry for a dataplane with this many workers.
 func NewRegistry(workers int) *Registry {
-	return &Registry{
+	r := &Registry{
 		ownerHash: conntrack.NewHasher(0),
 		workers:   workers,
 		services:  map[ServiceKey]*ServiceState{},
@@ -64,6 +86,8 @@ func NewRegistry(workers int) *Registry {
 		realByID:  []*RealState{nil},
 		svcByID:   []*ServiceState{nil},
 	}
+	_ = r.RotateCookieSecret() // crypto/rand does not fail on Linux
+	return r
 }
 
 func (r *Registry) serviceLocked(k ServiceKey) *ServiceState {

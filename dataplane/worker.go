@@ -115,6 +115,7 @@ type Worker struct {
 	scratchPath realPath
 
 	tunnel tunnelState // see tunnel.go
+	proxy  proxyState  // see synproxy.go
 }
 
 // request runs fn on the worker's goroutine between batches: the only way
@@ -154,6 +155,9 @@ func (w *Worker) beginBatch(now int64) {
 	}
 	w.hop = w.hops()
 	w.now = now
+	if w.table != nil {
+		w.syncProxy(now)
+	}
 }
 
 // sizeTallies grows the per-id tallies to a new table's id space; ids only
@@ -372,6 +376,7 @@ func (w *Worker) drainInboxes() int {
 // onExpire gives back a finished connection's share of its real server's
 // load.
 func (w *Worker) onExpire(_ conntrack.Ref, c *conntrack.Conn) {
+	w.releasePending(c)
 	if rs := w.table.realState(c.RealID); rs != nil {
 		rs.Load.ConnEnded(c.State.Active())
 	}

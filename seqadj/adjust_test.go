@@ -339,3 +339,13 @@ func establishedSegment(tb testing.TB, sackBlocks int) header.TCP {
 	tcp.SetChecksum(tcp.CalculateChecksum(0))
 	return tcp
 }
+
+func TestPackRoundTrip(t *testing.T) {
+	for _, a := range []Adjust{{}, {ClientSeq: 1, ServerSeq: 0xdeadbeef, ServerTS: 0x80000001, ToClientWindowShift: -7, ToServerWindowShift: 14}} {
+		var b [PackedSize]byte
+		a.Pack(&b)
+		if got := Unpack(&b); got != a {
+			t.Fatalf("Unpack(Pack(%+v)) = %+v", a, got)
+		}
+	}
+}
