@@ -43,10 +43,14 @@ type Config struct {
 }
 
 // SyncConfig names where this director receives its peer's connections and
-// where it sends its own (IP:port each; either may be empty).
+// where it sends its own (IP:port each). Peer is required for either: only
+// datagrams from the peer's address are accepted. KeyFile holds the shared
+// secret (at least 32 bytes, not readable by everyone) that authenticates
+// every datagram; sync does not run without it.
 type SyncConfig struct {
-	Listen string `mapstructure:"listen" yaml:"listen,omitempty"`
-	Peer   string `mapstructure:"peer" yaml:"peer,omitempty"`
+	Listen  string `mapstructure:"listen" yaml:"listen,omitempty"`
+	Peer    string `mapstructure:"peer" yaml:"peer,omitempty"`
+	KeyFile string `mapstructure:"key_file" yaml:"key_file,omitempty"`
 }
 
 // NotifyConfig names the hooks run on health-check transitions.

@@ -100,6 +100,9 @@ func (c *Config) validateGlobals() error {
 			return configErrorf(f.path, "%q is not an IP:port", f.value)
 		}
 	}
+	if err := c.Sync.validate(); err != nil {
+		return err
+	}
 	if c.Notify.Webhook != "" {
 		if u, err := url.Parse(c.Notify.Webhook); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return configErrorf("notify.webhook", "%q is not an http(s) URL", c.Notify.Webhook)
@@ -512,3 +515,22 @@ func configPrime(n int) bool {
 
 // ConfigSchedulerNames lists the scheduler names a service may use.
 func ConfigSchedulerNames() []string { return slices.Clone(configSchedulers) }
+
+// validate checks what sync needs besides its addresses: the peer (the only
+// accepted source) and a usable key.
+func (s *SyncConfig) validate() error {
+	if s.Listen == "" && s.Peer == "" {
+		if s.KeyFile != "" {
+			return configErrorf("sync.key_file", "set without sync.peer")
+		}
+		return nil
+	}
+	if s.Peer == "" {
+		return configErrorf("sync.peer", "required with sync.listen: only the peer's datagrams are accepted")
+	}
+	if s.KeyFile == "" {
+		return configErrorf("sync.key_file", "required: sync datagrams are authenticated with this shared key (at least 32 bytes)")
+	}
+	_, err := readSyncKey(s.KeyFile)
+	return err
+}

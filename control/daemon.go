@@ -32,9 +32,8 @@ type Daemon struct {
 	checks    *healthChecks
 
 	Reloads, ReloadFailures atomic.Uint64
-	// Connection sync (sync.go): datagrams sent, send errors, datagrams that
-	// were not ours, records lost to a worker's full inbox.
-	SyncDatagramsSent, SyncSendErrors, SyncBadDatagrams, SyncInFull atomic.Uint64
+	// Sync counts the connection sync's datagrams (sync.go).
+	Sync syncCounters
 }
 
 // NewDaemon loads and validates the configuration and builds the dataplane,

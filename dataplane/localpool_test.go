@@ -97,3 +97,58 @@ func BenchmarkLocalPortPool(b *testing.B) {
 		pool.release(p)
 	}
 }
+
+// TestLocalPortPoolTake: a port a synced connection holds is taken out of
+// turn: never allocated while held, allocatable again once released, and
+// free() counts it out; a port held or not in the pool cannot be taken.
+func TestLocalPortPoolTake(t *testing.T) {
+	pool := newLocalPortPool([16]byte{}, 1, 2) // ports 1025, 1027, ...
+	total := pool.free()
+	if !pool.take(1027) || pool.take(1027) || pool.take(1026) || pool.take(3) {
+		t.Fatal("take: a free own port once, nothing else")
+	}
+	if pool.free() != total-1 {
+		t.Fatalf("free %d after a take, want %d", pool.free(), total-1)
+	}
+	first, _ := pool.allocate()
+	if first != 1025 || pool.take(first) {
+		t.Fatalf("allocated %d, and took it again", first)
+	}
+	seen := map[uint16]bool{}
+	for {
+		p, ok := pool.allocate()
+		if !ok {
+			break
+		}
+		if p == 1027 {
+			t.Fatal("allocated a taken port")
+		}
+		seen[p] = true
+	}
+	if len(seen) != total-2 {
+		t.Fatalf("allocated %d more ports, want %d", len(seen), total-2)
+	}
+	if !pool.release(1027) || pool.free() != 1 {
+		t.Fatalf("release of the taken port: free %d", pool.free())
+	}
+	if p, ok := pool.allocate(); !ok || p != 1027 {
+		t.Fatalf("after its release got %d %v, want 1027", p, ok)
+	}
+	// Released before its stale ring entry came round: it is free again, once.
+	pool2 := newLocalPortPool([16]byte{}, 0, 1)
+	pool2.take(2000)
+	pool2.release(2000)
+	count := 0
+	for {
+		p, ok := pool2.allocate()
+		if !ok {
+			break
+		}
+		if p == 2000 {
+			count++
+		}
+	}
+	if count != 1 {
+		t.Fatalf("port 2000 allocated %d times after take and release", count)
+	}
+}

@@ -1,10 +1,12 @@
 package dataplane
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 
 	"fastlvs/conntrack"
+	"fastlvs/header"
 	"fastlvs/spsc"
 )
 
@@ -101,5 +103,90 @@ func TestSyncRefreshesLiveConnections(t *testing.T) {
 	w.process(data.frame(t), 0)
 	if n := drained(); n != 1 {
 		t.Fatalf("%d records after a minute of traffic, want exactly 1", n)
+	}
+}
+
+// TestSyncRecordOutOfRangeStateDoesNotPanic: a peer's record with a state
+// byte no protocol has (200) used to index the table's timeouts unchecked
+// and panic the worker; it is counted as bad and dropped.
+func TestSyncRecordOutOfRangeStateDoesNotPanic(t *testing.T) {
+	d := newMemDataplane(t, testSpec(), 1, 1024)
+	enableMemSync(d)
+	w := d.Workers[0]
+	rec := SyncRecord{
+		Client: addr("198.18.1.5").As16(), Virtual: addr("198.18.0.20").As16(), Real: addr("198.18.2.2").As16(),
+		ClientPort: 40000, VirtualPort: 80, RealPort: 8080, Proto: 6, State: 200,
+	}
+	w.syncIn.Push(rec)
+	w.applySync()
+	w.publish()
+	if w.Stats.SyncApplied.Load() != 0 || w.conns.Len() != 0 {
+		t.Fatalf("applied %d, table holds %d", w.Stats.SyncApplied.Load(), w.conns.Len())
+	}
+}
+
+// TestSyncCarriesFullNATConnections: a FULLNAT connection synced with its
+// local address and port goes to the peer's worker owning that port, which
+// takes the port out of its pool and forwards the connection both ways
+// with the same local address:port.
+func TestSyncCarriesFullNATConnections(t *testing.T) {
+	active, standby := newMemDataplane(t, fullnatSpec(), 2, 1024), newMemDataplane(t, fullnatSpec(), 2, 1024)
+	enableMemSync(active)
+	enableMemSync(standby)
+	client := addr(fnatSyn.src).Unmap().As16()
+	owner := active.tables.Load().ownerOf(&client, 2)
+	a := active.Workers[owner]
+	frame := fnatSyn.frame(t)
+	if act, _ := a.process(frame, 0); act != actionTransmit {
+		t.Fatalf("SYN on the active director: %v", dropCounts(a))
+	}
+	var out header.Packet
+	out.Parse(frame)
+	local, lport := out.Src, out.SrcPort
+	var rec SyncRecord
+	if !a.syncOut.Pop(&rec) || rec.Local != local || rec.LocalPort != lport {
+		t.Fatalf("published %+v, want local %v:%d", rec, local, lport)
+	}
+	dp := &Dataplane{Workers: standby.Workers}
+	dp.table.Store(standby.tables.Load())
+	in := dp.SyncIn(&rec)
+	if in != standby.Workers[int(lport)%2].syncIn {
+		t.Fatal("the record is not for the worker owning its local port")
+	}
+	in.Push(rec)
+	b := standby.Workers[int(lport)%2]
+	b.applySync()
+	b.publish()
+	if b.Stats.SyncApplied.Load() != 1 {
+		t.Fatalf("applied %d, rejected %d", b.Stats.SyncApplied.Load(), b.Stats.SyncUnknown.Load())
+	}
+	if b.local.byAddr[local].take(lport) {
+		t.Fatal("the synced connection's local port is still free on the peer")
+	}
+	localAddr := netip.AddrFrom16(local).Unmap().String()
+	data := fnatSyn.with(func(p *pkt) { p.flags = pshAck; p.payload = []byte("after failover") })
+	dataOut := data.viaLocal(localAddr, lport, "198.18.2.2", 8080, realMAC2)
+	got := data.frame(t)
+	if act, port := b.process(got, 0); act != actionTransmit || port != 1 || string(got) != string(dataOut.frame(t)) {
+		t.Fatalf("peer's forwarding of client data: %v %d drops %v\n got: %s\nwant: %s", act, port, dropCounts(b), dump(got), dump(dataOut.frame(t)))
+	}
+	reply := dataOut.fromReal(pshAck)
+	if act, port := b.process(reply.frame(t), 1); act != actionTransmit || port != 0 {
+		t.Fatalf("peer dropped the reply to %s:%d: %v", localAddr, lport, dropCounts(b))
+	}
+	// The same port again, for another client: refused, the port is held.
+	rec.ClientPort++
+	b.syncIn.Push(rec)
+	// A local address that is not the service's, and a port of the other worker.
+	bad := rec
+	bad.Local = addr("198.18.3.77").As16()
+	b.syncIn.Push(bad)
+	bad = rec
+	bad.LocalPort++
+	b.syncIn.Push(bad)
+	b.applySync()
+	b.publish()
+	if b.Stats.SyncUnknown.Load() != 3 || b.Stats.SyncApplied.Load() != 1 {
+		t.Fatalf("applied %d, rejected %d, want 1 and 3", b.Stats.SyncApplied.Load(), b.Stats.SyncUnknown.Load())
 	}
 }
