@@ -25,13 +25,17 @@ func (d *Daemon) startEndpoints(ctx context.Context, running *sync.WaitGroup) er
 		if err != nil {
 			return fmt.Errorf("metrics: listen on %s: %w", cfg.Metrics, err)
 		}
-		reg := metrics.NewRegistry(metrics.Sources{
+		src := metrics.Sources{
 			Dataplane:      d.dp,
 			Health:         func() map[string]health.Status { return d.checks.manager.Statuses() },
 			Reloads:        d.Reloads.Load,
 			ReloadFailures: d.ReloadFailures.Load,
 			ConnCapacity:   d.dp.ConnCapacityPerWorker(),
-		})
+		}
+		if cfg.Sync.Peer != "" {
+			src.Sync = d.syncSample
+		}
+		reg := metrics.NewRegistry(src)
 		running.Add(1)
 		go func() {
 			defer running.Done()

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"fastlvs/control/metrics"
 	"fastlvs/dataplane"
 )
 
@@ -166,4 +167,23 @@ func checkSyncDatagram(b []byte, from, peer netip.Addr, o *syncOpener, replay *s
 		return nil, syncBadReplay
 	}
 	return records, syncBadNone
+}
+
+// syncSample reads the sync's counters for the metrics endpoint; every
+// reason is present, zero included, so alert rules see the series.
+func (d *Daemon) syncSample() metrics.SyncSample {
+	s := metrics.SyncSample{
+		DatagramsSent:     d.Sync.DatagramsSent.Load(),
+		DatagramsReceived: d.Sync.DatagramsReceived.Load(),
+		SendErrors:        d.Sync.SendErrors.Load(),
+		InFull:            d.Sync.InFull.Load(),
+		Bad:               map[string]uint64{},
+	}
+	for b := syncBadNone + 1; b < numSyncBad; b++ {
+		s.Bad[b.String()] = d.Sync.Bad[b].Load()
+	}
+	for _, w := range d.dp.Workers {
+		s.RecordsApplied += w.Stats.SyncApplied.Load()
+	}
+	return s
 }
