@@ -22,8 +22,10 @@ type Config struct {
 	CPUs []int `mapstructure:"cpus" yaml:"cpus,omitempty"`
 	// API is where the control API listens: unix:///path or tcp://host:port.
 	API string `mapstructure:"api" yaml:"api"`
-	// APIToken is the bearer token a tcp:// API requires.
+	// APIToken is the bearer token a tcp:// API requires (at least 32 bytes).
 	APIToken string `mapstructure:"api_token" yaml:"api_token,omitempty"`
+	// APITLS serves a tcp:// API over TLS; without it the daemon warns.
+	APITLS APITLSConfig `mapstructure:"api_tls" yaml:"api_tls,omitempty"`
 	// Metrics is the host:port of the Prometheus endpoint; empty disables it.
 	Metrics string `mapstructure:"metrics" yaml:"metrics"`
 	// UMEMFrames is the number of frames per AF_XDP socket (power of two).
@@ -40,6 +42,13 @@ type Config struct {
 	// Notify is told of every health-check transition (up or down).
 	Notify   NotifyConfig    `mapstructure:"notify" yaml:"notify,omitempty"`
 	Services []ServiceConfig `mapstructure:"services" yaml:"services"`
+}
+
+// APITLSConfig names the certificate (PEM, chain first) and its key for a
+// TCP API over TLS.
+type APITLSConfig struct {
+	CertFile string `mapstructure:"cert_file" yaml:"cert_file,omitempty"`
+	KeyFile  string `mapstructure:"key_file" yaml:"key_file,omitempty"`
 }
 
 // SyncConfig names where this director receives its peer's connections and

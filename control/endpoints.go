@@ -2,9 +2,11 @@ package control
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 
 	"fastlvs/control/api"
@@ -45,6 +47,13 @@ func (d *Daemon) startEndpoints(ctx context.Context, running *sync.WaitGroup) er
 		}()
 	}
 	if cfg.API != "" {
+		tlsConfig, err := cfg.APITLS.load()
+		if err != nil {
+			return err
+		}
+		if tlsConfig == nil && strings.HasPrefix(cfg.API, "tcp://") {
+			slog.Warn("the TCP api is served without TLS: its bearer token and every change cross the network in clear; set api_tls", "api", cfg.API)
+		}
 		ln, err := api.Listen(cfg.API, cfg.APIToken)
 		if err != nil {
 			return fmt.Errorf("api: %w", err)
@@ -53,10 +62,22 @@ func (d *Daemon) startEndpoints(ctx context.Context, running *sync.WaitGroup) er
 		running.Add(1)
 		go func() {
 			defer running.Done()
-			if err := api.Serve(ctx, cfg.API, cfg.APIToken, api.NewHandler(newAPIBackend(d), cfg.APIToken)); err != nil {
+			if err := api.Serve(ctx, cfg.API, cfg.APIToken, tlsConfig, api.NewHandler(newAPIBackend(d), cfg.APIToken)); err != nil {
 				slog.Error("api endpoint stopped", "err", err)
 			}
 		}()
 	}
 	return nil
+}
+
+// load reads api_tls's certificate and key; nil when api_tls is not set.
+func (t APITLSConfig) load() (*tls.Config, error) {
+	if t.CertFile == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+	if err != nil {
+		return nil, configErrorf("api_tls", "%v", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }

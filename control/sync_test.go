@@ -124,6 +124,25 @@ func TestSyncReplayWindow(t *testing.T) {
 }
 
 func TestSyncConfigNamesTheField(t *testing.T) {
+	for cfg, want := range map[string]string{
+		"sync: {peer: 'director-b:8848'}":                            `sync.peer: "director-b:8848" is not an IP:port`,
+		"sync: {listen: '198.18.2.2:8848', key_file: /etc/sync.key}": "sync.peer: required with sync.listen",
+		"sync: {peer: '198.18.2.3:8848'}":                            "sync.key_file: required",
+		"sync: {key_file: /etc/sync.key}":                            "sync.key_file: set without sync.peer",
+	} {
+		_, err := ParseConfig([]byte("interfaces: [eth1]\n" + cfg + "\n"))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want %q", cfg, err, want)
+		}
+	}
+	if _, err := ParseConfig([]byte("interfaces: [eth1]\nsync: {listen: '198.18.2.2:8848', peer: '198.18.2.3:8848', key_file: /etc/sync.key}\n")); err != nil {
+		t.Fatalf("a good sync config: %v", err)
+	}
+}
+
+// TestSyncKeyFileRefusals: sync does not start with a short key or one
+// everyone may read, and says so naming the field.
+func TestSyncKeyFileRefusals(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name string, size int, mode os.FileMode) string {
 		p := filepath.Join(dir, name)
@@ -136,21 +155,17 @@ func TestSyncConfigNamesTheField(t *testing.T) {
 		return p
 	}
 	good, short, open := write("good", 32, 0o600), write("short", 31, 0o600), write("open", 64, 0o644)
-	for cfg, want := range map[string]string{
-		"sync: {peer: 'director-b:8848'}":                                `sync.peer: "director-b:8848" is not an IP:port`,
-		"sync: {listen: '198.18.2.2:8848', key_file: " + good + "}":      "sync.peer: required with sync.listen",
-		"sync: {peer: '198.18.2.3:8848'}":                                "sync.key_file: required",
-		"sync: {peer: '198.18.2.3:8848', key_file: " + short + "}":       "sync.key_file: " + short + " holds 31 bytes, want at least 32",
-		"sync: {peer: '198.18.2.3:8848', key_file: " + open + "}":        "sync.key_file: " + open + " is readable by everyone",
-		"sync: {peer: '198.18.2.3:8848', key_file: " + dir + "/missing}": "sync.key_file: ",
+	for path, want := range map[string]string{
+		short:            "sync.key_file: " + short + " holds 31 bytes, want at least 32",
+		open:             "sync.key_file: " + open + " is readable by everyone",
+		dir + "/missing": "sync.key_file: ",
 	} {
-		_, err := ParseConfig([]byte("interfaces: [eth1]\n" + cfg + "\n"))
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%s: error %v, want %q", cfg, err, want)
+		if _, err := readSyncKey(path); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want %q", path, err, want)
 		}
 	}
-	if _, err := ParseConfig([]byte("interfaces: [eth1]\nsync: {listen: '198.18.2.2:8848', peer: '198.18.2.3:8848', key_file: " + good + "}\n")); err != nil {
-		t.Fatalf("a good sync config: %v", err)
+	if key, err := readSyncKey(good); err != nil || len(key) != 32 {
+		t.Fatalf("good key: %d bytes, %v", len(key), err)
 	}
 }
 
