@@ -74,7 +74,13 @@ func (d *Daemon) startSync(ctx context.Context, cfg SyncConfig, running *sync.Wa
 			d.routineSyncReceive(ctx, conn, peer.Addr().Unmap(), newSyncOpener(key))
 		}()
 	}
-	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(peer))
+	// Send from the listen address, which is what the peer takes for ours,
+	// whatever other (floating) addresses share its subnet here.
+	var from *net.UDPAddr
+	if cfg.Listen != "" {
+		from = &net.UDPAddr{IP: netip.MustParseAddrPort(cfg.Listen).Addr().AsSlice()}
+	}
+	conn, err := net.DialUDP("udp", from, net.UDPAddrFromAddrPort(peer))
 	if err != nil {
 		return fmt.Errorf("sync: peer %s: %w", cfg.Peer, err)
 	}
