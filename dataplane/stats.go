@@ -125,8 +125,9 @@ type WorkerStats struct {
 	// snapshot yet.
 	LearnedHops counter
 	// Connection sync: records published for the peer, records lost to a
-	// full ring, the peer's records applied, and the peer's records naming a
-	// service or real server this director does not have.
+	// full ring, the peer's records applied, and the peer's records refused
+	// (a bad field, an unknown service or real server, a FULLNAT local port
+	// not this worker's or already held).
 	SyncPublished, SyncOutFull, SyncApplied, SyncUnknown counter
 	Conns                                                counter // connections in the table now (a gauge, stored)
 	Drops                                                [NumDrops]counter

@@ -80,7 +80,7 @@ func newDescs() *descs {
 	d.workerSyncPublished = d.add(kindCounter, "fastlvs_worker_sync_published_total", "Connections the worker published for the peer director.", workerLabels...)
 	d.workerSyncOutFull = d.add(kindCounter, "fastlvs_worker_sync_out_full_total", "Connections not published for the peer: the worker's sync ring was full.", workerLabels...)
 	d.workerSyncApplied = d.add(kindCounter, "fastlvs_worker_sync_applied_total", "The peer director's connections taken into this worker's table.", workerLabels...)
-	d.workerSyncUnknown = d.add(kindCounter, "fastlvs_worker_sync_unknown_total", "The peer's connections naming a service or real server this director does not have.", workerLabels...)
+	d.workerSyncUnknown = d.add(kindCounter, "fastlvs_worker_sync_unknown_total", "The peer's connections this worker refused: a bad field, a service or real server this director does not have, a FULLNAT local port not its own or already held.", workerLabels...)
 	d.workerLearnedHops = d.add(kindCounter, "fastlvs_worker_learned_next_hop_packets_total", "Replies sent to a next hop learned from the client's own packet, before the kernel's neighbour entry reached the snapshot.", workerLabels...)
 	d.workerConns = d.add(kindGauge, "fastlvs_worker_connections", "Connections in the worker's table.", workerLabels...)
 	d.workerConnCapacity = d.add(kindGauge, "fastlvs_worker_connections_capacity", "Connections the worker's table holds at most.", workerLabels...)

@@ -32,7 +32,7 @@ type WorkerSample struct {
 	SyncPublished         uint64 // connections published for the peer director
 	SyncOutFull           uint64 // connections not published: the sync ring was full
 	SyncApplied           uint64 // the peer's connections taken into the table
-	SyncUnknown           uint64 // the peer's connections naming an unknown service or real server
+	SyncUnknown           uint64 // the peer's connections refused (bad field, unknown service or real server, local port)
 	Conns                 uint64 // connections in the table now
 	ConnCapacity          uint64 // 0 = unknown, not exported
 	Drops                 [dataplane.NumDrops]uint64
