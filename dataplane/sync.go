@@ -187,7 +187,10 @@ func (w *Worker) applySyncRecord(rec *SyncRecord) bool {
 		reply = conntrack.Tuple{Src: real.Addr, Dst: rec.Client, SrcPort: rec.RealPort, DstPort: rec.ClientPort, Proto: rec.Proto}
 		out = &reply
 	case MethodFullNAT:
-		if int(rec.LocalPort)%max(w.workers, 1) != w.ID || !w.local.take(svc, &rec.Local, rec.LocalPort) {
+		// Replies find the worker by the local port, the client's packets by
+		// the client: only a worker that is both can carry the connection
+		// (true when both directors have as many workers and one owner hash).
+		if !w.ownsFullNAT(rec) || !w.local.take(svc, &rec.Local, rec.LocalPort) {
 			return false
 		}
 		reply = conntrack.Tuple{Src: real.Addr, Dst: rec.Local, SrcPort: rec.RealPort, DstPort: rec.LocalPort, Proto: rec.Proto}
@@ -201,6 +204,15 @@ func (w *Worker) applySyncRecord(rec *SyncRecord) bool {
 	}
 	real.State.Load.ConnStarted(rec.State.Active())
 	return true
+}
+
+// ownsFullNAT says whether this worker is the one both directions of a
+// synced FULLNAT connection reach.
+func (w *Worker) ownsFullNAT(rec *SyncRecord) bool {
+	if w.workers <= 1 {
+		return true
+	}
+	return int(rec.LocalPort)%w.workers == w.ID && w.table.ownerOf(&rec.Client, w.workers) == w.ID
 }
 
 // syncedReal is the real server of svc a peer's record names, or nil.

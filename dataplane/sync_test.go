@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"net/netip"
+	"strconv"
 	"testing"
 	"time"
 
@@ -184,9 +185,20 @@ func TestSyncCarriesFullNATConnections(t *testing.T) {
 	bad = rec
 	bad.LocalPort++
 	b.syncIn.Push(bad)
+	// A free port of this worker, for a client another worker owns here:
+	// the client's packets would never reach this worker.
+	bad = rec
+	bad.LocalPort += 2
+	for other := 1; ; other++ {
+		bad.Client = addr("198.18.1." + strconv.Itoa(other)).As16()
+		if standby.tables.Load().ownerOf(&bad.Client, 2) != b.ID {
+			break
+		}
+	}
+	b.syncIn.Push(bad)
 	b.applySync()
 	b.publish()
-	if b.Stats.SyncUnknown.Load() != 3 || b.Stats.SyncApplied.Load() != 1 {
-		t.Fatalf("applied %d, rejected %d, want 1 and 3", b.Stats.SyncApplied.Load(), b.Stats.SyncUnknown.Load())
+	if b.Stats.SyncUnknown.Load() != 4 || b.Stats.SyncApplied.Load() != 1 {
+		t.Fatalf("applied %d, rejected %d, want 1 and 4", b.Stats.SyncApplied.Load(), b.Stats.SyncUnknown.Load())
 	}
 }
