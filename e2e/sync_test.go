@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -29,6 +30,10 @@ const (
 	syncFullNATLoc = "198.18.3.1"
 )
 
+// syncClientAddrs are the client's addresses: connections from several
+// clients spread over the directors' workers.
+var syncClientAddrs = []string{"198.18.1.11", "198.18.1.21", "198.18.1.22", "198.18.1.23", "198.18.1.24", "198.18.1.25", "198.18.1.26", "198.18.1.27"}
+
 // syncPair is an active/backup pair with connection sync on one lan bridge:
 // client, r1, r2, director a (active), director b (backup). The client's
 // gateway, the real servers' gateway and the VIP float on the active
@@ -42,7 +47,7 @@ type syncPair struct {
 	key            []byte
 }
 
-func newSyncPair(t *testing.T, prefix, service string) *syncPair {
+func newSyncPair(t *testing.T, prefix, service string, queues int) *syncPair {
 	bed := testbed.ForTest(t, prefix)
 	p := &syncPair{t: t, floating: []string{"198.18.1.1/24", "198.18.2.1/24", syncVIP + "/32"}}
 	host := func(name string) *testbed.Host {
@@ -53,7 +58,7 @@ func newSyncPair(t *testing.T, prefix, service string) *syncPair {
 	lan := host("lan")
 	p.must(bed.Bridge(lan, "br0"))
 	plug := func(h *testbed.Host, iface, port string, addrs ...string) {
-		p.must(bed.Connect(h, iface, lan, port, testbed.LinkOptions{Queues: 1}))
+		p.must(bed.Connect(h, iface, lan, port, testbed.LinkOptions{Queues: queues}))
 		p.must(bed.Attach(lan, "br0", port))
 		for _, a := range addrs {
 			p.must(h.AddAddr(iface, a))
@@ -61,6 +66,9 @@ func newSyncPair(t *testing.T, prefix, service string) *syncPair {
 	}
 	p.client = host("client")
 	plug(p.client, "eth0", "pclient", "198.18.1.11/24")
+	for _, a := range syncClientAddrs[1:] {
+		p.must(p.client.AddAddr("eth0", a+"/24"))
+	}
 	p.must(p.client.AddRoute("default", "198.18.1.1"))
 	for i := range 2 {
 		r := host(fmt.Sprintf("r%d", i+1))
@@ -119,31 +127,51 @@ func (p *syncPair) failover() {
 	}
 }
 
-// checkFailover: an established keep-alive connection through the active
-// director keeps its real server after the failover, and new connections
-// go through the backup.
-func (p *syncPair) checkFailover() {
+// checkFailover: established keep-alive connections through the active
+// director, one from each of the first conns client addresses, keep their
+// real servers after the failover, and new connections go through the
+// backup. With several workers, each of the backup's must then hold some.
+func (p *syncPair) checkFailover(conns int) {
 	t := p.t
-	long := dialKeepAlive(t, p.client, syncVIP+":80")
-	before, err := long.get()
-	if err != nil {
-		t.Fatalf("through the active director: %v\n%s", err, p.active.output)
+	longs := make([]*keepAlive, conns)
+	servers := make([]string, conns)
+	for i := range longs {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		conn, err := p.client.DialFrom(ctx, "tcp", syncClientAddrs[i], syncVIP+":80")
+		cancel()
+		p.must(err)
+		t.Cleanup(func() { conn.Close() })
+		longs[i] = &keepAlive{tb: t, conn: conn, reader: bufio.NewReader(conn)}
+		before, err := longs[i].get()
+		if err != nil {
+			t.Fatalf("through the active director: %v\n%s", err, p.active.output)
+		}
+		servers[i] = before.server
 	}
 	time.Sleep(200 * time.Millisecond) // the sync stream flushes every 10 ms
 	p.failover()
-	for i := range 3 {
-		r, err := long.get()
-		if err != nil {
-			t.Fatalf("established connection broke at failover (request %d): %v\nbackup:\n%s", i, err, lastLines(p.backup.output.String(), 3))
-		}
-		if r.server != before.server {
-			t.Fatalf("connection moved from %s to %s", before.server, r.server)
+	for i, long := range longs {
+		for j := range 3 {
+			r, err := long.get()
+			if err != nil {
+				t.Fatalf("established connection %d broke at failover (request %d): %v\nbackup:\n%s", i, j, err, lastLines(p.backup.output.String(), 3))
+			}
+			if r.server != servers[i] {
+				t.Fatalf("connection %d moved from %s to %s", i, servers[i], r.server)
+			}
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := p.client.HTTPGet(ctx, "http://"+syncVIP+"/", ""); err != nil {
 		t.Fatalf("new connection through the backup: %v", err)
+	}
+	scraper := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: p.b.DialContext, DisableKeepAlives: true}}
+	e := scrape(t, scraper)
+	for _, m := range e.families["fastlvs_worker_connections"].GetMetric() {
+		if m.GetGauge().GetValue() == 0 {
+			t.Fatalf("a backup worker holds no connection: %v", m)
+		}
 	}
 }
 
@@ -152,15 +180,17 @@ func (p *syncPair) checkFailover() {
 // learned it from the sync stream.
 func TestSyncFailover(t *testing.T) {
 	newSyncPair(t, "fsync", `{vip: `+syncVIP+`, port: 80, protocol: tcp, scheduler: rr, forward: nat, health_check: {type: none},
-     real_servers: [{address: 198.18.2.11}, {address: 198.18.2.12}]}`).checkFailover()
+     real_servers: [{address: 198.18.2.11}, {address: 198.18.2.12}]}`, 1).checkFailover(1)
 }
 
-// TestSyncFailoverFullNAT: the same for FULLNAT, whose synced connection
-// carries its local address and port: the real server's replies to that
-// local address:port reach the backup, which knows the connection.
+// TestSyncFailoverFullNAT: the same for FULLNAT with two workers per
+// director, whose synced connections carry their local address and port:
+// the real server's replies to that local address:port reach the backup's
+// worker owning the port, which knows the connection (and, owning the
+// client too, takes the client's packets).
 func TestSyncFailoverFullNAT(t *testing.T) {
 	newSyncPair(t, "fsyfn", `{vip: `+syncVIP+`, port: 80, protocol: tcp, scheduler: rr, forward: fullnat, health_check: {type: none},
-     local_addresses: [`+syncFullNATLoc+`], real_servers: [{address: 198.18.2.11}, {address: 198.18.2.12}]}`).checkFailover()
+     local_addresses: [`+syncFullNATLoc+`], real_servers: [{address: 198.18.2.11}, {address: 198.18.2.12}]}`, 2).checkFailover(8)
 }
 
 // TestSyncRefusesHostileDatagrams: garbage, an authentic record with a
@@ -171,7 +201,7 @@ func TestSyncFailoverFullNAT(t *testing.T) {
 // applied, so the refusals are not for a wrong format.
 func TestSyncRefusesHostileDatagrams(t *testing.T) {
 	p := newSyncPair(t, "fsyhd", `{vip: `+syncVIP+`, port: 80, protocol: tcp, scheduler: rr, forward: nat, health_check: {type: none},
-     real_servers: [{address: 198.18.2.11}, {address: 198.18.2.12}]}`)
+     real_servers: [{address: 198.18.2.11}, {address: 198.18.2.12}]}`, 1)
 	captured := captureSyncDatagram(t, p.b)
 	long := dialKeepAlive(t, p.client, syncVIP+":80")
 	if _, err := long.get(); err != nil {
