@@ -52,8 +52,8 @@ func readSyncKey(path string) ([]byte, error) {
 	return key, nil
 }
 
-// startSync opens the sync socket (if listen is set) and starts the sender
-// (if peer is set) and the receiver; both stop with ctx.
+// startSync reads the key, starts the receiver (if listen is set) and the
+// sender (peer is set whenever sync is); both stop with ctx.
 func (d *Daemon) startSync(ctx context.Context, cfg SyncConfig, running *sync.WaitGroup) error {
 	if cfg.Listen == "" && cfg.Peer == "" {
 		return nil
