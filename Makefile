@@ -39,3 +39,4 @@ bench:
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./header
 	$(GO) test -run '^$$' -fuzz FuzzProcess -fuzztime 60s ./dataplane
+	$(GO) test -run '^$$' -fuzz FuzzSyncDatagram -fuzztime 30s ./control && $(GO) test -run '^$$' -fuzz FuzzSyncApply -fuzztime 30s ./dataplane

@@ -177,7 +177,7 @@ func TestBadStateTimesOutInsteadOfPanicking(t *testing.T) {
 	ref := mustInsert(t, tab, &c, &in, nil, 0)
 	tab.SetState(ref, State(200), sec)
 	tab.Update(ref, DirIn, syn, false, sec)
-	if State(200).Valid() || !StateICMP.Valid() {
+	if State(200).Known() || !StateICMP.Known() {
 		t.Fatal("Valid")
 	}
 	if got := collect(tab, sec+tickNanos); len(got) != 1 || got[0] != ref {

@@ -49,6 +49,19 @@ func (s State) String() string {
 	return "ERR!"
 }
 
+// Valid reports whether s is a state a connection of protocol proto (6 TCP,
+// 17 UDP) can be in: anything else, from a peer director say, must not
+// reach the table, which indexes its timeouts by state.
+func (s State) Valid(proto uint8) bool {
+	switch proto {
+	case 6:
+		return s >= StateEstablished && s <= StateSynAck
+	case 17:
+		return s == StateUDP
+	}
+	return false
+}
+
 // Active reports whether IPVS counts a conn in this state as active (ESTABLISHED only); everything else,
 // UDP and ICMP included, is inactive.
 func (s State) Active() bool { return s == StateEstablished }
@@ -129,6 +142,6 @@ func (to Timeouts) merged(base Timeouts) Timeouts {
 	}
 }
 
-// Valid reports whether s is a state this package knows; a conn in any other state (a forged sync record) times
+// Known reports whether s is a state this package knows; a conn in any other state (a forged sync record) times
 // out at the next Expire.
-func (s State) Valid() bool { return s < numStates }
+func (s State) Known() bool { return s < numStates }

@@ -371,15 +371,26 @@ func (t *Table) setTimeouts(to Timeouts) {
 // It is for the control plane (ipvsadm -lc): it must run on the owning worker goroutine or while that worker is
 // paused, and fn must not change the table. It visits every record slot, so it costs O(capacity).
 func (t *Table) Range(fn func(ref Ref, c *Conn, expiresAt int64) bool) {
-	for ref := 1; ref < len(t.recs); ref++ {
+	t.RangeFrom(1, len(t.recs), fn)
+}
+
+// RangeFrom is Range over at most slots record slots from ref from on, so a listing can pause the worker for a
+// bounded time per call. It returns the ref to continue from, or 0 once the table is done (or fn returned false).
+func (t *Table) RangeFrom(from Ref, slots int, fn func(ref Ref, c *Conn, expiresAt int64) bool) Ref {
+	end := min(len(t.recs), int(max(from, 1))+slots)
+	for ref := int(max(from, 1)); ref < end; ref++ {
 		c := &t.recs[ref]
 		if c.meta&metaUsed == 0 {
 			continue
 		}
 		if !fn(Ref(ref), c, t.ExpiresAt(Ref(ref))) {
-			return
+			return 0
 		}
 	}
+	if end == len(t.recs) {
+		return 0
+	}
+	return Ref(end)
 }
 
 // MemoryBytes returns the bytes the table reserved: records, template side table, both indexes and the wheel.

@@ -594,9 +594,16 @@ func pushConntrack(dp *dataplane.Dataplane, cfg ConntrackConfig) error {
 	return nil
 }
 
+// listSlotsPerCall is how many record slots a connection listing scans per
+// visit to a worker: 2048 slots take about 25 µs to scan (16384 took 190 µs
+// in a half-full 1M table), a pause of the order of a batch.
+const listSlotsPerCall = 2048
+
 // Connections lists every worker's connections (not the persistence
-// templates). A worker that does not answer in time fails the listing; if
-// it answers later, its answer is dropped.
+// templates), visiting each worker as often as needed to scan
+// listSlotsPerCall slots at a time, so no worker stalls on a large table.
+// A worker that does not answer in time fails the listing; if it answers
+// later, its answer is dropped.
 func (b *apiBackend) Connections() ([]api.Connection, error) {
 	if b.dp == nil {
 		return nil, nil
@@ -606,26 +613,43 @@ func (b *apiBackend) Connections() ([]api.Connection, error) {
 		out       []api.Connection
 		abandoned bool
 	)
-	err := b.dp.OnWorker(workerAnswerTimeout, func(_ *dataplane.Worker, conns *conntrack.Table) {
-		now := xsk.MonotonicNanos()
-		var mine []api.Connection
-		conns.Range(func(_ conntrack.Ref, c *conntrack.Conn, expiresAt int64) bool {
-			if !c.IsTemplate() {
-				mine = append(mine, connectionToAPI(c, expiresAt, now))
+	cursors := make([]conntrack.Ref, len(b.dp.Workers))
+	for i := range cursors {
+		cursors[i] = 1
+	}
+	for pending := len(cursors); pending > 0; {
+		err := b.dp.OnWorker(workerAnswerTimeout, func(w *dataplane.Worker, conns *conntrack.Table) {
+			if cursors[w.ID] == 0 {
+				return
 			}
-			return true
+			now := xsk.MonotonicNanos()
+			var mine []api.Connection
+			next := conns.RangeFrom(cursors[w.ID], listSlotsPerCall, func(_ conntrack.Ref, c *conntrack.Conn, expiresAt int64) bool {
+				if !c.IsTemplate() {
+					mine = append(mine, connectionToAPI(c, expiresAt, now))
+				}
+				return true
+			})
+			mu.Lock()
+			defer mu.Unlock()
+			if !abandoned {
+				out = append(out, mine...)
+				cursors[w.ID] = next
+			}
 		})
 		mu.Lock()
-		defer mu.Unlock()
-		if !abandoned {
-			out = append(out, mine...)
+		if err != nil {
+			abandoned = true
+			mu.Unlock()
+			return nil, fmt.Errorf("list connections: %w", err)
 		}
-	})
-	mu.Lock()
-	defer mu.Unlock()
-	if err != nil {
-		abandoned = true
-		return nil, fmt.Errorf("list connections: %w", err)
+		pending = 0
+		for _, c := range cursors {
+			if c != 0 {
+				pending++
+			}
+		}
+		mu.Unlock()
 	}
 	return out, nil
 }

@@ -22,8 +22,10 @@ type Config struct {
 	CPUs []int `mapstructure:"cpus" yaml:"cpus,omitempty"`
 	// API is where the control API listens: unix:///path or tcp://host:port.
 	API string `mapstructure:"api" yaml:"api"`
-	// APIToken is the bearer token a tcp:// API requires.
+	// APIToken is the bearer token a tcp:// API requires (at least 32 bytes).
 	APIToken string `mapstructure:"api_token" yaml:"api_token,omitempty"`
+	// APITLS serves a tcp:// API over TLS; without it the daemon warns.
+	APITLS APITLSConfig `mapstructure:"api_tls" yaml:"api_tls,omitempty"`
 	// Metrics is the host:port of the Prometheus endpoint; empty disables it.
 	Metrics string `mapstructure:"metrics" yaml:"metrics"`
 	// UMEMFrames is the number of frames per AF_XDP socket (power of two).
@@ -42,11 +44,22 @@ type Config struct {
 	Services []ServiceConfig `mapstructure:"services" yaml:"services"`
 }
 
+// APITLSConfig names the certificate (PEM, chain first) and its key for a
+// TCP API over TLS.
+type APITLSConfig struct {
+	CertFile string `mapstructure:"cert_file" yaml:"cert_file,omitempty"`
+	KeyFile  string `mapstructure:"key_file" yaml:"key_file,omitempty"`
+}
+
 // SyncConfig names where this director receives its peer's connections and
-// where it sends its own (IP:port each; either may be empty).
+// where it sends its own (IP:port each). Peer is required for either: only
+// datagrams from the peer's address are accepted. KeyFile holds the shared
+// secret (at least 32 bytes, not readable by everyone) that authenticates
+// every datagram; sync does not run without it.
 type SyncConfig struct {
-	Listen string `mapstructure:"listen" yaml:"listen,omitempty"`
-	Peer   string `mapstructure:"peer" yaml:"peer,omitempty"`
+	Listen  string `mapstructure:"listen" yaml:"listen,omitempty"`
+	Peer    string `mapstructure:"peer" yaml:"peer,omitempty"`
+	KeyFile string `mapstructure:"key_file" yaml:"key_file,omitempty"`
 }
 
 // NotifyConfig names the hooks run on health-check transitions.

@@ -25,7 +25,7 @@ func TestParseConfigFullExample(t *testing.T) {
 	if !slices.Equal(cfg.Interfaces, []string{"eth1", "eth2"}) || cfg.Workers != 2 || !slices.Equal(cfg.CPUs, []int{0, 1}) {
 		t.Errorf("globals: interfaces %v workers %d cpus %v", cfg.Interfaces, cfg.Workers, cfg.CPUs)
 	}
-	if cfg.API != "tcp://127.0.0.1:9121" || cfg.APIToken != "s3cret" || cfg.UMEMFrames != 8192 || cfg.RingSize != 1024 || cfg.XDPMode != "native" {
+	if cfg.API != "tcp://127.0.0.1:9121" || cfg.APIToken != "6f1c0e3a9b2d4c7e8f5a1b3c9d2e4f6a" || cfg.APITLS.CertFile != "/etc/fastlvs/api.crt" || cfg.UMEMFrames != 8192 || cfg.RingSize != 1024 || cfg.XDPMode != "native" {
 		t.Errorf("globals: %+v", cfg)
 	}
 	wantConntrack := ConntrackConfig{Capacity: 2097152,
@@ -258,6 +258,9 @@ func TestParseConfigRejects(t *testing.T) {
 		{"duplicate cpu", "cpus: [1, 1]", "cpus[1]: duplicate cpu 1"},
 		{"api scheme", "api: http://127.0.0.1:1", `api: "http://127.0.0.1:1" is not unix:///path or tcp://host:port`},
 		{"tcp api without token", "api: tcp://127.0.0.1:9121", "api_token: required when the api listens on tcp"},
+		{"short api token", "api: tcp://127.0.0.1:9121\napi_token: s3cret", "api_token: 6 bytes is too short to resist guessing: at least 32"},
+		{"api_tls without key", "api: tcp://127.0.0.1:9121\napi_token: " + strings.Repeat("t", 32) + "\napi_tls: {cert_file: /c}", "api_tls.key_file: required with api_tls.cert_file"},
+		{"api_tls on a unix api", "api: unix:///run/x.sock\napi_tls: {cert_file: /c, key_file: /k}", "api_tls: only for an api on tcp://"},
 		{"metrics without port", "metrics: 127.0.0.1", `metrics: "127.0.0.1" is not host:port (address 127.0.0.1: missing port in address)`},
 		{"ring size not power of two", "ring_size: 1000", "ring_size: must be a power of two between 64 and 32768 (got 1000)"},
 		{"umem frames too few", "umem_frames: 2048", "umem_frames: must be at least twice ring_size so the fill and tx rings both fit (got 2048, ring_size 2048)"},

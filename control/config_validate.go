@@ -101,6 +101,9 @@ func (c *Config) validateGlobals() error {
 			return configErrorf(f.path, "%q is not an IP:port", f.value)
 		}
 	}
+	if err := c.Sync.validate(); err != nil {
+		return err
+	}
 	if c.Notify.Webhook != "" {
 		if u, err := url.Parse(c.Notify.Webhook); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return configErrorf("notify.webhook", "%q is not an http(s) URL", c.Notify.Webhook)
@@ -168,6 +171,10 @@ func (c *Config) validateGlobals() error {
 	return nil
 }
 
+// apiTokenMinLength is the shortest api_token accepted: 32 bytes, as many
+// as a random 256-bit key.
+const apiTokenMinLength = 32
+
 func (c *Config) validateAPI() error {
 	scheme, rest, ok := strings.Cut(c.API, "://")
 	switch {
@@ -182,8 +189,20 @@ func (c *Config) validateAPI() error {
 		if c.APIToken == "" {
 			return configErrorf("api_token", "required when the api listens on tcp")
 		}
+		if len(c.APIToken) < apiTokenMinLength {
+			return configErrorf("api_token", "%d bytes is too short to resist guessing: at least %d", len(c.APIToken), apiTokenMinLength)
+		}
 	default:
 		return configErrorf("api", "%q is not unix:///path or tcp://host:port", c.API)
+	}
+	switch t := c.APITLS; {
+	case t == APITLSConfig{}:
+	case scheme != "tcp":
+		return configErrorf("api_tls", "only for an api on tcp://")
+	case t.CertFile == "":
+		return configErrorf("api_tls.cert_file", "required with api_tls.key_file")
+	case t.KeyFile == "":
+		return configErrorf("api_tls.key_file", "required with api_tls.cert_file")
 	}
 	return nil
 }
@@ -523,3 +542,22 @@ func configPrime(n int) bool {
 
 // ConfigSchedulerNames lists the scheduler names a service may use.
 func ConfigSchedulerNames() []string { return slices.Clone(configSchedulers) }
+
+// validate checks what sync needs besides its addresses: the peer (the only
+// accepted source) and a key file; the file itself is read (and refused if
+// short or readable by everyone) when sync starts, see readSyncKey.
+func (s *SyncConfig) validate() error {
+	if s.Listen == "" && s.Peer == "" {
+		if s.KeyFile != "" {
+			return configErrorf("sync.key_file", "set without sync.peer")
+		}
+		return nil
+	}
+	if s.Peer == "" {
+		return configErrorf("sync.peer", "required with sync.listen: only the peer's datagrams are accepted")
+	}
+	if s.KeyFile == "" {
+		return configErrorf("sync.key_file", "required: sync datagrams are authenticated with this shared key (at least 32 bytes)")
+	}
+	return nil
+}

@@ -32,9 +32,8 @@ type Daemon struct {
 	checks    *healthChecks
 
 	Reloads, ReloadFailures atomic.Uint64
-	// Connection sync (sync.go): datagrams sent, send errors, datagrams that
-	// were not ours, records lost to a worker's full inbox.
-	SyncDatagramsSent, SyncSendErrors, SyncBadDatagrams, SyncInFull atomic.Uint64
+	// Sync counts the connection sync's datagrams (sync.go).
+	Sync syncCounters
 }
 
 // NewDaemon loads and validates the configuration and builds the dataplane,
@@ -59,6 +58,14 @@ func NewDaemonFromConfig(cfg *Config, path string, flags *pflag.FlagSet) (*Daemo
 		return nil, err
 	}
 	d.dp.EnableSync(cfg.Sync.Peer != "", cfg.Sync.Listen != "")
+	if cfg.Sync.KeyFile != "" {
+		key, err := readSyncKey(cfg.Sync.KeyFile)
+		if err != nil {
+			d.dp.Close()
+			return nil, err
+		}
+		d.dp.Registry.SeedOwnerHash(ownerSeed(key))
+	}
 	if err := d.applyLocked(cfg); err != nil {
 		d.dp.Close()
 		return nil, err

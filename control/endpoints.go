@@ -2,9 +2,11 @@ package control
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,13 +34,17 @@ func (d *Daemon) startEndpoints(ctx context.Context, running *sync.WaitGroup) er
 		if err != nil {
 			return fmt.Errorf("metrics: listen on %s: %w", cfg.Metrics, err)
 		}
-		reg := metrics.NewRegistry(metrics.Sources{
+		src := metrics.Sources{
 			Dataplane:      d.dp,
 			Health:         func() map[string]health.Status { return d.checks.manager.Statuses() },
 			Reloads:        d.Reloads.Load,
 			ReloadFailures: d.ReloadFailures.Load,
 			ConnCapacity:   d.dp.ConnCapacityPerWorker(),
-		})
+		}
+		if cfg.Sync.Peer != "" {
+			src.Sync = d.syncSample
+		}
+		reg := metrics.NewRegistry(src)
 		running.Add(1)
 		go func() {
 			defer running.Done()
@@ -48,6 +54,13 @@ func (d *Daemon) startEndpoints(ctx context.Context, running *sync.WaitGroup) er
 		}()
 	}
 	if cfg.API != "" {
+		tlsConfig, err := cfg.APITLS.load()
+		if err != nil {
+			return err
+		}
+		if tlsConfig == nil && strings.HasPrefix(cfg.API, "tcp://") {
+			slog.Warn("the TCP api is served without TLS: its bearer token and every change cross the network in clear; set api_tls", "api", cfg.API)
+		}
 		ln, err := api.Listen(cfg.API, cfg.APIToken)
 		if err != nil {
 			return fmt.Errorf("api: %w", err)
@@ -56,7 +69,7 @@ func (d *Daemon) startEndpoints(ctx context.Context, running *sync.WaitGroup) er
 		running.Add(1)
 		go func() {
 			defer running.Done()
-			if err := api.Serve(ctx, cfg.API, cfg.APIToken, api.NewHandler(newAPIBackend(d), cfg.APIToken)); err != nil {
+			if err := api.Serve(ctx, cfg.API, cfg.APIToken, tlsConfig, api.NewHandler(newAPIBackend(d), cfg.APIToken)); err != nil {
 				slog.Error("api endpoint stopped", "err", err)
 			}
 		}()
@@ -79,4 +92,16 @@ func (d *Daemon) routineRotateCookies(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// load reads api_tls's certificate and key; nil when api_tls is not set.
+func (t APITLSConfig) load() (*tls.Config, error) {
+	if t.CertFile == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+	if err != nil {
+		return nil, configErrorf("api_tls", "%v", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }

@@ -152,3 +152,13 @@ func (w *Worker) handOffTo(owner int, pkt *packet) verdict {
 	}
 	return handOffTo(owner)
 }
+
+// ownerOfClient is the worker owning client's connections to the service
+// at vip:port (the whole address when there is no such service).
+func (t *Table) ownerOfClient(client, vip *[16]byte, port uint16, proto uint8, workers int) int {
+	bits := 128
+	if svc := t.lookupService(vip, port, proto); svc != nil {
+		bits = svc.persistBits
+	}
+	return t.owners.ownerOf(client, bits, workers)
+}

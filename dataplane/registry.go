@@ -59,6 +59,17 @@ type Registry struct {
 	cookies atomic.Pointer[synproxy.Secrets]
 }
 
+// SeedOwnerHash keys the worker-owner hash with seed instead of a random
+// secret, so that directors sharing a seed (derived from their sync key)
+// agree on which worker owns a client: a synced FULLNAT connection needs
+// its client and its local port on the same worker of the peer. Tables
+// built afterwards use it; call it before the first Build.
+func (r *Registry) SeedOwnerHash(seed uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ownerHash = conntrack.NewHasher(max(seed, 1))
+}
+
 // RotateCookieSecret draws a new SYN-proxy cookie secret, keeping the
 // previous one for the cookies still in flight; workers see it from their
 // next batch. The control plane calls it once per synproxy.CookiePeriod.

@@ -157,8 +157,9 @@ const (
 	// snapshot yet.
 	CountLearnedHops
 	// Connection sync: records published for the peer, records lost to a
-	// full ring, the peer's records applied, and the peer's records naming a
-	// service or real server this director does not have.
+	// full ring, the peer's records applied, and the peer's records refused
+	// (a bad field, an unknown service or real server, a FULLNAT local port
+	// not this worker's or already held).
 	CountSyncPublished
 	CountSyncOutFull
 	CountSyncApplied
@@ -200,7 +201,7 @@ var counterInfo = [NumCounts]CountInfo{
 	CountSyncPublished:  {"sync_published_total", "Connections the worker published for the peer director."},
 	CountSyncOutFull:    {"sync_out_full_total", "Connections not published for the peer: the worker's sync ring was full."},
 	CountSyncApplied:    {"sync_applied_total", "The peer director's connections taken into this worker's table."},
-	CountSyncUnknown:    {"sync_unknown_total", "The peer's connections naming a service or real server this director does not have."},
+	CountSyncUnknown:    {"sync_unknown_total", "The peer's connections refused: a bad field, a service or real server this director does not have, a FULLNAT local port not this worker's or held."},
 	CountEmbryonicEvicted: {"conntrack_embryonic_evicted_total",
 		"Connections that never completed a handshake (or were never answered) evicted from a full table to make room for a new one."},
 	CountPressureShortened: {"conntrack_pressure_shortened_total",

@@ -285,3 +285,31 @@ func TestEditKeepsWhatIpvsadmKeeps(t *testing.T) {
 		t.Fatalf("got\n%q\nwant\n%q", out, want)
 	}
 }
+
+// TestTLSAPI: a tls:// API is reached with its CA (--api-ca or
+// $FASTLVS_API_CA) or with --api-insecure, and refused without either.
+func TestTLSAPI(t *testing.T) {
+	addr, caPEM := apitest.ServeTLS(t, api.NewHandler(apitest.New(), ""))
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, caPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("FASTLVS_API_CA", "")
+	fastlvsadm := func(args ...string) (string, int) {
+		var out, errOut bytes.Buffer
+		code := run(append([]string{"--api", addr}, args...), strings.NewReader(""), &out, &errOut)
+		return errOut.String(), code
+	}
+	if stderr, code := fastlvsadm("-L", "-n"); code == 0 || !strings.Contains(stderr, "certificate") {
+		t.Fatalf("an unknown certificate was accepted: exit %d %q", code, stderr)
+	}
+	for _, args := range [][]string{{"--api-ca", ca}, {"--api-ca=" + ca}, {"--api-insecure"}} {
+		if stderr, code := fastlvsadm(append(args, "-L", "-n")...); code != 0 {
+			t.Fatalf("%v: exit %d %q", args, code, stderr)
+		}
+	}
+	t.Setenv("FASTLVS_API_CA", ca)
+	if stderr, code := fastlvsadm("-L", "-n"); code != 0 {
+		t.Fatalf("with $FASTLVS_API_CA: exit %d %q", code, stderr)
+	}
+}

@@ -46,6 +46,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	if c.src.Health != nil {
 		c.collectHealth(ch, c.src.Health(), services)
 	}
+	if c.src.Sync != nil {
+		c.collectSync(ch, c.src.Sync())
+	}
 	if c.src.Reloads != nil {
 		counter(ch, c.d.reloads, c.src.Reloads())
 	}

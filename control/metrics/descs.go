@@ -53,6 +53,8 @@ type descs struct {
 	healthUp, healthLatency, healthChecks, healthFailures *metricDesc
 
 	reloads, reloadFailures, readErrors, buildInfo *metricDesc
+
+	sync syncDescs
 }
 
 func (d *descs) add(k kind, name, help string, labels ...string) *metricDesc {
@@ -108,6 +110,7 @@ func newDescs() *descs {
 	d.healthChecks = d.add(kindCounter, "fastlvs_health_checks_total", "Health checks run.", realLabels...)
 	d.healthFailures = d.add(kindCounter, "fastlvs_health_check_failures_total", "Health checks that failed.", realLabels...)
 
+	d.addSync()
 	d.reloads = d.add(kindCounter, "fastlvs_config_reloads_total", "Configuration reloads applied.")
 	d.reloadFailures = d.add(kindCounter, "fastlvs_config_reload_failures_total", "Configuration reloads refused (the running table stayed).")
 	d.readErrors = d.add(kindCounter, "fastlvs_metrics_read_errors_total", "Socket or steering counters that could not be read during scrapes.")
