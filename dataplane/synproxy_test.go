@@ -67,7 +67,9 @@ func (s segment) frame(tb testing.TB) []byte {
 	return append([]byte(nil), buf.Bytes()...)
 }
 
-func putU32(b []byte, v uint32) { b[0], b[1], b[2], b[3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v) }
+func putU32(b []byte, v uint32) {
+	b[0], b[1], b[2], b[3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
+}
 
 // decoded is what a test reads back from a transmitted frame.
 type decoded struct {
