@@ -87,6 +87,10 @@ func compileService(sc *ServiceConfig) (dataplane.ServiceSpec, error) {
 	if err != nil {
 		return dataplane.ServiceSpec{}, fmt.Errorf("forward: %w", err)
 	}
+	clientAddress, err := dataplane.ParseClientAddress(sc.ClientAddress)
+	if err != nil {
+		return dataplane.ServiceSpec{}, fmt.Errorf("client_address: %w", err)
+	}
 	var flags sched.Flags
 	for _, f := range sc.Flags {
 		fl, err := sched.ParseFlag(f)
@@ -112,6 +116,7 @@ func compileService(sc *ServiceConfig) (dataplane.ServiceSpec, error) {
 		PersistenceBits: sc.PersistencePrefix,
 		LocalAddresses:  sc.LocalAddresses,
 		SynProxy:        sc.SynProxy,
+		ClientAddress:   clientAddress,
 	}, nil
 }
 

@@ -149,6 +149,9 @@ type ServiceConfig struct {
 	// LocalAddresses are the FULLNAT source addresses (fullnat only).
 	LocalAddresses []netip.Addr `mapstructure:"local_addresses" yaml:"local_addresses,omitempty"`
 	SynProxy       bool         `mapstructure:"synproxy" yaml:"synproxy,omitempty"`
+	// ClientAddress is how a FULLNAT real server learns the client: none,
+	// toa, proxy_v1 or proxy_v2 (empty is none).
+	ClientAddress string `mapstructure:"client_address" yaml:"client_address,omitempty"`
 	// MaglevTableSize is the mh lookup table size (prime); 0 picks the default.
 	MaglevTableSize int                `mapstructure:"maglev_table_size" yaml:"maglev_table_size,omitempty"`
 	HealthCheck     HealthCheckConfig  `mapstructure:"health_check" yaml:"health_check"`

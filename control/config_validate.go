@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"fastlvs/dataplane"
 )
 
 // configSchedulers are the scheduler names a service may use (the IPVS set plus mh
@@ -268,6 +270,9 @@ func (s *ServiceConfig) validate(path string) error {
 		if s.Forward != "nat" && s.Forward != "fullnat" {
 			return configErrorf(path+".synproxy", "needs forward nat or fullnat (the director must see the replies), not %s", s.Forward)
 		}
+	}
+	if err := s.validateClientAddress(path); err != nil {
+		return err
 	}
 	if s.MaglevTableSize != 0 {
 		if s.Scheduler != "mh" {
@@ -558,6 +563,27 @@ func (s *SyncConfig) validate() error {
 	}
 	if s.KeyFile == "" {
 		return configErrorf("sync.key_file", "required: sync datagrams are authenticated with this shared key (at least 32 bytes)")
+	}
+	return nil
+}
+
+// validateClientAddress: client_address names a known way, only FULLNAT
+// hides the client, and only TCP streams carry a PROXY header or TOA.
+func (s *ServiceConfig) validateClientAddress(path string) error {
+	if s.ClientAddress == "" || s.ClientAddress == "none" {
+		return nil
+	}
+	if _, err := dataplane.ParseClientAddress(s.ClientAddress); err != nil {
+		return configErrorf(path+".client_address", "%v", err)
+	}
+	if s.Forward != "fullnat" {
+		return configErrorf(path+".client_address", "applies only to forward fullnat (the real server sees the client otherwise), not %s", s.Forward)
+	}
+	if s.Protocol != "tcp" {
+		return configErrorf(path+".client_address", "%s applies only to tcp services", s.ClientAddress)
+	}
+	if s.SynProxy {
+		return configErrorf(path+".client_address", "cannot be combined with synproxy yet (segments held during the proxied handshake would reach the server without the header)")
 	}
 	return nil
 }

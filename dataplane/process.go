@@ -91,10 +91,18 @@ func (w *Worker) process(pkt *packet, res header.ParseResult, ref conntrack.Ref,
 		if dir == conntrack.DirIn {
 			w.rewriteToReal(c, p)
 			adjustSeq(c, dir, p)
+			if c.Flags&connClientAddrPending != 0 {
+				if drop := w.writeClientAddress(c, ref, pkt); drop != 0 {
+					return w.drop(drop)
+				}
+			}
 			return w.transmitToReal(c, pkt)
 		}
 		rewriteToClient(c, p)
 		adjustSeq(c, dir, p)
+		if c.Flags&connClientAddrPending != 0 {
+			w.clampClientMSS(c, p)
+		}
 		return w.transmitTo(&c.Client, pkt)
 	case MethodTunnel:
 		return w.forwardTunnel(c, pkt)
@@ -185,7 +193,7 @@ func (w *Worker) newConn(svc *Service, p *header.Packet, tuple *conntrack.Tuple)
 		Real: real.Addr, RealPort: rport,
 		Proto: p.Proto, Forward: uint8(svc.Spec.Method),
 		ServiceID: svc.State.ID, RealID: real.ID,
-		Template: template,
+		Template: template, Flags: clientAddrFlags(svc),
 	}
 	var out *conntrack.Tuple
 	var reply conntrack.Tuple

@@ -92,7 +92,10 @@ type ServiceSpec struct {
 	// (0: 1460).
 	SynProxy    bool
 	SynProxyMSS uint16
-	Reals       []RealSpec
+	// ClientAddress is how a FULLNAT TCP service's real servers learn the
+	// client (clientaddr.go).
+	ClientAddress ClientAddress
+	Reals         []RealSpec
 }
 
 // RealSpec is one real server of a service.

@@ -68,6 +68,8 @@ const (
 	DropSynproxyClientReset     // the client reset the connection before the server answered
 	DropSynproxyServerReset     // the real server refused the connection
 	DropSynproxyBadServerAnswer // the server's answer does not acknowledge the director's SYN
+	// Client address for FULLNAT real servers (clientaddr.go).
+	DropClientAddrNoRoom // the client's first data segment cannot grow by the PROXY header (frame or egress MTU)
 	NumDrops
 )
 
@@ -109,6 +111,7 @@ var dropNames = [NumDrops]string{
 	DropSynproxyClientReset:     "synproxy_client_reset",
 	DropSynproxyServerReset:     "synproxy_server_reset",
 	DropSynproxyBadServerAnswer: "synproxy_bad_server_answer",
+	DropClientAddrNoRoom:        "client_address_no_room",
 }
 
 func (d Drop) String() string { return dropNames[d] }
@@ -177,6 +180,9 @@ const (
 	CountSynproxyEstablished
 	CountSynproxyHeld
 	CountSynproxyReplayed
+	// Client address for FULLNAT real servers (clientaddr.go).
+	CountProxyHeaders // PROXY protocol headers written in front of a connection's first data
+	CountMSSClamped   // SYN/ACKs whose MSS was lowered to leave room for the client address
 	NumCounts
 )
 
@@ -211,6 +217,8 @@ var counterInfo = [NumCounts]CountInfo{
 	CountSynproxyEstablished: {"synproxy_established_total", "SYN-proxied connections whose real server completed the handshake."},
 	CountSynproxyHeld:        {"synproxy_held_segments_total", "Client segments held while their connection's real server had not answered yet."},
 	CountSynproxyReplayed:    {"synproxy_replayed_segments_total", "Held client segments sent on to the real server once it answered."},
+	CountProxyHeaders:        {"proxy_protocol_headers_total", "PROXY protocol headers written in front of a FULLNAT connection's first data bytes."},
+	CountMSSClamped:          {"client_address_mss_clamped_total", "Real servers' SYN/ACKs whose MSS was lowered so that the client's segments leave room for the PROXY header."},
 }
 
 // Info says how the count is exported.

@@ -1,0 +1,189 @@
+package dataplane
+
+import (
+	"fmt"
+
+	"fastlvs/conntrack"
+	"fastlvs/header"
+	"fastlvs/proxyproto"
+	"fastlvs/seqadj"
+)
+
+// Client address for FULLNAT real servers (client_address on a FULLNAT TCP
+// service). A FULLNAT real server sees the director's local address as its
+// client; with proxy_v1 or proxy_v2 the director tells it the real one:
+//
+//  1. A new connection carries the way in Conn.Flags (connClientAddrPending).
+//  2. The real server's SYN/ACK has its MSS lowered by the longest header the
+//     connection can need, so every client segment still fits the path MTU
+//     once the header is in front of it.
+//  3. The client's first segment carrying data gets the PROXY header written
+//     between its TCP header and its payload; the header occupies the
+//     sequence numbers the payload had, so from then on the connection's
+//     seqadj.Adjust adds the header's length to every client sequence
+//     number toward the server and takes it off every acknowledgement and
+//     SACK block toward the client (the SYN proxy's mechanism, synproxy.go).
+//
+// The header is written once. A retransmission of the first data segment
+// is shifted like every later one: the server's stream stays consistent
+// when the first copy reached it (it acknowledged the header with the
+// data). If that copy was lost between the director and the real server,
+// the header is lost with it and the server waits for bytes no one sends:
+// the connection stalls until a side times out. The director keeps no room
+// in the connection record to recognize that retransmission (the record's
+// spare bytes hold the Adjust), so the loss-free real-server network is
+// assumed, as DPVS assumes it.
+
+// ClientAddress is how a FULLNAT real server learns the client's address.
+type ClientAddress uint8
+
+const (
+	ClientAddressNone    ClientAddress = iota
+	ClientAddressProxyV1               // PROXY protocol version 1 (text) in front of the data
+	ClientAddressProxyV2               // PROXY protocol version 2 (binary) in front of the data
+)
+
+var clientAddressNames = [...]string{ClientAddressNone: "none", ClientAddressProxyV1: "proxy_v1", ClientAddressProxyV2: "proxy_v2"}
+
+func (a ClientAddress) String() string {
+	if int(a) < len(clientAddressNames) {
+		return clientAddressNames[a]
+	}
+	return fmt.Sprintf("client_address(%d)", a)
+}
+
+// ParseClientAddress maps a config name to a ClientAddress ("" is none).
+func ParseClientAddress(name string) (ClientAddress, error) {
+	if name == "" {
+		return ClientAddressNone, nil
+	}
+	for a, n := range clientAddressNames {
+		if n == name {
+			return ClientAddress(a), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown client address way %q (want none, proxy_v1 or proxy_v2)", name)
+}
+
+// Conn.Flags bits 2-3 (synproxy.go owns 0-1): the ClientAddress still to be
+// written for the connection; 0 once written or when there is none.
+const (
+	connClientAddrShift         = 2
+	connClientAddrPending uint8 = 3 << connClientAddrShift
+)
+
+// clientAddrFlags is what a new connection of svc starts with in Flags.
+func clientAddrFlags(svc *Service) uint8 {
+	if svc.Spec.Method != MethodFullNAT || svc.Spec.Proto != ProtoTCP {
+		return 0
+	}
+	return uint8(svc.Spec.ClientAddress) << connClientAddrShift & connClientAddrPending
+}
+
+// pendingClientAddress is the way c still has to tell its real server.
+func pendingClientAddress(c *conntrack.Conn) ClientAddress {
+	return ClientAddress((c.Flags & connClientAddrPending) >> connClientAddrShift)
+}
+
+// clientAddrRoom is how many bytes the connection's header can take: what
+// its SYN/ACK's MSS gives up.
+func clientAddrRoom(way ClientAddress, ipv6 bool) int {
+	if way == ClientAddressProxyV1 {
+		return proxyproto.MaxLen(1, !ipv6)
+	}
+	return proxyproto.MaxLen(2, !ipv6)
+}
+
+// clampClientMSS lowers the MSS a real server's SYN/ACK offers the client
+// (step 2). p is already readdressed for the client.
+func (w *Worker) clampClientMSS(c *conntrack.Conn, p *header.Packet) {
+	if p.TCPFlags&(header.TCPFlagSyn|header.TCPFlagAck) != header.TCPFlagSyn|header.TCPFlagAck {
+		return
+	}
+	tcp := p.TCP()
+	mss, ok := tcp.MSS()
+	room := clientAddrRoom(pendingClientAddress(c), p.IsIPv6)
+	if !ok || int(mss) <= room+minClampedMSS {
+		return
+	}
+	tcp.SetMSSWithChecksumUpdate(mss - uint16(room))
+	w.count(CountMSSClamped)
+}
+
+// minClampedMSS keeps a clamped MSS usable (RFC 9293's IPv4 default 536
+// minus the largest header).
+const minClampedMSS = 400
+
+// writeClientAddress writes the PROXY header in front of the data of the
+// client's first data segment (step 3). pkt is readdressed for the real
+// server and adjusted by any earlier Adjust. A segment without data passes
+// unchanged; one that cannot grow is dropped (the client retransmits it,
+// and the clamped MSS makes that rare).
+func (w *Worker) writeClientAddress(c *conntrack.Conn, ref conntrack.Ref, pkt *packet) Drop {
+	p := &pkt.hdr
+	tcp := p.TCP()
+	dataOff := p.L4Off + tcp.DataOffset()
+	end := p.L4Off + p.L4Len
+	if dataOff == end || p.TCPFlags&(header.TCPFlagSyn|header.TCPFlagRst) != 0 {
+		return 0
+	}
+	way := pendingClientAddress(c)
+	var hdr [proxyproto.MaxV1IPv6]byte
+	addrs := proxyproto.Addrs{Src: c.Client, Dst: c.Virtual, SrcPort: c.ClientPort, DstPort: c.VirtualPort}
+	var n int
+	if way == ClientAddressProxyV1 {
+		n = proxyproto.EncodeV1(hdr[:], &addrs)
+	} else {
+		id := uint64(w.ID)<<56 | uint64(ref)<<24 | w.tally.counts[CountProxyHeaders]&0xffffff
+		n = proxyproto.EncodeV2(hdr[:], &addrs, proxyproto.TCP, id)
+	}
+	mtu := 0
+	if path, _ := w.pathToReal(c); path != nil {
+		mtu = path.mtu
+	}
+	if n == 0 || pkt.off+end+n > len(pkt.buf) || (mtu > 0 && end-p.L3Off+n > mtu) {
+		return DropClientAddrNoRoom
+	}
+	frame := pkt.buf[pkt.off : pkt.off+end+n]
+	copy(frame[dataOff+n:], frame[dataOff:end])
+	copy(frame[dataOff:], hdr[:n])
+	pkt.setFrame(pkt.off, end+n)
+	p.Frame = frame
+	p.L4Len += n
+	growIPLength(p, n)
+	tcp = p.TCP()
+	tcp.SetChecksum(0)
+	tcp.SetChecksum(tcp.CalculateChecksum(header.PseudoHeaderChecksum(header.ProtocolTCP,
+		addrBytes(&p.Src, p.IsIPv6), addrBytes(&p.Dst, p.IsIPv6), uint16(p.L4Len))))
+
+	var adj seqadj.Adjust
+	if c.Flags&connSeqAdjusted != 0 {
+		adj = seqadj.Unpack(&c.Seq)
+	}
+	adj.ClientSeq += uint32(n)
+	adj.Pack(&c.Seq)
+	c.Flags = c.Flags&^connClientAddrPending | connSeqAdjusted
+	w.count(CountProxyHeaders)
+	return 0
+}
+
+// growIPLength adds n bytes to the IP header's length field (and fixes an
+// IPv4 header checksum).
+func growIPLength(p *header.Packet, n int) {
+	if p.IsIPv6 {
+		ip := header.IPv6(p.Frame[p.L3Off:])
+		ip.SetPayloadLength(ip.PayloadLength() + uint16(n))
+		return
+	}
+	ip := header.IPv4(p.Frame[p.L3Off:])
+	ip.SetTotalLength(ip.TotalLength() + uint16(n))
+	ip.SetChecksum(ip.CalculateChecksum())
+}
+
+// addrBytes is an address as its IP header holds it.
+func addrBytes(a *[16]byte, ipv6 bool) []byte {
+	if ipv6 {
+		return a[:]
+	}
+	return a[12:]
+}

@@ -1,0 +1,159 @@
+package dataplane
+
+import (
+	"bytes"
+	"net"
+	"testing"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+
+	"fastlvs/header"
+	"fastlvs/proxyproto"
+)
+
+// clientAddrSpec: fullnatSpec with PROXY protocol on its TCP services.
+func clientAddrSpec(way ClientAddress) TableSpec {
+	spec := fullnatSpec()
+	for i := range spec.Services {
+		spec.Services[i].ClientAddress = way
+	}
+	return spec
+}
+
+// segment4 builds a TCP frame with the given sequence numbers, an MSS
+// option when mss is not 0, and a payload.
+func tcpSegment(tb testing.TB, src, dst string, sport, dport uint16, seq, ackNum uint32, flags uint8, mss uint16, payload []byte) []byte {
+	tb.Helper()
+	s, d := addr(src), addr(dst)
+	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr(clientMAC[:]), DstMAC: net.HardwareAddr(portMAC0[:]), EthernetType: layers.EthernetTypeIPv4}
+	var ip gopacket.NetworkLayer = &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: s.AsSlice(), DstIP: d.AsSlice()}
+	if s.Is6() {
+		eth.EthernetType = layers.EthernetTypeIPv6
+		ip = &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolTCP, SrcIP: s.AsSlice(), DstIP: d.AsSlice()}
+	}
+	tcp := &layers.TCP{SrcPort: layers.TCPPort(sport), DstPort: layers.TCPPort(dport), Seq: seq, Ack: ackNum, Window: 64240,
+		SYN: flags&header.TCPFlagSyn != 0, ACK: flags&header.TCPFlagAck != 0, PSH: flags&header.TCPFlagPsh != 0}
+	if mss != 0 {
+		tcp.Options = []layers.TCPOption{{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: []byte{byte(mss >> 8), byte(mss)}}}
+	}
+	if err := tcp.SetNetworkLayerForChecksum(ip); err != nil {
+		tb.Fatal(err)
+	}
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{ComputeChecksums: true, FixLengths: true},
+		eth, ip.(gopacket.SerializableLayer), tcp, gopacket.Payload(payload)); err != nil {
+		tb.Fatal(err)
+	}
+	return append([]byte(nil), buf.Bytes()...)
+}
+
+// sent runs a frame through w in a UMEM-sized buffer and returns what it
+// transmits, parsed and checked (lengths and checksums).
+func sent(t *testing.T, w *Worker, frame []byte, port int) (header.Packet, []byte) {
+	t.Helper()
+	buf := make([]byte, 2048)
+	n := copy(buf, frame)
+	v, out := w.processIn(buf, 0, n, port)
+	if v.action != actionTransmit {
+		t.Fatalf("dropped: %v", dropCounts(w))
+	}
+	out = append([]byte(nil), out...)
+	var p header.Packet
+	if r := p.Parse(out); r != header.ParseOK {
+		t.Fatalf("sent frame does not parse: %v", r)
+	}
+	if !l4ChecksumValid(&p) || (!p.IsIPv6 && !p.IPv4().IsChecksumValid()) {
+		t.Fatal("sent frame's checksums do not verify")
+	}
+	return p, out
+}
+
+// TestProxyHeaderShiftsTheStream: for v1 and v2 over IPv4 and IPv6, the
+// SYN/ACK's MSS is lowered by the header's room, the first data segment
+// carries the header before its payload at the client's sequence number,
+// every later client segment is shifted by the header's length and every
+// acknowledgement back to the client unshifted.
+func TestProxyHeaderShiftsTheStream(t *testing.T) {
+	const clientISN, serverISN = 1000, 500000
+	for _, tc := range []struct {
+		name           string
+		way            ClientAddress
+		client, vip    string
+		local, realIP  string
+		wantHeaderText string // v1 only
+	}{
+		{"v1/ipv4", ClientAddressProxyV1, "198.18.1.5", "198.18.0.30", "198.18.3.1", "198.18.2.2", "PROXY TCP4 198.18.1.5 198.18.0.30 40001 80\r\n"},
+		{"v2/ipv4", ClientAddressProxyV2, "198.18.1.5", "198.18.0.30", "198.18.3.1", "198.18.2.2", ""},
+		{"v1/ipv6", ClientAddressProxyV1, "2001:2:1::5", "2001:2::30", "2001:2:3::1", "2001:2:2::2", "PROXY TCP6 2001:2:1::5 2001:2::30 40001 80\r\n"},
+		{"v2/ipv6", ClientAddressProxyV2, "2001:2:1::5", "2001:2::30", "2001:2:3::1", "2001:2:2::2", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newMemDataplane(t, clientAddrSpec(tc.way), 1, 1024)
+			w := d.Workers[0]
+			d.beginBatch()
+			syn, _ := sent(t, w, tcpSegment(t, tc.client, tc.vip, 40001, 80, clientISN, 0, syn, 1460, nil), 0)
+			lport := syn.SrcPort
+			synAckIn := tcpSegment(t, tc.realIP, tc.local, 8080, lport, serverISN, clientISN+1, synAck, 1460, nil)
+			sa, _ := sent(t, w, synAckIn, 1)
+			room := clientAddrRoom(tc.way, addr(tc.client).Is6())
+			if mss, _ := sa.TCP().MSS(); int(mss) != 1460-room {
+				t.Fatalf("SYN/ACK MSS %d, want %d", mss, 1460-room)
+			}
+			if _, out := sent(t, w, tcpSegment(t, tc.client, tc.vip, 40001, 80, clientISN+1, serverISN+1, ack, 0, nil), 0); len(out) == 0 {
+				t.Fatal("handshake ACK not sent")
+			}
+			request := []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+			first, _ := sent(t, w, tcpSegment(t, tc.client, tc.vip, 40001, 80, clientISN+1, serverISN+1, pshAck, 0, request), 0)
+			payload := first.TCP().Payload()
+			n := len(payload) - len(request)
+			if first.TCP().SequenceNumber() != clientISN+1 || !bytes.HasSuffix(payload, request) {
+				t.Fatalf("first data: seq %d payload %q", first.TCP().SequenceNumber(), payload)
+			}
+			hdr := payload[:n]
+			if tc.wantHeaderText != "" && string(hdr) != tc.wantHeaderText {
+				t.Fatalf("header %q, want %q", hdr, tc.wantHeaderText)
+			}
+			if tc.way == ClientAddressProxyV2 {
+				want := make([]byte, 128)
+				a := proxyproto.Addrs{Src: addr(tc.client).As16(), Dst: addr(tc.vip).As16(), SrcPort: 40001, DstPort: 80}
+				m := proxyproto.EncodeV2(want, &a, proxyproto.TCP, 0)
+				// The unique id (last 8 bytes) names this worker's connection.
+				if m != n || !bytes.Equal(hdr[:n-8], want[:m-8]) {
+					t.Fatalf("header % x, want % x", hdr, want[:m])
+				}
+			}
+			second, _ := sent(t, w, tcpSegment(t, tc.client, tc.vip, 40001, 80, clientISN+1+uint32(len(request)), serverISN+1, pshAck, 0, []byte("more")), 0)
+			if got, want := second.TCP().SequenceNumber(), clientISN+1+uint32(len(request)+n); got != want {
+				t.Fatalf("second segment seq %d, want %d", got, want)
+			}
+			again, _ := sent(t, w, tcpSegment(t, tc.client, tc.vip, 40001, 80, clientISN+1, serverISN+1, pshAck, 0, request), 0)
+			if again.TCP().SequenceNumber() != clientISN+1+uint32(n) || !bytes.Equal(again.TCP().Payload(), request) {
+				t.Fatalf("retransmitted first segment: seq %d payload %q", again.TCP().SequenceNumber(), again.TCP().Payload())
+			}
+			answer := tcpSegment(t, tc.realIP, tc.local, 8080, lport, serverISN+1, clientISN+1+uint32(len(request)+4+n), pshAck, 0, []byte("HTTP/1.1 200 OK\r\n\r\n"))
+			back, _ := sent(t, w, answer, 1)
+			if got, want := back.TCP().AckNumber(), uint32(clientISN+1+len(request)+4); got != want {
+				t.Fatalf("ack to the client %d, want %d", got, want)
+			}
+			if w.tally.counts[CountProxyHeaders] != 1 || w.tally.counts[CountMSSClamped] != 1 {
+				t.Fatalf("counted %d headers, %d clamps; want 1 and 1", w.tally.counts[CountProxyHeaders], w.tally.counts[CountMSSClamped])
+			}
+		})
+	}
+}
+
+// TestProxyHeaderNoRoom: a first data segment that would exceed the egress
+// MTU once the header is in front of it is dropped and counted.
+func TestProxyHeaderNoRoom(t *testing.T) {
+	d := newMemDataplane(t, clientAddrSpec(ClientAddressProxyV1), 1, 1024)
+	w := d.Workers[0]
+	d.beginBatch()
+	sent(t, w, tcpSegment(t, "198.18.1.5", "198.18.0.30", 40001, 80, 1000, 0, syn, 1460, nil), 0)
+	big := tcpSegment(t, "198.18.1.5", "198.18.0.30", 40001, 80, 1001, 1, pshAck, 0, make([]byte, 1460))
+	buf := make([]byte, 2048)
+	n := copy(buf, big)
+	if v, _ := w.processIn(buf, 0, n, 0); v.action != actionDrop || v.reason != DropClientAddrNoRoom {
+		t.Fatalf("oversized first segment: %+v", v)
+	}
+}
