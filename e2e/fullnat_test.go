@@ -39,7 +39,17 @@ func fullnatConfig() string {
 // have no route to any client. Only FULLNAT can serve the clients then.
 func fullnatTopology(t *testing.T, queues int) *testbed.Topology {
 	t.Helper()
-	bed := testbed.ForTest(t, "ffn")
+	topo := fullnatNetwork(t, "ffn", queues)
+	if _, _, err := topo.StartServers(80, 7); err != nil {
+		t.Fatal(err)
+	}
+	return topo
+}
+
+// fullnatNetwork is fullnatTopology's network without its servers.
+func fullnatNetwork(t *testing.T, prefix string, queues int) *testbed.Topology {
+	t.Helper()
+	bed := testbed.ForTest(t, prefix)
 	// With several workers, enough clients that the keyed owner hash gives
 	// every worker some (all ten on one of two: one run in 512).
 	clients := 2
@@ -60,9 +70,6 @@ func fullnatTopology(t *testing.T, queues int) *testbed.Topology {
 		if out, err := r.Run("ip", "route", "get", topo.ClientAddrs[0]); err == nil {
 			t.Fatalf("real server %s still has a route to the clients: %s", r.Name, out)
 		}
-	}
-	if _, _, err := topo.StartServers(80, 7); err != nil {
-		t.Fatal(err)
 	}
 	return topo
 }

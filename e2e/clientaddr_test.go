@@ -1,0 +1,311 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"fastlvs/testbed"
+)
+
+// nginxServer is one real server's nginx: its directory (config, logs,
+// uploads, the download file) and process.
+type nginxServer struct {
+	name, dir string
+	process   *testbed.Process
+}
+
+// nginxConfig serves, on addr:80 with the PROXY protocol: / answering
+// "name client-addr:client-port" as the header told it, /down a 1 MB file,
+// and PUT /up/ storing uploads; every request is logged with the header's
+// client address and port.
+func nginxConfig(name, dir, addr string) string {
+	return fmt.Sprintf(`daemon off;
+user root;
+worker_processes 1;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log warn;
+events { worker_connections 256; }
+http {
+	client_body_temp_path %[1]s/tmp-body;
+	proxy_temp_path %[1]s/tmp-proxy;
+	fastcgi_temp_path %[1]s/tmp-fastcgi;
+	uwsgi_temp_path %[1]s/tmp-uwsgi;
+	scgi_temp_path %[1]s/tmp-scgi;
+	log_format client '$proxy_protocol_addr:$proxy_protocol_port $request_method $uri $status';
+	access_log %[1]s/access.log client;
+	client_max_body_size 4m;
+	server {
+		listen %[3]s:80 proxy_protocol;
+		location = / { return 200 "%[2]s $proxy_protocol_addr:$proxy_protocol_port\n"; }
+		location = /down { alias %[1]s/big; }
+		location /up/ { root %[1]s; dav_methods PUT; create_full_put_path on; }
+	}
+}
+`, dir, name, addr)
+}
+
+// startNginx runs nginx in each real server's namespace and stops it (by
+// its PID) when the test ends. Every server offers the same download.
+func startNginx(t *testing.T, topo *testbed.Topology, download []byte) []*nginxServer {
+	t.Helper()
+	var servers []*nginxServer
+	for i, r := range topo.Reals {
+		s := &nginxServer{name: fmt.Sprintf("r%d", i+1), dir: t.TempDir()}
+		conf := filepath.Join(s.dir, "nginx.conf")
+		if err := os.WriteFile(conf, []byte(nginxConfig(s.name, s.dir, topo.RealAddrs[i])), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(s.dir, "big"), download, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		p, err := testbed.StartProcess(r.Command("nginx", "-p", s.dir, "-c", conf, "-e", filepath.Join(s.dir, "error.log")))
+		if err != nil {
+			t.Fatalf("start nginx on %s: %v", s.name, err)
+		}
+		s.process = p
+		t.Cleanup(func() { p.Stop(syscall.SIGTERM, 5*time.Second) })
+		servers = append(servers, s)
+	}
+	for i, s := range servers {
+		if err := waitListening(topo.Reals[i], topo.RealAddrs[i]+":80"); err != nil {
+			t.Fatalf("nginx on %s: %v\n%s", s.name, err, s.process.Output())
+		}
+	}
+	return servers
+}
+
+func waitListening(h *testbed.Host, addr string) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := h.DialFrom(context.Background(), "tcp", "", addr)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// clientConn is an HTTP client from one client of the topology whose every
+// request opens a new connection; it records each connection's local
+// address (the client address the real server must be told).
+type clientConn struct {
+	client *http.Client
+	mu     sync.Mutex
+	locals map[string]bool
+}
+
+func newClientConn(h *testbed.Host, localIP string) *clientConn {
+	cc := &clientConn{locals: map[string]bool{}}
+	transport := &http.Transport{Proxy: nil, DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := h.DialFrom(ctx, network, localIP, addr)
+			if err == nil {
+				cc.mu.Lock()
+				cc.locals[c.LocalAddr().String()] = true
+				cc.mu.Unlock()
+			}
+			return c, err
+		}}
+	cc.client = &http.Client{Transport: transport, Timeout: 30 * time.Second}
+	return cc
+}
+
+// do sends one request and returns the body; a status other than want is an
+// error.
+func (cc *clientConn) do(ctx context.Context, method, url string, body []byte, want int) ([]byte, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := cc.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, url, err)
+	}
+	defer resp.Body.Close()
+	got, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: read body: %w", method, url, err)
+	}
+	if resp.StatusCode != want {
+		return got, fmt.Errorf("%s %s: status %s", method, url, resp.Status)
+	}
+	return got, nil
+}
+
+// TestFullNATProxyProtocol: FULLNAT with client_address proxy_v1 and
+// proxy_v2 to three nginx real servers (weights 1, 2, 3) that have no
+// route to the clients. From two clients, 300 requests (each on its own
+// connection) are answered with the address:port nginx read from the PROXY
+// header, which is the client's own; 1 MB downloads arrive intact and 1 MB
+// uploads are stored intact (the stream is shifted both ways); every access
+// log line names a client address and port that really connected.
+func TestFullNATProxyProtocol(t *testing.T) {
+	download := make([]byte, 1<<20)
+	rand.Read(download)
+	for _, way := range []string{"proxy_v1", "proxy_v2"} {
+		t.Run(way, func(t *testing.T) {
+			topo := fullnatNetwork(t, "fpp", 1)
+			servers := startNginx(t, topo, download)
+			cfg := strings.Replace(fullnatConfig(), "forward: fullnat,", "forward: fullnat, client_address: "+way+",", 1)
+			d := startDirector(t, topo, cfg)
+
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			clients := make([]*clientConn, len(topo.Clients))
+			for i, h := range topo.Clients {
+				clients[i] = newClientConn(h, topo.ClientAddrs[i])
+			}
+			const requests, transfers = 300, 4 // per test; transfers per client and direction
+			var mu sync.Mutex
+			var rs []response
+			var errs []error
+			fail := func(err error) {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+			var wg sync.WaitGroup
+			for i, cc := range clients {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for k := i; k < requests; k += len(clients) {
+						body, err := cc.do(ctx, http.MethodGet, "http://198.18.0.10/", nil, http.StatusOK)
+						if err != nil {
+							fail(err)
+							continue
+						}
+						r, err := parseResponse(string(body))
+						if err != nil {
+							fail(err)
+							continue
+						}
+						cc.mu.Lock()
+						known := cc.locals[r.client]
+						cc.mu.Unlock()
+						if !known {
+							fail(fmt.Errorf("%s was told client %s, not a connection of %s", r.server, r.client, topo.ClientAddrs[i]))
+						}
+						mu.Lock()
+						rs = append(rs, r)
+						mu.Unlock()
+					}
+					for k := range transfers {
+						got, err := cc.do(ctx, http.MethodGet, "http://198.18.0.10/down", nil, http.StatusOK)
+						if err == nil && !bytes.Equal(got, download) {
+							err = fmt.Errorf("download %d from client %d: %d bytes, not the file", k, i, len(got))
+						}
+						if err != nil {
+							fail(err)
+						}
+						up := uploadOf(download, i, k)
+						if _, err := cc.do(ctx, http.MethodPut, fmt.Sprintf("http://198.18.0.10/up/c%d-%d", i, k), up, http.StatusCreated); err != nil {
+							fail(err)
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			if len(errs) > 0 {
+				t.Fatalf("%d failures; first: %v\ndirector:\n%s", len(errs), errs[0], lastLines(d.output.String(), 2))
+			}
+			if len(rs) != requests {
+				t.Fatalf("%d responses, want %d", len(rs), requests)
+			}
+			checkWeightShares(t, rs, map[string]int{"r1": 1, "r2": 2, "r3": 3}, 5)
+			checkUploads(t, servers, download, len(clients), transfers)
+			checkAccessLogs(t, servers, clients, requests+2*len(clients)*transfers)
+		})
+	}
+}
+
+// uploadOf is the body client i uploads the k-th time: the download
+// rotated, so that every upload differs.
+func uploadOf(download []byte, i, k int) []byte {
+	r := (i*7 + k*13 + 1) * 4099 % len(download)
+	return append(append([]byte(nil), download[r:]...), download[:r]...)
+}
+
+// checkUploads: every upload is stored, byte for byte, on one server.
+func checkUploads(t *testing.T, servers []*nginxServer, download []byte, clients, transfers int) {
+	t.Helper()
+	for i := range clients {
+		for k := range transfers {
+			name := fmt.Sprintf("c%d-%d", i, k)
+			found := 0
+			for _, s := range servers {
+				got, err := os.ReadFile(filepath.Join(s.dir, "up", name))
+				if err != nil {
+					continue
+				}
+				found++
+				if !bytes.Equal(got, uploadOf(download, i, k)) {
+					t.Fatalf("upload %s on %s: %d bytes differ from what the client sent", name, s.name, len(got))
+				}
+			}
+			if found != 1 {
+				t.Fatalf("upload %s stored on %d servers, want 1", name, found)
+			}
+		}
+	}
+}
+
+// checkAccessLogs: the servers logged want requests, every one with the
+// address and port of a connection a client really opened.
+func checkAccessLogs(t *testing.T, servers []*nginxServer, clients []*clientConn, want int) {
+	t.Helper()
+	known := map[string]bool{}
+	for _, cc := range clients {
+		for a := range cc.locals {
+			known[a] = true
+		}
+	}
+	lines := 0
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		lines = 0
+		var bad string
+		for _, s := range servers {
+			log, _ := os.ReadFile(filepath.Join(s.dir, "access.log"))
+			for _, line := range strings.Split(strings.TrimSpace(string(log)), "\n") {
+				if line == "" {
+					continue
+				}
+				lines++
+				if client, _, _ := strings.Cut(line, " "); !known[client] && bad == "" {
+					bad = s.name + ": " + line
+				}
+			}
+		}
+		if bad != "" {
+			t.Fatalf("access log line names no client connection: %s", bad)
+		}
+		if lines == want || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if lines != want {
+		t.Fatalf("access logs hold %d lines, want %d", lines, want)
+	}
+}
