@@ -219,7 +219,7 @@ func TestParseConfigRejects(t *testing.T) {
 		{"synproxy on udp", "services: [{vip: 198.18.0.10, port: 53, protocol: udp, forward: nat, synproxy: true, real_servers: [{address: 198.18.2.2}]}]",
 			"services[0].synproxy: applies only to tcp services"},
 		{"client_address unknown", "services: [{vip: 198.18.0.10, port: 80, forward: fullnat, local_addresses: [198.18.3.1], client_address: proxy_v3}]",
-			"services[0].client_address: unknown client address way \"proxy_v3\" (want none, proxy_v1 or proxy_v2)"},
+			"services[0].client_address: unknown client address way \"proxy_v3\" (want none, toa, proxy_v1 or proxy_v2)"},
 		{"client_address on nat", "services: [{vip: 198.18.0.10, port: 80, forward: nat, client_address: proxy_v2}]",
 			"services[0].client_address: applies only to forward fullnat (the real server sees the client otherwise), not nat"},
 		{"client_address on udp", "services: [{vip: 198.18.0.10, port: 53, protocol: udp, forward: fullnat, local_addresses: [198.18.3.1], client_address: proxy_v1}]",

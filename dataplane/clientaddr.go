@@ -41,9 +41,10 @@ const (
 	ClientAddressNone    ClientAddress = iota
 	ClientAddressProxyV1               // PROXY protocol version 1 (text) in front of the data
 	ClientAddressProxyV2               // PROXY protocol version 2 (binary) in front of the data
+	ClientAddressTOA                   // TCP option 254/253 in the client's first segments (toa.go)
 )
 
-var clientAddressNames = [...]string{ClientAddressNone: "none", ClientAddressProxyV1: "proxy_v1", ClientAddressProxyV2: "proxy_v2"}
+var clientAddressNames = [...]string{ClientAddressNone: "none", ClientAddressProxyV1: "proxy_v1", ClientAddressProxyV2: "proxy_v2", ClientAddressTOA: "toa"}
 
 func (a ClientAddress) String() string {
 	if int(a) < len(clientAddressNames) {
@@ -62,7 +63,7 @@ func ParseClientAddress(name string) (ClientAddress, error) {
 			return ClientAddress(a), nil
 		}
 	}
-	return 0, fmt.Errorf("unknown client address way %q (want none, proxy_v1 or proxy_v2)", name)
+	return 0, fmt.Errorf("unknown client address way %q (want none, toa, proxy_v1 or proxy_v2)", name)
 }
 
 // Conn.Flags bits 2-3 (synproxy.go owns 0-1): the ClientAddress still to be
@@ -88,7 +89,10 @@ func pendingClientAddress(c *conntrack.Conn) ClientAddress {
 // clientAddrRoom is how many bytes the connection's header can take: what
 // its SYN/ACK's MSS gives up.
 func clientAddrRoom(way ClientAddress, ipv6 bool) int {
-	if way == ClientAddressProxyV1 {
+	switch way {
+	case ClientAddressTOA:
+		return toaLen(ipv6)
+	case ClientAddressProxyV1:
 		return proxyproto.MaxLen(1, !ipv6)
 	}
 	return proxyproto.MaxLen(2, !ipv6)
@@ -114,20 +118,31 @@ func (w *Worker) clampClientMSS(c *conntrack.Conn, p *header.Packet) {
 // minus the largest header).
 const minClampedMSS = 400
 
-// writeClientAddress writes the PROXY header in front of the data of the
-// client's first data segment (step 3). pkt is readdressed for the real
-// server and adjusted by any earlier Adjust. A segment without data passes
-// unchanged; one that cannot grow is dropped (the client retransmits it,
-// and the clamped MSS makes that rare).
+// writeClientAddress tells c's real server the client, in the way c still
+// has to (steps 3, and toa.go). pkt is readdressed for the real server and
+// adjusted by any earlier Adjust.
 func (w *Worker) writeClientAddress(c *conntrack.Conn, ref conntrack.Ref, pkt *packet) Drop {
-	p := &pkt.hdr
-	tcp := p.TCP()
-	dataOff := p.L4Off + tcp.DataOffset()
-	end := p.L4Off + p.L4Len
-	if dataOff == end || p.TCPFlags&(header.TCPFlagSyn|header.TCPFlagRst) != 0 {
+	if pkt.hdr.TCPFlags&(header.TCPFlagSyn|header.TCPFlagRst) != 0 {
 		return 0
 	}
 	way := pendingClientAddress(c)
+	if way == ClientAddressTOA {
+		w.writeTOA(c, pkt)
+		return 0
+	}
+	return w.writeProxyHeader(c, ref, pkt, way)
+}
+
+// writeProxyHeader writes the PROXY header in front of the data of the
+// client's first data segment (step 3). A segment without data passes
+// unchanged; one that cannot grow is dropped (the client retransmits it,
+// and the clamped MSS makes that rare).
+func (w *Worker) writeProxyHeader(c *conntrack.Conn, ref conntrack.Ref, pkt *packet, way ClientAddress) Drop {
+	p := &pkt.hdr
+	dataOff := p.L4Off + p.TCP().DataOffset()
+	if dataOff == p.L4Off+p.L4Len {
+		return 0
+	}
 	var hdr [proxyproto.MaxV1IPv6]byte
 	addrs := proxyproto.Addrs{Src: c.Client, Dst: c.Virtual, SrcPort: c.ClientPort, DstPort: c.VirtualPort}
 	var n int
@@ -137,24 +152,11 @@ func (w *Worker) writeClientAddress(c *conntrack.Conn, ref conntrack.Ref, pkt *p
 		id := uint64(w.ID)<<56 | uint64(ref)<<24 | w.tally.counts[CountProxyHeaders]&0xffffff
 		n = proxyproto.EncodeV2(hdr[:], &addrs, proxyproto.TCP, id)
 	}
-	mtu := 0
-	if path, _ := w.pathToReal(c); path != nil {
-		mtu = path.mtu
-	}
-	if n == 0 || pkt.off+end+n > len(pkt.buf) || (mtu > 0 && end-p.L3Off+n > mtu) {
+	if n == 0 || !w.roomToGrow(c, pkt, n) {
 		return DropClientAddrNoRoom
 	}
-	frame := pkt.buf[pkt.off : pkt.off+end+n]
-	copy(frame[dataOff+n:], frame[dataOff:end])
-	copy(frame[dataOff:], hdr[:n])
-	pkt.setFrame(pkt.off, end+n)
-	p.Frame = frame
-	p.L4Len += n
-	growIPLength(p, n)
-	tcp = p.TCP()
-	tcp.SetChecksum(0)
-	tcp.SetChecksum(tcp.CalculateChecksum(header.PseudoHeaderChecksum(header.ProtocolTCP,
-		addrBytes(&p.Src, p.IsIPv6), addrBytes(&p.Dst, p.IsIPv6), uint16(p.L4Len))))
+	insertSegmentBytes(pkt, dataOff, hdr[:n])
+	fixTCPChecksum(p)
 
 	var adj seqadj.Adjust
 	if c.Flags&connSeqAdjusted != 0 {
@@ -165,6 +167,44 @@ func (w *Worker) writeClientAddress(c *conntrack.Conn, ref conntrack.Ref, pkt *p
 	c.Flags = c.Flags&^connClientAddrPending | connSeqAdjusted
 	w.count(CountProxyHeaders)
 	return 0
+}
+
+// roomToGrow says whether pkt's frame may grow by n bytes: its buffer has
+// them and the egress MTU toward c's real server allows them.
+func (w *Worker) roomToGrow(c *conntrack.Conn, pkt *packet, n int) bool {
+	p := &pkt.hdr
+	end := p.L4Off + p.L4Len
+	mtu := 0
+	if path, _ := w.pathToReal(c); path != nil {
+		mtu = path.mtu
+	}
+	return pkt.off+end+n <= len(pkt.buf) && (mtu == 0 || end-p.L3Off+n <= mtu)
+}
+
+// insertSegmentBytes writes b into pkt's frame at offset at (among the TCP
+// options or before the payload), moving the rest of the segment up, and
+// fixes the IP length; roomToGrow said there is room. The caller fixes the
+// TCP checksum (fixTCPChecksum) once the header says what it must.
+func insertSegmentBytes(pkt *packet, at int, b []byte) {
+	p := &pkt.hdr
+	n := len(b)
+	end := p.L4Off + p.L4Len
+	frame := pkt.buf[pkt.off : pkt.off+end+n]
+	copy(frame[at+n:], frame[at:end])
+	copy(frame[at:], b)
+	pkt.setFrame(pkt.off, end+n)
+	p.Frame = frame
+	p.L4Len += n
+	growIPLength(p, n)
+}
+
+// fixTCPChecksum recomputes the TCP checksum over the whole segment: the
+// slow way, for segments changed once or twice per connection.
+func fixTCPChecksum(p *header.Packet) {
+	tcp := p.TCP()
+	tcp.SetChecksum(0)
+	tcp.SetChecksum(tcp.CalculateChecksum(header.PseudoHeaderChecksum(header.ProtocolTCP,
+		addrBytes(&p.Src, p.IsIPv6), addrBytes(&p.Dst, p.IsIPv6), uint16(p.L4Len))))
 }
 
 // growIPLength adds n bytes to the IP header's length field (and fixes an

@@ -182,6 +182,8 @@ const (
 	CountSynproxyReplayed
 	// Client address for FULLNAT real servers (clientaddr.go).
 	CountProxyHeaders // PROXY protocol headers written in front of a connection's first data
+	CountTOAInserted  // TOA options added to a client's segment
+	CountTOANoRoom    // client segments that went on without the TOA option: no room
 	CountMSSClamped   // SYN/ACKs whose MSS was lowered to leave room for the client address
 	NumCounts
 )
@@ -218,7 +220,9 @@ var counterInfo = [NumCounts]CountInfo{
 	CountSynproxyHeld:        {"synproxy_held_segments_total", "Client segments held while their connection's real server had not answered yet."},
 	CountSynproxyReplayed:    {"synproxy_replayed_segments_total", "Held client segments sent on to the real server once it answered."},
 	CountProxyHeaders:        {"proxy_protocol_headers_total", "PROXY protocol headers written in front of a FULLNAT connection's first data bytes."},
-	CountMSSClamped:          {"client_address_mss_clamped_total", "Real servers' SYN/ACKs whose MSS was lowered so that the client's segments leave room for the PROXY header."},
+	CountTOAInserted:         {"toa_inserted_total", "TOA options (the client's address and port) added to FULLNAT client segments toward a real server."},
+	CountTOANoRoom:           {"toa_no_room_total", "FULLNAT client segments sent on without the TOA option: their header or the egress MTU had no room for it."},
+	CountMSSClamped:          {"client_address_mss_clamped_total", "Real servers' SYN/ACKs whose MSS was lowered so that the client's segments leave room for the PROXY header or TOA option."},
 }
 
 // Info says how the count is exported.
