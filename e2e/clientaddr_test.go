@@ -167,75 +167,106 @@ func TestFullNATProxyProtocol(t *testing.T) {
 			topo := fullnatNetwork(t, "fpp", 1)
 			servers := startNginx(t, topo, download)
 			cfg := strings.Replace(fullnatConfig(), "forward: fullnat,", "forward: fullnat, client_address: "+way+",", 1)
-			d := startDirector(t, topo, cfg)
+			startDirector(t, topo, cfg)
 
-			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-			defer cancel()
-			clients := make([]*clientConn, len(topo.Clients))
-			for i, h := range topo.Clients {
-				clients[i] = newClientConn(h, topo.ClientAddrs[i])
-			}
-			const requests, transfers = 300, 4 // per test; transfers per client and direction
-			var mu sync.Mutex
-			var rs []response
-			var errs []error
-			fail := func(err error) {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			}
-			var wg sync.WaitGroup
-			for i, cc := range clients {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for k := i; k < requests; k += len(clients) {
-						body, err := cc.do(ctx, http.MethodGet, "http://198.18.0.10/", nil, http.StatusOK)
-						if err != nil {
-							fail(err)
-							continue
-						}
-						r, err := parseResponse(string(body))
-						if err != nil {
-							fail(err)
-							continue
-						}
-						cc.mu.Lock()
-						known := cc.locals[r.client]
-						cc.mu.Unlock()
-						if !known {
-							fail(fmt.Errorf("%s was told client %s, not a connection of %s", r.server, r.client, topo.ClientAddrs[i]))
-						}
-						mu.Lock()
-						rs = append(rs, r)
-						mu.Unlock()
-					}
-					for k := range transfers {
-						got, err := cc.do(ctx, http.MethodGet, "http://198.18.0.10/down", nil, http.StatusOK)
-						if err == nil && !bytes.Equal(got, download) {
-							err = fmt.Errorf("download %d from client %d: %d bytes, not the file", k, i, len(got))
-						}
-						if err != nil {
-							fail(err)
-						}
-						up := uploadOf(download, i, k)
-						if _, err := cc.do(ctx, http.MethodPut, fmt.Sprintf("http://198.18.0.10/up/c%d-%d", i, k), up, http.StatusCreated); err != nil {
-							fail(err)
-						}
-					}
-				}()
-			}
-			wg.Wait()
-			if len(errs) > 0 {
-				t.Fatalf("%d failures; first: %v\ndirector:\n%s", len(errs), errs[0], lastLines(d.output.String(), 2))
-			}
-			if len(rs) != requests {
-				t.Fatalf("%d responses, want %d", len(rs), requests)
-			}
+			const requests, transfers = 300, 4 // transfers per client and direction
+			rs, clients := driveTold(t, topo, requests)
+			transfer(t, clients, download, transfers)
 			checkWeightShares(t, rs, map[string]int{"r1": 1, "r2": 2, "r3": 3}, 5)
 			checkUploads(t, servers, download, len(clients), transfers)
 			checkAccessLogs(t, servers, clients, requests+2*len(clients)*transfers)
 		})
+	}
+}
+
+// driveTold sends n GETs of / spread over the topology's clients (in
+// parallel per client), each on a new connection, and checks that every
+// answer ("server client-address:port") names a connection its client
+// really opened: the real server was told the real client.
+func driveTold(t *testing.T, topo *testbed.Topology, n int) ([]response, []*clientConn) {
+	t.Helper()
+	clients := make([]*clientConn, len(topo.Clients))
+	for i, h := range topo.Clients {
+		clients[i] = newClientConn(h, topo.ClientAddrs[i])
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	var mu sync.Mutex
+	var rs []response
+	var errs []error
+	var wg sync.WaitGroup
+	for i, cc := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := i; k < n; k += len(clients) {
+				r, err := cc.getTold(ctx)
+				mu.Lock()
+				if err != nil {
+					errs = append(errs, fmt.Errorf("client %s: %w", topo.ClientAddrs[i], err))
+				} else {
+					rs = append(rs, r)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		t.Fatalf("%d of %d requests failed; first: %v", len(errs), n, errs[0])
+	}
+	return rs, clients
+}
+
+// getTold fetches / and checks the client the server was told.
+func (cc *clientConn) getTold(ctx context.Context) (response, error) {
+	body, err := cc.do(ctx, http.MethodGet, "http://198.18.0.10/", nil, http.StatusOK)
+	if err != nil {
+		return response{}, err
+	}
+	r, err := parseResponse(string(body))
+	if err != nil {
+		return response{}, err
+	}
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if !cc.locals[r.client] {
+		return r, fmt.Errorf("%s was told client %s, not a connection of this client", r.server, r.client)
+	}
+	return r, nil
+}
+
+// transfer has every client download the file and upload a variant of it
+// n times each, each on a new connection.
+func transfer(t *testing.T, clients []*clientConn, download []byte, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	errs := make(chan error, 2*n*len(clients))
+	var wg sync.WaitGroup
+	for i, cc := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range n {
+				got, err := cc.do(ctx, http.MethodGet, "http://198.18.0.10/down", nil, http.StatusOK)
+				if err == nil && !bytes.Equal(got, download) {
+					err = fmt.Errorf("download %d from client %d: %d bytes, not the file", k, i, len(got))
+				}
+				if err != nil {
+					errs <- err
+				}
+				up := uploadOf(download, i, k)
+				if _, err := cc.do(ctx, http.MethodPut, fmt.Sprintf("http://198.18.0.10/up/c%d-%d", i, k), up, http.StatusCreated); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err, ok := <-errs; ok {
+		t.Fatalf("%d transfers failed; first: %v", len(errs)+1, err)
 	}
 }
 

@@ -1,0 +1,237 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	byteorder "encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+
+	"fastlvs/testbed"
+)
+
+// toaCgroup creates a cgroup v2 directory for the test's real-server
+// applications and removes it at the end; it returns its path and an open
+// descriptor (for starting processes in it).
+func toaCgroup(t *testing.T) (string, int) {
+	t.Helper()
+	root, err := cgroup2Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, fmt.Sprintf("fpt-toa-%d", os.Getpid()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatalf("create cgroup: %v", err)
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		f.Close()
+		// Its processes were stopped by later cleanups (run first).
+		for range 50 {
+			if err := os.Remove(dir); err == nil || errors.Is(err, os.ErrNotExist) {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Errorf("cgroup %s left behind", dir)
+	})
+	return dir, int(f.Fd())
+}
+
+// cgroup2Root is where the unified (v2) cgroup hierarchy is mounted.
+func cgroup2Root() (string, error) {
+	f, err := os.Open("/proc/self/mounts")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		fields := strings.Fields(s.Text())
+		if len(fields) > 2 && fields[2] == "cgroup2" {
+			return fields[1], nil
+		}
+	}
+	return "", errors.New("no cgroup2 mount (sock_ops programs attach to cgroup v2)")
+}
+
+// bpfFS mounts a bpf file system in a temporary directory, for the TOA
+// map's pin, and unmounts it at the end.
+func bpfFS(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := syscall.Mount("bpf", dir, "bpf", 0, ""); err != nil {
+		t.Fatalf("mount bpffs: %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(dir, 0) })
+	return dir
+}
+
+// buildCommand builds a command of the module into the test's temp dir.
+func buildCommand(t *testing.T, pkg string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), filepath.Base(pkg))
+	if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", pkg, err, out)
+	}
+	return bin
+}
+
+// start runs cmd and stops it (by its PID) when the test ends.
+func start(t *testing.T, what string, cmd *exec.Cmd, ready string) *testbed.Process {
+	t.Helper()
+	p, err := testbed.StartProcess(cmd)
+	if err != nil {
+		t.Fatalf("start %s: %v", what, err)
+	}
+	t.Cleanup(func() { p.Stop(syscall.SIGTERM, 5*time.Second) })
+	if err := p.WaitFor(ready, 10*time.Second); err != nil {
+		t.Fatalf("%s did not start: %v\n%s", what, err, p.Output())
+	}
+	return p
+}
+
+// TestFullNATTOA: FULLNAT with client_address: toa to three real servers
+// without a route to the clients, each running fastlvs-toa's example HTTP
+// server in a cgroup where fastlvs-toa attached the TOA reader. 300
+// requests from two clients are each answered with the client the eBPF
+// reader recorded for the accepted connection: the client's own address and
+// port, every time. On the real servers' captures, every connection's
+// handshake ACK (and first data segment) carries option 254, length 8, the
+// client's port and address, byte for byte.
+func TestFullNATTOA(t *testing.T) {
+	topo := fullnatNetwork(t, "fpt", 1)
+	cgroup, cgroupFD := toaCgroup(t)
+	pin := filepath.Join(bpfFS(t), "toa_clients")
+	bin := buildCommand(t, "fastlvs/cmd/fastlvs-toa")
+	start(t, "fastlvs-toa", exec.Command(bin, "--cgroup", cgroup, "--pin", pin), "fastlvs-toa running")
+
+	var captures []string
+	for i, r := range topo.Reals {
+		name := fmt.Sprintf("r%d", i+1)
+		capture := filepath.Join(t.TempDir(), name+".pcap")
+		captures = append(captures, capture)
+		start(t, "tcpdump on "+name, r.Command("tcpdump", "-i", "eth0", "-U", "-n", "-s", "200", "-w", capture,
+			"tcp port 80"), "listening on")
+		echo := r.Command(bin, "echo", "--pin", pin, "--listen", topo.RealAddrs[i]+":80", "--name", name)
+		echo.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: cgroupFD}
+		start(t, "echo server on "+name, echo, "serving on")
+	}
+	cfg := strings.Replace(fullnatConfig(), "forward: fullnat,", "forward: fullnat, client_address: toa,", 1)
+	startDirector(t, topo, cfg)
+
+	const requests = 300
+	rs, clients := driveTold(t, topo, requests)
+	checkWeightShares(t, rs, map[string]int{"r1": 1, "r2": 2, "r3": 3}, 5)
+	time.Sleep(500 * time.Millisecond) // tcpdump writes every packet at once (-U); let the last arrive
+	known := map[string]bool{}
+	for _, cc := range clients {
+		for a := range cc.locals {
+			known[a] = true
+		}
+	}
+	flows := 0
+	for _, c := range captures {
+		flows += checkTOACapture(t, c, known)
+	}
+	if flows != requests {
+		t.Fatalf("captures hold %d connections with TOA, want %d", flows, requests)
+	}
+}
+
+// checkTOACapture reads one real server's capture: for every connection
+// toward port 80, the first two segments after the SYN (the handshake ACK
+// and the request) carry exactly one TOA option, kind 254 length 8, whose
+// port and address are a client connection's; later ones carry none. It
+// returns how many connections it saw.
+func checkTOACapture(t *testing.T, path string, known map[string]bool) int {
+	t.Helper()
+	frames, err := readPcap(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[uint16]int{} // local port → segments after the SYN
+	told := map[uint16]string{}
+	for _, data := range frames {
+		pk := gopacket.NewPacket(data, layers.LayerTypeEthernet, gopacket.Default)
+		tcp, ok := pk.Layer(layers.LayerTypeTCP).(*layers.TCP)
+		if !ok || tcp.DstPort != 80 || tcp.SYN || tcp.RST {
+			continue
+		}
+		var toa []layers.TCPOption
+		for _, o := range tcp.Options {
+			if o.OptionType == 253 || o.OptionType == 254 {
+				toa = append(toa, o)
+			}
+		}
+		port := uint16(tcp.SrcPort)
+		n := seen[port]
+		seen[port]++
+		if n >= 2 || (n == 1 && len(tcp.Payload) == 0 && len(toa) == 0) {
+			if len(toa) != 0 && n >= 2 {
+				t.Fatalf("%s: segment %d of local port %d carries TOA %v", path, n, port, toa)
+			}
+			continue
+		}
+		if len(toa) != 1 || toa[0].OptionType != 254 || toa[0].OptionLength != 8 || len(toa[0].OptionData) != 6 {
+			t.Fatalf("%s: segment %d of local port %d: TOA %+v, want one option 254 of length 8", path, n, port, toa)
+		}
+		d := toa[0].OptionData
+		client := netip.AddrPortFrom(netip.AddrFrom4([4]byte(d[2:6])), byteorder.BigEndian.Uint16(d)).String()
+		if !known[client] {
+			t.Fatalf("%s: TOA names %s, not a client connection", path, client)
+		}
+		if prev, ok := told[port]; ok && prev != client {
+			t.Fatalf("%s: local port %d told %s, then %s", path, port, prev, client)
+		}
+		told[port] = client
+		want := append([]byte{254, 8}, d...)
+		if raw := tcpOptionBytes(tcp); !bytes.Contains(raw, want) {
+			t.Fatalf("%s: option bytes % x do not hold % x", path, raw, want)
+		}
+	}
+	return len(told)
+}
+
+// tcpOptionBytes is the raw option area of a decoded segment.
+func tcpOptionBytes(tcp *layers.TCP) []byte {
+	return tcp.Contents[20:]
+}
+
+// readPcap returns the frames of a classic little-endian pcap file as
+// tcpdump writes it (a record cut short by the capture's stop ends it).
+func readPcap(path string) ([][]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	const fileHeader, recordHeader = 24, 16
+	if len(b) < fileHeader || byteorder.LittleEndian.Uint32(b) != 0xa1b2c3d4 {
+		return nil, fmt.Errorf("%s: not a little-endian pcap file", path)
+	}
+	var frames [][]byte
+	for off := fileHeader; off+recordHeader <= len(b); {
+		n := int(byteorder.LittleEndian.Uint32(b[off+8:]))
+		off += recordHeader
+		if off+n > len(b) {
+			break
+		}
+		frames = append(frames, b[off:off+n])
+		off += n
+	}
+	return frames, nil
+}
