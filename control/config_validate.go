@@ -582,8 +582,5 @@ func (s *ServiceConfig) validateClientAddress(path string) error {
 	if s.Protocol != "tcp" {
 		return configErrorf(path+".client_address", "%s applies only to tcp services", s.ClientAddress)
 	}
-	if s.SynProxy {
-		return configErrorf(path+".client_address", "cannot be combined with synproxy yet (segments held during the proxied handshake would reach the server without the header)")
-	}
 	return nil
 }

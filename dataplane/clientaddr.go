@@ -16,13 +16,16 @@ import (
 //  1. A new connection carries the way in Conn.Flags (connClientAddrPending).
 //  2. The real server's SYN/ACK has its MSS lowered by the longest header the
 //     connection can need, so every client segment still fits the path MTU
-//     once the header is in front of it.
+//     once the header is in front of it (with synproxy, the cookie SYN/ACK's
+//     MSS is lowered likewise: table.go).
 //  3. The client's first segment carrying data gets the PROXY header written
 //     between its TCP header and its payload; the header occupies the
 //     sequence numbers the payload had, so from then on the connection's
 //     seqadj.Adjust adds the header's length to every client sequence
 //     number toward the server and takes it off every acknowledgement and
-//     SACK block toward the client (the SYN proxy's mechanism, synproxy.go).
+//     SACK block toward the client (the SYN proxy's mechanism, synproxy.go;
+//     with synproxy on the service both offsets live in the one Adjust, and
+//     held segments get the header when they are replayed).
 //
 // The header is written once. A retransmission of the first data segment
 // is shifted like every later one: the server's stream stays consistent
@@ -119,8 +122,8 @@ func (w *Worker) clampClientMSS(c *conntrack.Conn, p *header.Packet) {
 const minClampedMSS = 400
 
 // writeClientAddress tells c's real server the client, in the way c still
-// has to (steps 3, and toa.go). pkt is readdressed for the real server and
-// adjusted by any earlier Adjust.
+// has to (step 3, and toa.go). pkt is readdressed for the real server and
+// adjusted by any earlier Adjust, which a PROXY header extends.
 func (w *Worker) writeClientAddress(c *conntrack.Conn, ref conntrack.Ref, pkt *packet) Drop {
 	if pkt.hdr.TCPFlags&(header.TCPFlagSyn|header.TCPFlagRst) != 0 {
 		return 0
@@ -130,18 +133,54 @@ func (w *Worker) writeClientAddress(c *conntrack.Conn, ref conntrack.Ref, pkt *p
 		w.writeTOA(c, pkt)
 		return 0
 	}
-	return w.writeProxyHeader(c, ref, pkt, way)
+	n, drop := w.writeProxyHeader(c, ref, pkt, way)
+	if n > 0 {
+		var adj seqadj.Adjust
+		if c.Flags&connSeqAdjusted != 0 {
+			adj = seqadj.Unpack(&c.Seq)
+		}
+		adj.ClientSeq += uint32(n)
+		adj.Pack(&c.Seq)
+		c.Flags = c.Flags&^connClientAddrPending | connSeqAdjusted
+	}
+	return drop
+}
+
+// writeClientAddressHeld is writeClientAddress for a client segment the SYN
+// proxy held and now replays (its frame is buf[:size], parsed as hp), while
+// the connection's Adjust is still adj, not yet packed into c. It returns
+// the frame's new size, or 0 when the segment must drop (counted).
+func (w *Worker) writeClientAddressHeld(c *conntrack.Conn, buf []byte, size int, hp *header.Packet, adj *seqadj.Adjust) int {
+	pkt := packet{buf: buf, size: size, hdr: *hp}
+	way := pendingClientAddress(c)
+	switch {
+	case pkt.hdr.TCPFlags&(header.TCPFlagSyn|header.TCPFlagRst) != 0:
+	case way == ClientAddressTOA:
+		w.writeTOA(c, &pkt)
+	default:
+		n, drop := w.writeProxyHeader(c, 0, &pkt, way)
+		if drop != 0 {
+			w.drop(drop)
+			return 0
+		}
+		if n > 0 {
+			adj.ClientSeq += uint32(n)
+			c.Flags &^= connClientAddrPending
+		}
+	}
+	*hp = pkt.hdr
+	return pkt.size
 }
 
 // writeProxyHeader writes the PROXY header in front of the data of the
-// client's first data segment (step 3). A segment without data passes
-// unchanged; one that cannot grow is dropped (the client retransmits it,
-// and the clamped MSS makes that rare).
-func (w *Worker) writeProxyHeader(c *conntrack.Conn, ref conntrack.Ref, pkt *packet, way ClientAddress) Drop {
+// client's first data segment (step 3) and returns its length. A segment
+// without data passes unchanged (0); one that cannot grow is to be dropped
+// (the client retransmits it, and the clamped MSS makes that rare).
+func (w *Worker) writeProxyHeader(c *conntrack.Conn, ref conntrack.Ref, pkt *packet, way ClientAddress) (int, Drop) {
 	p := &pkt.hdr
 	dataOff := p.L4Off + p.TCP().DataOffset()
 	if dataOff == p.L4Off+p.L4Len {
-		return 0
+		return 0, 0
 	}
 	var hdr [proxyproto.MaxV1IPv6]byte
 	addrs := proxyproto.Addrs{Src: c.Client, Dst: c.Virtual, SrcPort: c.ClientPort, DstPort: c.VirtualPort}
@@ -153,20 +192,12 @@ func (w *Worker) writeProxyHeader(c *conntrack.Conn, ref conntrack.Ref, pkt *pac
 		n = proxyproto.EncodeV2(hdr[:], &addrs, proxyproto.TCP, id)
 	}
 	if n == 0 || !w.roomToGrow(c, pkt, n) {
-		return DropClientAddrNoRoom
+		return 0, DropClientAddrNoRoom
 	}
 	insertSegmentBytes(pkt, dataOff, hdr[:n])
 	fixTCPChecksum(p)
-
-	var adj seqadj.Adjust
-	if c.Flags&connSeqAdjusted != 0 {
-		adj = seqadj.Unpack(&c.Seq)
-	}
-	adj.ClientSeq += uint32(n)
-	adj.Pack(&c.Seq)
-	c.Flags = c.Flags&^connClientAddrPending | connSeqAdjusted
 	w.count(CountProxyHeaders)
-	return 0
+	return n, 0
 }
 
 // roomToGrow says whether pkt's frame may grow by n bytes: its buffer has

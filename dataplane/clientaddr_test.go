@@ -157,3 +157,71 @@ func TestProxyHeaderNoRoom(t *testing.T) {
 		t.Fatalf("oversized first segment: %+v", v)
 	}
 }
+
+// TestProxyHeaderWithSynProxy: on a SYN-proxied FULLNAT service with
+// proxy_v1, the cookie SYN/ACK's MSS leaves room for the header, the held
+// first data segment is replayed with the header in front of it, and later
+// segments carry both offsets in the one Adjust: the server's sequence
+// space moved into the cookie's, the client's shifted by the header.
+func TestProxyHeaderWithSynProxy(t *testing.T) {
+	spec := proxySpec()
+	spec.Services[1].ClientAddress = ClientAddressProxyV1
+	d := newRingDataplane(t, spec, 1, 64)
+	w := d.Workers[0]
+	const clientISN, serverISN = 1000, 7_000_000
+	client := segment{srcMAC: clientMAC, dstMAC: portMAC0, src: "198.18.1.5", dst: "198.18.0.30", sport: 40000, dport: 80}
+	syn := client
+	syn.seq, syn.syn, syn.withOptions = clientISN, true, true
+	d.deliver(t, 0, 0, syn.frame(t))
+	w.poll()
+	synAckFrame := only(t, "cookie SYN/ACK", d.sent(0, 0))
+	var sa header.Packet
+	sa.Parse(synAckFrame)
+	if mss, _ := sa.TCP().MSS(); mss != 1460-proxyproto.MaxV1IPv4 {
+		t.Fatalf("cookie SYN/ACK MSS %d, want %d", mss, 1460-proxyproto.MaxV1IPv4)
+	}
+	cookie := sa.TCP().SequenceNumber()
+
+	ack := client
+	ack.seq, ack.ack, ack.ackFlag = clientISN+1, cookie+1, true
+	data := ack
+	data.payload = []byte("GET / HTTP/1.0\r\n\r\n")
+	d.deliver(t, 0, 0, ack.frame(t))
+	d.deliver(t, 0, 0, data.frame(t))
+	w.poll()
+	serverSYN := decode(t, only(t, "SYN to the server", d.sent(0, 1)))
+
+	fromReal := segment{srcMAC: realMAC3, dstMAC: portMAC1, src: "198.18.2.3", dst: "198.18.3.1", sport: 8080, dport: uint16(serverSYN.tcp.SrcPort)}
+	serverSA := fromReal
+	serverSA.seq, serverSA.ack, serverSA.syn, serverSA.ackFlag = serverISN, clientISN+1, true, true
+	d.deliver(t, 0, 1, serverSA.frame(t))
+	w.poll()
+	out := d.sent(0, 1)
+	if len(out) != 2 {
+		t.Fatalf("%d frames to the server after its SYN/ACK, want the replayed data and the ACK (drops %v)", len(out), dropCounts(w))
+	}
+	replayed := decode(t, out[0])
+	proxyLine := "PROXY TCP4 198.18.1.5 198.18.0.30 40000 80\r\n"
+	if string(replayed.tcp.Payload) != proxyLine+string(data.payload) || replayed.tcp.Seq != clientISN+1 || replayed.tcp.Ack != serverISN+1 {
+		t.Fatalf("replayed data seq %d ack %d payload %q", replayed.tcp.Seq, replayed.tcp.Ack, replayed.tcp.Payload)
+	}
+	n := uint32(len(proxyLine))
+
+	more := ack
+	more.seq, more.payload = clientISN+1+uint32(len(data.payload)), []byte("x")
+	d.deliver(t, 0, 0, more.frame(t))
+	w.poll()
+	got := decode(t, only(t, "second data", d.sent(0, 1)))
+	if got.tcp.Seq != clientISN+1+uint32(len(data.payload))+n || got.tcp.Ack != serverISN+1 {
+		t.Fatalf("second data seq %d ack %d, want %d and %d", got.tcp.Seq, got.tcp.Ack, clientISN+1+uint32(len(data.payload))+n, serverISN+1)
+	}
+	answer := fromReal
+	answer.seq, answer.ack, answer.ackFlag, answer.payload = serverISN+1, clientISN+1+uint32(len(data.payload))+n+1, true, []byte("HTTP/1.0 200 OK\r\n\r\n")
+	d.deliver(t, 0, 1, answer.frame(t))
+	w.poll()
+	back := decode(t, only(t, "answer", d.sent(0, 0)))
+	if back.tcp.Seq != cookie+1 || back.tcp.Ack != clientISN+1+uint32(len(data.payload))+1 {
+		t.Fatalf("answer to the client seq %d ack %d, want %d and %d", back.tcp.Seq, back.tcp.Ack, cookie+1, clientISN+1+uint32(len(data.payload))+1)
+	}
+	d.checkNoLeak(t)
+}

@@ -92,6 +92,10 @@ func Build(spec TableSpec, reg *Registry, workers int) (*Table, error) {
 			if ss.SynProxyMSS != 0 {
 				svc.proxyConfig.MSS = ss.SynProxyMSS
 			}
+			if ss.ClientAddress != ClientAddressNone && ss.Method == MethodFullNAT {
+				// The client's segments grow by the header (clientaddr.go).
+				svc.proxyConfig.MSS -= uint16(clientAddrRoom(ss.ClientAddress, ss.VIP.Is6()))
+			}
 			if err := svc.proxyConfig.Validate(); err != nil {
 				return nil, fmt.Errorf("service %s: %w", svc.Key, err)
 			}

@@ -156,13 +156,14 @@ func (cc *clientConn) do(ctx context.Context, method, url string, body []byte, w
 // proxy_v2 to three nginx real servers (weights 1, 2, 3) that have no
 // route to the clients. From two clients, 300 requests (each on its own
 // connection) are answered with the address:port nginx read from the PROXY
-// header, which is the client's own; 1 MB downloads arrive intact and 1 MB
+// header, which is the client's own (also with the SYN proxy in front:
+// both sequence offsets in one adjustment); 1 MB downloads arrive intact and 1 MB
 // uploads are stored intact (the stream is shifted both ways); every access
 // log line names a client address and port that really connected.
 func TestFullNATProxyProtocol(t *testing.T) {
 	download := make([]byte, 1<<20)
 	rand.Read(download)
-	for _, way := range []string{"proxy_v1", "proxy_v2"} {
+	for _, way := range []string{"proxy_v1", "proxy_v2", "proxy_v2, synproxy: true"} {
 		t.Run(way, func(t *testing.T) {
 			topo := fullnatNetwork(t, "fpp", 1)
 			servers := startNginx(t, topo, download)
