@@ -8,8 +8,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -47,24 +49,24 @@ http {
 	access_log %[1]s/access.log client;
 	client_max_body_size 4m;
 	server {
-		listen %[3]s:80 proxy_protocol;
+		listen %[3]s proxy_protocol;
 		location = / { return 200 "%[2]s $proxy_protocol_addr:$proxy_protocol_port\n"; }
 		location = /down { alias %[1]s/big; }
 		location /up/ { root %[1]s; dav_methods PUT; create_full_put_path on; }
 	}
 }
-`, dir, name, addr)
+`, dir, name, net.JoinHostPort(addr, "80"))
 }
 
 // startNginx runs nginx in each real server's namespace and stops it (by
 // its PID) when the test ends. Every server offers the same download.
-func startNginx(t *testing.T, topo *testbed.Topology, download []byte) []*nginxServer {
+func startNginx(t *testing.T, topo *testbed.Topology, realAddrs []string, download []byte) []*nginxServer {
 	t.Helper()
 	var servers []*nginxServer
 	for i, r := range topo.Reals {
 		s := &nginxServer{name: fmt.Sprintf("r%d", i+1), dir: t.TempDir()}
 		conf := filepath.Join(s.dir, "nginx.conf")
-		if err := os.WriteFile(conf, []byte(nginxConfig(s.name, s.dir, topo.RealAddrs[i])), 0o644); err != nil {
+		if err := os.WriteFile(conf, []byte(nginxConfig(s.name, s.dir, realAddrs[i])), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(filepath.Join(s.dir, "big"), download, 0o644); err != nil {
@@ -79,7 +81,7 @@ func startNginx(t *testing.T, topo *testbed.Topology, download []byte) []*nginxS
 		servers = append(servers, s)
 	}
 	for i, s := range servers {
-		if err := waitListening(topo.Reals[i], topo.RealAddrs[i]+":80"); err != nil {
+		if err := waitListening(topo.Reals[i], net.JoinHostPort(realAddrs[i], "80")); err != nil {
 			t.Fatalf("nginx on %s: %v\n%s", s.name, err, s.process.Output())
 		}
 	}
@@ -105,13 +107,14 @@ func waitListening(h *testbed.Host, addr string) error {
 // request opens a new connection; it records each connection's local
 // address (the client address the real server must be told).
 type clientConn struct {
+	base   string // the service's URL ("http://vip")
 	client *http.Client
 	mu     sync.Mutex
 	locals map[string]bool
 }
 
-func newClientConn(h *testbed.Host, localIP string) *clientConn {
-	cc := &clientConn{locals: map[string]bool{}}
+func newClientConn(h *testbed.Host, localIP, base string) *clientConn {
+	cc := &clientConn{base: base, locals: map[string]bool{}}
 	transport := &http.Transport{Proxy: nil, DisableKeepAlives: true,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			c, err := h.DialFrom(ctx, network, localIP, addr)
@@ -166,12 +169,12 @@ func TestFullNATProxyProtocol(t *testing.T) {
 	for _, way := range []string{"proxy_v1", "proxy_v2", "proxy_v2, synproxy: true"} {
 		t.Run(way, func(t *testing.T) {
 			topo := fullnatNetwork(t, "fpp", 1)
-			servers := startNginx(t, topo, download)
+			servers := startNginx(t, topo, topo.RealAddrs, download)
 			cfg := strings.Replace(fullnatConfig(), "forward: fullnat,", "forward: fullnat, client_address: "+way+",", 1)
 			startDirector(t, topo, cfg)
 
 			const requests, transfers = 300, 4 // transfers per client and direction
-			rs, clients := driveTold(t, topo, requests)
+			rs, clients := driveTold(t, topo, topo.ClientAddrs, "http://198.18.0.10", requests)
 			transfer(t, clients, download, transfers)
 			checkWeightShares(t, rs, map[string]int{"r1": 1, "r2": 2, "r3": 3}, 5)
 			checkUploads(t, servers, download, len(clients), transfers)
@@ -184,11 +187,11 @@ func TestFullNATProxyProtocol(t *testing.T) {
 // parallel per client), each on a new connection, and checks that every
 // answer ("server client-address:port") names a connection its client
 // really opened: the real server was told the real client.
-func driveTold(t *testing.T, topo *testbed.Topology, n int) ([]response, []*clientConn) {
+func driveTold(t *testing.T, topo *testbed.Topology, clientAddrs []string, base string, n int) ([]response, []*clientConn) {
 	t.Helper()
 	clients := make([]*clientConn, len(topo.Clients))
 	for i, h := range topo.Clients {
-		clients[i] = newClientConn(h, topo.ClientAddrs[i])
+		clients[i] = newClientConn(h, clientAddrs[i], base)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -204,7 +207,7 @@ func driveTold(t *testing.T, topo *testbed.Topology, n int) ([]response, []*clie
 				r, err := cc.getTold(ctx)
 				mu.Lock()
 				if err != nil {
-					errs = append(errs, fmt.Errorf("client %s: %w", topo.ClientAddrs[i], err))
+					errs = append(errs, fmt.Errorf("client %s: %w", clientAddrs[i], err))
 				} else {
 					rs = append(rs, r)
 				}
@@ -221,7 +224,7 @@ func driveTold(t *testing.T, topo *testbed.Topology, n int) ([]response, []*clie
 
 // getTold fetches / and checks the client the server was told.
 func (cc *clientConn) getTold(ctx context.Context) (response, error) {
-	body, err := cc.do(ctx, http.MethodGet, "http://198.18.0.10/", nil, http.StatusOK)
+	body, err := cc.do(ctx, http.MethodGet, cc.base+"/", nil, http.StatusOK)
 	if err != nil {
 		return response{}, err
 	}
@@ -229,6 +232,7 @@ func (cc *clientConn) getTold(ctx context.Context) (response, error) {
 	if err != nil {
 		return response{}, err
 	}
+	r.client = addrPortText(r.client)
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	if !cc.locals[r.client] {
@@ -250,7 +254,7 @@ func transfer(t *testing.T, clients []*clientConn, download []byte, n int) {
 		go func() {
 			defer wg.Done()
 			for k := range n {
-				got, err := cc.do(ctx, http.MethodGet, "http://198.18.0.10/down", nil, http.StatusOK)
+				got, err := cc.do(ctx, http.MethodGet, cc.base+"/down", nil, http.StatusOK)
 				if err == nil && !bytes.Equal(got, download) {
 					err = fmt.Errorf("download %d from client %d: %d bytes, not the file", k, i, len(got))
 				}
@@ -258,7 +262,7 @@ func transfer(t *testing.T, clients []*clientConn, download []byte, n int) {
 					errs <- err
 				}
 				up := uploadOf(download, i, k)
-				if _, err := cc.do(ctx, http.MethodPut, fmt.Sprintf("http://198.18.0.10/up/c%d-%d", i, k), up, http.StatusCreated); err != nil {
+				if _, err := cc.do(ctx, http.MethodPut, fmt.Sprintf("%s/up/c%d-%d", cc.base, i, k), up, http.StatusCreated); err != nil {
 					errs <- err
 				}
 			}
@@ -324,7 +328,7 @@ func checkAccessLogs(t *testing.T, servers []*nginxServer, clients []*clientConn
 					continue
 				}
 				lines++
-				if client, _, _ := strings.Cut(line, " "); !known[client] && bad == "" {
+				if client, _, _ := strings.Cut(line, " "); !known[addrPortText(client)] && bad == "" {
 					bad = s.name + ": " + line
 				}
 			}
@@ -340,4 +344,77 @@ func checkAccessLogs(t *testing.T, servers []*nginxServer, clients []*clientConn
 	if lines != want {
 		t.Fatalf("access logs hold %d lines, want %d", lines, want)
 	}
+}
+
+// TestFullNATProxyProtocolIPv6: the same over IPv6 (clients in
+// 2001:2:1::/64, real servers in 2001:2:2::/64 with a route to the local
+// addresses' 2001:2:3::/64 only), proxy_v1 and proxy_v2.
+func TestFullNATProxyProtocolIPv6(t *testing.T) {
+	download := make([]byte, 1<<20)
+	rand.Read(download)
+	for _, way := range []string{"proxy_v1", "proxy_v2"} {
+		t.Run(way, func(t *testing.T) {
+			bed := testbed.ForTest(t, "fp6")
+			topo, err := testbed.BuildTopology(bed, testbed.TopologyOptions{Mode: testbed.ModeNAT})
+			if err != nil {
+				t.Fatal(err)
+			}
+			const vip = "2001:2::10"
+			must := func(err error) {
+				t.Helper()
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			must(topo.Director.Sysctl("net.ipv6.conf.all.forwarding", "1"))
+			must(topo.Director.AddAddr("eth1", "2001:2:1::1/64"))
+			must(topo.Director.AddAddr("eth1", "2001:2:2::1/64"))
+			must(topo.Director.AddAddr("eth1", vip+"/128"))
+			var clientAddrs, realAddrs []string
+			for i, c := range topo.Clients {
+				a := fmt.Sprintf("2001:2:1::%d", 11+i)
+				must(c.AddAddr("eth0", a+"/64"))
+				must(c.AddRoute("::/0", "2001:2:1::1"))
+				clientAddrs = append(clientAddrs, a)
+			}
+			reals := ""
+			for i, r := range topo.Reals {
+				a := fmt.Sprintf("2001:2:2::%d", 11+i)
+				must(r.AddAddr("eth0", a+"/64"))
+				must(r.AddRoute("2001:2:3::/64", "2001:2:2::1"))
+				if out, err := r.Run("ip", "-6", "route", "get", clientAddrs[0]); err == nil {
+					t.Fatalf("real server %s has a route to the clients: %s", r.Name, out)
+				}
+				realAddrs = append(realAddrs, a)
+				reals += fmt.Sprintf("{address: '%s', weight: %d}, ", a, i+1)
+			}
+			servers := startNginx(t, topo, realAddrs, download)
+			startDirector(t, topo, fmt.Sprintf(`interfaces: [eth1]
+services:
+  - {vip: '%s', port: 80, protocol: tcp, scheduler: wrr, forward: fullnat, client_address: %s,
+     local_addresses: ['2001:2:3::1', '2001:2:3::2'], health_check: {type: none}, real_servers: [%s]}
+`, vip, way, reals))
+			const requests, transfers = 300, 2
+			rs, clients := driveTold(t, topo, clientAddrs, "http://["+vip+"]", requests)
+			transfer(t, clients, download, transfers)
+			checkWeightShares(t, rs, map[string]int{"r1": 1, "r2": 2, "r3": 3}, 5)
+			checkUploads(t, servers, download, len(clients), transfers)
+			checkAccessLogs(t, servers, clients, requests+2*len(clients)*transfers)
+		})
+	}
+}
+
+// addrPortText writes "address:port" as Go does ("[v6]:port"); nginx
+// writes IPv6 without brackets. Anything unparsable stays as it is.
+func addrPortText(s string) string {
+	i := strings.LastIndex(s, ":")
+	if i < 0 {
+		return s
+	}
+	a, err := netip.ParseAddr(strings.Trim(s[:i], "[]"))
+	port, err2 := strconv.ParseUint(s[i+1:], 10, 16)
+	if err != nil || err2 != nil {
+		return s
+	}
+	return netip.AddrPortFrom(a, uint16(port)).String()
 }

@@ -135,7 +135,7 @@ func TestFullNATTOA(t *testing.T) {
 	startDirector(t, topo, cfg)
 
 	const requests = 300
-	rs, clients := driveTold(t, topo, requests)
+	rs, clients := driveTold(t, topo, topo.ClientAddrs, "http://198.18.0.10", requests)
 	checkWeightShares(t, rs, map[string]int{"r1": 1, "r2": 2, "r3": 3}, 5)
 	time.Sleep(500 * time.Millisecond) // tcpdump writes every packet at once (-U); let the last arrive
 	known := map[string]bool{}
