@@ -418,3 +418,50 @@ func addrPortText(s string) string {
 	}
 	return netip.AddrPortFrom(a, uint16(port)).String()
 }
+
+// haproxyConfig answers every request on addr:80 (PROXY protocol required)
+// with "name client-address:port" as haproxy read them from the header.
+func haproxyConfig(name, addr string) string {
+	return fmt.Sprintf(`global
+	maxconn 512
+defaults
+	mode http
+	timeout connect 5s
+	timeout client 30s
+	timeout server 30s
+frontend fe
+	bind %s accept-proxy
+	http-request return status 200 content-type text/plain lf-string "%s %%[src]:%%[src_port]\n"
+`, net.JoinHostPort(addr, "80"), name)
+}
+
+// TestFullNATProxyProtocolHAProxy: haproxy real servers with accept-proxy
+// (two workers on a two-queue interface, ten clients): every one of 300
+// requests is answered with the client's own address and port, shares per
+// weights.
+func TestFullNATProxyProtocolHAProxy(t *testing.T) {
+	for _, way := range []string{"proxy_v1", "proxy_v2"} {
+		t.Run(way, func(t *testing.T) {
+			topo := fullnatNetwork(t, "fph", 2)
+			for i, r := range topo.Reals {
+				dir := t.TempDir()
+				conf := filepath.Join(dir, "haproxy.cfg")
+				if err := os.WriteFile(conf, []byte(haproxyConfig(fmt.Sprintf("r%d", i+1), topo.RealAddrs[i])), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				p, err := testbed.StartProcess(r.Command("haproxy", "-db", "-f", conf))
+				if err != nil {
+					t.Fatalf("start haproxy: %v", err)
+				}
+				t.Cleanup(func() { p.Stop(syscall.SIGTERM, 5*time.Second) })
+				if err := waitListening(r, net.JoinHostPort(topo.RealAddrs[i], "80")); err != nil {
+					t.Fatalf("haproxy on r%d: %v\n%s", i+1, err, p.Output())
+				}
+			}
+			cfg := strings.Replace(fullnatConfig(), "forward: fullnat,", "forward: fullnat, client_address: "+way+",", 1)
+			startDirector(t, topo, cfg)
+			rs, _ := driveTold(t, topo, topo.ClientAddrs, "http://198.18.0.10", 300)
+			checkWeightShares(t, rs, map[string]int{"r1": 1, "r2": 2, "r3": 3}, 5)
+		})
+	}
+}
