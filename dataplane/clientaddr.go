@@ -142,6 +142,7 @@ func (w *Worker) writeClientAddress(c *conntrack.Conn, ref conntrack.Ref, pkt *p
 		adj.ClientSeq += uint32(n)
 		adj.Pack(&c.Seq)
 		c.Flags = c.Flags&^connClientAddrPending | connSeqAdjusted
+		w.publishSync(c) // the peer must shift this connection too
 	}
 	return drop
 }

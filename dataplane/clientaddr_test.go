@@ -225,3 +225,61 @@ func TestProxyHeaderWithSynProxy(t *testing.T) {
 	}
 	d.checkNoLeak(t)
 }
+
+// TestProxyHeaderOffsetIsSynced: the connection is published again once its
+// header is written, with the offset; on the peer the next client segment
+// is shifted and the server's acknowledgement unshifted as on the active
+// director. A connection synced before its first data still has the header
+// to write on the peer.
+func TestProxyHeaderOffsetIsSynced(t *testing.T) {
+	active := newMemDataplane(t, clientAddrSpec(ClientAddressProxyV1), 1, 1024)
+	early := newMemDataplane(t, clientAddrSpec(ClientAddressProxyV1), 1, 1024)
+	late := newMemDataplane(t, clientAddrSpec(ClientAddressProxyV1), 1, 1024)
+	for _, d := range []*memDataplane{active, early, late} {
+		enableMemSync(d)
+		d.beginBatch()
+	}
+	a := active.Workers[0]
+	var published []SyncRecord
+	carry := func(b *Worker) {
+		var rec SyncRecord
+		for a.syncOut.Pop(&rec) {
+			published = append(published, rec)
+		}
+		for _, rec := range published {
+			b.syncIn.Push(rec)
+		}
+		b.applySync()
+	}
+	const client, vip, real, local = "198.18.1.5", "198.18.0.30", "198.18.2.2", "198.18.3.1"
+	sent(t, a, tcpSegment(t, client, vip, 40001, 80, 1000, 0, syn, 1460, nil), 0)
+	sent(t, a, tcpSegment(t, real, local, 8080, 1024, 5000, 1001, synAck, 1460, nil), 1)
+	sent(t, a, tcpSegment(t, client, vip, 40001, 80, 1001, 5001, ack, 0, nil), 0)
+
+	// Synced before the first data: the peer writes the header.
+	b := early.Workers[0]
+	carry(b)
+	first, _ := sent(t, b, tcpSegment(t, client, vip, 40001, 80, 1001, 5001, pshAck, 0, []byte("GET /")), 0)
+	proxyLine := "PROXY TCP4 198.18.1.5 198.18.0.30 40001 80\r\n"
+	if string(first.TCP().Payload()) != proxyLine+"GET /" {
+		t.Fatalf("early peer's first data payload %q", first.TCP().Payload())
+	}
+
+	// Synced after it: the peer shifts, and writes no header.
+	sent(t, a, tcpSegment(t, client, vip, 40001, 80, 1001, 5001, pshAck, 0, []byte("GET /")), 0)
+	b = late.Workers[0]
+	carry(b)
+	n := uint32(len(proxyLine))
+	next, _ := sent(t, b, tcpSegment(t, client, vip, 40001, 80, 1006, 5001, pshAck, 0, []byte("x")), 0)
+	if next.TCP().SequenceNumber() != 1006+n || string(next.TCP().Payload()) != "x" {
+		t.Fatalf("late peer's next segment seq %d payload %q, want %d and no header", next.TCP().SequenceNumber(), next.TCP().Payload(), 1006+n)
+	}
+	back, _ := sent(t, b, tcpSegment(t, real, local, 8080, 1024, 5001, 1007+n, ack, 0, nil), 1)
+	if back.TCP().AckNumber() != 1007 {
+		t.Fatalf("late peer's ack to the client %d, want 1007", back.TCP().AckNumber())
+	}
+	b.publish()
+	if b.Stats.Count(CountSyncUnknown) != 0 {
+		t.Fatalf("late peer refused %d records", b.Stats.Count(CountSyncUnknown))
+	}
+}

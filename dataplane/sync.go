@@ -3,6 +3,7 @@ package dataplane
 import (
 	"fastlvs/conntrack"
 	"fastlvs/header"
+	"fastlvs/seqadj"
 	"fastlvs/spsc"
 )
 
@@ -27,7 +28,19 @@ type SyncRecord struct {
 	ClientPort, VirtualPort, RealPort, LocalPort uint16
 	Proto                                        uint8
 	State                                        conntrack.State
+	// Flags are the connection's SyncedFlags: whether Adjust (the SYN
+	// proxy's and the PROXY header's sequence offsets) applies, and a client
+	// address still to be written (clientaddr.go).
+	Flags  uint8
+	Adjust seqadj.Adjust
 }
+
+// SyncedFlags are the Conn.Flags a sync record carries; the SYN proxy's
+// pending handshake stays with the director that has its held segments.
+const SyncedFlags = connSeqAdjusted | connClientAddrPending
+
+// SyncSeqAdjusted is the SyncedFlags bit that says Adjust applies.
+const SyncSeqAdjusted = connSeqAdjusted
 
 // Check says what is wrong with a record's fields by themselves (whether
 // its service and real server exist is the applying worker's question), or
@@ -46,6 +59,10 @@ func (r *SyncRecord) Check() string {
 		return "local port without a local address"
 	case r.Local != [16]byte{} && (r.LocalPort < localPortFirst || header.Is4(&r.Local) != header.Is4(&r.Real)):
 		return "local address or port unusable"
+	case r.Flags&^SyncedFlags != 0:
+		return "unknown connection flags"
+	case r.Flags&connSeqAdjusted == 0 && !r.Adjust.IsZero():
+		return "a sequence adjustment without its flag"
 	}
 	return ""
 }
@@ -119,6 +136,12 @@ func (w *Worker) publishSync(c *conntrack.Conn) {
 	if Method(c.Forward) == MethodFullNAT {
 		slot.Local, slot.LocalPort = c.Local, c.LocalPort
 	}
+	if c.Flags&connProxyPending == 0 { // else Seq names a pending slot
+		slot.Flags = c.Flags & SyncedFlags
+		if c.Flags&connSeqAdjusted != 0 {
+			slot.Adjust = seqadj.Unpack(&c.Seq)
+		}
+	}
 	w.syncOut.Commit()
 	w.count(CountSyncPublished)
 }
@@ -164,6 +187,9 @@ func (w *Worker) applySyncRecord(rec *SyncRecord) bool {
 		if c.RealID != real.ID || c.Local != rec.Local || c.LocalPort != rec.LocalPort {
 			return false // ours is another connection on the same tuple
 		}
+		if c.Flags&connProxyPending == 0 {
+			takeSyncedSeq(c, rec)
+		}
 		if old := w.conns.SetState(ref, rec.State, w.now); old.Active() != rec.State.Active() {
 			if rs := w.table.realState(c.RealID); rs != nil {
 				rs.Load.ConnChanged(old.Active(), rec.State.Active())
@@ -197,11 +223,21 @@ func (w *Worker) applySyncRecord(rec *SyncRecord) bool {
 		reply = conntrack.Tuple{Src: real.Addr, Dst: rec.Local, SrcPort: rec.RealPort, DstPort: rec.LocalPort, Proto: rec.Proto}
 		out = &reply
 	}
+	takeSyncedSeq(&c, rec)
 	if _, err := w.conns.Insert(&c, &in, out, w.now); err != nil {
 		return false
 	}
 	real.State.Load.ConnStarted(rec.State.Active())
 	return true
+}
+
+// takeSyncedSeq gives c the record's sequence adjustment and pending client
+// address.
+func takeSyncedSeq(c *conntrack.Conn, rec *SyncRecord) {
+	c.Flags = c.Flags&^SyncedFlags | rec.Flags
+	if rec.Flags&connSeqAdjusted != 0 {
+		rec.Adjust.Pack(&c.Seq)
+	}
 }
 
 // ownsFullNAT says whether this worker is the one both directions of a

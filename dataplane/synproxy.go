@@ -227,6 +227,7 @@ func (w *Worker) proxyPendingPacket(pkt *packet, ref conntrack.Ref, c *conntrack
 	w.replayHeld(c, pend, &adj)
 	w.releasePending(c) // before Seq, which names the slot, takes the Adjust
 	adj.Pack(&c.Seq)
+	w.publishSync(c)         // with its Adjust, which the peer needs
 	pkt.setFrame(pkt.off, n) // the ACK to the server, back out of the port it came in on
 	w.count(CountSynproxyEstablished)
 	return transmitOn(pkt.inPort)
