@@ -223,7 +223,7 @@ func TestParseConfigRejects(t *testing.T) {
 		{"client_address on nat", "services: [{vip: 198.18.0.10, port: 80, forward: nat, client_address: proxy_v2}]",
 			"services[0].client_address: applies only to forward fullnat (the real server sees the client otherwise), not nat"},
 		{"client_address on udp", "services: [{vip: 198.18.0.10, port: 53, protocol: udp, forward: fullnat, local_addresses: [198.18.3.1], client_address: proxy_v1}]",
-			"services[0].client_address: proxy_v1 applies only to tcp services"},
+			"services[0].client_address: proxy_v1 applies only to tcp services (udp takes proxy_v2)"},
 		{"netmask without persistence", "services: [{vip: 198.18.0.10, port: 80, persistence_netmask: 255.255.255.0}]",
 			"services[0].persistence_netmask: needs persistence"},
 		{"netmask not contiguous", "services: [{vip: 198.18.0.10, port: 80, persistence: 60s, persistence_netmask: 255.0.255.0}]",

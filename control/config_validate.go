@@ -568,7 +568,7 @@ func (s *SyncConfig) validate() error {
 }
 
 // validateClientAddress: client_address names a known way, only FULLNAT
-// hides the client, and only TCP streams carry a PROXY header or TOA.
+// hides the client, and UDP datagrams carry only a PROXY v2 header.
 func (s *ServiceConfig) validateClientAddress(path string) error {
 	if s.ClientAddress == "" || s.ClientAddress == "none" {
 		return nil
@@ -579,8 +579,8 @@ func (s *ServiceConfig) validateClientAddress(path string) error {
 	if s.Forward != "fullnat" {
 		return configErrorf(path+".client_address", "applies only to forward fullnat (the real server sees the client otherwise), not %s", s.Forward)
 	}
-	if s.Protocol != "tcp" {
-		return configErrorf(path+".client_address", "%s applies only to tcp services", s.ClientAddress)
+	if s.Protocol != "tcp" && s.ClientAddress != "proxy_v2" {
+		return configErrorf(path+".client_address", "%s applies only to tcp services (udp takes proxy_v2)", s.ClientAddress)
 	}
 	return nil
 }

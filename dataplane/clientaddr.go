@@ -76,9 +76,10 @@ const (
 	connClientAddrPending uint8 = 3 << connClientAddrShift
 )
 
-// clientAddrFlags is what a new connection of svc starts with in Flags.
+// clientAddrFlags is what a new connection of svc starts with in Flags. A
+// UDP flow (proxy_v2 only) keeps it: every datagram gets the header.
 func clientAddrFlags(svc *Service) uint8 {
-	if svc.Spec.Method != MethodFullNAT || svc.Spec.Proto != ProtoTCP {
+	if svc.Spec.Method != MethodFullNAT || (svc.Spec.Proto == ProtoUDP && svc.Spec.ClientAddress != ClientAddressProxyV2) {
 		return 0
 	}
 	return uint8(svc.Spec.ClientAddress) << connClientAddrShift & connClientAddrPending
@@ -125,6 +126,9 @@ const minClampedMSS = 400
 // has to (step 3, and toa.go). pkt is readdressed for the real server and
 // adjusted by any earlier Adjust, which a PROXY header extends.
 func (w *Worker) writeClientAddress(c *conntrack.Conn, ref conntrack.Ref, pkt *packet) Drop {
+	if c.Proto == header.ProtocolUDP {
+		return w.writeDatagramProxyHeader(c, ref, pkt)
+	}
 	if pkt.hdr.TCPFlags&(header.TCPFlagSyn|header.TCPFlagRst) != 0 {
 		return 0
 	}
@@ -199,6 +203,32 @@ func (w *Worker) writeProxyHeader(c *conntrack.Conn, ref conntrack.Ref, pkt *pac
 	fixTCPChecksum(p)
 	w.count(CountProxyHeaders)
 	return n, 0
+}
+
+// writeDatagramProxyHeader writes a PROXY v2 header (DGRAM) in front of the
+// payload of every datagram of a UDP flow toward its real server, as
+// dnsdist and PowerDNS read it (the spec leaves datagrams to the
+// application: each one stands alone). The UDP checksum is recomputed over
+// the datagram (an IPv4 datagram without one stays without).
+func (w *Worker) writeDatagramProxyHeader(c *conntrack.Conn, ref conntrack.Ref, pkt *packet) Drop {
+	p := &pkt.hdr
+	var hdr [proxyproto.V2IPv6]byte
+	addrs := proxyproto.Addrs{Src: c.Client, Dst: c.Virtual, SrcPort: c.ClientPort, DstPort: c.VirtualPort}
+	id := uint64(w.ID)<<56 | uint64(ref)<<24 | w.tally.counts[CountProxyHeaders]&0xffffff
+	n := proxyproto.EncodeV2(hdr[:], &addrs, proxyproto.UDP, id)
+	if n == 0 || !w.roomToGrow(c, pkt, n) {
+		return DropClientAddrNoRoom
+	}
+	insertSegmentBytes(pkt, p.L4Off+header.UDPMinimumSize, hdr[:n])
+	udp := p.UDP()
+	udp.SetLength(udp.Length() + uint16(n))
+	if udp.Checksum() != 0 || p.IsIPv6 {
+		udp.SetChecksum(0)
+		udp.SetChecksum(udp[:udp.Length()].CalculateChecksum(header.PseudoHeaderChecksum(header.ProtocolUDP,
+			addrBytes(&p.Src, p.IsIPv6), addrBytes(&p.Dst, p.IsIPv6), udp.Length())))
+	}
+	w.count(CountProxyHeaders)
+	return 0
 }
 
 // roomToGrow says whether pkt's frame may grow by n bytes: its buffer has

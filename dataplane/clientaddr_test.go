@@ -283,3 +283,29 @@ func TestProxyHeaderOffsetIsSynced(t *testing.T) {
 		t.Fatalf("late peer refused %d records", b.Stats.Count(CountSyncUnknown))
 	}
 }
+
+// TestProxyHeaderOnDatagrams: with proxy_v2 on a FULLNAT UDP service every
+// datagram toward the real server starts with a v2 DGRAM header naming the
+// client; the UDP length and checksum follow; replies are untouched.
+func TestProxyHeaderOnDatagrams(t *testing.T) {
+	d := newMemDataplane(t, clientAddrSpec(ClientAddressProxyV2), 1, 1024)
+	w := d.Workers[0]
+	d.beginBatch()
+	want := make([]byte, proxyproto.V2IPv4)
+	a := proxyproto.Addrs{Src: addr("198.18.1.5").As16(), Dst: addr("198.18.0.30").As16(), SrcPort: 40002, DstPort: 53}
+	proxyproto.EncodeV2(want, &a, proxyproto.UDP, 0)
+	for i, payload := range []string{"query\x00\x01", "second"} {
+		out, _ := sent(t, w, fnatUDP.with(func(p *pkt) { p.payload = []byte(payload) }).frame(t), 0)
+		got := out.UDP().Payload()
+		if len(got) != len(want)+len(payload) || !bytes.Equal(got[:len(want)-8], want[:len(want)-8]) || string(got[len(want):]) != payload {
+			t.Fatalf("datagram %d payload % x, want the v2 header then %q", i, got, payload)
+		}
+	}
+	reply, _ := sent(t, w, fnatUDP.viaLocal("198.18.3.1", 1024, "198.18.2.3", 5353, realMAC3).reply().with(func(p *pkt) { p.payload = []byte("answer") }).frame(t), 1)
+	if string(reply.UDP().Payload()) != "answer" {
+		t.Fatalf("reply payload %q", reply.UDP().Payload())
+	}
+	if w.tally.counts[CountProxyHeaders] != 2 {
+		t.Fatalf("%d headers counted, want 2", w.tally.counts[CountProxyHeaders])
+	}
+}

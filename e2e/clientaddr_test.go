@@ -465,3 +465,86 @@ func TestFullNATProxyProtocolHAProxy(t *testing.T) {
 		})
 	}
 }
+
+// serveProxiedUDP answers every datagram on addr:7 that starts with a PROXY
+// v2 DGRAM header with "name client-address:port" as the header says (and
+// "name none" without one), until the test ends.
+func serveProxiedUDP(t *testing.T, h *testbed.Host, name, addr string) {
+	t.Helper()
+	pc, err := h.ListenPacket("udp4", net.JoinHostPort(addr, "7"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			answer := name + " none"
+			if client, ok := proxyV2Client(buf[:n]); ok {
+				answer = name + " " + client.String()
+			}
+			pc.WriteTo([]byte(answer), from)
+		}
+	}()
+}
+
+// proxyV2Client reads the source of an IPv4 PROXY v2 header over UDP
+// (proxy-protocol.txt section 2.2), written here from the spec.
+func proxyV2Client(b []byte) (netip.AddrPort, bool) {
+	const sig = "\r\n\r\n\x00\r\nQUIT\n"
+	if len(b) < 28 || string(b[:12]) != sig || b[12] != 0x21 || b[13] != 0x12 {
+		return netip.AddrPort{}, false
+	}
+	if 16+int(b[14])<<8|int(b[15]) > len(b) {
+		return netip.AddrPort{}, false
+	}
+	return netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[16:20])), uint16(b[24])<<8|uint16(b[25])), true
+}
+
+// TestFullNATProxyProtocolUDP: proxy_v2 on a FULLNAT UDP service: 300
+// datagrams from two clients (each from a new socket: a new flow) are each
+// answered by a real server that read the client's own address and port
+// from the header in front of the datagram; shares per weights.
+func TestFullNATProxyProtocolUDP(t *testing.T) {
+	topo := fullnatNetwork(t, "fpu", 1)
+	for i, r := range topo.Reals {
+		serveProxiedUDP(t, r, fmt.Sprintf("r%d", i+1), topo.RealAddrs[i])
+	}
+	cfg := strings.Replace(fullnatConfig(), "forward: fullnat,", "forward: fullnat, client_address: proxy_v2,", 2)
+	startDirector(t, topo, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var rs []response
+	for k := range 300 {
+		i := k % len(topo.Clients)
+		conn, err := topo.Clients[i].DialFrom(ctx, "udp4", topo.ClientAddrs[i], "198.18.0.10:7")
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.SetDeadline(time.Now().Add(2 * time.Second))
+		buf := make([]byte, 512)
+		_, err = conn.Write([]byte("hello"))
+		n := 0
+		if err == nil {
+			n, err = conn.Read(buf)
+		}
+		local := conn.LocalAddr().String()
+		conn.Close()
+		if err != nil {
+			t.Fatalf("datagram %d from %s: %v", k, local, err)
+		}
+		r, err := parseResponse(string(buf[:n]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.client != local {
+			t.Fatalf("datagram %d: %s read client %s from the header, want %s", k, r.server, r.client, local)
+		}
+		rs = append(rs, r)
+	}
+	checkWeightShares(t, rs, map[string]int{"r1": 1, "r2": 2, "r3": 3}, 5)
+}
