@@ -6,36 +6,24 @@ import (
 	"fastlvs/conntrack"
 	"fastlvs/header"
 	"fastlvs/proxyproto"
-	"fastlvs/seqadj"
 )
 
-// Client address for FULLNAT real servers (client_address on a FULLNAT TCP
+// Client address for FULLNAT real servers (client_address on a FULLNAT
 // service). A FULLNAT real server sees the director's local address as its
-// client; with proxy_v1 or proxy_v2 the director tells it the real one:
+// client; the director tells it the real one:
 //
 //  1. A new connection carries the way in Conn.Flags (connClientAddrPending).
-//  2. The real server's SYN/ACK has its MSS lowered by the longest header the
-//     connection can need, so every client segment still fits the path MTU
-//     once the header is in front of it (with synproxy, the cookie SYN/ACK's
-//     MSS is lowered likewise: table.go).
-//  3. The client's first segment carrying data gets the PROXY header written
-//     between its TCP header and its payload; the header occupies the
-//     sequence numbers the payload had, so from then on the connection's
-//     seqadj.Adjust adds the header's length to every client sequence
-//     number toward the server and takes it off every acknowledgement and
-//     SACK block toward the client (the SYN proxy's mechanism, synproxy.go;
-//     with synproxy on the service both offsets live in the one Adjust, and
-//     held segments get the header when they are replayed).
+//  2. The real server's SYN/ACK has its MSS lowered by the most the
+//     connection's segments can grow, so a full-sized client segment still
+//     fits the path MTU (with synproxy, the cookie SYN/ACK's MSS is lowered
+//     instead: table.go).
+//  3. The client's segments toward the server get the PROXY header in front
+//     of the first data byte (proxyheader.go) or the TOA option (toa.go);
+//     a UDP flow's every datagram gets a PROXY v2 header (proxyheader.go).
 //
-// The header is written once. A retransmission of the first data segment
-// is shifted like every later one: the server's stream stays consistent
-// when the first copy reached it (it acknowledged the header with the
-// data). If that copy was lost between the director and the real server,
-// the header is lost with it and the server waits for bytes no one sends:
-// the connection stalls until a side times out. The director keeps no room
-// in the connection record to recognize that retransmission (the record's
-// spare bytes hold the Adjust), so the loss-free real-server network is
-// assumed, as DPVS assumes it.
+// process hands a connection to clientAddressToReal and clientAddressToClient
+// while any of its connClientAddrState bits is set; they apply its sequence
+// adjustment themselves.
 
 // ClientAddress is how a FULLNAT real server learns the client's address.
 type ClientAddress uint8
@@ -69,11 +57,18 @@ func ParseClientAddress(name string) (ClientAddress, error) {
 	return 0, fmt.Errorf("unknown client address way %q (want none, toa, proxy_v1 or proxy_v2)", name)
 }
 
-// Conn.Flags bits 2-3 (synproxy.go owns 0-1): the ClientAddress still to be
-// written for the connection; 0 once written or when there is none.
+// Conn.Flags bits 2-4 (synproxy.go owns 0-1).
 const (
+	// connClientAddrPending holds the connection's ClientAddress while it
+	// still has to be written or, with connHeaderUnacked, resent; 0 once
+	// done or when there is none.
 	connClientAddrShift         = 2
 	connClientAddrPending uint8 = 3 << connClientAddrShift
+	// connHeaderUnacked: the PROXY header is written and the real server
+	// has not acknowledged it yet; Conn.Seq's ServerTS holds the sequence
+	// number the header starts at (proxyheader.go).
+	connHeaderUnacked   uint8 = 1 << 4
+	connClientAddrState       = connClientAddrPending | connHeaderUnacked
 )
 
 // clientAddrFlags is what a new connection of svc starts with in Flags. A
@@ -102,6 +97,43 @@ func clientAddrRoom(way ClientAddress, ipv6 bool) int {
 	return proxyproto.MaxLen(2, !ipv6)
 }
 
+// clientAddressToReal tells c's real server the client, in the way c still
+// has to, and applies c's sequence adjustment. pkt is readdressed for the
+// real server.
+func (w *Worker) clientAddressToReal(c *conntrack.Conn, pkt *packet) Drop {
+	switch {
+	case c.Proto == header.ProtocolUDP:
+		return w.writeDatagramProxyHeader(c, pkt)
+	case c.Flags&connHeaderUnacked != 0:
+		return w.toRealHeaderUnacked(c, pkt)
+	}
+	adjustSeq(c, conntrack.DirIn, &pkt.hdr)
+	if pkt.hdr.TCPFlags&(header.TCPFlagSyn|header.TCPFlagRst) != 0 {
+		return 0
+	}
+	if pendingClientAddress(c) == ClientAddressTOA {
+		w.writeTOA(c, pkt)
+		return 0
+	}
+	return w.writeProxyHeaderFirst(c, pkt)
+}
+
+// clientAddressToClient notes what a real server's segment says about the
+// client address (a SYN/ACK's MSS, an acknowledged PROXY header) and applies
+// c's sequence adjustment. p is readdressed for the client.
+func (w *Worker) clientAddressToClient(c *conntrack.Conn, p *header.Packet) {
+	if c.Flags&connHeaderUnacked != 0 {
+		headerAcknowledged(c, p)
+	}
+	if c.Flags&connHeaderUnacked == 0 && c.Flags&connClientAddrPending != 0 {
+		w.clampClientMSS(c, p)
+	}
+	if c.Flags&connSeqAdjusted != 0 {
+		adj, _ := headerAdjust(c)
+		adj.ToClient(p.TCP())
+	}
+}
+
 // clampClientMSS lowers the MSS a real server's SYN/ACK offers the client
 // (step 2). p is already readdressed for the client.
 func (w *Worker) clampClientMSS(c *conntrack.Conn, p *header.Packet) {
@@ -121,115 +153,6 @@ func (w *Worker) clampClientMSS(c *conntrack.Conn, p *header.Packet) {
 // minClampedMSS keeps a clamped MSS usable (RFC 9293's IPv4 default 536
 // minus the largest header).
 const minClampedMSS = 400
-
-// writeClientAddress tells c's real server the client, in the way c still
-// has to (step 3, and toa.go). pkt is readdressed for the real server and
-// adjusted by any earlier Adjust, which a PROXY header extends.
-func (w *Worker) writeClientAddress(c *conntrack.Conn, ref conntrack.Ref, pkt *packet) Drop {
-	if c.Proto == header.ProtocolUDP {
-		return w.writeDatagramProxyHeader(c, ref, pkt)
-	}
-	if pkt.hdr.TCPFlags&(header.TCPFlagSyn|header.TCPFlagRst) != 0 {
-		return 0
-	}
-	way := pendingClientAddress(c)
-	if way == ClientAddressTOA {
-		w.writeTOA(c, pkt)
-		return 0
-	}
-	n, drop := w.writeProxyHeader(c, ref, pkt, way)
-	if n > 0 {
-		var adj seqadj.Adjust
-		if c.Flags&connSeqAdjusted != 0 {
-			adj = seqadj.Unpack(&c.Seq)
-		}
-		adj.ClientSeq += uint32(n)
-		adj.Pack(&c.Seq)
-		c.Flags = c.Flags&^connClientAddrPending | connSeqAdjusted
-		w.publishSync(c) // the peer must shift this connection too
-	}
-	return drop
-}
-
-// writeClientAddressHeld is writeClientAddress for a client segment the SYN
-// proxy held and now replays (its frame is buf[:size], parsed as hp), while
-// the connection's Adjust is still adj, not yet packed into c. It returns
-// the frame's new size, or 0 when the segment must drop (counted).
-func (w *Worker) writeClientAddressHeld(c *conntrack.Conn, buf []byte, size int, hp *header.Packet, adj *seqadj.Adjust) int {
-	pkt := packet{buf: buf, size: size, hdr: *hp}
-	way := pendingClientAddress(c)
-	switch {
-	case pkt.hdr.TCPFlags&(header.TCPFlagSyn|header.TCPFlagRst) != 0:
-	case way == ClientAddressTOA:
-		w.writeTOA(c, &pkt)
-	default:
-		n, drop := w.writeProxyHeader(c, 0, &pkt, way)
-		if drop != 0 {
-			w.drop(drop)
-			return 0
-		}
-		if n > 0 {
-			adj.ClientSeq += uint32(n)
-			c.Flags &^= connClientAddrPending
-		}
-	}
-	*hp = pkt.hdr
-	return pkt.size
-}
-
-// writeProxyHeader writes the PROXY header in front of the data of the
-// client's first data segment (step 3) and returns its length. A segment
-// without data passes unchanged (0); one that cannot grow is to be dropped
-// (the client retransmits it, and the clamped MSS makes that rare).
-func (w *Worker) writeProxyHeader(c *conntrack.Conn, ref conntrack.Ref, pkt *packet, way ClientAddress) (int, Drop) {
-	p := &pkt.hdr
-	dataOff := p.L4Off + p.TCP().DataOffset()
-	if dataOff == p.L4Off+p.L4Len {
-		return 0, 0
-	}
-	var hdr [proxyproto.MaxV1IPv6]byte
-	addrs := proxyproto.Addrs{Src: c.Client, Dst: c.Virtual, SrcPort: c.ClientPort, DstPort: c.VirtualPort}
-	var n int
-	if way == ClientAddressProxyV1 {
-		n = proxyproto.EncodeV1(hdr[:], &addrs)
-	} else {
-		id := uint64(w.ID)<<56 | uint64(ref)<<24 | w.tally.counts[CountProxyHeaders]&0xffffff
-		n = proxyproto.EncodeV2(hdr[:], &addrs, proxyproto.TCP, id)
-	}
-	if n == 0 || !w.roomToGrow(c, pkt, n) {
-		return 0, DropClientAddrNoRoom
-	}
-	insertSegmentBytes(pkt, dataOff, hdr[:n])
-	fixTCPChecksum(p)
-	w.count(CountProxyHeaders)
-	return n, 0
-}
-
-// writeDatagramProxyHeader writes a PROXY v2 header (DGRAM) in front of the
-// payload of every datagram of a UDP flow toward its real server, as
-// dnsdist and PowerDNS read it (the spec leaves datagrams to the
-// application: each one stands alone). The UDP checksum is recomputed over
-// the datagram (an IPv4 datagram without one stays without).
-func (w *Worker) writeDatagramProxyHeader(c *conntrack.Conn, ref conntrack.Ref, pkt *packet) Drop {
-	p := &pkt.hdr
-	var hdr [proxyproto.V2IPv6]byte
-	addrs := proxyproto.Addrs{Src: c.Client, Dst: c.Virtual, SrcPort: c.ClientPort, DstPort: c.VirtualPort}
-	id := uint64(w.ID)<<56 | uint64(ref)<<24 | w.tally.counts[CountProxyHeaders]&0xffffff
-	n := proxyproto.EncodeV2(hdr[:], &addrs, proxyproto.UDP, id)
-	if n == 0 || !w.roomToGrow(c, pkt, n) {
-		return DropClientAddrNoRoom
-	}
-	insertSegmentBytes(pkt, p.L4Off+header.UDPMinimumSize, hdr[:n])
-	udp := p.UDP()
-	udp.SetLength(udp.Length() + uint16(n))
-	if udp.Checksum() != 0 || p.IsIPv6 {
-		udp.SetChecksum(0)
-		udp.SetChecksum(udp[:udp.Length()].CalculateChecksum(header.PseudoHeaderChecksum(header.ProtocolUDP,
-			addrBytes(&p.Src, p.IsIPv6), addrBytes(&p.Dst, p.IsIPv6), udp.Length())))
-	}
-	w.count(CountProxyHeaders)
-	return 0
-}
 
 // roomToGrow says whether pkt's frame may grow by n bytes: its buffer has
 // them and the egress MTU toward c's real server allows them.

@@ -73,7 +73,8 @@ func sent(t *testing.T, w *Worker, frame []byte, port int) (header.Packet, []byt
 // SYN/ACK's MSS is lowered by the header's room, the first data segment
 // carries the header before its payload at the client's sequence number,
 // every later client segment is shifted by the header's length and every
-// acknowledgement back to the client unshifted.
+// acknowledgement back to the client unshifted; the first segment
+// retransmitted gets the header again until the server acknowledged it.
 func TestProxyHeaderShiftsTheStream(t *testing.T) {
 	const clientISN, serverISN = 1000, 500000
 	for _, tc := range []struct {
@@ -127,17 +128,25 @@ func TestProxyHeaderShiftsTheStream(t *testing.T) {
 			if got, want := second.TCP().SequenceNumber(), clientISN+1+uint32(len(request)+n); got != want {
 				t.Fatalf("second segment seq %d, want %d", got, want)
 			}
+			// The first segment again before the server acknowledged the
+			// header (it was lost): the header again, unshifted.
 			again, _ := sent(t, w, tcpSegment(t, tc.client, tc.vip, 40001, 80, clientISN+1, serverISN+1, pshAck, 0, request), 0)
-			if again.TCP().SequenceNumber() != clientISN+1+uint32(n) || !bytes.Equal(again.TCP().Payload(), request) {
-				t.Fatalf("retransmitted first segment: seq %d payload %q", again.TCP().SequenceNumber(), again.TCP().Payload())
+			if again.TCP().SequenceNumber() != clientISN+1 || !bytes.Equal(again.TCP().Payload(), payload) {
+				t.Fatalf("first segment resent before the server's ACK: seq %d payload %q, want the header again", again.TCP().SequenceNumber(), again.TCP().Payload())
 			}
 			answer := tcpSegment(t, tc.realIP, tc.local, 8080, lport, serverISN+1, clientISN+1+uint32(len(request)+4+n), pshAck, 0, []byte("HTTP/1.1 200 OK\r\n\r\n"))
 			back, _ := sent(t, w, answer, 1)
 			if got, want := back.TCP().AckNumber(), uint32(clientISN+1+len(request)+4); got != want {
 				t.Fatalf("ack to the client %d, want %d", got, want)
 			}
-			if w.tally.counts[CountProxyHeaders] != 1 || w.tally.counts[CountMSSClamped] != 1 {
-				t.Fatalf("counted %d headers, %d clamps; want 1 and 1", w.tally.counts[CountProxyHeaders], w.tally.counts[CountMSSClamped])
+			// Once the server acknowledged it, a retransmission is shifted.
+			late, _ := sent(t, w, tcpSegment(t, tc.client, tc.vip, 40001, 80, clientISN+1, serverISN+1, pshAck, 0, request), 0)
+			if late.TCP().SequenceNumber() != clientISN+1+uint32(n) || !bytes.Equal(late.TCP().Payload(), request) {
+				t.Fatalf("first segment resent after the server's ACK: seq %d payload %q", late.TCP().SequenceNumber(), late.TCP().Payload())
+			}
+			if w.tally.counts[CountProxyHeaders] != 2 || w.tally.counts[CountProxyHeadersResent] != 1 || w.tally.counts[CountMSSClamped] != 1 {
+				t.Fatalf("counted %d headers, %d resent, %d clamps; want 2, 1 and 1", w.tally.counts[CountProxyHeaders],
+					w.tally.counts[CountProxyHeadersResent], w.tally.counts[CountMSSClamped])
 			}
 		})
 	}

@@ -90,18 +90,18 @@ func (w *Worker) process(pkt *packet, res header.ParseResult, ref conntrack.Ref,
 	case MethodNAT, MethodFullNAT:
 		if dir == conntrack.DirIn {
 			w.rewriteToReal(c, p)
-			adjustSeq(c, dir, p)
-			if c.Flags&connClientAddrPending != 0 {
-				if drop := w.writeClientAddress(c, ref, pkt); drop != 0 {
-					return w.drop(drop)
-				}
+			if c.Flags&connClientAddrState == 0 {
+				adjustSeq(c, dir, p)
+			} else if drop := w.clientAddressToReal(c, pkt); drop != 0 {
+				return w.drop(drop)
 			}
 			return w.transmitToReal(c, pkt)
 		}
 		rewriteToClient(c, p)
-		adjustSeq(c, dir, p)
-		if c.Flags&connClientAddrPending != 0 {
-			w.clampClientMSS(c, p)
+		if c.Flags&connClientAddrState == 0 {
+			adjustSeq(c, dir, p)
+		} else {
+			w.clientAddressToClient(c, p)
 		}
 		return w.transmitTo(&c.Client, pkt)
 	case MethodTunnel:

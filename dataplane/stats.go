@@ -181,10 +181,11 @@ const (
 	CountSynproxyHeld
 	CountSynproxyReplayed
 	// Client address for FULLNAT real servers (clientaddr.go).
-	CountProxyHeaders // PROXY protocol headers written in front of a connection's first data
-	CountTOAInserted  // TOA options added to a client's segment
-	CountTOANoRoom    // client segments that went on without the TOA option: no room
-	CountMSSClamped   // SYN/ACKs whose MSS was lowered to leave room for the client address
+	CountProxyHeaders       // PROXY protocol headers written in front of a connection's first data
+	CountProxyHeadersResent // PROXY headers written again into a retransmitted first data segment
+	CountTOAInserted        // TOA options added to a client's segment
+	CountTOANoRoom          // client segments that went on without the TOA option: no room
+	CountMSSClamped         // SYN/ACKs whose MSS was lowered to leave room for the client address
 	NumCounts
 )
 
@@ -220,6 +221,7 @@ var counterInfo = [NumCounts]CountInfo{
 	CountSynproxyHeld:        {"synproxy_held_segments_total", "Client segments held while their connection's real server had not answered yet."},
 	CountSynproxyReplayed:    {"synproxy_replayed_segments_total", "Held client segments sent on to the real server once it answered."},
 	CountProxyHeaders:        {"proxy_protocol_headers_total", "PROXY protocol headers written in front of a FULLNAT connection's first data bytes."},
+	CountProxyHeadersResent:  {"proxy_protocol_headers_resent_total", "PROXY protocol headers written again into a retransmission of a connection's first data segment before the real server acknowledged them."},
 	CountTOAInserted:         {"toa_inserted_total", "TOA options (the client's address and port) added to FULLNAT client segments toward a real server."},
 	CountTOANoRoom:           {"toa_no_room_total", "FULLNAT client segments sent on without the TOA option: their header or the egress MTU had no room for it."},
 	CountMSSClamped:          {"client_address_mss_clamped_total", "Real servers' SYN/ACKs whose MSS was lowered so that the client's segments leave room for the PROXY header or TOA option."},

@@ -30,14 +30,14 @@ type SyncRecord struct {
 	State                                        conntrack.State
 	// Flags are the connection's SyncedFlags: whether Adjust (the SYN
 	// proxy's and the PROXY header's sequence offsets) applies, and a client
-	// address still to be written (clientaddr.go).
+	// address still to be written or acknowledged (clientaddr.go).
 	Flags  uint8
 	Adjust seqadj.Adjust
 }
 
 // SyncedFlags are the Conn.Flags a sync record carries; the SYN proxy's
 // pending handshake stays with the director that has its held segments.
-const SyncedFlags = connSeqAdjusted | connClientAddrPending
+const SyncedFlags = connSeqAdjusted | connClientAddrState
 
 // SyncSeqAdjusted is the SyncedFlags bit that says Adjust applies.
 const SyncSeqAdjusted = connSeqAdjusted

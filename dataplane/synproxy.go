@@ -263,7 +263,7 @@ func (w *Worker) replayHeld(c *conntrack.Conn, pend *proxyPending, adj *seqadj.A
 		w.rewriteToReal(c, hp)
 		adj.ToServer(hp.TCP())
 		if c.Flags&connClientAddrPending != 0 {
-			n := w.writeClientAddressHeld(c, h.buf[:], h.size, hp, adj)
+			n := w.writeProxyHeaderHeld(c, h.buf[:], h.size, hp, adj)
 			if n == 0 {
 				continue
 			}

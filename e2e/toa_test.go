@@ -3,20 +3,23 @@ package e2e
 import (
 	"bufio"
 	"bytes"
-	byteorder "encoding/binary"
+	endian "encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+	"golang.org/x/sys/unix"
 
 	"fastlvs/testbed"
 )
@@ -120,13 +123,10 @@ func TestFullNATTOA(t *testing.T) {
 	bin := buildCommand(t, "fastlvs/cmd/fastlvs-toa")
 	start(t, "fastlvs-toa", exec.Command(bin, "--cgroup", cgroup, "--pin", pin), "fastlvs-toa running")
 
-	var captures []string
+	var captures []*packetCapture
 	for i, r := range topo.Reals {
 		name := fmt.Sprintf("r%d", i+1)
-		capture := filepath.Join(t.TempDir(), name+".pcap")
-		captures = append(captures, capture)
-		start(t, "tcpdump on "+name, r.Command("tcpdump", "-i", "eth0", "-U", "-n", "-s", "200", "-w", capture,
-			"tcp port 80"), "listening on")
+		captures = append(captures, capturePackets(t, r, "eth0"))
 		echo := r.Command(bin, "echo", "--pin", pin, "--listen", topo.RealAddrs[i]+":80", "--name", name)
 		echo.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: cgroupFD}
 		start(t, "echo server on "+name, echo, "serving on")
@@ -137,7 +137,6 @@ func TestFullNATTOA(t *testing.T) {
 	const requests = 300
 	rs, clients := driveTold(t, topo, topo.ClientAddrs, "http://198.18.0.10", requests)
 	checkWeightShares(t, rs, map[string]int{"r1": 1, "r2": 2, "r3": 3}, 5)
-	time.Sleep(500 * time.Millisecond) // tcpdump writes every packet at once (-U); let the last arrive
 	known := map[string]bool{}
 	for _, cc := range clients {
 		for a := range cc.locals {
@@ -145,8 +144,8 @@ func TestFullNATTOA(t *testing.T) {
 		}
 	}
 	flows := 0
-	for _, c := range captures {
-		flows += checkTOACapture(t, c, known)
+	for i, c := range captures {
+		flows += checkTOACapture(t, fmt.Sprintf("r%d", i+1), c.drain(t), known)
 	}
 	if flows != requests {
 		t.Fatalf("captures hold %d connections with TOA, want %d", flows, requests)
@@ -158,12 +157,8 @@ func TestFullNATTOA(t *testing.T) {
 // and the request) carry exactly one TOA option, kind 254 length 8, whose
 // port and address are a client connection's; later ones carry none. It
 // returns how many connections it saw.
-func checkTOACapture(t *testing.T, path string, known map[string]bool) int {
+func checkTOACapture(t *testing.T, path string, frames [][]byte, known map[string]bool) int {
 	t.Helper()
-	frames, err := readPcap(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	seen := map[uint16]int{} // local port → segments after the SYN
 	told := map[uint16]string{}
 	for _, data := range frames {
@@ -191,7 +186,7 @@ func checkTOACapture(t *testing.T, path string, known map[string]bool) int {
 			t.Fatalf("%s: segment %d of local port %d: TOA %+v, want one option 254 of length 8", path, n, port, toa)
 		}
 		d := toa[0].OptionData
-		client := netip.AddrPortFrom(netip.AddrFrom4([4]byte(d[2:6])), byteorder.BigEndian.Uint16(d)).String()
+		client := netip.AddrPortFrom(netip.AddrFrom4([4]byte(d[2:6])), endian.BigEndian.Uint16(d)).String()
 		if !known[client] {
 			t.Fatalf("%s: TOA names %s, not a client connection", path, client)
 		}
@@ -212,26 +207,66 @@ func tcpOptionBytes(tcp *layers.TCP) []byte {
 	return tcp.Contents[20:]
 }
 
-// readPcap returns the frames of a classic little-endian pcap file as
-// tcpdump writes it (a record cut short by the capture's stop ends it).
-func readPcap(path string) ([][]byte, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	const fileHeader, recordHeader = 24, 16
-	if len(b) < fileHeader || byteorder.LittleEndian.Uint32(b) != 0xa1b2c3d4 {
-		return nil, fmt.Errorf("%s: not a little-endian pcap file", path)
-	}
-	var frames [][]byte
-	for off := fileHeader; off+recordHeader <= len(b); {
-		n := int(byteorder.LittleEndian.Uint32(b[off+8:]))
-		off += recordHeader
-		if off+n > len(b) {
-			break
+// packetCapture keeps the frames one interface of a host receives, from an
+// AF_PACKET socket in its namespace with a large buffer, so that none is
+// lost while the machine is busy.
+type packetCapture struct {
+	fd       int
+	frames   [][]byte
+	stopping atomic.Bool
+	done     chan struct{}
+}
+
+func capturePackets(t *testing.T, h *testbed.Host, iface string) *packetCapture {
+	t.Helper()
+	c := &packetCapture{done: make(chan struct{})}
+	err := h.Do(func() error {
+		var err error
+		if c.fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(htons(unix.ETH_P_ALL))); err != nil {
+			return err
 		}
-		frames = append(frames, b[off:off+n])
-		off += n
+		ifc, err := net.InterfaceByName(iface)
+		if err != nil {
+			return err
+		}
+		if err := unix.SetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 32<<20); err != nil {
+			return err
+		}
+		tv := unix.Timeval{Usec: 100_000}
+		if err := unix.SetsockoptTimeval(c.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+			return err
+		}
+		return unix.Bind(c.fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifc.Index})
+	})
+	if err != nil {
+		t.Fatalf("capture on %s: %v", h.Name, err)
 	}
-	return frames, nil
+	go func() {
+		defer close(c.done)
+		defer unix.Close(c.fd)
+		buf := make([]byte, 65536)
+		last := time.Now()
+		for !c.stopping.Load() || time.Since(last) < 500*time.Millisecond {
+			n, _, err := unix.Recvfrom(c.fd, buf, 0)
+			if err != nil {
+				continue // the receive timeout
+			}
+			last = time.Now()
+			c.frames = append(c.frames, append([]byte(nil), buf[:n]...))
+		}
+	}()
+	t.Cleanup(func() { c.stopping.Store(true); <-c.done })
+	return c
+}
+
+// drain waits until the interface has been quiet for half a second and
+// returns every frame it received.
+func (c *packetCapture) drain(t *testing.T) [][]byte {
+	c.stopping.Store(true)
+	select {
+	case <-c.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("capture never went quiet")
+	}
+	return c.frames
 }
