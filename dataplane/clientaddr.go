@@ -69,6 +69,8 @@ const (
 	// number the header starts at (proxyheader.go).
 	connHeaderUnacked   uint8 = 1 << 4
 	connClientAddrState       = connClientAddrPending | connHeaderUnacked
+	// connHeaderWritten: the header went out at least once (counting only).
+	connHeaderWritten uint8 = 1 << 5
 )
 
 // clientAddrFlags is what a new connection of svc starts with in Flags. A
@@ -123,9 +125,9 @@ func (w *Worker) clientAddressToReal(c *conntrack.Conn, pkt *packet) Drop {
 // c's sequence adjustment. p is readdressed for the client.
 func (w *Worker) clientAddressToClient(c *conntrack.Conn, p *header.Packet) {
 	if c.Flags&connHeaderUnacked != 0 {
-		headerAcknowledged(c, p)
+		noteHeaderAck(c, p)
 	}
-	if c.Flags&connHeaderUnacked == 0 && c.Flags&connClientAddrPending != 0 {
+	if c.Flags&connClientAddrPending != 0 {
 		w.clampClientMSS(c, p)
 	}
 	if c.Flags&connSeqAdjusted != 0 {

@@ -8,6 +8,7 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 
+	"fastlvs/conntrack"
 	"fastlvs/header"
 	"fastlvs/proxyproto"
 )
@@ -316,5 +317,55 @@ func TestProxyHeaderOnDatagrams(t *testing.T) {
 	}
 	if w.tally.counts[CountProxyHeaders] != 2 {
 		t.Fatalf("%d headers counted, want 2", w.tally.counts[CountProxyHeaders])
+	}
+}
+
+// TestProxyHeaderAroundReorderedSegments: the SYN/ACK reaches the client
+// acknowledging its SYN (not shifted below it); a retransmitted SYN and the
+// handshake's ACK reach the server unshifted; a data segment that overtook
+// the first one goes behind the header; the first one, arriving last, gets
+// the header at the start of the stream; the server's duplicate
+// acknowledgements short of the header reach the client as its stream's
+// start.
+func TestProxyHeaderAroundReorderedSegments(t *testing.T) {
+	const client, vip, real, local = "198.18.1.5", "198.18.0.30", "198.18.2.2", "198.18.3.1"
+	d := newMemDataplane(t, clientAddrSpec(ClientAddressProxyV2), 1, 1024)
+	w := d.Workers[0]
+	d.beginBatch()
+	const s = 1001 // the client's stream starts here
+	synOut, _ := sent(t, w, tcpSegment(t, client, vip, 40001, 80, s-1, 0, syn, 1460, nil), 0)
+	lport := synOut.SrcPort
+	again, _ := sent(t, w, tcpSegment(t, client, vip, 40001, 80, s-1, 0, syn, 1460, nil), 0)
+	if again.TCP().SequenceNumber() != s-1 {
+		t.Fatalf("retransmitted SYN seq %d, want %d", again.TCP().SequenceNumber(), s-1)
+	}
+	sa, _ := sent(t, w, tcpSegment(t, real, local, 8080, lport, 5000, s, synAck, 1460, nil), 1)
+	if sa.TCP().AckNumber() != s {
+		t.Fatalf("SYN/ACK to the client acknowledges %d, want %d", sa.TCP().AckNumber(), s)
+	}
+	hs, _ := sent(t, w, tcpSegment(t, client, vip, 40001, 80, s, 5001, ack, 0, nil), 0)
+	if hs.TCP().SequenceNumber() != s {
+		t.Fatalf("handshake ACK seq %d, want %d", hs.TCP().SequenceNumber(), s)
+	}
+	n := uint32(proxyproto.V2IPv4)
+	second, _ := sent(t, w, tcpSegment(t, client, vip, 40001, 80, s+5, 5001, pshAck, 0, []byte("world")), 0)
+	if second.TCP().SequenceNumber() != s+5+n || string(second.TCP().Payload()) != "world" {
+		t.Fatalf("overtaking segment seq %d payload %q, want %d and no header", second.TCP().SequenceNumber(), second.TCP().Payload(), s+5+n)
+	}
+	dup, _ := sent(t, w, tcpSegment(t, real, local, 8080, lport, 5001, s, ack, 0, nil), 1)
+	if dup.TCP().AckNumber() != s {
+		t.Fatalf("duplicate ACK short of the header reaches the client as %d, want %d", dup.TCP().AckNumber(), s)
+	}
+	first, _ := sent(t, w, tcpSegment(t, client, vip, 40001, 80, s, 5001, pshAck, 0, []byte("hello")), 0)
+	if first.TCP().SequenceNumber() != s || len(first.TCP().Payload()) != int(n)+5 || string(first.TCP().Payload()[n:]) != "hello" {
+		t.Fatalf("first segment seq %d payload % x, want the header at %d", first.TCP().SequenceNumber(), first.TCP().Payload(), s)
+	}
+	all, _ := sent(t, w, tcpSegment(t, real, local, 8080, lport, 5001, s+10+n, ack, 0, nil), 1)
+	if all.TCP().AckNumber() != s+10 {
+		t.Fatalf("ACK of everything reaches the client as %d, want %d", all.TCP().AckNumber(), s+10)
+	}
+	tuple := conntrack.Tuple{Src: addr(client).As16(), Dst: addr(vip).As16(), SrcPort: 40001, DstPort: 80, Proto: header.ProtocolTCP}
+	if ref, _ := w.conns.Lookup(&tuple); ref == 0 || w.conns.Conn(ref).Flags&connClientAddrState != 0 {
+		t.Fatal("the connection still waits for the header's acknowledgement after the server's ACK of it")
 	}
 }

@@ -193,8 +193,9 @@ func (w *Worker) newConn(svc *Service, p *header.Packet, tuple *conntrack.Tuple)
 		Real: real.Addr, RealPort: rport,
 		Proto: p.Proto, Forward: uint8(svc.Spec.Method),
 		ServiceID: svc.State.ID, RealID: real.ID,
-		Template: template, Flags: clientAddrFlags(svc),
+		Template: template,
 	}
+	startClientAddress(svc, &c, p)
 	var out *conntrack.Tuple
 	var reply conntrack.Tuple
 	switch svc.Spec.Method {

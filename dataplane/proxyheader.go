@@ -7,29 +7,61 @@ import (
 	"fastlvs/seqadj"
 )
 
-// The PROXY protocol header (client_address: proxy_v1 or proxy_v2):
+// The PROXY protocol header (client_address: proxy_v1 or proxy_v2), n
+// bytes written in front of the client's first data byte:
 //
-//  1. The client's first segment carrying data, at sequence number S, gets
-//     the header (n bytes) written between its TCP header and its payload:
-//     the header takes S..S+n-1 and the payload moves up by n. From then on
-//     the connection's seqadj.Adjust adds n to every client sequence number
-//     toward the server and takes it off every acknowledgement and SACK
-//     block toward the client (the SYN proxy's mechanism; with synproxy on
-//     the service both offsets live in the one Adjust).
-//  2. Until the server acknowledges S+n, the header is "unacked": S is kept
-//     in the Adjust's ServerTS field (unused then: see below), and a client
-//     segment starting at S again — the first data segment retransmitted,
-//     because it was lost on either side of the director — gets the header
-//     written again and is sent unshifted, so the server's stream is the
-//     same whichever copy reaches it. The server's ACK covering the header
-//     ends that state.
+//  1. A connection opened by the client's SYN (ISN) knows from the start
+//     where its stream begins, S = ISN+1, and how long its header is. Its
+//     seqadj.Adjust adds n to every client sequence number toward the server
+//     and takes it off every acknowledgement and SACK block toward the
+//     client (the SYN proxy's mechanism); S is kept in the Adjust's ServerTS
+//     field, which only the SYN proxy uses, while the header is
+//     "unacked" (connHeaderUnacked).
+//  2. Until the server acknowledges S+n, client segments are placed around
+//     the header: one starting at S with data gets the header written in
+//     front of its payload and goes unshifted (the header takes S..S+n-1,
+//     the payload follows) — the first data segment, or its retransmission
+//     when a copy was lost on either side of the director; one starting at
+//     S without data (the handshake's ACK) or before it (a retransmitted
+//     SYN) goes unshifted; one after S is shifted, so data the client sent
+//     later and that overtook the first segment lands behind the header.
+//     The server's acknowledgements below S+n (the SYN/ACK's, duplicates
+//     while the header is missing) reach the client as S.
+//  3. The server's acknowledgement of S+n ends the unacked state; from then
+//     on every segment is shifted.
 //
-// A connection whose Adjust has a timestamp offset (SYN proxy with
-// timestamps) has no field to keep S in: its header is written once, and a
-// first data segment lost between the director and the real server stalls
-// the connection (a retransmission is shifted, and the header is lost with
-// the first copy). So does one whose first data the SYN proxy held and
-// replayed. A UDP flow's every datagram carries its own v2 header.
+// A connection opened otherwise — by the SYN proxy (its Adjust is fixed by
+// the server's SYN/ACK, and with timestamps has no field left for S) or by
+// sloppy_tcp from a mid-stream segment — writes the header into the first
+// segment carrying data, and keeps the unacked state from then on if its
+// Adjust has no timestamp offset; with one, a first copy lost between the
+// director and the real server stalls the connection, and segments that
+// overtake it get no header. A UDP flow's every datagram carries its own v2
+// header.
+
+// startClientAddress gives a new connection of svc its client-address
+// state (step 1 for a connection opened by a SYN). p is its first packet.
+func startClientAddress(svc *Service, c *conntrack.Conn, p *header.Packet) {
+	c.Flags |= clientAddrFlags(svc)
+	way := pendingClientAddress(c)
+	if c.Proto != header.ProtocolTCP || (way != ClientAddressProxyV1 && way != ClientAddressProxyV2) ||
+		p.TCPFlags&(header.TCPFlagSyn|header.TCPFlagAck) != header.TCPFlagSyn {
+		return
+	}
+	adj := seqadj.Adjust{ClientSeq: uint32(proxyHeaderLen(c, way)), ServerTS: p.TCP().SequenceNumber() + 1}
+	adj.Pack(&c.Seq)
+	c.Flags |= connSeqAdjusted | connHeaderUnacked
+}
+
+// proxyHeaderLen is the length of c's header.
+func proxyHeaderLen(c *conntrack.Conn, way ClientAddress) int {
+	addrs := proxyproto.Addrs{Src: c.Client, Dst: c.Virtual, SrcPort: c.ClientPort, DstPort: c.VirtualPort}
+	if way == ClientAddressProxyV2 {
+		return proxyproto.MaxLen(2, addrs.IPv4())
+	}
+	var hdr [proxyproto.MaxV1IPv6]byte
+	return proxyproto.EncodeV1(hdr[:], &addrs)
+}
 
 // headerAdjust is c's sequence adjustment and, while the header is unacked,
 // the sequence number S the header starts at.
@@ -43,9 +75,9 @@ func headerAdjust(c *conntrack.Conn) (seqadj.Adjust, uint32) {
 	return adj, s
 }
 
-// writeProxyHeaderFirst writes the header into the client's first data
-// segment (step 1), already adjusted by any SYN-proxy offset, and records
-// the offset.
+// writeProxyHeaderFirst writes the header into the first data segment of a
+// connection that did not start with a SYN, already adjusted by any
+// SYN-proxy offset, and records the offset.
 func (w *Worker) writeProxyHeaderFirst(c *conntrack.Conn, pkt *packet) Drop {
 	seq := pkt.hdr.TCP().SequenceNumber()
 	n, drop := w.writeProxyHeader(c, pkt, seq)
@@ -57,7 +89,7 @@ func (w *Worker) writeProxyHeaderFirst(c *conntrack.Conn, pkt *packet) Drop {
 		adj = seqadj.Unpack(&c.Seq)
 	}
 	adj.ClientSeq += uint32(n)
-	c.Flags |= connSeqAdjusted
+	c.Flags |= connSeqAdjusted | connHeaderWritten
 	if adj.ServerTS == 0 {
 		adj.ServerTS = seq
 		c.Flags |= connHeaderUnacked
@@ -69,38 +101,50 @@ func (w *Worker) writeProxyHeaderFirst(c *conntrack.Conn, pkt *packet) Drop {
 	return 0
 }
 
-// toRealHeaderUnacked adjusts a client segment while the header is unacked,
-// writing the header again into a retransmitted first data segment (step 2).
+// toRealHeaderUnacked places a client segment around the unacked header
+// (step 2).
 func (w *Worker) toRealHeaderUnacked(c *conntrack.Conn, pkt *packet) Drop {
 	adj, s := headerAdjust(c)
-	tcp := pkt.hdr.TCP()
-	if tcp.SequenceNumber() != s || tcpPayloadLen(&pkt.hdr) == 0 || pkt.hdr.TCPFlags&(header.TCPFlagSyn|header.TCPFlagRst) != 0 {
+	p := &pkt.hdr
+	tcp := p.TCP()
+	if int32(tcp.SequenceNumber()-s) > 0 {
 		adj.ToServer(tcp)
 		return 0
 	}
-	first := adj
-	first.ClientSeq = 0 // the header takes S again
-	first.ToServer(tcp)
+	unshifted := adj
+	unshifted.ClientSeq = 0 // the header's length: the SYN proxy never offsets the client's space
+	unshifted.ToServer(tcp)
+	if tcp.SequenceNumber() != s || tcpPayloadLen(p) == 0 || p.TCPFlags&(header.TCPFlagSyn|header.TCPFlagRst) != 0 {
+		return 0
+	}
 	n, drop := w.writeProxyHeader(c, pkt, s)
 	if n != 0 {
-		w.count(CountProxyHeadersResent)
+		if c.Flags&connHeaderWritten != 0 {
+			w.count(CountProxyHeadersResent)
+		}
+		c.Flags |= connHeaderWritten
 	}
 	return drop
 }
 
-// headerAcknowledged ends the unacked state once the server's segment
-// acknowledges the whole header (p's acknowledgement is still in the
-// server's space).
-func headerAcknowledged(c *conntrack.Conn, p *header.Packet) {
+// noteHeaderAck ends the unacked state once the server's segment
+// acknowledges the whole header (step 3), or else makes an acknowledgement
+// short of it reach the client as S. p's acknowledgement is still in the
+// server's space.
+func noteHeaderAck(c *conntrack.Conn, p *header.Packet) {
 	if p.TCPFlags&header.TCPFlagAck == 0 {
 		return
 	}
 	adj, s := headerAdjust(c)
-	if int32(p.TCP().AckNumber()-(s+adj.ClientSeq)) < 0 {
-		return
+	n := adj.ClientSeq // the header's length
+	tcp := p.TCP()
+	switch ack := tcp.AckNumber(); {
+	case int32(ack-(s+n)) >= 0:
+		adj.Pack(&c.Seq)
+		c.Flags &^= connHeaderUnacked | connClientAddrPending | connHeaderWritten
+	case int32(ack-s) >= 0:
+		tcp.SetAckNumberWithChecksumUpdate(s + n) // ToClient takes n off
 	}
-	adj.Pack(&c.Seq)
-	c.Flags &^= connHeaderUnacked | connClientAddrPending
 }
 
 // writeProxyHeaderHeld writes the header into a client segment the SYN
@@ -121,7 +165,7 @@ func (w *Worker) writeProxyHeaderHeld(c *conntrack.Conn, buf []byte, size int, h
 		}
 		if n > 0 {
 			adj.ClientSeq += uint32(n)
-			c.Flags &^= connClientAddrPending
+			c.Flags = c.Flags&^connClientAddrPending | connHeaderWritten
 		}
 	}
 	*hp = pkt.hdr
