@@ -8,6 +8,7 @@ build:
 	$(GO) build -o bin/fastlvs ./cmd/fastlvs
 	$(GO) build -o bin/fastlvsadm ./cmd/fastlvsadm
 	$(GO) build -o bin/fastlvs-decap ./cmd/fastlvs-decap
+	$(GO) build -o bin/fastlvs-toa ./cmd/fastlvs-toa
 
 # The whole suite: formatting, vet, unit and end-to-end tests (root needed).
 # The end-to-end tests and the benchmark's smoke run go one package at a time
@@ -39,4 +40,6 @@ bench:
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./header
 	$(GO) test -run '^$$' -fuzz FuzzProcess -fuzztime 60s ./dataplane
+	$(GO) test -run '^$$' -fuzz FuzzClientAddress -fuzztime 30s ./dataplane
+	$(GO) test -run '^$$' -fuzz FuzzEncode -fuzztime 20s ./proxyproto
 	$(GO) test -run '^$$' -fuzz FuzzSyncDatagram -fuzztime 30s ./control && $(GO) test -run '^$$' -fuzz FuzzSyncApply -fuzztime 30s ./dataplane
