@@ -346,6 +346,58 @@ func checkAccessLogs(t *testing.T, servers []*nginxServer, clients []*clientConn
 	}
 }
 
+// fullnatVIP6 is the IPv6 VIP of fullnatNetwork6.
+const fullnatVIP6 = "2001:2::10"
+
+// fullnatNetwork6 is the NAT topology with IPv6 added: clients in
+// 2001:2:1::/64 routed through the director, real servers in 2001:2:2::/64
+// with a route to the FULLNAT local addresses' 2001:2:3::/64 only. It
+// returns the clients' and real servers' IPv6 addresses and the real
+// servers as a config list (weights 1, 2, 3).
+func fullnatNetwork6(t *testing.T, prefix string) (topo *testbed.Topology, clientAddrs, realAddrs []string, reals string) {
+	t.Helper()
+	topo, err := testbed.BuildTopology(testbed.ForTest(t, prefix), testbed.TopologyOptions{Mode: testbed.ModeNAT})
+	if err != nil {
+		t.Fatal(err)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(topo.Director.Sysctl("net.ipv6.conf.all.forwarding", "1"))
+	must(topo.Director.AddAddr("eth1", "2001:2:1::1/64"))
+	must(topo.Director.AddAddr("eth1", "2001:2:2::1/64"))
+	must(topo.Director.AddAddr("eth1", fullnatVIP6+"/128"))
+	for i, c := range topo.Clients {
+		a := fmt.Sprintf("2001:2:1::%d", 11+i)
+		must(c.AddAddr("eth0", a+"/64"))
+		must(c.AddRoute("::/0", "2001:2:1::1"))
+		clientAddrs = append(clientAddrs, a)
+	}
+	for i, r := range topo.Reals {
+		a := fmt.Sprintf("2001:2:2::%d", 11+i)
+		must(r.AddAddr("eth0", a+"/64"))
+		must(r.AddRoute("2001:2:3::/64", "2001:2:2::1"))
+		if out, err := r.Run("ip", "-6", "route", "get", clientAddrs[0]); err == nil {
+			t.Fatalf("real server %s has a route to the clients: %s", r.Name, out)
+		}
+		realAddrs = append(realAddrs, a)
+		reals += fmt.Sprintf("{address: '%s', weight: %d}, ", a, i+1)
+	}
+	return topo, clientAddrs, realAddrs, reals
+}
+
+// fullnatConfig6 is one wrr FULLNAT TCP service on port 80 of fullnatVIP6.
+func fullnatConfig6(clientAddress, reals string) string {
+	return fmt.Sprintf(`interfaces: [eth1]
+services:
+  - {vip: '%s', port: 80, protocol: tcp, scheduler: wrr, forward: fullnat, client_address: %s,
+     local_addresses: ['2001:2:3::1', '2001:2:3::2'], health_check: {type: none}, real_servers: [%s]}
+`, fullnatVIP6, clientAddress, reals)
+}
+
 // TestFullNATProxyProtocolIPv6: the same over IPv6 (clients in
 // 2001:2:1::/64, real servers in 2001:2:2::/64 with a route to the local
 // addresses' 2001:2:3::/64 only), proxy_v1 and proxy_v2.
@@ -354,48 +406,11 @@ func TestFullNATProxyProtocolIPv6(t *testing.T) {
 	rand.Read(download)
 	for _, way := range []string{"proxy_v1", "proxy_v2"} {
 		t.Run(way, func(t *testing.T) {
-			bed := testbed.ForTest(t, "fp6")
-			topo, err := testbed.BuildTopology(bed, testbed.TopologyOptions{Mode: testbed.ModeNAT})
-			if err != nil {
-				t.Fatal(err)
-			}
-			const vip = "2001:2::10"
-			must := func(err error) {
-				t.Helper()
-				if err != nil {
-					t.Fatal(err)
-				}
-			}
-			must(topo.Director.Sysctl("net.ipv6.conf.all.forwarding", "1"))
-			must(topo.Director.AddAddr("eth1", "2001:2:1::1/64"))
-			must(topo.Director.AddAddr("eth1", "2001:2:2::1/64"))
-			must(topo.Director.AddAddr("eth1", vip+"/128"))
-			var clientAddrs, realAddrs []string
-			for i, c := range topo.Clients {
-				a := fmt.Sprintf("2001:2:1::%d", 11+i)
-				must(c.AddAddr("eth0", a+"/64"))
-				must(c.AddRoute("::/0", "2001:2:1::1"))
-				clientAddrs = append(clientAddrs, a)
-			}
-			reals := ""
-			for i, r := range topo.Reals {
-				a := fmt.Sprintf("2001:2:2::%d", 11+i)
-				must(r.AddAddr("eth0", a+"/64"))
-				must(r.AddRoute("2001:2:3::/64", "2001:2:2::1"))
-				if out, err := r.Run("ip", "-6", "route", "get", clientAddrs[0]); err == nil {
-					t.Fatalf("real server %s has a route to the clients: %s", r.Name, out)
-				}
-				realAddrs = append(realAddrs, a)
-				reals += fmt.Sprintf("{address: '%s', weight: %d}, ", a, i+1)
-			}
+			topo, clientAddrs, realAddrs, reals := fullnatNetwork6(t, "fp6")
 			servers := startNginx(t, topo, realAddrs, download)
-			startDirector(t, topo, fmt.Sprintf(`interfaces: [eth1]
-services:
-  - {vip: '%s', port: 80, protocol: tcp, scheduler: wrr, forward: fullnat, client_address: %s,
-     local_addresses: ['2001:2:3::1', '2001:2:3::2'], health_check: {type: none}, real_servers: [%s]}
-`, vip, way, reals))
+			startDirector(t, topo, fullnatConfig6(way, reals))
 			const requests, transfers = 300, 2
-			rs, clients := driveTold(t, topo, clientAddrs, "http://["+vip+"]", requests)
+			rs, clients := driveTold(t, topo, clientAddrs, "http://["+fullnatVIP6+"]", requests)
 			transfer(t, clients, download, transfers)
 			checkWeightShares(t, rs, map[string]int{"r1": 1, "r2": 2, "r3": 3}, 5)
 			checkUploads(t, servers, download, len(clients), transfers)

@@ -108,16 +108,32 @@ func start(t *testing.T, what string, cmd *exec.Cmd, ready string) *testbed.Proc
 	return p
 }
 
-// TestFullNATTOA: FULLNAT with client_address: toa to three real servers
-// without a route to the clients, each running fastlvs-toa's example HTTP
-// server in a cgroup where fastlvs-toa attached the TOA reader. 300
-// requests from two clients are each answered with the client the eBPF
-// reader recorded for the accepted connection: the client's own address and
-// port, every time. On the real servers' captures, every connection's
-// handshake ACK (and first data segment) carries option 254, length 8, the
-// client's port and address, byte for byte.
+// TestFullNATTOA: FULLNAT with client_address: toa, over IPv4 and IPv6, to
+// three real servers without a route to the clients, each running
+// fastlvs-toa's example HTTP server in a cgroup where fastlvs-toa attached
+// the TOA reader. 300 requests from two clients are each answered with the
+// client the eBPF reader recorded for the accepted connection: the client's
+// own address and port, every time. On what the real servers receive, every
+// connection's handshake ACK (and first data segment) carries option 254
+// (IPv4, length 8) or 253 (IPv6, length 20) with the client's port and
+// address, byte for byte.
 func TestFullNATTOA(t *testing.T) {
-	topo := fullnatNetwork(t, "fpt", 1)
+	t.Run("ipv4", func(t *testing.T) {
+		topo := fullnatNetwork(t, "fpt", 1)
+		cfg := strings.Replace(fullnatConfig(), "forward: fullnat,", "forward: fullnat, client_address: toa,", 1)
+		checkTOA(t, topo, topo.ClientAddrs, topo.RealAddrs, cfg, "http://198.18.0.10")
+	})
+	t.Run("ipv6", func(t *testing.T) {
+		topo, clientAddrs, realAddrs, reals := fullnatNetwork6(t, "fpt6")
+		checkTOA(t, topo, clientAddrs, realAddrs, fullnatConfig6("toa", reals), "http://["+fullnatVIP6+"]")
+	})
+}
+
+// checkTOA runs the TOA reader and its example server on every real server
+// of topo, the director with cfg, 300 requests to base, and checks the
+// answers and what the real servers received.
+func checkTOA(t *testing.T, topo *testbed.Topology, clientAddrs, realAddrs []string, cfg, base string) {
+	t.Helper()
 	cgroup, cgroupFD := toaCgroup(t)
 	pin := filepath.Join(bpfFS(t), "toa_clients")
 	bin := buildCommand(t, "fastlvs/cmd/fastlvs-toa")
@@ -127,15 +143,14 @@ func TestFullNATTOA(t *testing.T) {
 	for i, r := range topo.Reals {
 		name := fmt.Sprintf("r%d", i+1)
 		captures = append(captures, capturePackets(t, r, "eth0"))
-		echo := r.Command(bin, "echo", "--pin", pin, "--listen", topo.RealAddrs[i]+":80", "--name", name)
+		echo := r.Command(bin, "echo", "--pin", pin, "--listen", net.JoinHostPort(realAddrs[i], "80"), "--name", name)
 		echo.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: cgroupFD}
 		start(t, "echo server on "+name, echo, "serving on")
 	}
-	cfg := strings.Replace(fullnatConfig(), "forward: fullnat,", "forward: fullnat, client_address: toa,", 1)
 	startDirector(t, topo, cfg)
 
 	const requests = 300
-	rs, clients := driveTold(t, topo, topo.ClientAddrs, "http://198.18.0.10", requests)
+	rs, clients := driveTold(t, topo, clientAddrs, base, requests)
 	checkWeightShares(t, rs, map[string]int{"r1": 1, "r2": 2, "r3": 3}, 5)
 	known := map[string]bool{}
 	for _, cc := range clients {
@@ -154,9 +169,10 @@ func TestFullNATTOA(t *testing.T) {
 
 // checkTOACapture reads one real server's capture: for every connection
 // toward port 80, the first two segments after the SYN (the handshake ACK
-// and the request) carry exactly one TOA option, kind 254 length 8, whose
-// port and address are a client connection's; later ones carry none. It
-// returns how many connections it saw.
+// and the request) carry exactly one TOA option, kind 254 length 8 over
+// IPv4, 253 length 20 over IPv6, whose port and address are a client
+// connection's; later ones carry none. It returns how many connections it
+// saw.
 func checkTOACapture(t *testing.T, path string, frames [][]byte, known map[string]bool) int {
 	t.Helper()
 	seen := map[uint16]int{} // local port → segments after the SYN
@@ -182,11 +198,16 @@ func checkTOACapture(t *testing.T, path string, frames [][]byte, known map[strin
 			}
 			continue
 		}
-		if len(toa) != 1 || toa[0].OptionType != 254 || toa[0].OptionLength != 8 || len(toa[0].OptionData) != 6 {
-			t.Fatalf("%s: segment %d of local port %d: TOA %+v, want one option 254 of length 8", path, n, port, toa)
+		kind, length := layers.TCPOptionKind(254), uint8(8)
+		if pk.Layer(layers.LayerTypeIPv6) != nil {
+			kind, length = 253, 20
+		}
+		if len(toa) != 1 || toa[0].OptionType != kind || toa[0].OptionLength != length || len(toa[0].OptionData) != int(length)-2 {
+			t.Fatalf("%s: segment %d of local port %d: TOA %+v, want one option %d of length %d", path, n, port, toa, kind, length)
 		}
 		d := toa[0].OptionData
-		client := netip.AddrPortFrom(netip.AddrFrom4([4]byte(d[2:6])), endian.BigEndian.Uint16(d)).String()
+		a, _ := netip.AddrFromSlice(d[2:])
+		client := netip.AddrPortFrom(a, endian.BigEndian.Uint16(d)).String()
 		if !known[client] {
 			t.Fatalf("%s: TOA names %s, not a client connection", path, client)
 		}
@@ -194,7 +215,7 @@ func checkTOACapture(t *testing.T, path string, frames [][]byte, known map[strin
 			t.Fatalf("%s: local port %d told %s, then %s", path, port, prev, client)
 		}
 		told[port] = client
-		want := append([]byte{254, 8}, d...)
+		want := append([]byte{byte(kind), length}, d...)
 		if raw := tcpOptionBytes(tcp); !bytes.Contains(raw, want) {
 			t.Fatalf("%s: option bytes % x do not hold % x", path, raw, want)
 		}
