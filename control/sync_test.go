@@ -62,7 +62,7 @@ func TestSyncDatagramRoundTrip(t *testing.T) {
 	if out := decodeAll(t, records); len(out) != len(in) || out[0] != in[0] || out[1] != in[1] || out[2] != in[2] {
 		t.Fatalf("round trip:\n got %+v\nwant %+v", out, in)
 	}
-	if syncRecordsPer < 17 {
+	if syncRecordsPer < 14 {
 		t.Fatalf("only %d records per datagram", syncRecordsPer)
 	}
 }

@@ -13,7 +13,9 @@ import (
 // Connection sync on the wire (version 2, magic FLS2): one UDP datagram is
 //
 //	magic "FLS2" | version 2 | 0 | record count (2) | sender id (4) | sequence (8)
-//	records, 76 bytes each
+//	records, 92 bytes each: client, virtual, real and local address (16 each),
+//	their ports (2 each), protocol, state, flags (bit 0: sequence adjusted),
+//	0, the packed seqadj.Adjust (14), 0, 0
 //	HMAC-SHA-256 of everything before it, with the key of sync.key_file
 //
 // big-endian. The sender id is random per start and the sequence starts at
@@ -24,7 +26,7 @@ var syncMagic = [4]byte{'F', 'L', 'S', '2'}
 const (
 	syncVersion     = 2
 	syncHeaderSize  = 20
-	syncRecordSize  = 76 // 4 addresses, 4 ports, protocol, state, 2 reserved (zero)
+	syncRecordSize  = 92 // 4 addresses, 4 ports, protocol, state, flags, 1 reserved, sequence adjustment, 2 reserved (zero)
 	syncMACSize     = sha256.Size
 	syncMaxDatagram = 1400
 	syncRecordsPer  = (syncMaxDatagram - syncHeaderSize - syncMACSize) / syncRecordSize
@@ -71,8 +73,18 @@ func encodeSyncRecord(b []byte, r *dataplane.SyncRecord) {
 	binary.BigEndian.PutUint16(b[66:], r.VirtualPort)
 	binary.BigEndian.PutUint16(b[68:], r.RealPort)
 	binary.BigEndian.PutUint16(b[70:], r.LocalPort)
-	b[72], b[73], b[74], b[75] = r.Proto, uint8(r.State), 0, 0
+	var flags byte
+	if r.SeqAdjusted {
+		flags |= syncFlagSeqAdjusted
+	}
+	b[72], b[73], b[74], b[75] = r.Proto, uint8(r.State), flags, 0
+	copy(b[76:90], r.Seq[:])
+	b[90], b[91] = 0, 0
 }
+
+// syncFlagSeqAdjusted marks a record carrying a sequence adjustment (a
+// SYN-proxied or PROXY-protocol connection).
+const syncFlagSeqAdjusted = 1
 
 // decodeSyncRecord reads one record and checks every field it can check
 // alone (dataplane.SyncRecord.Check); false for a bad one.
@@ -86,7 +98,9 @@ func decodeSyncRecord(b []byte, r *dataplane.SyncRecord) bool {
 	r.RealPort = binary.BigEndian.Uint16(b[68:])
 	r.LocalPort = binary.BigEndian.Uint16(b[70:])
 	r.Proto, r.State = b[72], conntrack.State(b[73])
-	return b[74] == 0 && b[75] == 0 && r.Check() == ""
+	r.SeqAdjusted = b[74]&syncFlagSeqAdjusted != 0
+	copy(r.Seq[:], b[76:90])
+	return b[74]&^syncFlagSeqAdjusted == 0 && b[75] == 0 && b[90] == 0 && b[91] == 0 && r.Check() == ""
 }
 
 // syncSealer builds datagrams: header, records, MAC. One goroutine uses it.

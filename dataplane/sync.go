@@ -27,6 +27,10 @@ type SyncRecord struct {
 	ClientPort, VirtualPort, RealPort, LocalPort uint16
 	Proto                                        uint8
 	State                                        conntrack.State
+	// SeqAdjusted says the connection's sequence numbers are shifted (SYN
+	// proxy, PROXY protocol) by the packed seqadj.Adjust in Seq.
+	SeqAdjusted bool
+	Seq         [conntrack.SeqSize]byte
 }
 
 // Check says what is wrong with a record's fields by themselves (whether
@@ -38,6 +42,8 @@ func (r *SyncRecord) Check() string {
 		return "protocol is neither TCP nor UDP"
 	case !r.State.Valid(r.Proto):
 		return "state is not one of the protocol's"
+	case r.SeqAdjusted && r.Proto != header.ProtocolTCP:
+		return "a sequence adjustment on a connection that is not TCP"
 	case r.ClientPort == 0 || r.VirtualPort == 0 || r.RealPort == 0:
 		return "a port is zero"
 	case header.Is4(&r.Client) != header.Is4(&r.Virtual):
@@ -102,8 +108,8 @@ func (dp *Dataplane) SyncIn(rec *SyncRecord) *spsc.Ring[SyncRecord] {
 
 // publishSync offers a connection to the peer; a full ring skips it (counted).
 func (w *Worker) publishSync(c *conntrack.Conn) {
-	if w.syncOut == nil {
-		return
+	if w.syncOut == nil || c.Flags&connProxyPending != 0 {
+		return // a proxied connection is offered once its server answered
 	}
 	c.SyncedAt = syncClock(w.now)
 	slot := w.syncOut.Reserve()
@@ -118,6 +124,9 @@ func (w *Worker) publishSync(c *conntrack.Conn) {
 	}
 	if Method(c.Forward) == MethodFullNAT {
 		slot.Local, slot.LocalPort = c.Local, c.LocalPort
+	}
+	if c.Flags&connSeqAdjusted != 0 {
+		slot.SeqAdjusted, slot.Seq = true, c.Seq
 	}
 	w.syncOut.Commit()
 	w.count(CountSyncPublished)
@@ -164,6 +173,7 @@ func (w *Worker) applySyncRecord(rec *SyncRecord) bool {
 		if c.RealID != real.ID || c.Local != rec.Local || c.LocalPort != rec.LocalPort {
 			return false // ours is another connection on the same tuple
 		}
+		syncSeq(c, rec)
 		if old := w.conns.SetState(ref, rec.State, w.now); old.Active() != rec.State.Active() {
 			if rs := w.table.realState(c.RealID); rs != nil {
 				rs.Load.ConnChanged(old.Active(), rec.State.Active())
@@ -179,6 +189,7 @@ func (w *Worker) applySyncRecord(rec *SyncRecord) bool {
 		Proto: rec.Proto, State: rec.State, Forward: uint8(svc.Spec.Method),
 		ServiceID: svc.State.ID, RealID: real.ID,
 	}
+	syncSeq(&c, rec)
 	var out *conntrack.Tuple
 	var reply conntrack.Tuple
 	switch svc.Spec.Method {
@@ -221,4 +232,12 @@ func (svc *Service) syncedReal(rec *SyncRecord) *Real {
 		}
 	}
 	return nil
+}
+
+// syncSeq takes a record's sequence adjustment into a connection.
+func syncSeq(c *conntrack.Conn, rec *SyncRecord) {
+	if rec.SeqAdjusted {
+		c.Flags |= connSeqAdjusted
+		c.Seq = rec.Seq
+	}
 }

@@ -298,7 +298,7 @@ type syncRecord struct {
 }
 
 func sealSyncDatagram(key []byte, sender uint32, seq uint64, r syncRecord) []byte {
-	b := make([]byte, 20+76)
+	b := make([]byte, 20+92)
 	copy(b, "FLS2")
 	b[4] = 2
 	endian.BigEndian.PutUint16(b[6:], 1)
