@@ -8,7 +8,7 @@ export PATH := $(PATH):/usr/local/go/bin
 # without .git falls back to what the Go toolchain recorded, if anything).
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
-LDFLAGS = -X fastlvs/cmd/internal/cli.Version=$(VERSION) -X fastlvs/cmd/internal/cli.Commit=$(COMMIT)
+LDFLAGS = $(EXTRA_LDFLAGS) -X fastlvs/cmd/internal/cli.Version=$(VERSION) -X fastlvs/cmd/internal/cli.Commit=$(COMMIT)
 COMMANDS = fastlvs fastlvsadm fastlvs-decap
 
 build:
@@ -61,3 +61,46 @@ bench:
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./header
 	$(GO) test -run '^$$' -fuzz FuzzProcess -fuzztime 60s ./dataplane
+
+# Install the binaries, the systemd unit, the example configuration, the man
+# pages and the bash completion: make install [DESTDIR=...] [PREFIX=...].
+PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+DOCDIR ?= $(PREFIX)/share/doc/fastlvs
+install: build
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(COMPLETIONDIR) \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/fastlvs $(DESTDIR)$(SYSCONFDIR)/default $(DESTDIR)$(DOCDIR)
+	install -m 0755 $(addprefix bin/,$(COMMANDS)) $(DESTDIR)$(SBINDIR)/
+	sed 's|/usr/sbin/fastlvs|$(SBINDIR)/fastlvs|; s|/etc/|$(SYSCONFDIR)/|g' deploy/systemd/fastlvs.service > $(DESTDIR)$(UNITDIR)/fastlvs.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/fastlvs.service
+	install -m 0644 deploy/systemd/fastlvs.default $(DESTDIR)$(SYSCONFDIR)/default/fastlvs
+	install -m 0640 control/testdata/config/full.yaml $(DESTDIR)$(SYSCONFDIR)/fastlvs/fastlvs.yaml
+	for m in fastlvs fastlvsadm; do gzip -9n < deploy/man/$$m.8 > $(DESTDIR)$(MANDIR)/man8/$$m.8.gz || exit 1; done
+	install -m 0644 deploy/completion/fastlvs.bash $(DESTDIR)$(COMPLETIONDIR)/fastlvs
+	ln -sf fastlvs $(DESTDIR)$(COMPLETIONDIR)/fastlvs-decap
+	install -m 0644 deploy/completion/fastlvsadm.bash $(DESTDIR)$(COMPLETIONDIR)/fastlvsadm
+	install -m 0644 README.md docs/OPERATIONS.md deploy/grafana/fastlvs.json deploy/prometheus/alerts.yaml $(DESTDIR)$(DOCDIR)/
+	install -m 0644 LICENSE $(DESTDIR)$(DOCDIR)/copyright
+
+# A Debian package of the above under /usr (binaries stripped), built with
+# dpkg-deb alone:
+# bin/fastlvs_<version>_<arch>.deb. The configuration files are conffiles;
+# the service is not enabled: set the interfaces first, then
+# systemctl enable --now fastlvs.
+DEB_VERSION ?= 0.1.0+git$(shell git rev-parse --short=12 HEAD 2>/dev/null || echo 0)
+DEB_ARCH = $(shell dpkg --print-architecture)
+DEB_ROOT = bin/deb
+DEB = bin/fastlvs_$(DEB_VERSION)_$(DEB_ARCH).deb
+deb:
+	rm -rf $(DEB_ROOT)
+	$(MAKE) install DESTDIR=$(abspath $(DEB_ROOT)) EXTRA_LDFLAGS="-s -w" PREFIX=/usr UNITDIR=/lib/systemd/system
+	install -d $(DEB_ROOT)/DEBIAN
+	sed 's/@VERSION@/$(DEB_VERSION)/; s/@ARCH@/$(DEB_ARCH)/; s/@SIZE@/'"$$(du -sk $(DEB_ROOT) | cut -f1)"'/' \
+		deploy/debian/control > $(DEB_ROOT)/DEBIAN/control
+	install -m 0644 deploy/debian/conffiles $(DEB_ROOT)/DEBIAN/conffiles
+	install -m 0755 deploy/debian/postinst deploy/debian/postrm $(DEB_ROOT)/DEBIAN/
+	dpkg-deb --root-owner-group -Zgzip --build $(DEB_ROOT) $(DEB)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -69,6 +71,27 @@ func TestBadLogFlagValuesExit2(t *testing.T) {
 		code, _, stderr := runCaptured(args...)
 		if code != 2 || !strings.Contains(stderr, args[0]) {
 			t.Errorf("%v: exit %d, stderr %q", args, code, stderr)
+		}
+	}
+}
+
+// The man page documents every flag the director and its commands take.
+func TestManPageListsEveryFlag(t *testing.T) {
+	page, err := os.ReadFile("../../deploy/man/fastlvs.8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	flag := regexp.MustCompile(`--[a-z][a-z-]*`)
+	for _, args := range [][]string{{"--help"}, {"demo", "--help"}, {"import", "--help"}} {
+		_, help, _ := runCaptured(args...)
+		names := flag.FindAllString(help, -1)
+		if len(names) == 0 {
+			t.Fatalf("%v: no flags in the help:\n%s", args, help)
+		}
+		for _, name := range names {
+			if !strings.Contains(string(page), strings.ReplaceAll(name, "-", `\-`)) {
+				t.Errorf("fastlvs.8 does not mention %s (from %v)", name, args)
+			}
 		}
 	}
 }
