@@ -211,6 +211,14 @@ func restartOnlyChange(old, next *Config) error {
 	return nil
 }
 
+// override is the health-check verdict recorded for key, if any.
+func (d *Daemon) override(key RealServerKey) (Override, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	o, ok := d.overrides[key]
+	return o, ok
+}
+
 // setOverride records a health-check verdict and republishes the table.
 func (d *Daemon) setOverride(key RealServerKey, o Override) {
 	d.mu.Lock()
