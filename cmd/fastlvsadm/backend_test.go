@@ -18,9 +18,10 @@ type liveBackend struct {
 	conns   []api.Connection
 }
 
-func newLiveBackend(t *testing.T) *liveBackend {
+// newLiveBackend serves the configuration configYAML (none: an empty table).
+func newLiveBackend(t *testing.T, configYAML string) *liveBackend {
 	t.Helper()
-	cfg, err := control.ParseConfig([]byte("interfaces: [eth1]\n"))
+	cfg, err := control.ParseConfig([]byte("interfaces: [eth1]\n" + configYAML))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,9 +22,12 @@ type cli struct {
 	backend *liveBackend
 }
 
-func newCLI(t *testing.T) *cli {
+func newCLI(t *testing.T) *cli { return newCLIWithConfig(t, "") }
+
+// newCLIWithConfig serves the daemon's configuration configYAML.
+func newCLIWithConfig(t *testing.T, configYAML string) *cli {
 	t.Helper()
-	backend := newLiveBackend(t)
+	backend := newLiveBackend(t, configYAML)
 	return &cli{t: t, backend: backend, addr: apitest.ServeUnix(t, api.NewHandler(backend, ""))}
 }
 
