@@ -211,7 +211,8 @@ func ErrLocalAddressExists(k ServiceKey, a netip.Addr) error {
 	return &FieldError{Field: FieldLocalAddress, Message: fmt.Sprintf("local address %s already exists in %s", a, k), Exists: true}
 }
 
-// Backend is what the API drives: the running daemon, or a fake in tests.
+// Backend is what the API drives: the running daemon (control.OfflineBackend
+// in tests, the same backend without a dataplane).
 // Each call is applied atomically: either entirely or not at all.
 type Backend interface {
 	ListServices() ([]Service, error)
