@@ -13,24 +13,6 @@ import (
 	"fastlvs/dataplane"
 )
 
-// fakeDaemon is Daemon.Change without a dataplane: copy, edit, validate,
-// compile, and only then replace.
-type fakeDaemon struct{ cfg *Config }
-
-func (f *fakeDaemon) Config() *Config { return f.cfg }
-
-func (f *fakeDaemon) Change(edit func(cfg *Config) error) error {
-	next, err := editedConfig(f.cfg, edit)
-	if err != nil {
-		return err
-	}
-	if _, err := CompileTable(next, nil); err != nil {
-		return err
-	}
-	f.cfg = next
-	return nil
-}
-
 const backendTestConfig = `
 services:
   - name: web
@@ -44,14 +26,16 @@ services:
       - {address: 198.18.2.12, weight: 2}
 `
 
-func newTestBackend(t *testing.T) (*apiBackend, *fakeDaemon) {
+// newTestBackend is the backend over backendTestConfig without a dataplane,
+// and the OfflineBackend holding its configuration.
+func newTestBackend(t *testing.T) (*apiBackend, *OfflineBackend) {
 	t.Helper()
 	cfg, err := ParseConfig([]byte(backendTestConfig))
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fakeDaemon{cfg: cfg}
-	return &apiBackend{config: f.Config, change: f.Change}, f
+	o := NewOfflineBackend(cfg)
+	return o.Backend.(*apiBackend), o
 }
 
 var (
