@@ -34,7 +34,8 @@ test-deps:
 	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
 
 STATICCHECK_VERSION = v0.8.2
-STATICCHECK = $(shell $(GO) env GOPATH)/bin/staticcheck
+# $(shell) in make 4.3 does not see the exported PATH: pass it.
+STATICCHECK = $(shell PATH='$(PATH)' $(GO) env GOPATH)/bin/staticcheck
 lint: $(STATICCHECK)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
