@@ -16,7 +16,9 @@ package control
 //     its first real server.
 //   - Services added through the API are not health-checked (their check
 //     type is "none"), as with ipvsadm: keepalived's file is where checks live.
-//   - Weights listed are the configured ones, not health-check overrides.
+//   - Weight is the configured weight; a health check's verdict comes
+//     beside it (Health, OutOfRotation, WeightInForce), so -S saves what was
+//     configured and -L can show what is in rotation.
 //   - PersistConns is always 0: templates live in the workers' tables and
 //     are not counted per real server.
 //   - Rates are estimated by sampling the counters every 2 s and smoothing
@@ -51,13 +53,16 @@ const workerAnswerTimeout = 2 * time.Second
 type apiBackend struct {
 	config func() *Config
 	change func(edit func(cfg *Config) error) error
+	// health is the health-check verdict on a real server; nil when nothing
+	// is checked.
+	health func(RealServerKey) (Override, bool)
 	dp     *dataplane.Dataplane
 	rates  *rateEstimator
 }
 
 // newAPIBackend is the api.Backend of d.
 func newAPIBackend(d *Daemon) api.Backend {
-	b := &apiBackend{config: d.Config, change: d.Change, dp: d.Dataplane()}
+	b := &apiBackend{config: d.Config, change: d.Change, health: d.override, dp: d.Dataplane()}
 	b.rates = newRateEstimator(rateInterval, b.sampleTraffic)
 	return b
 }
@@ -485,6 +490,7 @@ func (b *apiBackend) ListServices() ([]api.Service, error) {
 	out := make([]api.Service, 0, len(cfg.Services))
 	for i := range cfg.Services {
 		s := serviceToAPI(&cfg.Services[i])
+		b.addHealth(&cfg.Services[i], &s)
 		b.addLiveNumbers(&s)
 		out = append(out, s)
 	}
@@ -823,4 +829,34 @@ func (r *rateEntry) update(cur dataplane.TrafficTotals, interval time.Duration) 
 func (r *rateEntry) rates() api.Rates {
 	round := func(v float64) uint64 { return uint64(v + 0.5) }
 	return api.Rates{CPS: round(r.avg[0]), InPPS: round(r.avg[1]), OutPPS: round(r.avg[2]), InBPS: round(r.avg[3]), OutBPS: round(r.avg[4])}
+}
+
+// addHealth puts the health checks' verdicts beside the configured weights
+// of s, the listing of sc: what CompileTable made of them.
+func (b *apiBackend) addHealth(sc *ServiceConfig, s *api.Service) {
+	key := dataplaneKeyOf(s.Key)
+	for i := range s.RealServers {
+		rs, rc := &s.RealServers[i], &sc.RealServers[i]
+		check := healthCheckOf(sc, rc)
+		if check.Type == "none" || check.Type == "" {
+			continue
+		}
+		rs.Health = api.HealthUp
+		var o Override
+		ok := false
+		if b.health != nil {
+			o, ok = b.health(RealServerKey{Service: key, Real: netip.AddrPortFrom(rc.Address.Unmap(), uint16(rc.Port))})
+		}
+		if !ok {
+			continue
+		}
+		if o.Weight >= 0 {
+			rs.WeightInForce = new(int32(o.Weight))
+		}
+		if o.Down {
+			rs.Health = api.HealthDown
+			rs.OutOfRotation = !check.InhibitOnFailure
+			rs.WeightInForce = new(int32(0))
+		}
+	}
 }

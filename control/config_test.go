@@ -397,3 +397,24 @@ func TestHealthCheckStatusRanges(t *testing.T) {
 		t.Errorf("default ranges %v", ranges)
 	}
 }
+
+// An environment override reaches a mapping the file spells with capitals,
+// and keeps the file's other keys in it.
+func TestEnvironmentOverridesCapitalisedKeys(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fastlvs.yaml")
+	if err := os.WriteFile(path, []byte("Interfaces: [eth1]\nConntrack:\n  Capacity: 1000\n  Timeouts: {TCP: 60s}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("FASTLVS_CONNTRACK_TIMEOUTS_UDP", "30s")
+	t.Setenv("FASTLVS_API", "")
+	cfg, err := LoadConfig(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Conntrack.Capacity != 1000 || cfg.Conntrack.Timeouts.TCP != 60*time.Second || cfg.Conntrack.Timeouts.UDP != 30*time.Second {
+		t.Errorf("conntrack %+v", cfg.Conntrack)
+	}
+	if cfg.API != DefaultConfig().API {
+		t.Errorf("an empty variable must count as unset: api %q", cfg.API)
+	}
+}

@@ -208,6 +208,7 @@ func restartOnlyChange(old, next *Config) error {
 		{"conntrack.capacity", old.Conntrack.Capacity, next.Conntrack.Capacity},
 		{"api", old.API, next.API},
 		{"api_token", old.APIToken, next.APIToken},
+		{"api_tls", old.APITLS, next.APITLS},
 		{"metrics", old.Metrics, next.Metrics},
 		{"sync", old.Sync, next.Sync},
 	} {
@@ -216,6 +217,14 @@ func restartOnlyChange(old, next *Config) error {
 		}
 	}
 	return nil
+}
+
+// override is the health-check verdict recorded for key, if any.
+func (d *Daemon) override(key RealServerKey) (Override, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	o, ok := d.overrides[key]
+	return o, ok
 }
 
 // setOverride records a health-check verdict and republishes the table.
