@@ -260,6 +260,12 @@ func TestParseConfigRejects(t *testing.T) {
 		{"conntrack capacity", "conntrack: {capacity: 0}", "conntrack.capacity: must be at least 1 (got 0)"},
 		{"conntrack timeout", "conntrack: {timeouts: {tcpfin: 0s}}", "conntrack.timeouts.tcpfin: must be positive"},
 		{"boolean", "options: {expire_nodest_conn: maybe}", `options.expire_nodest_conn: "maybe" is not a boolean (true or false)`},
+		{"monitor without users", "monitor: {listen: 127.0.0.1:9443}",
+			"monitor.users_file: required: the monitor needs users (fastlvs passwd --users-file FILE --role admin NAME)"},
+		{"monitor without listen", "monitor: {users_file: /etc/fastlvs/users}",
+			"monitor.listen: required when the monitor is configured (host:port, e.g. 0.0.0.0:9443)"},
+		{"monitor key without cert", "monitor: {listen: 127.0.0.1:9443, users_file: /u, key_file: /k}", "monitor.cert_file: required with monitor.key_file"},
+		{"monitor unknown key", "monitor: {listen: 127.0.0.1:9443, user_file: /u}", "monitor.user_file: unknown key (did you mean users_file?)"},
 	}
 	for _, test := range tests {
 		t.Run(test.name, func(t *testing.T) {

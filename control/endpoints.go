@@ -40,6 +40,9 @@ func (d *Daemon) startEndpoints(ctx context.Context, running *sync.WaitGroup) er
 			}
 		}()
 	}
+	if err := d.startMonitor(ctx, cfg.Monitor, running); err != nil {
+		return err
+	}
 	if cfg.API != "" {
 		ln, err := api.Listen(cfg.API, cfg.APIToken)
 		if err != nil {

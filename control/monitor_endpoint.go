@@ -1,0 +1,51 @@
+package control
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"sync"
+
+	"fastlvs/control/api"
+	"fastlvs/control/health"
+	"fastlvs/control/monitor"
+)
+
+// startMonitor opens the web monitor's HTTPS listener when one is
+// configured. The monitor changes the director only through an API backend,
+// the API's own validated change path.
+func (d *Daemon) startMonitor(ctx context.Context, cfg MonitorConfig, running *sync.WaitGroup) error {
+	if cfg.Listen == "" {
+		return nil
+	}
+	m, err := monitor.New(cfg, monitor.Sources{
+		Backend:        newAPIBackend(d),
+		Workers:        d.dp.Workers,
+		Health:         d.healthOf,
+		Reloads:        d.Reloads.Load,
+		ReloadFailures: d.ReloadFailures.Load,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := monitor.Listen(cfg)
+	if err != nil {
+		return err
+	}
+	slog.Info("monitor listening", "addr", "https://"+ln.Addr().String())
+	running.Add(1)
+	go func() {
+		defer running.Done()
+		if err := m.Serve(ctx, ln); err != nil {
+			slog.Error("monitor endpoint stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// healthOf is the health-check status of one real server of a service, by
+// the key healthChecks.update gives its target.
+func (d *Daemon) healthOf(service api.ServiceKey, real netip.AddrPort) (health.Status, bool) {
+	key := dataplaneKeyOf(service).String() + "/" + real.String()
+	return d.checks.manager.Status(key)
+}
