@@ -16,7 +16,7 @@
   const human = (n, unit) => {
     const a = Math.abs(n);
     for (const [f, p] of [[1e9, " G"], [1e6, " M"], [1e3, " k"]]) if (a >= f) return (n / f).toFixed(a >= 10 * f ? 0 : 1) + p + unit;
-    return Math.round(n) + " " + unit;
+    return Math.round(n) + (unit ? " " + unit : "");
   };
   const pps = (n) => human(n, "pps");
   const bps = (n) => human(8 * n, "bit/s");
@@ -53,7 +53,8 @@
       samples.forEach((s, i) => { const y = h - 2 - (s[key] / max) * (h - 14); i ? g.lineTo(x(i), y) : g.moveTo(x(i), y); });
       g.stroke();
     }
-    g.fillStyle = "#667"; g.font = "11px sans-serif"; g.fillText("max " + pps(max), 4, 11);
+    g.font = "11px sans-serif"; g.fillStyle = "#667"; g.fillText("max " + pps(max), 4, 11);
+    g.fillStyle = "#2c7be0"; g.fillText("in", w - 40, 11); g.fillStyle = "#e08a2c"; g.fillText("out", w - 24, 11);
   }
 
   function renderCores(cores) {
@@ -82,7 +83,7 @@
     const box = $("drops");
     if (!drops.length) { box.replaceChildren(el("p", { class: "quiet" }, "No drops.")); return; }
     box.replaceChildren(el("table", {}, el("tr", {}, el("th", {}, "reason"), el("th", {}, "per second"), el("th", {}, "total")),
-      ...drops.map((d) => el("tr", {}, el("td", {}, d.reason), el("td", { class: "num" }, pps(d.rate)), el("td", { class: "num" }, human(d.total, "")))));
+      ...drops.map((d) => el("tr", {}, el("td", {}, d.reason), el("td", { class: "num" }, pps(d.rate)), el("td", { class: "num" }, human(d.total, ""))))));
   }
 
   // ---- services: rows are built once per real server and updated in place,
