@@ -48,6 +48,9 @@ func TestParseConfigFullExample(t *testing.T) {
 	if web.DrainTimeout != 30*time.Second || cfg.Sync.Peer != "198.18.2.3:8848" || cfg.Notify.Webhook == "" || cfg.Options.SloppyTCP {
 		t.Errorf("drain %v sync %+v notify %+v options %+v", web.DrainTimeout, cfg.Sync, cfg.Notify, cfg.Options)
 	}
+	if cfg.Monitor != (MonitorConfig{Listen: "0.0.0.0:9443", UsersFile: "/etc/fastlvs/monitor-users", CertFile: "/etc/fastlvs/monitor.crt", KeyFile: "/etc/fastlvs/monitor.key"}) {
+		t.Errorf("monitor %+v", cfg.Monitor)
+	}
 	if web.SorryServer == nil || *web.SorryServer != (SorryServerConfig{Address: netip.MustParseAddr("198.18.2.99"), Port: 80}) || web.Quorum != 2 {
 		t.Errorf("web sorry server %+v quorum %d", web.SorryServer, web.Quorum)
 	}

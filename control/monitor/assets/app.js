@@ -106,8 +106,8 @@
           el("button", { type: "button", "data-action": "drain", onclick: change("drain") }, "Drain"))
       : el("td", { class: "num weight-ro" });
     return el("tr", { "data-real": r.address },
-      el("td", {}, r.address), el("td", { class: "health" }), el("td", { class: "num w" }),
-      el("td", { class: "num conns" }), el("td", { class: "num rate" }), actions);
+      el("td", { class: "addr" }, r.address), el("td", { class: "health", "data-label": "health" }), el("td", { class: "num w", "data-label": "weight" }),
+      el("td", { class: "num conns", "data-label": "conns active/inactive" }), el("td", { class: "num rate", "data-label": "in" }), actions);
   }
 
   function renderServices(services) {
