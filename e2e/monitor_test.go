@@ -102,6 +102,10 @@ func TestMonitorInABrowser(t *testing.T) {
 	for _, real := range []string{"198.18.2.11:80", "198.18.2.12:80"} {
 		run("real server "+real+" shown up", chromedp.WaitVisible(fmt.Sprintf(`tr[data-real=%q] .health[data-state="up"]`, real)))
 	}
+	var firstPaint float64
+	run("reload and read the first paint", chromedp.Reload(), chromedp.WaitVisible(`[data-service="TCP 198.18.0.10:80"]`),
+		chromedp.Evaluate(`(performance.getEntriesByName("first-contentful-paint")[0] || {startTime: -1}).startTime`, &firstPaint))
+	t.Logf("first contentful paint of the page (reloaded, logged in): %.0f ms", firstPaint)
 
 	// Live traffic makes a core's rate rise on the page. The load is bounded
 	// in count and time; its failures are not the test's concern.

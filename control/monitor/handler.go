@@ -16,7 +16,9 @@ import (
 // the session's, in the X-CSRF-Token header.
 func (m *Monitor) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(staticFiles)))
+	for _, name := range []string{"app.js", "app.css"} {
+		mux.HandleFunc("GET /static/"+name, func(w http.ResponseWriter, r *http.Request) { http.ServeFileFS(w, r, staticFiles, name) })
+	}
 	mux.HandleFunc("GET /login", m.loginPage)
 	mux.HandleFunc("POST /login", m.login)
 	mux.HandleFunc("GET /{$}", m.indexPage)

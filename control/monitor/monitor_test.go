@@ -427,3 +427,25 @@ func TestGeneratedCertificateIsKeptBesideTheUsersFile(t *testing.T) {
 		t.Fatalf("certificate %+v, want ECDSA", first.Leaf)
 	}
 }
+
+func TestOnlyScriptAndStyleAreServedWithoutASession(t *testing.T) {
+	tm := newTestMonitor(t)
+	c := tm.browser(t)
+	for path, want := range map[string]int{
+		"/static/app.js": http.StatusOK, "/static/app.css": http.StatusOK,
+		"/static/index.html": http.StatusNotFound, "/static/login.html": http.StatusNotFound, "/static/": http.StatusNotFound,
+		"/api/state": http.StatusUnauthorized, "/api/events": http.StatusUnauthorized,
+	} {
+		resp, err := c.Get(tm.server.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s without a session: %d, want %d", path, resp.StatusCode, want)
+		}
+		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
+			t.Errorf("GET %s: Content-Security-Policy %q", path, csp)
+		}
+	}
+}
