@@ -22,6 +22,7 @@ func (d *Daemon) startMonitor(ctx context.Context, cfg MonitorConfig, running *s
 		Backend:        newAPIBackend(d),
 		Workers:        d.dp.Workers,
 		Health:         d.healthOf,
+		ServiceName:    d.serviceName,
 		Reloads:        d.Reloads.Load,
 		ReloadFailures: d.ReloadFailures.Load,
 	})
@@ -48,4 +49,13 @@ func (d *Daemon) startMonitor(ctx context.Context, cfg MonitorConfig, running *s
 func (d *Daemon) healthOf(service api.ServiceKey, real netip.AddrPort) (health.Status, bool) {
 	key := dataplaneKeyOf(service).String() + "/" + real.String()
 	return d.checks.manager.Status(key)
+}
+
+// serviceName is the configured name of the service with key k.
+func (d *Daemon) serviceName(k api.ServiceKey) string {
+	cfg := d.Config()
+	if i := serviceIndex(cfg, k); i >= 0 {
+		return cfg.Services[i].Name
+	}
+	return ""
 }

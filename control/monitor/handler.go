@@ -56,6 +56,13 @@ func (m *Monitor) withSession(next sessionHandler) http.HandlerFunc {
 			http.Error(w, "not logged in", http.StatusUnauthorized)
 			return
 		}
+		role, ok := m.users.role(s.user)
+		if !ok {
+			m.sessions.end(id)
+			http.Error(w, "user "+s.user+" no longer exists", http.StatusUnauthorized)
+			return
+		}
+		s.role = role
 		if r.Method == http.MethodPost && !sameToken(r.Header.Get(csrfHeader), s.csrf) {
 			http.Error(w, "missing or wrong CSRF token", http.StatusForbidden)
 			return

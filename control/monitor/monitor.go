@@ -39,6 +39,8 @@ type Sources struct {
 	Workers []*dataplane.Worker
 	// Health is the last check of a real server; false when it is not checked.
 	Health func(service api.ServiceKey, real netip.AddrPort) (health.Status, bool)
+	// ServiceName is a service's name in the configuration ("" if none).
+	ServiceName func(api.ServiceKey) string
 	// Reloads and ReloadFailures count the configuration reloads.
 	Reloads, ReloadFailures func() uint64
 }

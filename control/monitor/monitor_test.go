@@ -33,8 +33,9 @@ var (
 // servers, served over TLS, with users ann (admin) and vic (viewer).
 type testMonitor struct {
 	*Monitor
-	backend *apitest.Backend
-	server  *httptest.Server
+	backend   *apitest.Backend
+	server    *httptest.Server
+	usersFile string
 }
 
 func newTestMonitor(t *testing.T) *testMonitor {
@@ -73,7 +74,7 @@ func newTestMonitor(t *testing.T) *testMonitor {
 	server.EnableHTTP2 = true
 	server.StartTLS()
 	t.Cleanup(server.Close)
-	return &testMonitor{Monitor: m, backend: backend, server: server}
+	return &testMonitor{Monitor: m, backend: backend, server: server, usersFile: users}
 }
 
 // browser is an HTTPS client with its own cookies that does not follow
@@ -447,5 +448,36 @@ func TestOnlyScriptAndStyleAreServedWithoutASession(t *testing.T) {
 		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
 			t.Errorf("GET %s: Content-Security-Policy %q", path, csp)
 		}
+	}
+}
+
+func TestSessionsFollowTheUsersFile(t *testing.T) {
+	tm := newTestMonitor(t)
+	admin, viewer := tm.browser(t), tm.browser(t)
+	tm.login(t, admin, "ann", "ann-password")
+	tm.login(t, viewer, "vic", "vic-password")
+	if err := SetUser(tm.usersFile, "ann", RoleViewer, "ann-password"); err != nil {
+		t.Fatal(err)
+	}
+	if got := tm.change(t, admin, tm.csrf(t, admin), Change{Service: webKey, Real: real1, Action: actionQuiesce}); got != http.StatusForbidden {
+		t.Errorf("change by an admin made viewer since login: %d, want 403", got)
+	}
+	text, _ := os.ReadFile(tm.usersFile)
+	var kept []string
+	for line := range strings.Lines(string(text)) {
+		if !strings.HasPrefix(line, "vic:") {
+			kept = append(kept, line)
+		}
+	}
+	if err := os.WriteFile(tm.usersFile, []byte(strings.Join(kept, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := viewer.Get(tm.server.URL + "/api/state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a removed user's session: %d, want 401", resp.StatusCode)
 	}
 }

@@ -32,7 +32,8 @@ type CoreState struct {
 
 type ServiceState struct {
 	Key         api.ServiceKey `json:"key"`
-	Name        string         `json:"name"`
+	KeyText     string         `json:"key_text"` // as ipvsadm names it: TCP 198.18.0.10:80
+	Name        string         `json:"name"`     // the configuration's name
 	Scheduler   string         `json:"scheduler"`
 	Forward     string         `json:"forward"`
 	Connections uint64         `json:"connections"` // total since start
@@ -70,7 +71,10 @@ func (m *Monitor) snapshot(latestOnly bool) State {
 		st.Error = err.Error()
 	}
 	for _, s := range services {
-		svc := ServiceState{Key: s.Key, Name: s.Key.String(), Scheduler: s.Scheduler, Forward: s.Forward, Connections: s.Stats.Conns, Rates: s.Rates}
+		svc := ServiceState{Key: s.Key, KeyText: s.Key.String(), Scheduler: s.Scheduler, Forward: s.Forward, Connections: s.Stats.Conns, Rates: s.Rates}
+		if m.sources.ServiceName != nil {
+			svc.Name = m.sources.ServiceName(s.Key)
+		}
 		for _, rs := range s.RealServers {
 			addr := rs.AddrPort()
 			svc.Reals = append(svc.Reals, RealState{

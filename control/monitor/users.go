@@ -129,6 +129,16 @@ func (f *userFile) authenticate(name, password string) (Role, error) {
 	return u.role, nil
 }
 
+// role is a user's role now, false when the user is gone: a session ends
+// when its user is removed from the file and follows a changed role.
+func (f *userFile) role(name string) (Role, bool) {
+	_ = f.refresh()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	u, ok := f.users[name]
+	return u.role, ok
+}
+
 var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("no such user"), bcryptCost)
 
 // SetUser adds name to the users file at path with role and password, or

@@ -90,7 +90,7 @@
   // so a weight being typed survives the next event.
   function realRow(svc, r) {
     const change = (action, weight) => async () => {
-      if (action === "drain" && !confirm("Remove " + r.address + " from " + svc.name + "? Its connections drain.")) return;
+      if (action === "drain" && !confirm("Remove " + r.address + " from " + svc.key_text + "? Its connections drain.")) return;
       try {
         await post("/api/real-server", { service: svc.key, real: r.address, action, weight });
         set($("message"), action + " " + r.address + ": done");
@@ -114,12 +114,12 @@
     const box = $("services");
     const seen = new Set();
     for (const svc of services) {
-      const id = "svc-" + svc.name.replace(/[^A-Za-z0-9]/g, "_");
+      const id = "svc-" + svc.key_text.replace(/[^A-Za-z0-9]/g, "_");
       seen.add(id);
       let sec = $(id);
       if (!sec) {
-        sec = el("div", { class: "service", id, "data-service": svc.name },
-          el("h3", {}, svc.name, el("span", { class: "meta" })),
+        sec = el("div", { class: "service", id, "data-service": svc.key_text },
+          el("h3", {}, (svc.name ? svc.name + " · " : "") + svc.key_text, el("span", { class: "meta" })),
           el("table", {}, el("thead", {}, el("tr", {}, ...["real server", "health", "weight", "conns active/inactive", "in", ""].map((t) => el("th", {}, t)))), el("tbody")));
         box.append(sec);
       }
