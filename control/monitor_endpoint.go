@@ -23,6 +23,7 @@ func (d *Daemon) startMonitor(ctx context.Context, cfg MonitorConfig, running *s
 		Workers:        d.dp.Workers,
 		Health:         d.healthOf,
 		ServiceName:    d.serviceName,
+		Sync:           d.syncState,
 		Reloads:        d.Reloads.Load,
 		ReloadFailures: d.ReloadFailures.Load,
 	})
@@ -58,4 +59,18 @@ func (d *Daemon) serviceName(k api.ServiceKey) string {
 		return cfg.Services[i].Name
 	}
 	return ""
+}
+
+// syncState is the connection sync's configuration and counters; nil
+// without sync.
+func (d *Daemon) syncState() *monitor.SyncState {
+	cfg := d.Config().Sync
+	if cfg.Listen == "" && cfg.Peer == "" {
+		return nil
+	}
+	return &monitor.SyncState{
+		Listen: cfg.Listen, Peer: cfg.Peer,
+		Sent: d.SyncDatagramsSent.Load(), SendErrors: d.SyncSendErrors.Load(),
+		BadDatagrams: d.SyncBadDatagrams.Load(), InboxFull: d.SyncInFull.Load(),
+	}
 }

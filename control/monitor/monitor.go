@@ -41,6 +41,9 @@ type Sources struct {
 	Health func(service api.ServiceKey, real netip.AddrPort) (health.Status, bool)
 	// ServiceName is a service's name in the configuration ("" if none).
 	ServiceName func(api.ServiceKey) string
+	// Sync is the connection sync's state; nil, or returning nil, when none
+	// is configured.
+	Sync func() *SyncState
 	// Reloads and ReloadFailures count the configuration reloads.
 	Reloads, ReloadFailures func() uint64
 }

@@ -60,6 +60,7 @@ func newTestMonitor(t *testing.T) *testMonitor {
 	m, err := New(Config{UsersFile: users}, Sources{
 		Backend: backend,
 		Workers: workers,
+		Sync:    func() *SyncState { return &SyncState{Peer: "198.18.2.3:8848", Sent: 12} },
 		Health: func(k api.ServiceKey, r netip.AddrPort) (health.Status, bool) {
 			if r != real1 {
 				return health.Status{}, false
@@ -331,6 +332,9 @@ func TestEventsStreamStateWithCoreRates(t *testing.T) {
 	}
 	if len(st.Services) != 1 || len(st.Services[0].Reals) != 2 {
 		t.Fatalf("services %+v", st.Services)
+	}
+	if st.Sync == nil || *st.Sync != (SyncState{Peer: "198.18.2.3:8848", Sent: 12}) {
+		t.Fatalf("sync %+v", st.Sync)
 	}
 	r1, r2 := st.Services[0].Reals[0], st.Services[0].Reals[1]
 	if r1.Health.State != "down" || r1.Health.LastError != "connection refused" || r1.Health.LatencyMS != 1.5 || r2.Health.State != "unchecked" {

@@ -18,7 +18,19 @@ type State struct {
 	Drops    []DropRate     `json:"drops"`
 	Services []ServiceState `json:"services"`
 	Reloads  reloadOutcome  `json:"reloads"`
+	Sync     *SyncState     `json:"sync,omitempty"`
 	Error    string         `json:"error,omitempty"` // the listing failed
+}
+
+// SyncState is the connection sync with the peer director: where it
+// listens and sends, and its counters since start.
+type SyncState struct {
+	Listen       string `json:"listen,omitempty"`
+	Peer         string `json:"peer,omitempty"`
+	Sent         uint64 `json:"sent"`
+	SendErrors   uint64 `json:"send_errors"`
+	BadDatagrams uint64 `json:"bad_datagrams"`
+	InboxFull    uint64 `json:"inbox_full"`
 }
 
 // CoreState is one worker, pinned to CPU (-1 when unpinned), with its
@@ -66,6 +78,9 @@ type HealthState struct {
 func (m *Monitor) snapshot(latestOnly bool) State {
 	st := State{At: m.now().UnixMilli(), Cores: m.sampler.cores(latestOnly)}
 	st.Drops, st.Reloads = m.sampler.dropsAndReloads()
+	if m.sources.Sync != nil {
+		st.Sync = m.sources.Sync()
+	}
 	services, err := m.sources.Backend.ListServices()
 	if err != nil {
 		st.Error = err.Error()

@@ -153,11 +153,16 @@
     $("reloads").className = r.last === "refused" ? "bad" : "";
   }
 
+  function renderSync(s) {
+    set($("sync"), s ? "sync" + (s.peer ? " → " + s.peer + " " + human(s.sent, "sent") : "") + (s.listen ? " ← " + s.listen : "") +
+      (s.send_errors + s.bad_datagrams + s.inbox_full ? " · errors " + (s.send_errors + s.bad_datagrams + s.inbox_full) : "") : "");
+  }
+
   function connect() {
     const src = new EventSource("/api/events");
     src.onmessage = (e) => {
       const st = JSON.parse(e.data);
-      renderCores(st.cores); renderDrops(st.drops || []); renderServices(st.services || []); renderReloads(st.reloads);
+      renderCores(st.cores); renderDrops(st.drops || []); renderServices(st.services || []); renderReloads(st.reloads); renderSync(st.sync);
       set($("live"), st.error ? "error: " + st.error : "live");
       $("live").className = st.error ? "bad" : "ok";
     };
