@@ -139,8 +139,10 @@ func (m *Monitor) events(w http.ResponseWriter, r *http.Request, _ string, s *se
 	latestOnly := false
 	for {
 		next := m.sampler.next()
-		if _, live := m.sessions.get(r); live == nil {
-			fmt.Fprint(w, "event: logout\ndata: {}\n\n") // the session ended or expired
+		id, live := m.sessions.get(r)
+		if _, exists := m.users.role(s.user); live == nil || !exists {
+			m.sessions.end(id)
+			fmt.Fprint(w, "event: logout\ndata: {}\n\n") // the session ended or expired, or its user is gone
 			flusher.Flush()
 			return
 		}
