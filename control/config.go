@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"fastlvs/control/monitor"
 )
 
 // Config is the whole fastlvs configuration file.
@@ -40,7 +42,9 @@ type Config struct {
 	// them on after a failover.
 	Sync SyncConfig `mapstructure:"sync" yaml:"sync,omitempty"`
 	// Notify is told of every health-check transition (up or down).
-	Notify   NotifyConfig    `mapstructure:"notify" yaml:"notify,omitempty"`
+	Notify NotifyConfig `mapstructure:"notify" yaml:"notify,omitempty"`
+	// Monitor serves the web monitor over HTTPS; empty listen disables it.
+	Monitor  MonitorConfig   `mapstructure:"monitor" yaml:"monitor,omitempty"`
 	Services []ServiceConfig `mapstructure:"services" yaml:"services"`
 }
 
@@ -61,6 +65,11 @@ type SyncConfig struct {
 	Peer    string `mapstructure:"peer" yaml:"peer,omitempty"`
 	KeyFile string `mapstructure:"key_file" yaml:"key_file,omitempty"`
 }
+
+// MonitorConfig places the web monitor: listen, cert_file, key_file and
+// users_file. Without cert_file and key_file a self-signed certificate is
+// generated beside users_file.
+type MonitorConfig = monitor.Config
 
 // NotifyConfig names the hooks run on health-check transitions.
 type NotifyConfig struct {

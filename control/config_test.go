@@ -53,6 +53,9 @@ func TestParseConfigFullExample(t *testing.T) {
 	if web.DrainTimeout != 30*time.Second || cfg.Sync.Peer != "198.18.2.3:8848" || cfg.Notify.Webhook == "" || cfg.Options.SloppyTCP {
 		t.Errorf("drain %v sync %+v notify %+v options %+v", web.DrainTimeout, cfg.Sync, cfg.Notify, cfg.Options)
 	}
+	if cfg.Monitor != (MonitorConfig{Listen: "0.0.0.0:9443", UsersFile: "/etc/fastlvs/monitor-users", CertFile: "/etc/fastlvs/monitor.crt", KeyFile: "/etc/fastlvs/monitor.key"}) {
+		t.Errorf("monitor %+v", cfg.Monitor)
+	}
 	if web.SorryServer == nil || *web.SorryServer != (SorryServerConfig{Address: netip.MustParseAddr("198.18.2.99"), Port: 80}) || web.Quorum != 2 {
 		t.Errorf("web sorry server %+v quorum %d", web.SorryServer, web.Quorum)
 	}
@@ -271,6 +274,12 @@ func TestParseConfigRejects(t *testing.T) {
 		{"conntrack pressure mark", "conntrack: {pressure: {high_percent: 101}}", "conntrack.pressure.high_percent: must be between 1 and 100 (got 101)"},
 		{"conntrack embryonic timeout", "conntrack: {pressure: {embryonic_timeout: 0s}}", "conntrack.pressure.embryonic_timeout: must be positive"},
 		{"boolean", "options: {expire_nodest_conn: maybe}", `options.expire_nodest_conn: "maybe" is not a boolean (true or false)`},
+		{"monitor without users", "monitor: {listen: 127.0.0.1:9443}",
+			"monitor.users_file: required: the monitor needs users (fastlvs passwd --users-file FILE --role admin NAME)"},
+		{"monitor without listen", "monitor: {users_file: /etc/fastlvs/users}",
+			"monitor.listen: required when the monitor is configured (host:port, e.g. 0.0.0.0:9443)"},
+		{"monitor key without cert", "monitor: {listen: 127.0.0.1:9443, users_file: /u, key_file: /k}", "monitor.cert_file: required with monitor.key_file"},
+		{"monitor unknown key", "monitor: {listen: 127.0.0.1:9443, user_file: /u}", "monitor.user_file: unknown key (did you mean users_file?)"},
 	}
 	for _, test := range tests {
 		t.Run(test.name, func(t *testing.T) {

@@ -104,6 +104,9 @@ func (c *Config) validateGlobals() error {
 	if err := c.Sync.validate(); err != nil {
 		return err
 	}
+	if err := validateMonitor(c.Monitor); err != nil {
+		return err
+	}
 	if c.Notify.Webhook != "" {
 		if u, err := url.Parse(c.Notify.Webhook); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return configErrorf("notify.webhook", "%q is not an http(s) URL", c.Notify.Webhook)
@@ -558,6 +561,25 @@ func (s *SyncConfig) validate() error {
 	}
 	if s.KeyFile == "" {
 		return configErrorf("sync.key_file", "required: sync datagrams are authenticated with this shared key (at least 32 bytes)")
+	}
+	return nil
+}
+
+func validateMonitor(m MonitorConfig) error {
+	if m == (MonitorConfig{}) {
+		return nil
+	}
+	switch {
+	case m.Listen == "":
+		return configErrorf("monitor.listen", "required when the monitor is configured (host:port, e.g. 0.0.0.0:9443)")
+	case validateConfigHostPort(m.Listen) != nil:
+		return configErrorf("monitor.listen", "%q is not host:port (%v)", m.Listen, validateConfigHostPort(m.Listen))
+	case m.UsersFile == "":
+		return configErrorf("monitor.users_file", "required: the monitor needs users (fastlvs passwd --users-file FILE --role admin NAME)")
+	case m.CertFile == "" && m.KeyFile != "":
+		return configErrorf("monitor.cert_file", "required with monitor.key_file")
+	case m.CertFile != "" && m.KeyFile == "":
+		return configErrorf("monitor.key_file", "required with monitor.cert_file")
 	}
 	return nil
 }

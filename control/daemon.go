@@ -211,6 +211,7 @@ func restartOnlyChange(old, next *Config) error {
 		{"api_tls", old.APITLS, next.APITLS},
 		{"metrics", old.Metrics, next.Metrics},
 		{"sync", old.Sync, next.Sync},
+		{"monitor", old.Monitor, next.Monitor},
 	} {
 		if fmt.Sprint(f.before) != fmt.Sprint(f.then) {
 			return fmt.Errorf("%s: changing it needs a restart (the running daemon keeps %v)", f.field, f.before)

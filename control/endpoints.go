@@ -53,6 +53,9 @@ func (d *Daemon) startEndpoints(ctx context.Context, running *sync.WaitGroup) er
 			}
 		}()
 	}
+	if err := d.startMonitor(ctx, cfg.Monitor, running); err != nil {
+		return err
+	}
 	if cfg.API != "" {
 		tlsConfig, err := cfg.APITLS.load()
 		if err != nil {

@@ -4,6 +4,7 @@
 //	fastlvs demo                                               a sandbox with real traffic
 //	fastlvs import keepalived keepalived.conf                  translate a keepalived config
 //	fastlvs version                                            print the version and commit
+//	fastlvs passwd --users-file F --role admin NAME           add a web monitor user
 package main
 
 import (
@@ -41,6 +42,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return runDemo(args[1:], stdout, stderr)
 		case "import":
 			return runImport(args[1:], stdout, stderr)
+		case "passwd":
+			return runPasswd(args[1:], os.Stdin, stdout, stderr)
 		case "version":
 			fmt.Fprintln(stdout, cli.VersionLine("fastlvs"))
 			return 0
