@@ -271,9 +271,7 @@ func (w *Worker) replayHeld(c *conntrack.Conn, pend *proxyPending, adj *seqadj.A
 		w.transmitCopy(path.hop.Port, frame)
 		w.count(CountSynproxyReplayed)
 	}
-	for _, i := range pend.held[:pend.nheld] {
-		ps.freeHeld = append(ps.freeHeld, i)
-	}
+	ps.freeHeld = append(ps.freeHeld, pend.held[:pend.nheld]...)
 	pend.nheld = 0
 }
 
@@ -285,9 +283,7 @@ func (w *Worker) releasePending(c *conntrack.Conn) {
 	}
 	ps := &w.proxy
 	pend, slot := ps.pendingOf(c)
-	for _, i := range pend.held[:pend.nheld] {
-		ps.freeHeld = append(ps.freeHeld, i)
-	}
+	ps.freeHeld = append(ps.freeHeld, pend.held[:pend.nheld]...)
 	pend.nheld = 0
 	ps.freePending = append(ps.freePending, slot)
 	c.Flags &^= connProxyPending
