@@ -124,7 +124,7 @@ func (w *Worker) transmitTo(dst *[16]byte, pkt *packet) verdict {
 		}
 		return w.drop(DropNeighborUnresolved)
 	}
-	dr.Forward(pkt.frame(), hop.DstMAC, hop.SrcMAC)
+	header.Ethernet(pkt.frame()).Readdress(hop.DstMAC, hop.SrcMAC)
 	return transmitOn(hop.Port)
 }
 
@@ -140,7 +140,13 @@ func (w *Worker) transmitToReal(c *conntrack.Conn, pkt *packet) verdict {
 		}
 		return w.drop(drop)
 	}
-	dr.Forward(pkt.frame(), path.hop.DstMAC, path.hop.SrcMAC)
+	if Method(c.Forward) == MethodDR {
+		if !dr.Forward(pkt.frame(), &path.hop) {
+			return w.drop(DropDRRealNotOnLink)
+		}
+		return transmitOn(path.hop.Port)
+	}
+	header.Ethernet(pkt.frame()).Readdress(path.hop.DstMAC, path.hop.SrcMAC)
 	return transmitOn(path.hop.Port)
 }
 

@@ -56,6 +56,7 @@ const (
 	DropUnsupportedMethod   // a forwarding method this build does not implement
 	DropFrameTooLarge       // a handed-off frame does not fit a slot
 	DropHandoffLoop         // handed between workers too often (tables changing under it)
+	DropDRRealNotOnLink     // DR: the real server is reached through a gateway, which would route the VIP back
 	// SYN proxy (synproxy.go).
 	DropSynproxyNoRoom          // the frame's buffer cannot hold the answer
 	DropSynproxyNoHandshake     // a segment without a connection that is neither a SYN nor an ACK
@@ -98,6 +99,7 @@ var dropNames = [NumDrops]string{
 	DropUnsupportedMethod:       "unsupported_method",
 	DropFrameTooLarge:           "frame_too_large",
 	DropHandoffLoop:             "handoff_loop",
+	DropDRRealNotOnLink:         "dr_real_not_on_link",
 	DropSynproxyNoRoom:          "synproxy_no_room",
 	DropSynproxyNoHandshake:     "synproxy_no_handshake",
 	DropSynproxyACKThrottled:    "synproxy_ack_throttled",

@@ -2,7 +2,7 @@ package dataplane
 
 import (
 	"fastlvs/conntrack"
-	"fastlvs/dr"
+	"fastlvs/header"
 	"fastlvs/tunnel"
 )
 
@@ -43,7 +43,7 @@ func (w *Worker) forwardTunnel(c *conntrack.Conn, pkt *packet) verdict {
 	if pkt.headroom() < overhead {
 		return w.drop(DropEncapTooLarge) // no headroom to grow into
 	}
-	dr.Forward(pkt.frame(), path.hop.DstMAC, path.hop.SrcMAC)
+	header.Ethernet(pkt.frame()).Readdress(path.hop.DstMAC, path.hop.SrcMAC)
 	w.tunnel.id++
 	pkt.setFrame(tunnel.Encapsulate(pkt.buf, pkt.off, pkt.size, p.L3Off, &path.src, &c.Real, w.tunnel.id))
 	return transmitOn(path.hop.Port)
