@@ -82,7 +82,8 @@ install: build
 	sed 's|/usr/sbin/fastlvs|$(SBINDIR)/fastlvs|; s|/etc/|$(SYSCONFDIR)/|g' deploy/systemd/fastlvs.service > $(DESTDIR)$(UNITDIR)/fastlvs.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/fastlvs.service
 	install -m 0644 deploy/systemd/fastlvs.default $(DESTDIR)$(SYSCONFDIR)/default/fastlvs
-	install -m 0640 control/testdata/config/full.yaml $(DESTDIR)$(SYSCONFDIR)/fastlvs/fastlvs.yaml
+	install -m 0640 deploy/fastlvs.yaml $(DESTDIR)$(SYSCONFDIR)/fastlvs/fastlvs.yaml
+	install -m 0644 control/testdata/config/full.yaml $(DESTDIR)$(DOCDIR)/fastlvs.full.yaml
 	for m in fastlvs fastlvsadm; do gzip -9n < deploy/man/$$m.8 > $(DESTDIR)$(MANDIR)/man8/$$m.8.gz || exit 1; done
 	install -m 0644 deploy/completion/fastlvs.bash $(DESTDIR)$(COMPLETIONDIR)/fastlvs
 	ln -sf fastlvs $(DESTDIR)$(COMPLETIONDIR)/fastlvs-decap

@@ -28,7 +28,7 @@ var packageFiles = []string{
 	"./usr/share/bash-completion/completions/fastlvs",
 	"./usr/share/bash-completion/completions/fastlvsadm",
 	"./usr/share/bash-completion/completions/fastlvs-decap",
-	"./usr/share/doc/fastlvs/copyright",
+	"./usr/share/doc/fastlvs/copyright", "./usr/share/doc/fastlvs/fastlvs.full.yaml",
 }
 
 func TestDebianPackageInstallsAndStarts(t *testing.T) {
@@ -98,8 +98,8 @@ func TestDebianPackageInstallsAndStarts(t *testing.T) {
 	}
 
 	// The example configuration serves eth1 and eth2 (two queues each: two
-	// workers), listens for sync on
-	// 198.18.2.2 and its API on tcp://127.0.0.1:9121 with token s3cret.
+	// workers); its API socket moves to the test's directory (--api after
+	// the unit's arguments), so nothing of the machine's is touched.
 	bed := testbed.ForTest(t, "fpkg")
 	director, err := bed.Host("dir")
 	if err != nil {
@@ -120,7 +120,9 @@ func TestDebianPackageInstallsAndStarts(t *testing.T) {
 	if err := director.AddAddr("eth1", "198.18.0.2/24"); err != nil {
 		t.Fatal(err)
 	}
+	socket := "unix://" + filepath.Join(tmp, "api.sock")
 	args := append([]string{"--bounding-set", bounding}, strings.Fields(execStart)...)
+	args = append(args, "--api", socket)
 	proc, err := testbed.StartProcess(director.Command("setpriv", args...))
 	if err != nil {
 		t.Fatal(err)
@@ -130,8 +132,7 @@ func TestDebianPackageInstallsAndStarts(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	list := director.Command(filepath.Join(root, "usr/sbin/fastlvsadm"), "--api", "tcp://127.0.0.1:9121", "-L", "-n")
-	list.Env = append(os.Environ(), "FASTLVS_API_TOKEN=s3cret")
+	list := director.Command(filepath.Join(root, "usr/sbin/fastlvsadm"), "--api", socket, "-L", "-n")
 	out, err := list.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "TCP  198.18.0.10:80 wlc") {
 		t.Fatalf("fastlvsadm -L -n over the API: %v\n%s\ndirector log:\n%s", err, out, proc.Tail(20))
