@@ -37,6 +37,9 @@ const (
 	actionDrop action = iota
 	actionTransmit
 	actionHandoff
+	// actionHold: the packet was copied to wait for something (a fragment
+	// for its first fragment); its frame is free, and no drop is counted.
+	actionHold
 )
 
 // verdict is process's answer for one packet.

@@ -56,6 +56,8 @@ const (
 	DropUnsupportedMethod   // a forwarding method this build does not implement
 	DropFrameTooLarge       // a handed-off frame does not fit a slot
 	DropHandoffLoop         // handed between workers too often (tables changing under it)
+	DropFragmentHeldFull    // a fragment before its first found no slot to wait in (fragment.go)
+	DropFragmentTimeout     // a held fragment's first fragment never came
 	NumDrops
 )
 
@@ -86,6 +88,8 @@ var dropNames = [NumDrops]string{
 	DropUnsupportedMethod:   "unsupported_method",
 	DropFrameTooLarge:       "frame_too_large",
 	DropHandoffLoop:         "handoff_loop",
+	DropFragmentHeldFull:    "fragment_held_full",
+	DropFragmentTimeout:     "fragment_timeout",
 }
 
 func (d Drop) String() string { return dropNames[d] }
@@ -145,6 +149,13 @@ const (
 	// with the short timeout under pressure.
 	CountEmbryonicEvicted
 	CountPressureShortened
+	// Fragments (fragment.go): later fragments sent by their first
+	// fragment's decision, fragments held until it came, decisions not
+	// recorded because the table was full or the fragment owner's inbox was.
+	CountFragmentsForwarded
+	CountFragmentsHeld
+	CountFragTableFull
+	CountFragDecisionsLost
 	NumCounts
 )
 
@@ -174,6 +185,12 @@ var counterInfo = [NumCounts]CountInfo{
 		"Connections that never completed a handshake (or were never answered) evicted from a full table to make room for a new one."},
 	CountPressureShortened: {"conntrack_pressure_shortened_total",
 		"Timers of embryonic connections armed with the short timeout while the table was above its high-water mark."},
+	CountFragmentsForwarded: {"fragments_forwarded_total", "Later fragments of a datagram sent the way its first fragment went."},
+	CountFragmentsHeld:      {"fragments_held_total", "Later fragments that arrived before their first and were held until it came."},
+	CountFragTableFull: {"fragment_table_full_total",
+		"First fragments whose decision found no room in the fragment table: their later fragments are held and time out."},
+	CountFragDecisionsLost: {"fragment_decisions_lost_total",
+		"First fragments whose decision could not be handed to the worker following their later fragments (inbox full)."},
 }
 
 // Info says how the count is exported.
