@@ -154,3 +154,44 @@ func mustRun(t *testing.T, h *testbed.Host, args ...string) {
 		t.Fatalf("%s: %s: %v %s", h.Name, strings.Join(args, " "), err, out)
 	}
 }
+
+// TestFragmentedUDPIPv6 is TestFragmentedUDP over IPv6: the fragments carry
+// a fragment header, and only the hosts at either end fragment.
+func TestFragmentedUDPIPv6(t *testing.T) {
+	const port, requests = 9, 12
+	for _, tc := range []struct {
+		forward string
+		mode    testbed.Mode
+		listen  string
+	}{
+		{"dr", testbed.ModeDR, vip6},
+		{"nat", testbed.ModeNAT, "::"},
+		{"fullnat", testbed.ModeNAT, "::"},
+		{"tun", testbed.ModeDR, vip6},
+	} {
+		t.Run(tc.forward, func(t *testing.T) {
+			topo, err := testbed.BuildTopology(testbed.ForTest(t, "ffr6"), testbed.TopologyOptions{Mode: tc.mode})
+			if err != nil {
+				t.Fatal(err)
+			}
+			clients, reals := ipv6Setup(t, topo, tc.forward)
+			if tc.forward == "tun" {
+				for _, c := range topo.Clients {
+					mustRun(t, c, "ip", "link", "set", "eth0", "mtu", "1400")
+				}
+				for _, r := range topo.Reals {
+					mustRun(t, r, "ip", "-6", "route", "replace", clientNet6, "dev", "eth0", "mtu", "1400")
+				}
+				attachDecap(t, topo)
+			}
+			serveBigEcho(t, topo, "udp6", net.JoinHostPort(tc.listen, strconv.Itoa(port)))
+			config := "interfaces: [eth1]\nservices:\n" + strings.Replace(ipv6Service(tc.forward, "udp", port, reals), "wrr", "rr", 1)
+			startDirector(t, topo, config, "--metrics", metricsAddr)
+			servers := checkBigEchoes(t, topo, clients, vip6, port, requests)
+			if len(servers) != len(topo.Reals) {
+				t.Errorf("answers by server %v: want all %d real servers (rr)", servers, len(topo.Reals))
+			}
+			checkFragmentsForwarded(t, topo, 2*requests)
+		})
+	}
+}
