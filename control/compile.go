@@ -111,6 +111,8 @@ func compileService(sc *ServiceConfig) (dataplane.ServiceSpec, error) {
 		Persistence:     sc.Persistence,
 		PersistenceBits: sc.PersistencePrefix,
 		LocalAddresses:  sc.LocalAddresses,
+		GUE:             sc.Tunnel == "gue",
+		GUEPort:         uint16(sc.GUEPort),
 	}, nil
 }
 

@@ -87,7 +87,8 @@ func (w *Worker) fragOwner(k *fragKey) int {
 func (w *Worker) decideFragments(c *conntrack.Conn, dir conntrack.Dir) {
 	k := &w.frags.firstKey
 	d := fragDecision{method: Method(c.Forward), in: dir == conntrack.DirIn,
-		realID: c.RealID, serviceID: c.ServiceID, real: c.Real, client: c.Client, src: k.src, dst: k.dst}
+		realID: c.RealID, serviceID: c.ServiceID, clientPort: c.ClientPort, virtualPort: c.VirtualPort,
+		real: c.Real, client: c.Client, src: k.src, dst: k.dst}
 	switch {
 	case d.method == MethodNAT && d.in:
 		d.dst = c.Real
@@ -130,6 +131,7 @@ func (w *Worker) learnFragments(k *fragKey, d *fragDecision) {
 func (w *Worker) forwardFragment(d *fragDecision, pkt *packet) verdict {
 	c := &w.frags.conn
 	c.Real, c.Client, c.Virtual, c.RealID, c.ServiceID = d.real, d.client, d.dst, d.realID, d.serviceID
+	c.ClientPort, c.VirtualPort = d.clientPort, d.virtualPort
 	setFragmentAddresses(&pkt.hdr, &d.src, &d.dst)
 	w.count(CountFragmentsForwarded)
 	w.countTraffic(c, dirOf(d.in), pkt.size)

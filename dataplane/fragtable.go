@@ -49,8 +49,10 @@ type fragDecision struct {
 	in        bool // towards the real server (else towards the client)
 	realID    uint32
 	serviceID uint32
-	real      [16]byte
-	client    [16]byte
+	// The flow's ports name the GUE source port of a tunnel.
+	clientPort, virtualPort uint16
+	real                    [16]byte
+	client                  [16]byte
 	// src and dst are the addresses every fragment leaves with.
 	src, dst [16]byte
 }

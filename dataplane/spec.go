@@ -86,7 +86,11 @@ type ServiceSpec struct {
 	// 24); 0 means the full address.
 	PersistenceBits int
 	LocalAddresses  []netip.Addr
-	Reals           []RealSpec
+	// GUE (MethodTunnel): encapsulate in UDP to GUEPort with a GUE header
+	// instead of IPIP (tunnel/gue.go).
+	GUE     bool
+	GUEPort uint16
+	Reals   []RealSpec
 }
 
 // RealSpec is one real server of a service.
