@@ -85,12 +85,16 @@ func ipv6Service(forward, proto string, port int, reals []string) string {
 }
 
 // TestIPv6Methods is the balancing test over IPv6 for DR, FULLNAT and TUN
-// (ip6ip6, opened by the project's decap program): 120 requests per
+// (ip6ip6, and GUE over IPv6, opened by the project's decap program): 120 requests per
 // protocol follow the weights, and the real servers see the clients' own
 // addresses (FULLNAT: the local address).
 func TestIPv6Methods(t *testing.T) {
-	for _, forward := range []string{"dr", "fullnat", "tun"} {
-		t.Run(forward, func(t *testing.T) {
+	for _, name := range []string{"dr", "fullnat", "tun", "gue"} {
+		t.Run(name, func(t *testing.T) {
+			forward := name
+			if name == "gue" {
+				forward = "tun"
+			}
 			mode := testbed.ModeNAT
 			if forward != "fullnat" {
 				mode = testbed.ModeDR
@@ -113,8 +117,16 @@ func TestIPv6Methods(t *testing.T) {
 			if forward == "tun" {
 				decaps = attachDecap(t, topo)
 			}
-			startDirector(t, topo, "interfaces: [eth1]\nservices:\n"+
-				ipv6Service(forward, "tcp", 80, reals)+ipv6Service(forward, "udp", 7, reals))
+			services := ipv6Service(forward, "tcp", 80, reals) + ipv6Service(forward, "udp", 7, reals)
+			if name == "gue" {
+				for _, d := range decaps {
+					if err := d.SetGUEPorts([]uint16{6080}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				services = strings.ReplaceAll(services, "forward: tun,", "forward: tun, tunnel: gue, gue_port: 6080,")
+			}
+			startDirector(t, topo, "interfaces: [eth1]\nservices:\n"+services)
 			wantSeen := clients
 			if forward == "fullnat" {
 				wantSeen = []string{fullnatLoc6}
@@ -134,7 +146,10 @@ func TestIPv6Methods(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if s.Decap6in6 == 0 || s.Decap4in4 != 0 {
+				if name == "gue" && (s.DecapGUE == 0 || s.Decap6in6 != 0) {
+					t.Errorf("r%d opened %+v, want only GUE", i+1, s)
+				}
+				if name == "tun" && (s.Decap6in6 == 0 || s.Decap4in4 != 0 || s.DecapGUE != 0) {
 					t.Errorf("r%d opened %+v, want only IPv6-in-IPv6", i+1, s)
 				}
 			}

@@ -246,3 +246,53 @@ func TestTunnelPathMTU(t *testing.T) {
 		}
 	}
 }
+
+// TestTunnelGUE is TestTunnel with `tunnel: gue`: every request is answered,
+// shares follow the weights, the real servers see the clients' addresses,
+// and every packet reached them inside UDP to the GUE port, opened by the
+// decap program.
+func TestTunnelGUE(t *testing.T) {
+	const vip, requests, guePort = "198.18.0.10", 300, 6080
+	bed := testbed.ForTest(t, "fgue")
+	topo, err := testbed.BuildTopology(bed, testbed.TopologyOptions{Mode: testbed.ModeDR, VIPs: []string{vip}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := topo.StartServers(80, 7); err != nil {
+		t.Fatal(err)
+	}
+	decaps := attachDecap(t, topo)
+	for _, d := range decaps {
+		if err := d.SetGUEPorts([]uint16{guePort}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	config := strings.ReplaceAll(tunnelConfig(vip), "forward: tun,", fmt.Sprintf("forward: tun, tunnel: gue, gue_port: %d,", guePort))
+	startDirector(t, topo, config)
+	var tunnelled [3]uint64
+	for _, proto := range []string{"tcp", "udp"} {
+		port, packets := 80, uint64(4)
+		if proto == "udp" {
+			port, packets = 7, 1
+		}
+		rs := drive(t, topo, proto, vip, port, requests)
+		if len(rs) != requests {
+			t.Fatalf("%s: %d responses, want %d", proto, len(rs), requests)
+		}
+		checkWeightShares(t, rs, map[string]int{"r1": 1, "r2": 2, "r3": 3}, 5)
+		checkClientAddresses(t, topo, rs)
+		for name, n := range shares(rs) {
+			tunnelled[name[1]-'1'] += packets * uint64(n)
+		}
+	}
+	for i, d := range decaps {
+		s, err := d.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("r%d decap counters: %+v", i+1, s)
+		if s.DecapGUE < tunnelled[i] || s.Decap4in4 != 0 {
+			t.Errorf("r%d opened %d GUE packets (and %d IPIP), want at least %d GUE and no IPIP", i+1, s.DecapGUE, s.Decap4in4, tunnelled[i])
+		}
+	}
+}
