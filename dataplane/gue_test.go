@@ -83,22 +83,7 @@ func TestProcessGUEAllocs(t *testing.T) {
 }
 
 // BenchmarkProcessGUE is BenchmarkProcessTunnel with GUE.
-func BenchmarkProcessGUE(b *testing.B) {
-	d := newGUEDataplane(b)
-	w := d.Workers[0]
-	if v, _ := processInChunk(w, tunSyn.frame(b), 0, tunnelHeadroom); v.action != actionTransmit {
-		b.Fatalf("SYN dropped: %v", dropCounts(w))
-	}
-	frame := tunSyn.with(func(p *pkt) { p.flags = ack }).frame(b)
-	chunk := make([]byte, tunnelHeadroom+handoffFrameMax)
-	b.ReportAllocs()
-	for b.Loop() {
-		copy(chunk[tunnelHeadroom:], frame)
-		if v, _ := w.processIn(chunk, tunnelHeadroom, len(frame), 0); v.action != actionTransmit {
-			b.Fatal("dropped")
-		}
-	}
-}
+func BenchmarkProcessGUE(b *testing.B) { benchmarkTunnel(b, newGUEDataplane(b)) }
 
 // BenchmarkProcessIPv6 is one established IPv6 UDP datagram through each
 // method (fragSpec's services): lookup, rewrite or encapsulation.
