@@ -175,6 +175,12 @@ func TestDecapOpensGUE(t *testing.T) {
 			if got := run(t, d, other); !bytes.Equal(got[:len(other)], other) {
 				t.Fatal("UDP to another port was changed")
 			}
+			control := encap(6080)
+			dst := as16(c.dst)
+			control[c.l3Off+Overhead(&dst)+8] |= 0x20 // the GUE C bit: a control message
+			if got := run(t, d, control); !bytes.Equal(got[:len(control)], control) {
+				t.Fatal("a GUE control message was opened")
+			}
 		})
 	}
 	if s := stats(t, d); s.DecapGUE != opened || s.Decap4in4+s.Decap6in6+s.Decap4in6+s.Decap6in4 != 0 {
