@@ -129,19 +129,27 @@ func (w *Worker) learnFragments(k *fragKey, d *fragDecision) {
 
 // forwardFragment sends a later fragment the way its first went.
 func (w *Worker) forwardFragment(d *fragDecision, pkt *packet) verdict {
+	// What the methods' functions read of a connection. Virtual is only the
+	// source of a tunnel's fragmentation-needed answer, which a later
+	// fragment (never DF) does not get; for DR and TUN d.dst is the VIP.
 	c := &w.frags.conn
 	c.Real, c.Client, c.Virtual, c.RealID, c.ServiceID = d.real, d.client, d.dst, d.realID, d.serviceID
 	c.ClientPort, c.VirtualPort = d.clientPort, d.virtualPort
 	setFragmentAddresses(&pkt.hdr, &d.src, &d.dst)
-	w.count(CountFragmentsForwarded)
-	w.countTraffic(c, dirOf(d.in), pkt.size)
+	var v verdict
 	switch {
 	case d.method == MethodTunnel:
-		return w.forwardTunnel(c, pkt)
+		v = w.forwardTunnel(c, pkt)
 	case d.in:
-		return w.transmitToReal(c, pkt)
+		v = w.transmitToReal(c, pkt)
+	default:
+		v = w.transmitTo(&d.client, pkt)
 	}
-	return w.transmitTo(&d.client, pkt)
+	if v.action == actionTransmit {
+		w.count(CountFragmentsForwarded)
+		w.countTraffic(c, dirOf(d.in), pkt.size)
+	}
+	return v
 }
 
 func dirOf(in bool) conntrack.Dir {
