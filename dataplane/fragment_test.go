@@ -296,13 +296,22 @@ func wireInboxes(d *memDataplane) {
 // to the datagram's fragment owner, the first to its connection's owner,
 // which tells the fragment owner; held fragments leave once it knows.
 func TestFragmentsAcrossWorkers(t *testing.T) {
+	for _, tc := range []struct{ client, vip, real string }{
+		{"198.18.1.5", "198.18.0.20", "198.18.2.3"},
+		{"2001:2:1::5", "2001:2::20", "2001:2:2::2"},
+	} {
+		t.Run(tc.vip, func(t *testing.T) { checkFragmentsAcrossWorkers(t, tc.client, tc.vip, tc.real) })
+	}
+}
+
+func checkFragmentsAcrossWorkers(t *testing.T, client, vip, real string) {
 	var sent [][]byte
 	d := newFragDataplane(t, 2, &sent)
 	wireInboxes(d)
 	crossed := 0
 	for i := range 16 {
 		sent = sent[:0]
-		q := pkt{srcMAC: clientMAC, dstMAC: portMAC0, src: "198.18.1.5", dst: "198.18.0.20", proto: header.ProtocolUDP,
+		q := pkt{srcMAC: clientMAC, dstMAC: portMAC0, src: client, dst: vip, proto: header.ProtocolUDP,
 			sport: uint16(41000 + i), dport: 53, payload: bigPayload(3000)}
 		frags := fragmentFrame(t, q.frame(t), 1000, uint32(i))
 		frags = append(frags[1:], frags[0]) // the first last: the others wait
@@ -331,7 +340,7 @@ func TestFragmentsAcrossWorkers(t *testing.T) {
 			t.Fatalf("datagram %d: %d of %d fragments sent", i, len(sent), len(frags))
 		}
 		p, _ := reassemble(t, sent, 0)
-		if got := netip.AddrFrom16(p.Dst).Unmap().String(); got != "198.18.2.3" || p.DstPort != 5353 {
+		if got := netip.AddrFrom16(p.Dst).Unmap().String(); got != real || p.DstPort != 5353 {
 			t.Fatalf("datagram %d to %s:%d", i, got, p.DstPort)
 		}
 	}
