@@ -112,6 +112,8 @@ func compileService(sc *ServiceConfig) (dataplane.ServiceSpec, error) {
 		PersistenceBits: sc.PersistencePrefix,
 		LocalAddresses:  sc.LocalAddresses,
 		SynProxy:        sc.SynProxy,
+		GUE:             sc.Tunnel == "gue",
+		GUEPort:         uint16(sc.GUEPort),
 	}, nil
 }
 

@@ -97,3 +97,24 @@ conntrack:
 		t.Error("default configuration does not compile to the conntrack defaults")
 	}
 }
+
+func TestCompileGUE(t *testing.T) {
+	cfg, err := ParseConfig([]byte(`interfaces: [eth1]
+services:
+  - {vip: 198.18.0.10, port: 80, forward: tun, tunnel: gue, gue_port: 6080, real_servers: [{address: 198.18.2.11}]}
+  - {vip: 198.18.0.10, port: 81, forward: tun, real_servers: [{address: 198.18.2.11}]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := CompileTable(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := spec.Services[0]; !s.GUE || s.GUEPort != 6080 {
+		t.Errorf("gue service compiled to GUE %v port %d", s.GUE, s.GUEPort)
+	}
+	if s := spec.Services[1]; s.GUE || s.GUEPort != 0 {
+		t.Errorf("ipip service compiled to GUE %v port %d", s.GUE, s.GUEPort)
+	}
+}

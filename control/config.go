@@ -155,6 +155,10 @@ type ServiceConfig struct {
 	PersistencePrefix int `mapstructure:"-" yaml:"-"`
 	// Forward is dr, nat, fullnat or tun.
 	Forward string `mapstructure:"forward" yaml:"forward"`
+	// Tunnel is the encapsulation of forward tun: ipip (the default: IPIP,
+	// IPv6-in-IP) or gue (the same inside UDP to GUEPort with a GUE header).
+	Tunnel  string `mapstructure:"tunnel" yaml:"tunnel,omitempty"`
+	GUEPort int    `mapstructure:"gue_port" yaml:"gue_port,omitempty"`
 	// LocalAddresses are the FULLNAT source addresses (fullnat only).
 	LocalAddresses []netip.Addr `mapstructure:"local_addresses" yaml:"local_addresses,omitempty"`
 	SynProxy       bool         `mapstructure:"synproxy" yaml:"synproxy,omitempty"`

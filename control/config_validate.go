@@ -264,6 +264,9 @@ func (s *ServiceConfig) validate(path string) error {
 	if err := s.validateLocalAddresses(path); err != nil {
 		return err
 	}
+	if err := s.validateTunnel(path); err != nil {
+		return err
+	}
 	if s.SynProxy {
 		if s.Protocol != "tcp" {
 			return configErrorf(path+".synproxy", "applies only to tcp services")
@@ -580,6 +583,21 @@ func validateMonitor(m MonitorConfig) error {
 		return configErrorf("monitor.cert_file", "required with monitor.key_file")
 	case m.CertFile != "" && m.KeyFile == "":
 		return configErrorf("monitor.key_file", "required with monitor.cert_file")
+	}
+	return nil
+}
+
+// validateTunnel checks the encapsulation of a tun service.
+func (s *ServiceConfig) validateTunnel(path string) error {
+	switch {
+	case s.Tunnel != "" && s.Forward != "tun":
+		return configErrorf(path+".tunnel", "only for forward tun (service uses %s)", s.Forward)
+	case s.GUEPort != 0 && s.Tunnel != "gue":
+		return configErrorf(path+".gue_port", "only for tunnel gue")
+	case s.Tunnel != "" && s.Tunnel != "ipip" && s.Tunnel != "gue":
+		return configErrorf(path+".tunnel", "unknown tunnel %q (want ipip or gue)", s.Tunnel)
+	case s.Tunnel == "gue" && (s.GUEPort < 1 || s.GUEPort > 65535):
+		return configErrorf(path+".gue_port", "required for tunnel gue: the real servers' GUE port, 1-65535 (got %d)", s.GUEPort)
 	}
 	return nil
 }

@@ -17,7 +17,10 @@ import (
 //     client) under the mask of a service the real server is in. A real
 //     server in services with different masks has several candidates; a
 //     worker that does not find the connection passes the reply on to the
-//     next candidate (packet.tries).
+//     next candidate (packet.tries);
+//   - a later fragment of a datagram (no ports): the worker its fragment
+//     owner hash names, which the first fragment's owner tells the
+//     connection's decision (fragment.go).
 //
 // The mask is a service's own, so adding, editing or removing one service
 // moves no other service's clients between workers.

@@ -16,6 +16,9 @@ import (
 // read.
 func (w *Worker) process(pkt *packet, res header.ParseResult, ref conntrack.Ref, dir conntrack.Dir, looked bool) verdict {
 	p := &pkt.hdr
+	if res == header.ParseFragment {
+		return w.processFragment(pkt) // fragment.go; comes back here for a first fragment
+	}
 	if res != header.ParseOK {
 		return w.drop(dropOfParse[res])
 	}
@@ -80,6 +83,9 @@ func (w *Worker) process(pkt *packet, res header.ParseResult, ref conntrack.Ref,
 	}
 
 	c := w.conns.Conn(ref)
+	if w.frags.first {
+		w.decideFragments(c, dir)
+	}
 	if w.syncDue(c, changed || created) {
 		w.publishSync(c)
 	}

@@ -89,7 +89,10 @@ func checkProcessOutcome(t *testing.T, w *Worker, port int, input []byte) {
 		before[d] = w.Stats.Drops[d].Load()
 	}
 	var in header.Packet
-	inParsed := in.Parse(input) == header.ParseOK
+	inResult := in.Parse(input)
+	inParsed := inResult == header.ParseOK
+	inFragment := inResult == header.ParseFragment
+	inFragIPv4Valid := inFragment && !in.IsIPv6 && in.IPv4().IsChecksumValid()
 	inIPv4Valid := inParsed && !in.IsIPv6 && in.IPv4().IsChecksumValid()
 	inL4Valid := inParsed && (in.Proto == header.ProtocolTCP || in.Proto == header.ProtocolUDP) && l4ChecksumValid(&in)
 	inUDPSum := uint16(1)
@@ -131,6 +134,17 @@ func checkProcessOutcome(t *testing.T, w *Worker, port int, input []byte) {
 			t.Fatalf("left port %d with source MAC %v", arg, src)
 		}
 		var out header.Packet
+		if inFragment {
+			// A fragment is followed, not reassembled: it leaves a
+			// fragment, its IPv4 header checksum intact.
+			if r := out.Parse(frame); r != header.ParseFragment {
+				t.Fatalf("transmitted fragment parses as %v", r)
+			}
+			if inFragIPv4Valid && !out.IPv4().IsChecksumValid() {
+				t.Fatalf("valid IPv4 header checksum of a fragment broken\n in: %x\nout: %x", input, frame)
+			}
+			break
+		}
 		if r := out.Parse(frame); r != header.ParseOK {
 			t.Fatalf("transmitted frame does not parse: %v", r)
 		}
@@ -153,6 +167,10 @@ func checkProcessOutcome(t *testing.T, w *Worker, port int, input []byte) {
 		}
 		if !bytes.Equal(frame[payload:], input[payload:]) {
 			t.Fatalf("payload changed\n in: %x\nout: %x", input, frame)
+		}
+	case actionHold:
+		if changed != 0 || !inFragment {
+			t.Fatalf("held a frame that is no fragment, or counted a drop too: %v", dropCounts(w))
 		}
 	default:
 		t.Fatalf("process = %+v on a single worker", v)

@@ -219,7 +219,7 @@ func TestProcessDrops(t *testing.T) {
 		{name: "IP version 5", in: corrupt(func(b []byte) []byte { b[ipv4] = 0x55; return b }), drop: "bad_ipv4"},
 		{name: "IPv6 EtherType with a v4 header", in: corrupt(func(b []byte) []byte { b[12], b[13] = 0x86, 0xdd; return append(b, make([]byte, 40)...) }), drop: "bad_ipv6"},
 		{name: "ARP", in: corrupt(func(b []byte) []byte { b[12], b[13] = 0x08, 0x06; return b }), drop: "not_ip"},
-		{name: "fragment", in: corrupt(func(b []byte) []byte { b[ipv4+6] = 0x20; return b }), drop: "fragment"},
+		{name: "fragment of GRE", in: corrupt(func(b []byte) []byte { b[ipv4+6], b[ipv4+9] = 0x20, 47; return b }), drop: "unsupported_l4"},
 		{name: "TCP data offset 4", in: corrupt(func(b []byte) []byte { b[tcp+12] = 0x40; return b }), drop: "bad_tcp"},
 		{name: "UDP length 4", in: udpShort, drop: "bad_udp"},
 		{name: "GRE", in: unsupported.frame(t), drop: "unsupported_l4"},

@@ -92,7 +92,11 @@ type ServiceSpec struct {
 	// (0: 1460).
 	SynProxy    bool
 	SynProxyMSS uint16
-	Reals       []RealSpec
+	// GUE (MethodTunnel): encapsulate in UDP to GUEPort with a GUE header
+	// instead of IPIP (tunnel/gue.go).
+	GUE     bool
+	GUEPort uint16
+	Reals   []RealSpec
 }
 
 // RealSpec is one real server of a service.

@@ -69,6 +69,8 @@ const (
 	DropSynproxyClientReset     // the client reset the connection before the server answered
 	DropSynproxyServerReset     // the real server refused the connection
 	DropSynproxyBadServerAnswer // the server's answer does not acknowledge the director's SYN
+	DropFragmentHeldFull        // a fragment before its first found no slot to wait in (fragment.go)
+	DropFragmentTimeout         // a held fragment's first fragment never came
 	NumDrops
 )
 
@@ -111,6 +113,8 @@ var dropNames = [NumDrops]string{
 	DropSynproxyClientReset:     "synproxy_client_reset",
 	DropSynproxyServerReset:     "synproxy_server_reset",
 	DropSynproxyBadServerAnswer: "synproxy_bad_server_answer",
+	DropFragmentHeldFull:        "fragment_held_full",
+	DropFragmentTimeout:         "fragment_timeout",
 }
 
 func (d Drop) String() string { return dropNames[d] }
@@ -179,6 +183,13 @@ const (
 	CountSynproxyEstablished
 	CountSynproxyHeld
 	CountSynproxyReplayed
+	// Fragments (fragment.go): later fragments sent by their first
+	// fragment's decision, fragments held until it came, decisions not
+	// recorded because the table was full or the fragment owner's inbox was.
+	CountFragmentsForwarded
+	CountFragmentsHeld
+	CountFragTableFull
+	CountFragDecisionsLost
 	NumCounts
 )
 
@@ -213,6 +224,12 @@ var counterInfo = [NumCounts]CountInfo{
 	CountSynproxyEstablished: {"synproxy_established_total", "SYN-proxied connections whose real server completed the handshake."},
 	CountSynproxyHeld:        {"synproxy_held_segments_total", "Client segments held while their connection's real server had not answered yet."},
 	CountSynproxyReplayed:    {"synproxy_replayed_segments_total", "Held client segments sent on to the real server once it answered."},
+	CountFragmentsForwarded:  {"fragments_forwarded_total", "Later fragments of a datagram sent the way its first fragment went."},
+	CountFragmentsHeld:       {"fragments_held_total", "Later fragments that arrived before their first and were held until it came."},
+	CountFragTableFull: {"fragment_table_full_total",
+		"First fragments whose decision found no room in the fragment table: their later fragments are held and time out."},
+	CountFragDecisionsLost: {"fragment_decisions_lost_total",
+		"First fragments whose decision could not be handed to the worker following their later fragments (inbox full)."},
 }
 
 // Info says how the count is exported.

@@ -210,7 +210,7 @@ func (w *Worker) proxyPendingPacket(pkt *packet, ref conntrack.Ref, c *conntrack
 		case !w.holdSegment(pend, pkt):
 			return w.drop(DropSynproxyHeldFull)
 		}
-		return verdict{action: actionConsumed}
+		return verdict{action: actionHold}
 	}
 	if p.TCPFlags&header.TCPFlagRst != 0 {
 		w.expireConn(ref)

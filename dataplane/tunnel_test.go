@@ -224,8 +224,9 @@ func TestProcessTunnelAllocatesNothing(t *testing.T) {
 
 // BenchmarkProcessTunnel is one established TCP packet through process:
 // lookup, state, encapsulation.
-func BenchmarkProcessTunnel(b *testing.B) {
-	d := newTunnelDataplane(b, nil)
+func BenchmarkProcessTunnel(b *testing.B) { benchmarkTunnel(b, newTunnelDataplane(b, nil)) }
+
+func benchmarkTunnel(b *testing.B, d *memDataplane) {
 	w := d.Workers[0]
 	if v, _ := processInChunk(w, tunSyn.frame(b), 0, tunnelHeadroom); v.action != actionTransmit {
 		b.Fatalf("SYN dropped: %v", dropCounts(w))

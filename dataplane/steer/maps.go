@@ -37,16 +37,33 @@ func (e Endpoint) key() (steerEndpoint, error) {
 // present is the value of every set-like map; only the key matters.
 const present uint8 = 1
 
-// SetServices makes the services map hold exactly eps.
+// SetServices makes the services map hold exactly eps, and the service
+// addresses map (which steers fragments) their addresses.
 func (p *Program) SetServices(eps []Endpoint) error {
-	return p.setEndpoints(p.objects.Services, "services", eps)
+	if err := p.setEndpoints(p.objects.Services, "services", eps); err != nil {
+		return err
+	}
+	return p.setEndpoints(p.objects.VipAddrs, "service addresses", addressesOf(eps))
 }
 
 // SetReplySources makes the reply sources map (the real servers of NAT
 // services) hold exactly eps; port 0 matches every source port. Frames from
 // them are steered unless addressed to a host address.
 func (p *Program) SetReplySources(eps []Endpoint) error {
-	return p.setEndpoints(p.objects.ReplySources, "reply sources", eps)
+	if err := p.setEndpoints(p.objects.ReplySources, "reply sources", eps); err != nil {
+		return err
+	}
+	return p.setEndpoints(p.objects.ReplyAddrs, "reply addresses", addressesOf(eps))
+}
+
+// addressesOf is eps with every port 0: the keys of the maps that steer
+// fragments, which carry no ports.
+func addressesOf(eps []Endpoint) []Endpoint {
+	out := make([]Endpoint, len(eps))
+	for i, ep := range eps {
+		out[i] = Endpoint{Addr: ep.Addr, Proto: ep.Proto}
+	}
+	return out
 }
 
 // SetLocalAddresses makes the FULLNAT local addresses map hold exactly addrs.

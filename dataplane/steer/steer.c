@@ -21,7 +21,9 @@
 //                its source is a service or a local address, or its
 //                destination is a NAT real server (and the outer destination
 //                is not a director address, as in rule 3).
-// Everything else, fragments included, is passed to the kernel.
+//   5. fragment: an IPv4 fragment or IPv6 fragment header of TCP/UDP, by
+//                addresses only (see classify_fragment).
+// Everything else is passed to the kernel.
 //
 // Addresses in every map key are 16 bytes; IPv4 is stored v4-mapped
 // (::ffff:a.b.c.d) so one map serves both families. Ports in keys are in
@@ -90,7 +92,8 @@ enum counter {
 	COUNTER_PASSED_FRAGMENT = 4,
 	COUNTER_NO_SOCKET = 5,
 	COUNTER_STEERED_ICMP_ERROR = 6,
-	COUNTER_MAX = 7,
+	COUNTER_STEERED_FRAGMENT = 7,
+	COUNTER_MAX = 8,
 };
 
 // AF_XDP sockets indexed by receive queue.
@@ -323,6 +326,63 @@ static __always_inline enum counter classify_icmp6(void *l4, void *end, struct f
 	return classify_embedded(f, &inner);
 }
 
+// ---- Fragments (rule 5) ------------------------------------------------
+//
+// Only a datagram's first fragment carries the ports, so fragments are
+// steered by addresses: to an address with a service of the fragment's
+// protocol, to a FULLNAT local address, or from the address of a NAT real
+// server of that protocol to an address not the director's. User space
+// follows each datagram's fragments without reassembly
+// (dataplane/fragment.go); other fragments are the kernel's.
+
+// (VIP, 0, proto) for every service address, whatever its ports.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct endpoint);
+	__type(value, __u8);
+} vip_addrs SEC(".maps");
+
+// (RIP, 0, proto) for every NAT real server, whatever its ports.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct endpoint);
+	__type(value, __u8);
+} reply_addrs SEC(".maps");
+
+// classify_fragment classifies the fragment whose IP header is at pos.
+static __always_inline enum counter classify_fragment(void *pos, void *end, __be16 ethertype)
+{
+	struct endpoint src = {}, dst = {};
+	if (ethertype == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = pos;
+		if ((void *)(ip + 1) > end)
+			return COUNTER_PASSED_FRAGMENT;
+		v4_mapped(src.addr, &ip->saddr);
+		v4_mapped(dst.addr, &ip->daddr);
+		src.proto = ip->protocol;
+	} else {
+		struct ipv6hdr *ip6 = pos;
+		__u8 *fragment_header = (void *)(ip6 + 1);
+		if ((void *)(fragment_header + 8) > end)
+			return COUNTER_PASSED_FRAGMENT;
+		__builtin_memcpy(src.addr, &ip6->saddr, 16);
+		__builtin_memcpy(dst.addr, &ip6->daddr, 16);
+		src.proto = fragment_header[0]; // its next header
+	}
+	if (!is_tcp_or_udp(src.proto))
+		return COUNTER_PASSED_FRAGMENT;
+	dst.proto = src.proto;
+	if (bpf_map_lookup_elem(&vip_addrs, &dst) || address_in(&local_addrs, dst.addr))
+		return COUNTER_STEERED_FRAGMENT;
+	if (bpf_map_lookup_elem(&reply_addrs, &src) && !address_in(&host_addrs, dst.addr))
+		return COUNTER_STEERED_FRAGMENT;
+	return COUNTER_PASSED_FRAGMENT;
+}
+
+// ---- end of fragments ----------------------------------------------------
+
 // classify returns the outcome counter of the frame; steered_* outcomes are
 // redirected, the others passed.
 static __always_inline enum counter classify(void *data, void *end)
@@ -356,7 +416,7 @@ static __always_inline enum counter classify(void *data, void *end)
 	else
 		return COUNTER_PASSED; // ARP, LLDP, a third VLAN tag, ...
 	if (parsed == PARSED_FRAGMENT)
-		return COUNTER_PASSED_FRAGMENT;
+		return classify_fragment(pos, end, ethertype);
 	if (parsed != PARSED_OK)
 		return COUNTER_PASSED;
 
