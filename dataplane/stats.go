@@ -56,6 +56,10 @@ const (
 	DropUnsupportedMethod   // a forwarding method this build does not implement
 	DropFrameTooLarge       // a handed-off frame does not fit a slot
 	DropHandoffLoop         // handed between workers too often (tables changing under it)
+	DropICMPUnhandled       // an ICMP type the director neither answers nor translates, or echo to no VIP
+	DropICMPBadQuote        // an ICMP error whose quote names no TCP/UDP packet
+	DropICMPNoConn          // an ICMP error about no known connection
+	DropTTLExceeded         // a NAT/FULLNAT packet arrived with TTL / hop limit 1 or less
 	NumDrops
 )
 
@@ -86,6 +90,10 @@ var dropNames = [NumDrops]string{
 	DropUnsupportedMethod:   "unsupported_method",
 	DropFrameTooLarge:       "frame_too_large",
 	DropHandoffLoop:         "handoff_loop",
+	DropICMPUnhandled:       "icmp_unhandled",
+	DropICMPBadQuote:        "icmp_bad_quote",
+	DropICMPNoConn:          "icmp_no_conn",
+	DropTTLExceeded:         "ttl_exceeded",
 }
 
 func (d Drop) String() string { return dropNames[d] }
@@ -145,6 +153,11 @@ const (
 	// with the short timeout under pressure.
 	CountEmbryonicEvicted
 	CountPressureShortened
+	// ICMP (icmp.go, icmpanswer.go): errors about a connection translated
+	// and sent on, echo requests to a VIP answered, time exceeded sent.
+	CountICMPErrorsTranslated
+	CountEchoReplies
+	CountTimeExceededSent
 	NumCounts
 )
 
@@ -164,7 +177,7 @@ var counterInfo = [NumCounts]CountInfo{
 	CountNewConns:       {"connections_created_total", "Connections the worker created."},
 	CountEvictions:      {"connections_evicted_total", "Connections replaced by a new one whose replies carry the same tuple (a client reusing its port)."},
 	CountRescheduled:    {"connections_rescheduled_total", "Connections ended because a new connection reused their tuple: a SYN after the old one closed, or towards a real server out of rotation."},
-	CountFragNeededSent: {"frag_needed_sent_total", "ICMP fragmentation-needed answers to tunnel packets over the egress MTU."},
+	CountFragNeededSent: {"frag_needed_sent_total", "ICMP fragmentation-needed and ICMPv6 packet-too-big answers to tunnel packets over the egress MTU."},
 	CountLearnedHops:    {"learned_next_hop_packets_total", "Replies sent to a next hop learned from the client's own packet, before the kernel's neighbour entry reached the snapshot."},
 	CountSyncPublished:  {"sync_published_total", "Connections the worker published for the peer director."},
 	CountSyncOutFull:    {"sync_out_full_total", "Connections not published for the peer: the worker's sync ring was full."},
@@ -174,6 +187,10 @@ var counterInfo = [NumCounts]CountInfo{
 		"Connections that never completed a handshake (or were never answered) evicted from a full table to make room for a new one."},
 	CountPressureShortened: {"conntrack_pressure_shortened_total",
 		"Timers of embryonic connections armed with the short timeout while the table was above its high-water mark."},
+	CountICMPErrorsTranslated: {"icmp_errors_translated_total",
+		"ICMP errors about a connection (unreachable, fragmentation needed, packet too big, time exceeded) translated and sent to its endpoint."},
+	CountEchoReplies:      {"icmp_echo_replies_total", "Echo requests to a VIP the director answered."},
+	CountTimeExceededSent: {"icmp_time_exceeded_sent_total", "Time exceeded messages sent for NAT/FULLNAT packets that arrived with TTL 1."},
 }
 
 // Info says how the count is exported.

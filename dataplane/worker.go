@@ -114,7 +114,8 @@ type Worker struct {
 	realPaths   []realPath
 	scratchPath realPath
 
-	tunnel tunnelState // see tunnel.go
+	tunnel     tunnelState // see tunnel.go
+	icmpBudget icmpBudget  // time exceeded messages, see icmpanswer.go
 }
 
 // request runs fn on the worker's goroutine between batches: the only way
