@@ -167,7 +167,7 @@ type pkt struct {
 	flags          uint8 // TCP flags; 0 means ACK
 	noUDPSum       bool  // send IPv4 UDP without a checksum
 	payload        []byte
-	padTo          int // pad the frame with zeros (Ethernet minimum is 60)
+	padTo          int   // pad the frame with zeros (Ethernet minimum is 60)
 	routedBy       uint8 // routers passed: TTL / hop limit is 64 less this
 }
 
