@@ -48,7 +48,8 @@ func (b *icmpBudget) take(now int64) bool {
 
 // buildICMPError turns the frame into an ICMP error about itself, of type
 // and code with second word word, from the address from to the packet's
-// source, addressed at layer 2 back to the frame's sender. It reports false,
+// source, addressed at layer 2 back to the frame's sender (from the MAC it
+// was sent to: sendBack or transmitTo set the port's). It reports false,
 // the frame untouched, when no headroom is left for the headers.
 func buildICMPError(pkt *packet, typ, code uint8, word uint32, from *[16]byte) bool {
 	p := &pkt.hdr
@@ -124,10 +125,15 @@ func (w *Worker) answerEcho(pkt *packet) verdict {
 	icmp.SetChecksum(header.ChecksumUpdateUint16(icmp.Checksum(), oldType, binary.BigEndian.Uint16(msg)))
 	p.Src, p.Dst = p.Dst, p.Src
 	eth := header.Ethernet(pkt.frame())
-	back := eth.SourceAddress()
-	eth.SetSourceAddress(eth.DestinationAddress())
-	eth.SetDestinationAddress(back)
+	eth.SetDestinationAddress(eth.SourceAddress())
 	w.count(CountEchoReplies)
+	return w.sendBack(pkt)
+}
+
+// sendBack transmits the frame out of the port it came in by, from that
+// port's MAC (its destination MAC already names the frame's sender).
+func (w *Worker) sendBack(pkt *packet) verdict {
+	header.Ethernet(pkt.frame()).SetSourceAddress(w.hop.PortMAC(pkt.inPort))
 	return transmitOn(pkt.inPort)
 }
 
@@ -165,5 +171,5 @@ func (w *Worker) routeHop(pkt *packet, from *[16]byte) (v verdict, ok bool) {
 		return dropped, false
 	}
 	w.count(CountTimeExceededSent)
-	return transmitOn(pkt.inPort), false
+	return w.sendBack(pkt), false
 }
