@@ -117,8 +117,10 @@ func classifyCases(tb testing.TB) []classifyCase {
 
 		// The kernel's traffic.
 		{"arp for vip", arpRequest(tb, vip), passed},
-		{"icmp echo to vip", echoRequest(tb, client, vip), passed},
-		{"icmpv6 echo to vip", echoRequest(tb, client6, vip6), passed},
+		{"icmp echo to director", echoRequest(tb, client, directorIn), passed},
+		{"icmpv6 echo to director", echoRequest(tb, client6, directorIn6), passed},
+		{"icmp echo reply to vip", withICMPType(echoRequest(tb, client, vip), 14+20, 0), passed},
+		{"icmpv6 echo reply to vip", withICMPType(echoRequest(tb, client6, vip6), 14+40, 129), passed},
 		{"ssh to director", frame(tb, client, clientPort, directorIn, 22, layers.IPProtocolTCP), passed},
 		{"ipv6 hop-by-hop to vip:port", withHopByHop(tb, vip6, servicePort), passed},
 
@@ -135,6 +137,12 @@ func classifyCases(tb testing.TB) []classifyCase {
 		{"fullnat udp reply", frame(tb, realServer, 53, localAddr, localPort, layers.IPProtocolUDP), fullNAT},
 		{"ipv6 fullnat reply", frame(tb, realServer6, realServerPort, localAddr6, localPort, layers.IPProtocolTCP), fullNAT},
 		{"icmp echo to local address", echoRequest(tb, realServer, localAddr), passed},
+
+		// Rule 5: echo requests to a VIP (any of its services) are fastlvs's.
+		{"icmp echo to vip", echoRequest(tb, client, vip), service},
+		{"icmp echo to all-ports vip", echoRequest(tb, client, vipAllPorts), service},
+		{"icmpv6 echo to vip", echoRequest(tb, client6, vip6), service},
+		{"icmp echo to vip, header cut", echoRequest(tb, client, vip)[:14+20+3], passed},
 
 		// Fragments are the kernel's.
 		{"first fragment to vip:port", fragment4(tb, vip, dnsPort, layers.IPv4MoreFragments, 0), fragment},
@@ -181,6 +189,13 @@ func classifyCases(tb testing.TB) []classifyCase {
 		{"icmp quote ports cut", icmpAboutVIPReply[:14+20+8+20+3], passed},
 		{"icmp quote ports only", icmpAboutVIPReply[:14+20+8+20+4], icmpErr},
 	}
+}
+
+// withICMPType returns frame with the ICMP type at off changed (the
+// checksum is not fixed: the program does not read it).
+func withICMPType(frame []byte, off int, typ uint8) []byte {
+	frame[off] = typ
+	return frame
 }
 
 func TestClassify(t *testing.T) {
