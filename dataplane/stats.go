@@ -158,6 +158,9 @@ const (
 	CountICMPErrorsTranslated
 	CountEchoReplies
 	CountTimeExceededSent
+	// CountTunnelFragmented counts IPv4 packets without DF too large for the
+	// tunnel, sent as two encapsulated fragments (tunnelsplit.go).
+	CountTunnelFragmented
 	NumCounts
 )
 
@@ -191,6 +194,7 @@ var counterInfo = [NumCounts]CountInfo{
 		"ICMP errors about a connection (unreachable, fragmentation needed, packet too big, time exceeded) translated and sent to its endpoint."},
 	CountEchoReplies:      {"icmp_echo_replies_total", "Echo requests to a VIP the director answered."},
 	CountTimeExceededSent: {"icmp_time_exceeded_sent_total", "Time exceeded messages sent for NAT/FULLNAT packets that arrived with TTL 1."},
+	CountTunnelFragmented: {"tunnel_fragmented_total", "IPv4 packets without DF too large for the tunnel, sent as two encapsulated fragments."},
 }
 
 // Info says how the count is exported.
