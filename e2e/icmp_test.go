@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"fastlvs/testbed"
+	"fastlvs/tunnel"
 )
 
 // The ICMP topology puts a router between the client and the director, whose
@@ -67,7 +68,9 @@ func buildICMPBed(t *testing.T, prefix, forward string) icmpBed {
 	must(bed.Connect(b.client, "eth0", b.router, "eth0", one))
 	must(bed.Connect(b.router, "eth1", b.director, "eth0", one))
 	must(bed.Connect(b.director, "eth1", b.real, "eth0", one))
-	run(b.router, "ip", "link", "set", "eth0", "mtu", fmt.Sprint(bottleneck))
+	if forward != "tun" { // the tunnel's bottleneck is its own overhead
+		run(b.router, "ip", "link", "set", "eth0", "mtu", fmt.Sprint(bottleneck))
+	}
 
 	must(b.client.AddAddr("eth0", icmpClient+"/24"))
 	must(b.client.AddRoute("default", "198.18.1.1"))
@@ -83,7 +86,7 @@ func buildICMPBed(t *testing.T, prefix, forward string) icmpBed {
 	switch forward {
 	case "fullnat":
 		must(b.real.AddRoute("198.18.3.0/24", "198.18.2.1"))
-	case "dr":
+	case "dr", "tun":
 		must(b.real.AddRoute("default", "198.18.2.1"))
 		run(b.real, "ip", "addr", "add", icmpVIP+"/32", "dev", "lo")
 		for _, iface := range []string{"all", "eth0"} {
@@ -316,3 +319,58 @@ func captureWhile(t *testing.T, h *testbed.Host, iface string, fn func()) [][]by
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// TestPathMTUTunnel: every link has MTU 1500, so a full-size packet from the
+// client no longer fits once the director encapsulates it; fastlvs answers
+// the client itself with fragmentation needed (MTU 1480), the client's
+// route cache learns it, and a 1 MB upload completes.
+func TestPathMTUTunnel(t *testing.T) {
+	b := buildICMPBed(t, "fictu", "tun")
+	var decap *tunnel.Decap
+	err := b.real.Do(func() error {
+		index, err := b.real.Ifindex("eth0")
+		if err != nil {
+			return err
+		}
+		decap, err = tunnel.AttachDecap(index)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { decap.Close() })
+	l, err := b.real.Listen("tcp", ":80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		fmt.Fprint(w, n)
+	})}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	d := startDirectorOn(t, b.director, icmpConfig("tun"))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return b.client.DialContext(ctx, network, addr)
+		}}}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+icmpVIP+"/", bytes.NewReader(make([]byte, downloadSize)))
+	start := time.Now()
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatalf("upload through the tunnel: %v\n%s", err, lastLines(d.output.String(), 3))
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(got) != fmt.Sprint(downloadSize) {
+		t.Fatalf("the real server received %s bytes, want %d", got, downloadSize)
+	}
+	t.Logf("1 MB uploaded through the tunnel in %v", time.Since(start))
+	out, err := b.client.Run("ip", "route", "get", icmpVIP)
+	if err != nil || !strings.Contains(string(out), "mtu 1480") {
+		t.Fatalf("client's route to the VIP: %s (%v), want mtu 1480", out, err)
+	}
+}
