@@ -29,10 +29,14 @@ import (
 //
 //	client 198.18.1.11 ─[1500|1400]─ router ── 198.18.4.2 director 198.18.2.1 ── 198.18.2.11 real server
 const (
-	icmpVIP      = "198.18.0.10"
-	icmpClient   = "198.18.1.11"
-	icmpReal     = "198.18.2.11"
-	icmpLocal    = "198.18.3.1" // FULLNAT local address
+	icmpVIP    = "198.18.0.10"
+	icmpClient = "198.18.1.11"
+	icmpReal   = "198.18.2.11"
+	icmpLocal  = "198.18.3.1" // FULLNAT local address
+	// IPv6 (NAT only): the same picture in 2001:2::/48.
+	icmpVIP6     = "2001:2::10"
+	icmpClient6  = "2001:2:1::11"
+	icmpReal6    = "2001:2:2::11"
 	bottleneck   = 1400
 	downloadSize = 1 << 20
 )
@@ -83,6 +87,21 @@ func buildICMPBed(t *testing.T, prefix, forward string) icmpBed {
 	must(b.director.AddRoute("default", "198.18.4.1"))
 	must(b.director.Sysctl("net.ipv4.ip_forward", "1"))
 	must(b.real.AddAddr("eth0", icmpReal+"/24"))
+	for _, h := range []*testbed.Host{b.router, b.director} {
+		must(h.Sysctl("net.ipv6.conf.all.forwarding", "1"))
+	}
+	must(b.client.AddAddr("eth0", icmpClient6+"/64"))
+	must(b.client.AddRoute("::/0", "2001:2:1::1"))
+	must(b.router.AddAddr("eth0", "2001:2:1::1/64"))
+	must(b.router.AddAddr("eth1", "2001:2:4::1/64"))
+	must(b.router.AddRoute("2001:2::/64", "2001:2:4::2"))
+	must(b.director.AddAddr("eth0", "2001:2:4::2/64"))
+	must(b.director.AddAddr("eth1", "2001:2:2::1/64"))
+	must(b.director.AddRoute("::/0", "2001:2:4::1"))
+	must(b.real.AddAddr("eth0", icmpReal6+"/64"))
+	if forward == "nat" {
+		must(b.real.AddRoute("::/0", "2001:2:2::1"))
+	}
 	switch forward {
 	case "fullnat":
 		must(b.real.AddRoute("198.18.3.0/24", "198.18.2.1"))
@@ -108,6 +127,10 @@ func icmpConfig(forward string) string {
 	for _, svc := range []string{"port: 80, protocol: tcp", "port: 7, protocol: udp"} {
 		cfg += fmt.Sprintf("  - {vip: %s, %s, scheduler: rr, forward: %s%s, health_check: {type: none}, real_servers: [{address: %s}]}\n",
 			icmpVIP, svc, forward, extra, icmpReal)
+		if forward == "nat" {
+			cfg += fmt.Sprintf("  - {vip: '%s', %s, scheduler: rr, forward: nat, health_check: {type: none}, real_servers: [{address: '%s'}]}\n",
+				icmpVIP6, svc, icmpReal6)
+		}
 	}
 	return cfg
 }
@@ -128,8 +151,8 @@ func serveDownload(t *testing.T, h *testbed.Host) {
 	t.Cleanup(func() { srv.Close() })
 }
 
-// download fetches the VIP's 1 MB from the client and says how long it took.
-func download(t *testing.T, client *testbed.Host) time.Duration {
+// download fetches 1 MB from the VIP (a URL host) and says how long it took.
+func download(t *testing.T, client *testbed.Host, vip string) time.Duration {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -137,7 +160,7 @@ func download(t *testing.T, client *testbed.Host) time.Duration {
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			return client.DialContext(ctx, network, addr)
 		}}}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+icmpVIP+"/", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+vip+"/", nil)
 	start := time.Now()
 	resp, err := hc.Do(req)
 	if err != nil {
@@ -156,20 +179,22 @@ func download(t *testing.T, client *testbed.Host) time.Duration {
 // needed" (about the VIP's packet) reaches the real server translated (NAT,
 // FULLNAT) or as it is (DR); the real server's route cache learns the MTU.
 func TestPathMTUThroughDirector(t *testing.T) {
-	for _, forward := range []string{"nat", "fullnat", "dr"} {
-		t.Run(forward, func(t *testing.T) {
-			b := buildICMPBed(t, "fic"+forward[:2], forward)
+	for _, c := range []struct{ name, forward, vip, peer string }{
+		// peer is whom the real server sees as the client.
+		{"nat", "nat", icmpVIP, icmpClient},
+		{"fullnat", "fullnat", icmpVIP, icmpLocal},
+		{"dr", "dr", icmpVIP, icmpClient},
+		{"nat6", "nat", "[" + icmpVIP6 + "]", icmpClient6},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			forward, peer := c.forward, c.peer
+			b := buildICMPBed(t, "fic"+c.name[:1]+c.name[len(c.name)-1:], forward) // ficnt, ficft, ficdr, ficn6
 			serveDownload(t, b.real)
 			d := startDirectorOn(t, b.director, icmpConfig(forward))
-			took := download(t, b.client)
-			t.Logf("%s: 1 MB through the 1400-byte bottleneck in %v", forward, took)
+			took := download(t, b.client, c.vip)
+			t.Logf("%s: 1 MB through the 1400-byte bottleneck in %v", c.name, took)
 			if took > 5*time.Second {
 				t.Fatalf("download took %v", took)
-			}
-			// The real server learned the MTU towards whom it sees as the client.
-			peer := icmpClient
-			if forward == "fullnat" {
-				peer = icmpLocal
 			}
 			out, err := b.real.Run("ip", "route", "get", peer)
 			if err != nil || !strings.Contains(string(out), fmt.Sprintf("mtu %d", bottleneck)) {
@@ -179,7 +204,8 @@ func TestPathMTUThroughDirector(t *testing.T) {
 	}
 }
 
-// TestICMPToTheVIP (NAT): ping to the VIP is answered by fastlvs; a UDP
+// TestICMPToTheVIP (NAT): ping to the VIP (IPv4 and IPv6) is answered by
+// fastlvs; a UDP
 // datagram to a port the real server does not listen on comes back to the
 // client as port unreachable whose quote is the client's own datagram (byte
 // for byte but the TTL the two routers took off, and its checksum); a
@@ -188,8 +214,10 @@ func TestPathMTUThroughDirector(t *testing.T) {
 func TestICMPToTheVIP(t *testing.T) {
 	b := buildICMPBed(t, "ficv", "nat")
 	d := startDirectorOn(t, b.director, icmpConfig("nat"))
-	if out, err := b.client.Run("ping", "-c", "2", "-i", "0.3", "-W", "2", icmpVIP); err != nil {
-		t.Fatalf("ping %s: %v\n%s\n%s", icmpVIP, err, out, lastLines(d.output.String(), 3))
+	for _, vip := range []string{icmpVIP, icmpVIP6} {
+		if out, err := b.client.Run("ping", "-c", "2", "-i", "0.3", "-W", "2", vip); err != nil {
+			t.Fatalf("ping %s: %v\n%s\n%s", vip, err, out, lastLines(d.output.String(), 3))
+		}
 	}
 
 	frames := captureWhile(t, b.client, "eth0", func() {
