@@ -35,3 +35,26 @@ func (w *Worker) answerFragmentationNeeded(c *conntrack.Conn, pkt *packet, mtu i
 	}
 	return w.transmitTo(&c.Client, pkt), true
 }
+
+// fitsEgress checks a NAT or FULLNAT packet for the real server against the
+// egress port's MTU (their rewrites add nothing, but the real servers' port
+// may carry less than the clients'): one too large is answered like a
+// tunnel packet, from the VIP with the port's MTU, and goes no further.
+// Replies are not checked: the real server's path-MTU discovery is told by
+// the routers beyond the director.
+func (w *Worker) fitsEgress(pkt *packet, c *conntrack.Conn, dir conntrack.Dir) (verdict, bool) {
+	if dir != conntrack.DirIn {
+		return verdict{}, true
+	}
+	p := &pkt.hdr
+	path, _ := w.pathToReal(c)
+	if path == nil || p.L4Off-p.L3Off+p.L4Len <= path.mtu {
+		return verdict{}, true // an unknown path drops later, counted there
+	}
+	dropped := w.drop(DropEgressTooLarge)
+	if v, ok := w.answerFragmentationNeeded(c, pkt, path.mtu); ok {
+		w.count(CountFragNeededSent)
+		return v, false
+	}
+	return dropped, false
+}

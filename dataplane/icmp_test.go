@@ -357,3 +357,48 @@ func BenchmarkICMP(b *testing.B) {
 			typ: header.ICMPv4EchoRequest, payload: make([]byte, 56)}.frame(b), 0)
 	})
 }
+
+// TestNATEgressMTU: a NAT packet for the real server that the real
+// servers' port (MTU 1400 here) cannot carry is answered from the VIP with
+// fragmentation needed (IPv4 with DF) or packet too big (IPv6) advertising
+// that MTU; one that fits is forwarded.
+func TestNATEgressMTU(t *testing.T) {
+	d := newMemDataplane(t, testSpec(), 1, 1024)
+	d.hops = testNextHops().WithPortAddresses(tunnelPortAddrs, []int{1500, 1400})
+	d.beginBatch()
+	w := d.Workers[0]
+	fits := natUDP.with(func(p *pkt) { p.payload = make([]byte, 1400-28) })
+	tooBig := natUDP.with(func(p *pkt) { p.payload = make([]byte, 1400-28+1); p.sport++ })
+	tooBig6 := nat6Syn.with(func(p *pkt) { p.payload = make([]byte, 1400-60+1) })
+	if v, _ := processInChunk(w, fits.frame(t), 0, tunnelHeadroom); v.action != actionTransmit || v.port != 1 {
+		t.Fatalf("a packet that fits: verdict %+v, drops %v", v, dropCounts(w))
+	}
+	for _, c := range []struct {
+		name string
+		in   pkt
+		want icmpPkt
+	}{
+		{"IPv4 with DF", tooBig, icmpPkt{srcMAC: portMAC0, dstMAC: clientMAC, src: "198.18.0.20", dst: "198.18.1.5",
+			typ: unreachable, code: fragNeeded, word: 1400, ttl: icmpTTL, quote: tooBig.routed(), quoteLen: 28}},
+		{"IPv6", tooBig6, icmpPkt{srcMAC: portMAC0, dstMAC: clientMAC, src: "2001:2::20", dst: "2001:2:1::5",
+			typ: header.ICMPv6PacketTooBig, word: 1400, ttl: icmpTTL, quote: tooBig6.routed(), quoteLen: icmpv6QuoteMax}},
+	} {
+		before := dropCounts(w)["egress_too_large"]
+		v, out := processInChunk(w, c.in.frame(t), 0, tunnelHeadroom)
+		if v.action != actionTransmit || v.port != 0 {
+			t.Fatalf("%s: verdict %+v, want the answer on port 0 (drops %v)", c.name, v, dropCounts(w))
+		}
+		var got header.Packet
+		got.Parse(out)
+		if !got.IsIPv6 {
+			got.IPv4()[1] = 0 // TOS 0xc0, as the kernel's ICMP; gopacket's is 0
+			got.IPv4().SetChecksum(got.IPv4().CalculateChecksum())
+		}
+		if want := c.want.frame(t); !bytes.Equal(out, want) {
+			t.Fatalf("%s:\n got %s\nwant %s", c.name, dump(out), dump(want))
+		}
+		if dropCounts(w)["egress_too_large"] != before+1 {
+			t.Fatalf("%s: egress_too_large not counted", c.name)
+		}
+	}
+}

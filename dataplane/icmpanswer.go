@@ -3,6 +3,7 @@ package dataplane
 import (
 	"encoding/binary"
 
+	"fastlvs/conntrack"
 	"fastlvs/header"
 )
 
@@ -145,23 +146,26 @@ func setTTL(ip header.IPv4, ttl uint8) {
 	ip.SetChecksum(header.ChecksumUpdateUint16(ip.Checksum(), old, binary.BigEndian.Uint16(ip[ttlWord:])))
 }
 
-// routeHop is the router's part of forwarding a NAT or FULLNAT packet: the
-// TTL / hop limit goes down by one, and a packet that arrived with 1 or
-// less goes no further; its sender hears time exceeded from from (the VIP),
-// within the worker's ICMP budget. ok is false when the packet stops, v
+// routeHop is the router's part of forwarding a NAT or FULLNAT packet of
+// connection c, before its rewrite: the TTL / hop limit goes down by one,
+// and a packet that arrived with 1 or less goes no further; its sender
+// hears time exceeded from the VIP, within the worker's ICMP budget. A
+// packet for the real server that the egress port cannot carry is answered
+// as a tunnel's is (fragneeded.go). ok is false when the packet stops, v
 // then says what became of it.
-func (w *Worker) routeHop(pkt *packet, from *[16]byte) (v verdict, ok bool) {
+func (w *Worker) routeHop(pkt *packet, c *conntrack.Conn, dir conntrack.Dir) (v verdict, ok bool) {
 	p := &pkt.hdr
 	if p.IsIPv6 {
 		ip := p.IPv6()
 		if hop := ip.HopLimit(); hop > 1 {
 			ip.SetHopLimit(hop - 1)
-			return verdict{}, true
+			return w.fitsEgress(pkt, c, dir)
 		}
 	} else if ip := p.IPv4(); ip.TTL() > 1 {
 		ip.DecTTLWithChecksumUpdate()
-		return verdict{}, true
+		return w.fitsEgress(pkt, c, dir)
 	}
+	from := &c.Virtual
 	dropped := w.drop(DropTTLExceeded)
 	typ := uint8(header.ICMPv4TimeExceeded)
 	if p.IsIPv6 {

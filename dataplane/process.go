@@ -81,7 +81,7 @@ func (w *Worker) process(pkt *packet, res header.ParseResult, ref conntrack.Ref,
 	}
 	w.countTraffic(c, dir, pkt.size)
 	if m := Method(c.Forward); m == MethodNAT || m == MethodFullNAT {
-		if v, ok := w.routeHop(pkt, &c.Virtual); !ok { // icmpanswer.go
+		if v, ok := w.routeHop(pkt, c, dir); !ok { // icmpanswer.go
 			return v
 		}
 	}

@@ -60,6 +60,7 @@ const (
 	DropICMPBadQuote        // an ICMP error whose quote names no TCP/UDP packet
 	DropICMPNoConn          // an ICMP error about no known connection
 	DropTTLExceeded         // a NAT/FULLNAT packet arrived with TTL / hop limit 1 or less
+	DropEgressTooLarge      // a NAT/FULLNAT packet for the real server over the egress port's MTU
 	NumDrops
 )
 
@@ -94,6 +95,7 @@ var dropNames = [NumDrops]string{
 	DropICMPBadQuote:        "icmp_bad_quote",
 	DropICMPNoConn:          "icmp_no_conn",
 	DropTTLExceeded:         "ttl_exceeded",
+	DropEgressTooLarge:      "egress_too_large",
 }
 
 func (d Drop) String() string { return dropNames[d] }
@@ -180,7 +182,7 @@ var counterInfo = [NumCounts]CountInfo{
 	CountNewConns:       {"connections_created_total", "Connections the worker created."},
 	CountEvictions:      {"connections_evicted_total", "Connections replaced by a new one whose replies carry the same tuple (a client reusing its port)."},
 	CountRescheduled:    {"connections_rescheduled_total", "Connections ended because a new connection reused their tuple: a SYN after the old one closed, or towards a real server out of rotation."},
-	CountFragNeededSent: {"frag_needed_sent_total", "ICMP fragmentation-needed and ICMPv6 packet-too-big answers to tunnel packets over the egress MTU."},
+	CountFragNeededSent: {"frag_needed_sent_total", "ICMP fragmentation-needed and ICMPv6 packet-too-big answers to tunnel, NAT and FULLNAT packets over the egress MTU."},
 	CountLearnedHops:    {"learned_next_hop_packets_total", "Replies sent to a next hop learned from the client's own packet, before the kernel's neighbour entry reached the snapshot."},
 	CountSyncPublished:  {"sync_published_total", "Connections the worker published for the peer director."},
 	CountSyncOutFull:    {"sync_out_full_total", "Connections not published for the peer: the worker's sync ring was full."},
