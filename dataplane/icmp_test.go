@@ -134,7 +134,7 @@ func (e icmpPkt) with(fn func(*icmpPkt)) icmpPkt {
 
 // TestICMPErrorsFullNAT: from the client side an error goes to the real
 // server from the local address, about the real server's own packet; from
-// the real side it goes to the client from the VIP.
+// the real side it goes to the client from the VIP; IPv4 and IPv6.
 func TestICMPErrorsFullNAT(t *testing.T) {
 	d := newMemDataplane(t, fullnatSpec(), 1, 1024)
 	toReal := fnatSyn.viaLocal("198.18.3.1", 1024, "198.18.2.2", 8080, realMAC2)
@@ -155,6 +155,27 @@ func TestICMPErrorsFullNAT(t *testing.T) {
 			want: fromRealSide.with(func(e *icmpPkt) {
 				e.srcMAC, e.dstMAC, e.src, e.dst = portMAC0, clientMAC, "198.18.0.30", "198.18.1.5"
 				e.quote.src, e.quote.sport, e.quote.dst, e.quote.dport = "198.18.1.5", 40001, "198.18.0.30", 80
+			}).frame(t)},
+	})
+
+	// IPv6: packet too big from the client side, unreachable from the real side.
+	toReal6 := fnat6Syn.viaLocal("2001:2:3::1", 1024, "2001:2:2::2", 8080, realMAC6)
+	realSent6 := toReal6.fromReal(synAck)
+	tooBig6 := icmpPkt{srcMAC: routerMAC, dstMAC: portMAC0, src: "2001:2:1::fe", dst: "2001:2::30", typ: header.ICMPv6PacketTooBig,
+		word: 1400, quote: realSent6.with(func(p *pkt) { p.src, p.sport, p.dst, p.dport = "2001:2::30", 80, "2001:2:1::5", 40003 }),
+		quoteLen: 1 << 16}
+	unreach6 := icmpPkt{srcMAC: realMAC6, dstMAC: portMAC1, src: "2001:2:2::2", dst: "2001:2:3::1",
+		typ: header.ICMPv6DestinationUnreachable, code: 4, quote: toReal6, quoteLen: 1 << 16}
+	runSteps(t, d, []step{
+		{name: "IPv6 SYN", in: fnat6Syn.frame(t), act: actionTransmit, arg: 1, want: toReal6.frame(t)},
+		{name: "IPv6 packet too big from the client side", in: tooBig6.frame(t), act: actionTransmit, arg: 1,
+			want: tooBig6.with(func(e *icmpPkt) {
+				e.srcMAC, e.dstMAC, e.src, e.dst, e.quote = portMAC1, realMAC6, "2001:2:3::1", "2001:2:2::2", realSent6
+			}).frame(t)},
+		{name: "IPv6 unreachable from the real side", port: 1, in: unreach6.frame(t), act: actionTransmit, arg: 0,
+			want: unreach6.with(func(e *icmpPkt) {
+				e.srcMAC, e.dstMAC, e.src, e.dst = portMAC0, clientMAC, "2001:2::30", "2001:2:1::5"
+				e.quote.src, e.quote.sport, e.quote.dst, e.quote.dport = "2001:2:1::5", 40003, "2001:2::30", 80
 			}).frame(t)},
 	})
 }
