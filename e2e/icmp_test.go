@@ -45,7 +45,7 @@ type icmpBed struct {
 	client, router, director, real *testbed.Host
 }
 
-func buildICMPBed(t *testing.T, prefix, forward string) icmpBed {
+func buildICMPBed(t *testing.T, prefix, forward string, queues int) icmpBed {
 	t.Helper()
 	bed := testbed.ForTest(t, prefix)
 	host := func(name string) *testbed.Host {
@@ -68,10 +68,10 @@ func buildICMPBed(t *testing.T, prefix, forward string) icmpBed {
 		}
 	}
 	b := icmpBed{client: host("c"), router: host("rt"), director: host("dir"), real: host("r1")}
-	one := testbed.LinkOptions{Queues: 1}
+	one, dir := testbed.LinkOptions{Queues: 1}, testbed.LinkOptions{Queues: queues} // a worker per queue
 	must(bed.Connect(b.client, "eth0", b.router, "eth0", one))
-	must(bed.Connect(b.router, "eth1", b.director, "eth0", one))
-	must(bed.Connect(b.director, "eth1", b.real, "eth0", one))
+	must(bed.Connect(b.router, "eth1", b.director, "eth0", dir))
+	must(bed.Connect(b.director, "eth1", b.real, "eth0", dir))
 	if forward != "tun" { // the tunnel's bottleneck is its own overhead
 		run(b.router, "ip", "link", "set", "eth0", "mtu", fmt.Sprint(bottleneck))
 	}
@@ -179,22 +179,35 @@ func download(t *testing.T, client *testbed.Host, vip string) time.Duration {
 // needed" (about the VIP's packet) reaches the real server translated (NAT,
 // FULLNAT) or as it is (DR); the real server's route cache learns the MTU.
 func TestPathMTUThroughDirector(t *testing.T) {
-	for _, c := range []struct{ name, forward, vip, peer string }{
+	for _, c := range []struct {
+		name, forward, vip, peer string
+		queues                   int
+	}{
 		// peer is whom the real server sees as the client.
-		{"nat", "nat", icmpVIP, icmpClient},
-		{"fullnat", "fullnat", icmpVIP, icmpLocal},
-		{"dr", "dr", icmpVIP, icmpClient},
-		{"nat6", "nat", "[" + icmpVIP6 + "]", icmpClient6},
+		{"nat", "nat", icmpVIP, icmpClient, 1},
+		{"fullnat", "fullnat", icmpVIP, icmpLocal, 1},
+		{"dr", "dr", icmpVIP, icmpClient, 1},
+		{"nat6", "nat", "[" + icmpVIP6 + "]", icmpClient6, 1},
+		// Two workers: the error may arrive at either and must reach the
+		// connection's owner.
+		{"nat-two-workers", "nat", icmpVIP, icmpClient, 2},
+		{"fullnat-two-workers", "fullnat", icmpVIP, icmpLocal, 2},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			forward, peer := c.forward, c.peer
-			b := buildICMPBed(t, "fic"+c.name[:1]+c.name[len(c.name)-1:], forward) // ficnt, ficft, ficdr, ficn6
+			b := buildICMPBed(t, "fic"+c.name[:1]+c.name[len(c.name)-1:], forward, c.queues) // ficnt, ficft, ficdr, ficn6, ficns, ficfs
 			serveDownload(t, b.real)
 			d := startDirectorOn(t, b.director, icmpConfig(forward))
 			took := download(t, b.client, c.vip)
 			t.Logf("%s: 1 MB through the 1400-byte bottleneck in %v", c.name, took)
 			if took > 5*time.Second {
 				t.Fatalf("download took %v", took)
+			}
+			if c.queues > 1 {
+				waitStatsLine(d)
+				if !strings.Contains(d.output.String(), "worker 1 cpu") {
+					t.Fatalf("expected two workers:\n%s", lastLines(d.output.String(), 3))
+				}
 			}
 			out, err := b.real.Run("ip", "route", "get", peer)
 			if err != nil || !strings.Contains(string(out), fmt.Sprintf("mtu %d", bottleneck)) {
@@ -212,7 +225,7 @@ func TestPathMTUThroughDirector(t *testing.T) {
 // datagram arriving with TTL 1 goes no further and the client hears time
 // exceeded from the VIP.
 func TestICMPToTheVIP(t *testing.T) {
-	b := buildICMPBed(t, "ficv", "nat")
+	b := buildICMPBed(t, "ficv", "nat", 1)
 	d := startDirectorOn(t, b.director, icmpConfig("nat"))
 	for _, vip := range []string{icmpVIP, icmpVIP6} {
 		if out, err := b.client.Run("ping", "-c", "2", "-i", "0.3", "-W", "2", vip); err != nil {
@@ -353,7 +366,7 @@ func htons(v uint16) uint16 { return v<<8 | v>>8 }
 // the client itself with fragmentation needed (MTU 1480), the client's
 // route cache learns it, and a 1 MB upload completes.
 func TestPathMTUTunnel(t *testing.T) {
-	b := buildICMPBed(t, "fictu", "tun")
+	b := buildICMPBed(t, "fictu", "tun", 1)
 	var decap *tunnel.Decap
 	err := b.real.Do(func() error {
 		index, err := b.real.Ifindex("eth0")
