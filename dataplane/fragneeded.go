@@ -24,6 +24,9 @@ const minIPv6MTU = 1280
 // leaving the frame untouched; the caller then just drops it.
 func (w *Worker) answerFragmentationNeeded(c *conntrack.Conn, pkt *packet, mtu int) (verdict, bool) {
 	p := &pkt.hdr
+	if p.Proto == header.ProtocolICMPv4 || p.Proto == header.ProtocolICMPv6 {
+		return verdict{}, false // never an ICMP error about an ICMP message fastlvs passes on
+	}
 	var built bool
 	if p.IsIPv6 {
 		built = buildICMPError(pkt, header.ICMPv6PacketTooBig, 0, uint32(max(mtu, minIPv6MTU)), &c.Virtual)

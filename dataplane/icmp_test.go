@@ -442,3 +442,24 @@ func TestNATEgressMTU(t *testing.T) {
 		}
 	}
 }
+
+// TestTTLExpiresOnAFullNATReply: a real server's reply that arrives with
+// TTL 1 is answered from the local address it was sent to.
+func TestTTLExpiresOnAFullNATReply(t *testing.T) {
+	d := newMemDataplane(t, fullnatSpec(), 1, 1024)
+	w := d.Workers[0]
+	toReal := fnatSyn.viaLocal("198.18.3.1", 1024, "198.18.2.2", 8080, realMAC2)
+	if v := w.processFrame(fnatSyn.frame(t), 0); v.action != actionTransmit {
+		t.Fatalf("SYN dropped: %v", dropCounts(w))
+	}
+	reply := toReal.fromReal(synAck).with(func(p *pkt) { p.routedBy = 63 })
+	v, out := processInChunk(w, reply.frame(t), 1, tunnelHeadroom)
+	if v.action != actionTransmit || v.port != 1 {
+		t.Fatalf("verdict %+v, want the answer back on port 1 (drops %v)", v, dropCounts(w))
+	}
+	var got header.Packet
+	got.Parse(out)
+	if got.Src != addr("198.18.3.1").As16() || got.Dst != addr("198.18.2.2").As16() || got.ICMPv4().Type() != header.ICMPv4TimeExceeded {
+		t.Fatalf("answer %s, want time exceeded from the local address to the real server", dump(out))
+	}
+}

@@ -12,7 +12,7 @@ import (
 // fragmentation needed / packet too big in fragneeded.go) built in front of
 // the offending packet's own IP header, which with the start of its payload
 // is the error's quote. Errors come from the VIP the sender's packet was
-// about, as IPVS's do.
+// about, as IPVS's do (a FULLNAT reply's, from its local address).
 
 const (
 	// icmpTTL is the TTL / hop limit of what the director sends.
@@ -149,7 +149,8 @@ func setTTL(ip header.IPv4, ttl uint8) {
 // routeHop is the router's part of forwarding a NAT or FULLNAT packet of
 // connection c, before its rewrite: the TTL / hop limit goes down by one,
 // and a packet that arrived with 1 or less goes no further; its sender
-// hears time exceeded from the VIP, within the worker's ICMP budget. A
+// hears time exceeded from the address it sent to (the VIP, or a FULLNAT
+// reply's local address), within the worker's ICMP budget. A
 // packet for the real server that the egress port cannot carry is answered
 // as a tunnel's is (fragneeded.go). ok is false when the packet stops, v
 // then says what became of it.
@@ -165,7 +166,10 @@ func (w *Worker) routeHop(pkt *packet, c *conntrack.Conn, dir conntrack.Dir) (v 
 		ip.DecTTLWithChecksumUpdate()
 		return w.fitsEgress(pkt, c, dir)
 	}
-	from := &c.Virtual
+	from := &c.Virtual // the address the sender sent to
+	if Method(c.Forward) == MethodFullNAT && dir != conntrack.DirIn {
+		from = &c.Local // a real server's FULLNAT reply: it knows only the local address
+	}
 	dropped := w.drop(DropTTLExceeded)
 	typ := uint8(header.ICMPv4TimeExceeded)
 	if p.IsIPv6 {
