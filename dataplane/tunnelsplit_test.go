@@ -59,3 +59,29 @@ func TestTunnelFragmentsWithoutDF(t *testing.T) {
 		t.Errorf("fragmenting allocates %v times per packet", a)
 	}
 }
+
+// TestPollSendsBothFragments: through the worker's batch loop, the two
+// tunnel packets of a split leave on the real servers' port, the first
+// fragment first, and no UMEM frame is lost.
+func TestPollSendsBothFragments(t *testing.T) {
+	d := newRingDataplane(t, tunnelSpec(), 1, 64)
+	d.hops = testNextHops().WithPortAddresses(tunnelPortAddrs, []int{1500, 1400})
+	d.beginBatch()
+	w := d.Workers[0]
+	in := clearDF(t, tunUDP.with(func(p *pkt) { p.payload = make([]byte, 1400); p.sport = 42001 }).frame(t))
+	d.deliver(t, 0, 0, in)
+	w.poll()
+	out := d.sent(0, 1)
+	if len(out) != 2 {
+		t.Fatalf("port 1 sent %d frames, want 2 (drops %v)", len(out), dropCounts(w))
+	}
+	for i, f := range out {
+		var outer header.Packet
+		outer.Parse(f)
+		frag := header.IPv4(f[outer.L4Off:])
+		if frag.MoreFragments() != (i == 0) {
+			t.Fatalf("frame %d: more-fragments %v", i, frag.MoreFragments())
+		}
+	}
+	d.checkNoLeak(t)
+}
