@@ -364,7 +364,8 @@ func htons(v uint16) uint16 { return v<<8 | v>>8 }
 // TestPathMTUTunnel: every link has MTU 1500, so a full-size packet from the
 // client no longer fits once the director encapsulates it; fastlvs answers
 // the client itself with fragmentation needed (MTU 1480), the client's
-// route cache learns it, and a 1 MB upload completes.
+// route cache learns it, and a 1 MB upload completes. A full-size datagram
+// without DF is fragmented instead, and answered.
 func TestPathMTUTunnel(t *testing.T) {
 	b := buildICMPBed(t, "fictu", "tun", 1)
 	var decap *tunnel.Decap
@@ -394,6 +395,38 @@ func TestPathMTUTunnel(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
+	// First (before the client learns the path MTU), a full-size UDP
+	// datagram without DF: the director sends it as two tunnelled
+	// fragments, the real server's kernel puts them together and answers.
+	if _, err := b.real.ServeUDPEcho("r1", "0.0.0.0:7"); err != nil {
+		t.Fatal(err)
+	}
+	c, err := b.client.DialContext(ctx, "udp4", icmpVIP+":7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	raw, err := c.(*net.UDPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serr error
+	raw.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DONT)
+	})
+	if serr != nil {
+		t.Fatal(serr)
+	}
+	if _, err := c.Write(make([]byte, 1500-28)); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	answer := make([]byte, 256)
+	n, err := c.Read(answer)
+	if err != nil || !strings.HasPrefix(string(answer[:n]), "r1 ") {
+		t.Fatalf("no answer to a datagram sent in two tunnelled fragments: %q %v\n%s", answer[:n], err, lastLines(d.output.String(), 2))
+	}
+
 	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			return b.client.DialContext(ctx, network, addr)
@@ -414,4 +447,5 @@ func TestPathMTUTunnel(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "mtu 1480") {
 		t.Fatalf("client's route to the VIP: %s (%v), want mtu 1480", out, err)
 	}
+
 }
