@@ -22,6 +22,9 @@ func (w *Worker) process(pkt *packet, res header.ParseResult, ref conntrack.Ref,
 	if res != header.ParseOK {
 		return w.drop(dropOfParse[res])
 	}
+	if p.Proto == header.ProtocolICMPv4 || p.Proto == header.ProtocolICMPv6 {
+		return w.processICMP(pkt) // icmp.go
+	}
 	if p.Proto != header.ProtocolTCP && p.Proto != header.ProtocolUDP {
 		return w.drop(DropParseUnsupportedL4)
 	}
@@ -90,6 +93,11 @@ func (w *Worker) process(pkt *packet, res header.ParseResult, ref conntrack.Ref,
 		w.publishSync(c)
 	}
 	w.countTraffic(c, dir, pkt.size)
+	if m := Method(c.Forward); m == MethodNAT || m == MethodFullNAT {
+		if v, ok := w.routeHop(pkt, c, dir); !ok { // icmpanswer.go
+			return v
+		}
+	}
 	switch Method(c.Forward) {
 	case MethodDR:
 		return w.transmitToReal(c, pkt)

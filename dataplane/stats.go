@@ -71,6 +71,11 @@ const (
 	DropSynproxyBadServerAnswer // the server's answer does not acknowledge the director's SYN
 	DropFragmentHeldFull        // a fragment before its first found no slot to wait in (fragment.go)
 	DropFragmentTimeout         // a held fragment's first fragment never came
+	DropICMPUnhandled           // an ICMP type the director neither answers nor translates, or echo to no VIP
+	DropICMPBadQuote            // an ICMP error whose quote names no TCP/UDP packet
+	DropICMPNoConn              // an ICMP error about no known connection
+	DropTTLExceeded             // a NAT/FULLNAT packet arrived with TTL / hop limit 1 or less
+	DropEgressTooLarge          // a NAT/FULLNAT packet for the real server over the egress port's MTU
 	NumDrops
 )
 
@@ -115,6 +120,11 @@ var dropNames = [NumDrops]string{
 	DropSynproxyBadServerAnswer: "synproxy_bad_server_answer",
 	DropFragmentHeldFull:        "fragment_held_full",
 	DropFragmentTimeout:         "fragment_timeout",
+	DropICMPUnhandled:           "icmp_unhandled",
+	DropICMPBadQuote:            "icmp_bad_quote",
+	DropICMPNoConn:              "icmp_no_conn",
+	DropTTLExceeded:             "ttl_exceeded",
+	DropEgressTooLarge:          "egress_too_large",
 }
 
 func (d Drop) String() string { return dropNames[d] }
@@ -190,6 +200,14 @@ const (
 	CountFragmentsHeld
 	CountFragTableFull
 	CountFragDecisionsLost
+	// ICMP (icmp.go, icmpanswer.go): errors about a connection translated
+	// and sent on, echo requests to a VIP answered, time exceeded sent.
+	CountICMPErrorsTranslated
+	CountEchoReplies
+	CountTimeExceededSent
+	// CountTunnelFragmented counts IPv4 packets without DF too large for the
+	// tunnel, sent as two encapsulated fragments (tunnelsplit.go).
+	CountTunnelFragmented
 	NumCounts
 )
 
@@ -209,7 +227,7 @@ var counterInfo = [NumCounts]CountInfo{
 	CountNewConns:       {"connections_created_total", "Connections the worker created."},
 	CountEvictions:      {"connections_evicted_total", "Connections replaced by a new one whose replies carry the same tuple (a client reusing its port)."},
 	CountRescheduled:    {"connections_rescheduled_total", "Connections ended because a new connection reused their tuple: a SYN after the old one closed, or towards a real server out of rotation."},
-	CountFragNeededSent: {"frag_needed_sent_total", "ICMP fragmentation-needed answers to tunnel packets over the egress MTU."},
+	CountFragNeededSent: {"frag_needed_sent_total", "ICMP fragmentation-needed and ICMPv6 packet-too-big answers to tunnel, NAT and FULLNAT packets over the egress MTU."},
 	CountLearnedHops:    {"learned_next_hop_packets_total", "Replies sent to a next hop learned from the client's own packet, before the kernel's neighbour entry reached the snapshot."},
 	CountSyncPublished:  {"sync_published_total", "Connections the worker published for the peer director."},
 	CountSyncOutFull:    {"sync_out_full_total", "Connections not published for the peer: the worker's sync ring was full."},
@@ -230,6 +248,11 @@ var counterInfo = [NumCounts]CountInfo{
 		"First fragments whose decision found no room in the fragment table: their later fragments are held and time out."},
 	CountFragDecisionsLost: {"fragment_decisions_lost_total",
 		"First fragments whose decision could not be handed to the worker following their later fragments (inbox full)."},
+	CountICMPErrorsTranslated: {"icmp_errors_translated_total",
+		"ICMP errors about a connection (unreachable, fragmentation needed, packet too big, time exceeded) translated and sent to its endpoint."},
+	CountEchoReplies:      {"icmp_echo_replies_total", "Echo requests to a VIP the director answered."},
+	CountTimeExceededSent: {"icmp_time_exceeded_sent_total", "Time exceeded messages sent for NAT/FULLNAT packets that arrived with TTL 1."},
+	CountTunnelFragmented: {"tunnel_fragmented_total", "IPv4 packets without DF too large for the tunnel, sent as two encapsulated fragments."},
 }
 
 // Info says how the count is exported.

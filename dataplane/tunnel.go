@@ -36,6 +36,9 @@ func (w *Worker) forwardTunnel(c *conntrack.Conn, pkt *packet) verdict {
 	}
 	innerLen := p.L4Off - p.L3Off + p.L4Len
 	if innerLen+overhead > path.mtu {
+		if v, ok := w.fragmentForTunnel(c, pkt, path, path.mtu-overhead); ok { // tunnelsplit.go
+			return v
+		}
 		dropped := w.drop(DropEncapTooLarge) // the packet itself goes no further
 		if v, ok := w.answerFragmentationNeeded(c, pkt, path.mtu-overhead); ok {
 			w.count(CountFragNeededSent)

@@ -124,6 +124,8 @@ type Worker struct {
 	// sendCopy transmits a copy of a frame on a port (transmitCopy; tests
 	// catch it): for held fragments released outside their own batch slot.
 	sendCopy func(port int, frame []byte)
+	icmpBudget icmpBudget  // time exceeded messages, see icmpanswer.go
+	extra      extraFrame  // a packet's second frame, see tunnelsplit.go
 }
 
 // request runs fn on the worker's goroutine between batches: the only way
@@ -252,6 +254,7 @@ func (w *Worker) poll() int {
 			v := w.process(pkt, w.batchResults[i], w.batchRefs[i], w.batchDirs[i], true)
 			switch v.action {
 			case actionTransmit:
+				w.sendExtra()
 				w.queueTransmit(pkt, v.port, base)
 			case actionHandoff:
 				w.handoff(v.owner, pkt)
@@ -378,6 +381,7 @@ func (w *Worker) drainInboxes() int {
 			v := w.process(pkt, pkt.hdr.Parse(pkt.frame()), 0, 0, false)
 			switch v.action {
 			case actionTransmit:
+				w.sendExtra()
 				w.transmitCopy(v.port, pkt.frame())
 			case actionHandoff: // the next owner candidate, or the table changed under us
 				w.handoff(v.owner, pkt)

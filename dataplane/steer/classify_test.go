@@ -119,8 +119,10 @@ func classifyCases(tb testing.TB) []classifyCase {
 
 		// The kernel's traffic.
 		{"arp for vip", arpRequest(tb, vip), passed},
-		{"icmp echo to vip", echoRequest(tb, client, vip), passed},
-		{"icmpv6 echo to vip", echoRequest(tb, client6, vip6), passed},
+		{"icmp echo to director", echoRequest(tb, client, directorIn), passed},
+		{"icmpv6 echo to director", echoRequest(tb, client6, directorIn6), passed},
+		{"icmp echo reply to vip", withICMPType(echoRequest(tb, client, vip), 14+20, 0), passed},
+		{"icmpv6 echo reply to vip", withICMPType(echoRequest(tb, client6, vip6), 14+40, 129), passed},
 		{"ssh to director", frame(tb, client, clientPort, directorIn, 22, layers.IPProtocolTCP), passed},
 		{"ipv6 hop-by-hop to vip:port", withHopByHop(tb, vip6, servicePort), passed},
 
@@ -151,6 +153,12 @@ func classifyCases(tb testing.TB) []classifyCase {
 		{"ipv6 udp fragment to a tcp-only vip6", fragment6(tb, vip6, dnsPort), fragment},
 		{"ipv6 fragment to a fullnat local address", fragment6(tb, localAddr6, dnsPort), steeredF},
 		{"ipv6 fragment header cut", fragment6(tb, localAddr6, dnsPort)[:14+40+4], fragment},
+		// Rule 5: echo requests to a VIP (any of its services) are fastlvs's.
+		{"icmp echo to vip", echoRequest(tb, client, vip), service},
+		{"icmp echo to all-ports vip", echoRequest(tb, client, vipAllPorts), service},
+		{"icmpv6 echo to vip", echoRequest(tb, client6, vip6), service},
+		{"icmp echo to vip, header cut", echoRequest(tb, client, vip)[:14+20+3], passed},
+
 		{"dont-fragment flag is no fragment", func() []byte {
 			f := fragment4(tb, vip, dnsPort, layers.IPv4DontFragment, 0)
 			return f
@@ -191,6 +199,13 @@ func classifyCases(tb testing.TB) []classifyCase {
 		{"icmp quote ports cut", icmpAboutVIPReply[:14+20+8+20+3], passed},
 		{"icmp quote ports only", icmpAboutVIPReply[:14+20+8+20+4], icmpErr},
 	}
+}
+
+// withICMPType returns frame with the ICMP type at off changed (the
+// checksum is not fixed: the program does not read it).
+func withICMPType(frame []byte, off int, typ uint8) []byte {
+	frame[off] = typ
+	return frame
 }
 
 func TestClassify(t *testing.T) {

@@ -23,6 +23,9 @@
 //                is not a director address, as in rule 3).
 //   5. fragment: an IPv4 fragment or IPv6 fragment header of TCP/UDP, by
 //                addresses only (see classify_fragment).
+//   6. echo:     an ICMP/ICMPv6 echo request to a VIP (the services map holds
+//                (VIP, 0, ICMP or ICMPv6) for every service address), which
+//                fastlvs answers; counted as steered_service.
 // Everything else is passed to the kernel.
 //
 // Addresses in every map key are 16 bytes; IPv4 is stored v4-mapped
@@ -57,6 +60,8 @@
 #define ICMPV6_DEST_UNREACH 1
 #define ICMPV6_PKT_TOOBIG 2
 #define ICMPV6_TIME_EXCEED 3
+#define ICMP_ECHO 8
+#define ICMPV6_ECHO_REQUEST 128
 
 #define IPV4_FRAG_OFFSET_MASK 0x1fff
 #define IPV4_MORE_FRAGMENTS 0x2000
@@ -289,6 +294,22 @@ static __always_inline enum counter classify_embedded(struct flow *outer, struct
 	return COUNTER_PASSED;
 }
 
+// ---- rule 5: echo requests to a VIP -----------------------------------------
+
+// classify_echo steers an echo request of protocol proto (ICMP or ICMPv6) to
+// a VIP; any other ICMP message that is no error is the kernel's.
+static __always_inline enum counter classify_echo(struct icmp_header *icmp, __u8 echo_type,
+						  struct flow *f)
+{
+	if (icmp->type != echo_type)
+		return COUNTER_PASSED;
+	if (endpoint_in(&services, f->daddr, 0, f->proto))
+		return COUNTER_STEERED_SERVICE;
+	return COUNTER_PASSED;
+}
+
+// ---- end of rule 5 -----------------------------------------------------------
+
 // classify_icmp4 handles an ICMP message at l4 (outer IPv4 flow f).
 static __always_inline enum counter classify_icmp4(void *l4, void *end, struct flow *f)
 {
@@ -296,7 +317,7 @@ static __always_inline enum counter classify_icmp4(void *l4, void *end, struct f
 	if ((void *)(icmp + 1) > end)
 		return COUNTER_PASSED;
 	if (icmp->type != ICMP_DEST_UNREACH && icmp->type != ICMP_TIME_EXCEEDED)
-		return COUNTER_PASSED; // echo and the rest are the kernel's
+		return classify_echo(icmp, ICMP_ECHO, f); // the rest is the kernel's
 
 	struct flow inner = {};
 	void *inner_l4;
@@ -315,7 +336,7 @@ static __always_inline enum counter classify_icmp6(void *l4, void *end, struct f
 		return COUNTER_PASSED;
 	if (icmp->type != ICMPV6_DEST_UNREACH && icmp->type != ICMPV6_PKT_TOOBIG &&
 	    icmp->type != ICMPV6_TIME_EXCEED)
-		return COUNTER_PASSED; // echo, ND, MLD are the kernel's
+		return classify_echo(icmp, ICMPV6_ECHO_REQUEST, f); // ND, MLD are the kernel's
 
 	struct flow inner = {};
 	void *inner_l4;
