@@ -123,9 +123,9 @@ type Worker struct {
 	frags  fragState   // see fragment.go
 	// sendCopy transmits a copy of a frame on a port (transmitCopy; tests
 	// catch it): for held fragments released outside their own batch slot.
-	sendCopy func(port int, frame []byte)
-	icmpBudget icmpBudget  // time exceeded messages, see icmpanswer.go
-	extra      extraFrame  // a packet's second frame, see tunnelsplit.go
+	sendCopy   func(port int, frame []byte)
+	icmpBudget icmpBudget // time exceeded messages, see icmpanswer.go
+	extra      extraFrame // a packet's second frame, see tunnelsplit.go
 }
 
 // request runs fn on the worker's goroutine between batches: the only way
