@@ -1,6 +1,7 @@
 package control
 
 import (
+	"fastlvs/control/config"
 	"net/netip"
 	"sync"
 
@@ -15,12 +16,12 @@ import (
 type OfflineBackend struct {
 	api.Backend
 	mu        sync.Mutex
-	cfg       *Config
+	cfg       *config.Config
 	overrides map[RealServerKey]Override
 }
 
 // NewOfflineBackend serves cfg, which must be valid.
-func NewOfflineBackend(cfg *Config) *OfflineBackend {
+func NewOfflineBackend(cfg *config.Config) *OfflineBackend {
 	o := &OfflineBackend{cfg: cfg, overrides: map[RealServerKey]Override{}}
 	o.Backend = &apiBackend{config: o.config, change: o.change, health: o.override}
 	return o
@@ -34,7 +35,7 @@ func (o *OfflineBackend) SetHealth(service api.ServiceKey, real netip.AddrPort, 
 	o.overrides[RealServerKey{Service: dataplaneKeyOf(service), Real: real}] = Override{Down: !up, Weight: -1}
 }
 
-func (o *OfflineBackend) config() *Config {
+func (o *OfflineBackend) config() *config.Config {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.cfg
@@ -47,7 +48,7 @@ func (o *OfflineBackend) override(key RealServerKey) (Override, bool) {
 	return v, ok
 }
 
-func (o *OfflineBackend) change(edit func(cfg *Config) error) error {
+func (o *OfflineBackend) change(edit func(cfg *config.Config) error) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	next, err := editedConfig(o.cfg, edit)

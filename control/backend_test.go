@@ -2,6 +2,7 @@ package control
 
 import (
 	"errors"
+	"fastlvs/control/config"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -30,7 +31,7 @@ services:
 // and the OfflineBackend holding its configuration.
 func newTestBackend(t *testing.T) (*apiBackend, *OfflineBackend) {
 	t.Helper()
-	cfg, err := ParseConfig([]byte(backendTestConfig))
+	cfg, err := config.Parse([]byte(backendTestConfig))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +97,7 @@ func TestBackendListsFileService(t *testing.T) {
 // A real server its check took down is out of rotation, or in it with
 // weight 0 when the check inhibits on failure; the configured weight stays.
 func TestBackendListsHealthVerdicts(t *testing.T) {
-	cfg, err := ParseConfig([]byte(`
+	cfg, err := config.Parse([]byte(`
 services:
   - {vip: 198.18.0.10, port: 80, forward: dr, health_check: {type: tcp},
      real_servers: [{address: 198.18.2.11, weight: 3}, {address: 198.18.2.12, weight: 2}]}

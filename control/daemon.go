@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"fastlvs/control/config"
 	"fmt"
 	"log/slog"
 	"os"
@@ -25,7 +26,7 @@ type Daemon struct {
 	WatchConfig bool
 
 	mu        sync.Mutex // serialises changes to cfg, overrides and the table
-	cfg       *Config
+	cfg       *config.Config
 	overrides map[RealServerKey]Override
 	draining  map[RealServerKey]int64 // removed real servers: serve their connections until
 	dp        *dataplane.Dataplane
@@ -39,7 +40,7 @@ type Daemon struct {
 // NewDaemon loads and validates the configuration and builds the dataplane,
 // attaching to the interfaces. Run starts it.
 func NewDaemon(path string, flags *pflag.FlagSet) (*Daemon, error) {
-	cfg, err := LoadConfig(path, flags)
+	cfg, err := config.Load(path, flags)
 	if err != nil {
 		return nil, err
 	}
@@ -48,7 +49,7 @@ func NewDaemon(path string, flags *pflag.FlagSet) (*Daemon, error) {
 
 // NewDaemonFromConfig builds a daemon around an already validated config
 // (the demo's embedded one).
-func NewDaemonFromConfig(cfg *Config, path string, flags *pflag.FlagSet) (*Daemon, error) {
+func NewDaemonFromConfig(cfg *config.Config, path string, flags *pflag.FlagSet) (*Daemon, error) {
 	dpcfg, err := CompileDataplane(cfg)
 	if err != nil {
 		return nil, err
@@ -79,7 +80,7 @@ func NewDaemonFromConfig(cfg *Config, path string, flags *pflag.FlagSet) (*Daemo
 func (d *Daemon) Dataplane() *dataplane.Dataplane { return d.dp }
 
 // Config returns the configuration in force.
-func (d *Daemon) Config() *Config {
+func (d *Daemon) Config() *config.Config {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.cfg
@@ -87,7 +88,7 @@ func (d *Daemon) Config() *Config {
 
 // applyLocked compiles cfg with the current overrides into a new table and
 // publishes it. On any error the running table stays as it was.
-func (d *Daemon) applyLocked(cfg *Config) error {
+func (d *Daemon) applyLocked(cfg *config.Config) error {
 	spec, err := CompileTable(cfg, d.overrides)
 	if err != nil {
 		return err
@@ -111,11 +112,11 @@ func (d *Daemon) applyLocked(cfg *Config) error {
 // Reload rereads the configuration file. A file that fails to load,
 // validate or compile changes nothing; the error names the field.
 func (d *Daemon) Reload() error {
-	cfg, err := LoadConfig(d.ConfigPath, d.Flags)
+	cfg, err := config.Load(d.ConfigPath, d.Flags)
 	if err == nil {
 		err = d.checkStatic(cfg)
 	}
-	var oldConntrack ConntrackConfig
+	var oldConntrack config.ConntrackConfig
 	if err == nil {
 		d.mu.Lock()
 		oldConntrack = d.cfg.Conntrack
@@ -141,7 +142,7 @@ func (d *Daemon) Reload() error {
 // a copy that passes replaces the running one. Nothing is half-applied.
 // API changes last until the next file reload, which replaces them: the file
 // stays the source of truth, as keepalived's file is for ipvsadm's edits.
-func (d *Daemon) Change(edit func(cfg *Config) error) error {
+func (d *Daemon) Change(edit func(cfg *config.Config) error) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	next, err := editedConfig(d.cfg, edit)
@@ -157,7 +158,7 @@ func (d *Daemon) Change(edit func(cfg *Config) error) error {
 
 // editedConfig applies edit to a deep copy of cfg and validates the result;
 // cfg itself is never touched.
-func editedConfig(cfg *Config, edit func(cfg *Config) error) (*Config, error) {
+func editedConfig(cfg *config.Config, edit func(cfg *config.Config) error) (*config.Config, error) {
 	next, err := cloneConfig(cfg)
 	if err != nil {
 		return nil, err
@@ -173,12 +174,12 @@ func editedConfig(cfg *Config, edit func(cfg *Config) error) (*Config, error) {
 
 // cloneConfig deep-copies a configuration through its YAML form, which
 // Validate re-derives everything from.
-func cloneConfig(cfg *Config) (*Config, error) {
+func cloneConfig(cfg *config.Config) (*config.Config, error) {
 	text, err := yaml.Marshal(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("copy config: %w", err)
 	}
-	var out Config
+	var out config.Config
 	if err := yaml.Unmarshal(text, &out); err != nil {
 		return nil, fmt.Errorf("copy config: %w", err)
 	}
@@ -187,14 +188,14 @@ func cloneConfig(cfg *Config) (*Config, error) {
 
 // checkStatic refuses changes that need a restart rather than applying half
 // of them.
-func (d *Daemon) checkStatic(cfg *Config) error {
+func (d *Daemon) checkStatic(cfg *config.Config) error {
 	return restartOnlyChange(d.Config(), cfg)
 }
 
 // restartOnlyChange names the first setting that differs between old and
 // next and that only a restart applies (they size or bind what the daemon
 // opened at start).
-func restartOnlyChange(old, next *Config) error {
+func restartOnlyChange(old, next *config.Config) error {
 	for _, f := range []struct {
 		field        string
 		before, then any

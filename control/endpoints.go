@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"crypto/tls"
+	"fastlvs/control/config"
 	"fmt"
 	"log/slog"
 	"net"
@@ -57,7 +58,7 @@ func (d *Daemon) startEndpoints(ctx context.Context, running *sync.WaitGroup) er
 		return err
 	}
 	if cfg.API != "" {
-		tlsConfig, err := cfg.APITLS.load()
+		tlsConfig, err := loadAPITLS(cfg.APITLS)
 		if err != nil {
 			return err
 		}
@@ -97,14 +98,15 @@ func (d *Daemon) routineRotateCookies(ctx context.Context) {
 	}
 }
 
-// load reads api_tls's certificate and key; nil when api_tls is not set.
-func (t APITLSConfig) load() (*tls.Config, error) {
+// loadAPITLS reads api_tls's certificate and key; nil when api_tls is not
+// set.
+func loadAPITLS(t config.APITLSConfig) (*tls.Config, error) {
 	if t.CertFile == "" {
 		return nil, nil
 	}
 	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
 	if err != nil {
-		return nil, configErrorf("api_tls", "%v", err)
+		return nil, config.Errorf("api_tls", "%v", err)
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }

@@ -1,6 +1,7 @@
 package control
 
 import (
+	"fastlvs/control/config"
 	"log/slog"
 	"net/netip"
 	"strconv"
@@ -50,7 +51,7 @@ func (h *healthChecks) onChange(e health.Event) {
 }
 
 // update replaces the checked targets with those of cfg.
-func (h *healthChecks) update(cfg *Config) {
+func (h *healthChecks) update(cfg *config.Config) {
 	var targets []health.Target
 	keys := map[string]RealServerKey{}
 	for i := range cfg.Services {
@@ -82,7 +83,7 @@ func (h *healthChecks) update(cfg *Config) {
 	h.manager.Update(targets)
 }
 
-func healthSpec(hc *HealthCheckConfig) health.Spec {
+func healthSpec(hc *config.HealthCheckConfig) health.Spec {
 	s := health.Spec{
 		Type: hc.Type, Interval: hc.Interval, Timeout: hc.Timeout, Rise: hc.Rise, Fall: hc.Fall, WarmUp: hc.WarmUp,
 		Port: uint16(hc.Port), Path: hc.Path, BodyRegex: hc.BodyRegex, Host: hc.Host, SNI: hc.SNI,

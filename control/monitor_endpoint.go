@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"fastlvs/control/config"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -14,11 +15,11 @@ import (
 // startMonitor opens the web monitor's HTTPS listener when one is
 // configured. The monitor changes the director only through an API backend,
 // the API's own validated change path.
-func (d *Daemon) startMonitor(ctx context.Context, cfg MonitorConfig, running *sync.WaitGroup) error {
+func (d *Daemon) startMonitor(ctx context.Context, cfg config.MonitorConfig, running *sync.WaitGroup) error {
 	if cfg.Listen == "" {
 		return nil
 	}
-	m, err := monitor.New(cfg, monitor.Sources{
+	m, err := monitor.New(monitor.Config(cfg), monitor.Sources{
 		Backend:        newAPIBackend(d),
 		Workers:        d.dp.Workers,
 		Health:         d.healthOf,
@@ -30,7 +31,7 @@ func (d *Daemon) startMonitor(ctx context.Context, cfg MonitorConfig, running *s
 	if err != nil {
 		return err
 	}
-	ln, err := monitor.Listen(cfg)
+	ln, err := monitor.Listen(monitor.Config(cfg))
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package control
 
 import (
 	"bytes"
+	"fastlvs/control/config"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -130,12 +131,12 @@ func TestSyncConfigNamesTheField(t *testing.T) {
 		"sync: {peer: '198.18.2.3:8848'}":                            "sync.key_file: required",
 		"sync: {key_file: /etc/sync.key}":                            "sync.key_file: set without sync.peer",
 	} {
-		_, err := ParseConfig([]byte("interfaces: [eth1]\n" + cfg + "\n"))
+		_, err := config.Parse([]byte("interfaces: [eth1]\n" + cfg + "\n"))
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: error %v, want %q", cfg, err, want)
 		}
 	}
-	if _, err := ParseConfig([]byte("interfaces: [eth1]\nsync: {listen: '198.18.2.2:8848', peer: '198.18.2.3:8848', key_file: /etc/sync.key}\n")); err != nil {
+	if _, err := config.Parse([]byte("interfaces: [eth1]\nsync: {listen: '198.18.2.2:8848', peer: '198.18.2.3:8848', key_file: /etc/sync.key}\n")); err != nil {
 		t.Fatalf("a good sync config: %v", err)
 	}
 }

@@ -359,7 +359,6 @@ func captureWhile(t *testing.T, h *testbed.Host, iface string, fn func()) [][]by
 	return frames
 }
 
-
 // TestPathMTUTunnel: every link has MTU 1500, so a full-size packet from the
 // client no longer fits once the director encapsulates it; fastlvs answers
 // the client itself with fragmentation needed (MTU 1480), the client's

@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"fastlvs/control/config"
 	"fmt"
 	"io"
 	"os"
@@ -62,7 +63,7 @@ func runDirector(args []string, stdout, stderr io.Writer) int {
 	statsInterval := fs.Duration("stats-interval", 0, "print per-worker rates to stdout this often (0 = never)")
 	showVersion := fs.Bool("version", false, "print the version and commit, then exit")
 	logFlags := cli.AddLogFlags(fs)
-	control.RegisterConfigFlags(fs)
+	config.RegisterConfigFlags(fs)
 	if code, ok := cli.Parse(fs, args, stdout, stderr); !ok {
 		return code
 	}

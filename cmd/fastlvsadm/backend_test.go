@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fastlvs/control/config"
 	"sync"
 	"testing"
 
@@ -21,7 +22,7 @@ type liveBackend struct {
 // newLiveBackend serves the configuration configYAML (none: an empty table).
 func newLiveBackend(t *testing.T, configYAML string) *liveBackend {
 	t.Helper()
-	cfg, err := control.ParseConfig([]byte("interfaces: [eth1]\n" + configYAML))
+	cfg, err := config.Parse([]byte("interfaces: [eth1]\n" + configYAML))
 	if err != nil {
 		t.Fatal(err)
 	}

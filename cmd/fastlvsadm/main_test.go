@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fastlvs/control/config"
 	"flag"
 	"net/netip"
 	"os"
@@ -298,7 +299,7 @@ func TestEditKeepsWhatIpvsadmKeeps(t *testing.T) {
 // TestTLSAPI: a tls:// API is reached with its CA (--api-ca or
 // $FASTLVS_API_CA) or with --api-insecure, and refused without either.
 func TestTLSAPI(t *testing.T) {
-	cfg, err := control.ParseConfig([]byte("interfaces: [eth1]\n"))
+	cfg, err := config.Parse([]byte("interfaces: [eth1]\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package api_test
 import (
 	"encoding/json"
 	"errors"
+	"fastlvs/control/config"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -21,7 +22,7 @@ const webService = `{"key":{"protocol":"tcp","address":"198.18.0.10","port":80},
 // newBackend is the daemon's own backend over an empty table.
 func newBackend(t *testing.T) *control.OfflineBackend {
 	t.Helper()
-	cfg, err := control.ParseConfig([]byte("interfaces: [eth1]\n"))
+	cfg, err := config.Parse([]byte("interfaces: [eth1]\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package control
+package config
 
 // Reading the configuration: the YAML file, FASTLVS_* environment variables
 // and command-line flags are layered into one tree of plain values (later
@@ -42,7 +42,7 @@ var configFlagKeys = map[string]string{
 	"xdp-mode": "xdp_mode",
 }
 
-// RegisterConfigFlags defines the flags LoadConfig reads on fs: --iface
+// RegisterConfigFlags defines the flags Load reads on fs: --iface
 // (repeatable), --workers, --cpus, --api, --metrics and --xdp-mode. A flag
 // overrides the file and the environment only when it is given.
 func RegisterConfigFlags(fs *pflag.FlagSet) {
@@ -54,10 +54,10 @@ func RegisterConfigFlags(fs *pflag.FlagSet) {
 	fs.String("xdp-mode", "", "XDP attach mode: auto, native or generic")
 }
 
-// LoadConfig reads the YAML file at path (none when path is empty), applies
+// Load reads the YAML file at path (none when path is empty), applies
 // FASTLVS_* environment overrides and then the flags of flags that were set
 // (flags may be nil), and returns the validated configuration.
-func LoadConfig(path string, flags *pflag.FlagSet) (*Config, error) {
+func Load(path string, flags *pflag.FlagSet) (*Config, error) {
 	tree := configTree{}
 	if path != "" {
 		text, err := os.ReadFile(path)
@@ -92,9 +92,9 @@ func LoadConfig(path string, flags *pflag.FlagSet) (*Config, error) {
 	return decodeConfig(tree)
 }
 
-// ParseConfig reads a configuration from YAML text alone (no environment, no
+// Parse reads a configuration from YAML text alone (no environment, no
 // flags) and returns it validated.
-func ParseConfig(yamlText []byte) (*Config, error) {
+func Parse(yamlText []byte) (*Config, error) {
 	tree, err := parseConfigYAML(yamlText)
 	if err != nil {
 		return nil, fmt.Errorf("parse config: %w", err)
@@ -213,7 +213,7 @@ type configDecoder struct {
 func (d *configDecoder) decodeStruct(path string, raw any, dst reflect.Value) error {
 	tree, ok := raw.(map[string]any)
 	if !ok {
-		return configErrorf(path, "must be a mapping (got %s)", configDescribe(raw))
+		return Errorf(path, "must be a mapping (got %s)", configDescribe(raw))
 	}
 	if service, ok := dst.Addr().Interface().(*ServiceConfig); ok {
 		d.serviceCheck = &service.HealthCheck
@@ -234,7 +234,7 @@ func (d *configDecoder) decodeStruct(path string, raw any, dst reflect.Value) er
 	for _, key := range keys {
 		lower := strings.ToLower(key)
 		if _, ok := known[lower]; !ok {
-			return configErrorf(configJoinPath(path, key), "unknown key%s", configSuggestKey(lower, known))
+			return Errorf(configJoinPath(path, key), "unknown key%s", configSuggestKey(lower, known))
 		}
 		values[lower] = tree[key]
 	}
@@ -259,18 +259,18 @@ func (d *configDecoder) decodeValue(path, option string, raw any, dst reflect.Va
 	case configAddrType:
 		text, ok := raw.(string)
 		if !ok {
-			return configErrorf(path, "%s is not an IP address", configQuote(raw))
+			return Errorf(path, "%s is not an IP address", configQuote(raw))
 		}
 		addr, err := netip.ParseAddr(strings.TrimSpace(text))
 		if err != nil || addr.Zone() != "" {
-			return configErrorf(path, "%q is not an IP address", text)
+			return Errorf(path, "%q is not an IP address", text)
 		}
 		dst.Set(reflect.ValueOf(addr.Unmap()))
 		return nil
 	case configDurationType:
 		duration, err := parseConfigDuration(raw, option == "booldur")
 		if err != nil {
-			return configErrorf(path, "%v", err)
+			return Errorf(path, "%v", err)
 		}
 		dst.SetInt(int64(duration))
 		return nil
@@ -279,7 +279,7 @@ func (d *configDecoder) decodeValue(path, option string, raw any, dst reflect.Va
 	case reflect.String:
 		switch raw.(type) {
 		case map[string]any, []any, []string:
-			return configErrorf(path, "must be a string (got %s)", configDescribe(raw))
+			return Errorf(path, "must be a string (got %s)", configDescribe(raw))
 		}
 		dst.SetString(fmt.Sprint(raw))
 	case reflect.Bool:
@@ -289,11 +289,11 @@ func (d *configDecoder) decodeValue(path, option string, raw any, dst reflect.Va
 		case string:
 			parsed, err := strconv.ParseBool(value)
 			if err != nil {
-				return configErrorf(path, "%q is not a boolean (true or false)", value)
+				return Errorf(path, "%q is not a boolean (true or false)", value)
 			}
 			dst.SetBool(parsed)
 		default:
-			return configErrorf(path, "%s is not a boolean (true or false)", configQuote(raw))
+			return Errorf(path, "%s is not a boolean (true or false)", configQuote(raw))
 		}
 	case reflect.Int:
 		if text, ok := raw.(string); ok && option == "auto" && strings.EqualFold(strings.TrimSpace(text), "auto") {
@@ -306,13 +306,13 @@ func (d *configDecoder) decodeValue(path, option string, raw any, dst reflect.Va
 			if option == "auto" {
 				want = `an integer or "auto"`
 			}
-			return configErrorf(path, "%s is not %s", configQuote(raw), want)
+			return Errorf(path, "%s is not %s", configQuote(raw), want)
 		}
 		dst.SetInt(number)
 	case reflect.Slice:
 		items, ok := configList(raw)
 		if !ok {
-			return configErrorf(path, "must be a list (got %s)", configDescribe(raw))
+			return Errorf(path, "must be a list (got %s)", configDescribe(raw))
 		}
 		slice := reflect.MakeSlice(dst.Type(), len(items), len(items))
 		for i, item := range items {
@@ -331,7 +331,7 @@ func (d *configDecoder) decodeValue(path, option string, raw any, dst reflect.Va
 				continue
 			}
 			if item == nil {
-				return configErrorf(itemPath, "must not be empty")
+				return Errorf(itemPath, "must not be empty")
 			}
 			if err := d.decodeValue(itemPath, option, item, element); err != nil {
 				return err
@@ -350,7 +350,7 @@ func (d *configDecoder) decodeValue(path, option string, raw any, dst reflect.Va
 	case reflect.Struct:
 		return d.decodeStruct(path, raw, dst)
 	default:
-		return configErrorf(path, "cannot decode into %s", dst.Type())
+		return Errorf(path, "cannot decode into %s", dst.Type())
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package control
+package config
 
 import (
 	"errors"
@@ -14,11 +14,11 @@ import (
 )
 
 func TestParseConfigFullExample(t *testing.T) {
-	text, err := os.ReadFile("testdata/config/full.yaml")
+	text, err := os.ReadFile("../testdata/config/full.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := ParseConfig(text)
+	cfg, err := Parse(text)
 	if err != nil {
 		t.Fatalf("full example refused: %v", err)
 	}
@@ -102,7 +102,7 @@ func TestParseConfigFullExample(t *testing.T) {
 }
 
 func TestParseConfigDefaults(t *testing.T) {
-	cfg, err := ParseConfig([]byte(`
+	cfg, err := Parse([]byte(`
 services:
   - vip: 198.18.0.10
     port: 80
@@ -133,7 +133,7 @@ services:
 		t.Errorf("udp service defaults: %+v", udp)
 	}
 
-	empty, err := ParseConfig(nil)
+	empty, err := Parse(nil)
 	if err != nil {
 		t.Fatalf("empty document: %v", err)
 	}
@@ -143,7 +143,7 @@ services:
 }
 
 func TestParseConfigAcceptsAlternativeForms(t *testing.T) {
-	cfg, err := ParseConfig([]byte(`
+	cfg, err := Parse([]byte(`
 workers: auto
 services:
   - vip: 198.18.0.10
@@ -293,7 +293,7 @@ func TestParseConfigRejects(t *testing.T) {
 	}
 	for _, test := range tests {
 		t.Run(test.name, func(t *testing.T) {
-			_, err := ParseConfig([]byte(test.yaml))
+			_, err := Parse([]byte(test.yaml))
 			if err == nil {
 				t.Fatalf("accepted, want %q", test.want)
 			}
@@ -312,7 +312,7 @@ func TestParseConfigRejects(t *testing.T) {
 }
 
 func TestParseConfigRejectsBrokenYAML(t *testing.T) {
-	_, err := ParseConfig([]byte("services: [\n"))
+	_, err := Parse([]byte("services: [\n"))
 	if err == nil || !strings.HasPrefix(err.Error(), "parse config: yaml: ") {
 		t.Fatalf("got %v, want a yaml parse error", err)
 	}
@@ -326,7 +326,7 @@ func TestLoadConfigEnvironmentAndFlagOverrides(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	fileOnly, err := LoadConfig(path, nil)
+	fileOnly, err := Load(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,7 +344,7 @@ func TestLoadConfigEnvironmentAndFlagOverrides(t *testing.T) {
 	if err := flags.Parse([]string{"--iface", "veth-a", "--iface", "veth-b", "--workers", "auto", "--xdp-mode", "native"}); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := LoadConfig(path, flags)
+	cfg, err := Load(path, flags)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,7 +362,7 @@ func TestLoadConfigEnvironmentAndFlagOverrides(t *testing.T) {
 	}
 
 	t.Setenv("FASTLVS_WORKERS", "lots")
-	if _, err := LoadConfig(path, nil); err == nil || err.Error() != `workers: "lots" is not an integer or "auto"` {
+	if _, err := Load(path, nil); err == nil || err.Error() != `workers: "lots" is not an integer or "auto"` {
 		t.Errorf("bad environment value: got %v", err)
 	}
 }
@@ -373,14 +373,14 @@ func TestLoadConfigWithoutFile(t *testing.T) {
 	if err := flags.Parse([]string{"--iface", "eth9", "--metrics", "127.0.0.1:9300"}); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := LoadConfig("", flags)
+	cfg, err := Load("", flags)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(cfg.Interfaces, []string{"eth9"}) || cfg.Metrics != "127.0.0.1:9300" || cfg.API != DefaultAPI {
 		t.Errorf("got %+v", cfg)
 	}
-	if _, err := LoadConfig(filepath.Join(t.TempDir(), "missing.yaml"), nil); err == nil || !strings.HasPrefix(err.Error(), "read config: ") {
+	if _, err := Load(filepath.Join(t.TempDir(), "missing.yaml"), nil); err == nil || !strings.HasPrefix(err.Error(), "read config: ") {
 		t.Errorf("missing file: got %v", err)
 	}
 }
@@ -426,7 +426,7 @@ func TestEnvironmentOverridesCapitalisedKeys(t *testing.T) {
 	}
 	t.Setenv("FASTLVS_CONNTRACK_TIMEOUTS_UDP", "30s")
 	t.Setenv("FASTLVS_API", "")
-	cfg, err := LoadConfig(path, nil)
+	cfg, err := Load(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

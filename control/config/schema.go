@@ -1,16 +1,16 @@
-package control
-
-// The configuration schema. These structs are specs: plain, copyable values read
-// from YAML (config_load.go) and checked by Validate (config_validate.go).
-// Compiling them into a dataplane table is the only step that touches the
-// running system.
+// Package config is the fastlvs configuration: its schema (schema.go), how
+// it is read from YAML, FASTLVS_* variables and flags (load.go), and how it
+// is checked, every error naming its field (validate.go). These structs are
+// specs: plain, copyable values. Compiling them into a dataplane table is
+// package control's job and the only step that touches the running system;
+// tools such as the keepalived importer use this package without the
+// daemon.
+package config
 
 import (
 	"fmt"
 	"net/netip"
 	"time"
-
-	"fastlvs/control/monitor"
 )
 
 // Config is the whole fastlvs configuration file.
@@ -69,7 +69,12 @@ type SyncConfig struct {
 // MonitorConfig places the web monitor: listen, cert_file, key_file and
 // users_file. Without cert_file and key_file a self-signed certificate is
 // generated beside users_file.
-type MonitorConfig = monitor.Config
+type MonitorConfig struct {
+	Listen    string `mapstructure:"listen" yaml:"listen,omitempty"`
+	CertFile  string `mapstructure:"cert_file" yaml:"cert_file,omitempty"`
+	KeyFile   string `mapstructure:"key_file" yaml:"key_file,omitempty"`
+	UsersFile string `mapstructure:"users_file" yaml:"users_file,omitempty"`
+}
 
 // NotifyConfig names the hooks run on health-check transitions.
 type NotifyConfig struct {
@@ -319,6 +324,6 @@ func (e *ConfigError) Error() string {
 	return e.Field + ": " + e.Reason
 }
 
-func configErrorf(field, format string, args ...any) error {
+func Errorf(field, format string, args ...any) error {
 	return &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)}
 }
