@@ -38,8 +38,15 @@ type Config struct {
 	// them on after a failover.
 	Sync SyncConfig `mapstructure:"sync" yaml:"sync,omitempty"`
 	// Notify is told of every health-check transition (up or down).
-	Notify   NotifyConfig    `mapstructure:"notify" yaml:"notify,omitempty"`
-	Services []ServiceConfig `mapstructure:"services" yaml:"services"`
+	Notify NotifyConfig `mapstructure:"notify" yaml:"notify,omitempty"`
+	// BGP announces the VIPs of usable services to routers; nil runs no
+	// speaker. Changing it needs a restart.
+	BGP *BGPConfig `mapstructure:"bgp" yaml:"bgp,omitempty"`
+	// DrainGrace is how long a stopping director (SIGTERM, POST /v1/drain)
+	// keeps forwarding after withdrawing its VIPs, so routers move new flows
+	// first. It applies only with bgp: without it nothing is withdrawn.
+	DrainGrace time.Duration   `mapstructure:"drain_grace" yaml:"drain_grace,omitempty"`
+	Services   []ServiceConfig `mapstructure:"services" yaml:"services"`
 }
 
 // SyncConfig names where this director receives its peer's connections and
@@ -47,6 +54,37 @@ type Config struct {
 type SyncConfig struct {
 	Listen string `mapstructure:"listen" yaml:"listen,omitempty"`
 	Peer   string `mapstructure:"peer" yaml:"peer,omitempty"`
+}
+
+// BGPConfig is the embedded BGP speaker (control/bgp). A VIP is announced as
+// a /32 or /128 while at least one of its services is usable.
+type BGPConfig struct {
+	ASN      int        `mapstructure:"asn" yaml:"asn"`
+	RouterID netip.Addr `mapstructure:"router_id" yaml:"router_id"`
+	// ListenPort is where passive peers connect; 0 (the default) listens on
+	// no port, since the director dials its routers.
+	ListenPort int             `mapstructure:"listen_port" yaml:"listen_port,omitempty"`
+	Peers      []BGPPeerConfig `mapstructure:"peers" yaml:"peers"`
+	// Communities ("65000:100") and MED (0 = none) go with every VIP.
+	Communities []string `mapstructure:"communities" yaml:"communities,omitempty"`
+	MED         int      `mapstructure:"med" yaml:"med,omitempty"`
+	// NextHop holds at most one address per family; a family without one
+	// announces each session's local address.
+	NextHop []netip.Addr `mapstructure:"next_hop" yaml:"next_hop,omitempty"`
+}
+
+// BGPPeerConfig is one router the speaker peers with.
+type BGPPeerConfig struct {
+	Address netip.Addr `mapstructure:"address" yaml:"address"`
+	// Port 0 means 179.
+	Port int `mapstructure:"port" yaml:"port,omitempty"`
+	ASN  int `mapstructure:"asn" yaml:"asn"`
+	// HoldTime 0 means 90s; keepalives go every third of it.
+	HoldTime time.Duration `mapstructure:"hold_time" yaml:"hold_time,omitempty"`
+	// Password turns on TCP MD5 signatures (RFC 2385).
+	Password string `mapstructure:"password" yaml:"password,omitempty"`
+	// Passive waits for the router to connect (needs listen_port).
+	Passive bool `mapstructure:"passive" yaml:"passive,omitempty"`
 }
 
 // NotifyConfig names the hooks run on health-check transitions.
@@ -198,6 +236,7 @@ const (
 	DefaultForward         = "dr"
 	DefaultWeight          = 1
 	DefaultPersistenceTrue = 360 * time.Second // ipvsadm -p without a timeout
+	DefaultDrainGrace      = 5 * time.Second
 )
 
 // DefaultConfig returns a Config with every default filled and no services.
@@ -208,6 +247,7 @@ func DefaultConfig() Config {
 		UMEMFrames: DefaultUMEMFrames,
 		RingSize:   DefaultRingSize,
 		XDPMode:    DefaultXDPMode,
+		DrainGrace: DefaultDrainGrace,
 		Conntrack: ConntrackConfig{
 			Capacity: DefaultConntrackSize,
 			Timeouts: ConntrackTimeouts{TCP: 900 * time.Second, TCPFin: 120 * time.Second, UDP: 300 * time.Second},

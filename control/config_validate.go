@@ -100,6 +100,9 @@ func (c *Config) validateGlobals() error {
 			return configErrorf(f.path, "%q is not an IP:port", f.value)
 		}
 	}
+	if err := c.validateBGP(); err != nil {
+		return err
+	}
 	if c.Notify.Webhook != "" {
 		if u, err := url.Parse(c.Notify.Webhook); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return configErrorf("notify.webhook", "%q is not an http(s) URL", c.Notify.Webhook)

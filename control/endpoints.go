@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"fastlvs/control/api"
+	"fastlvs/control/bgp"
 	"fastlvs/control/health"
 	"fastlvs/control/metrics"
 )
@@ -32,6 +33,9 @@ func (d *Daemon) startEndpoints(ctx context.Context, running *sync.WaitGroup) er
 			ReloadFailures: d.ReloadFailures.Load,
 			ConnCapacity:   d.dp.ConnCapacityPerWorker(),
 		})
+		if d.speaker != nil {
+			reg.MustRegister(bgp.NewCollector(d.speaker))
+		}
 		running.Add(1)
 		go func() {
 			defer running.Done()
@@ -49,7 +53,7 @@ func (d *Daemon) startEndpoints(ctx context.Context, running *sync.WaitGroup) er
 		running.Add(1)
 		go func() {
 			defer running.Done()
-			if err := api.Serve(ctx, cfg.API, cfg.APIToken, api.NewHandler(newAPIBackend(d), cfg.APIToken)); err != nil {
+			if err := api.Serve(ctx, cfg.API, cfg.APIToken, api.NewHandler(scaleOutBackend{Backend: newAPIBackend(d), daemon: d}, cfg.APIToken)); err != nil {
 				slog.Error("api endpoint stopped", "err", err)
 			}
 		}()

@@ -1,0 +1,100 @@
+package control
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Limits of the bgp section.
+const (
+	configMaxASN      = 1<<32 - 1
+	configMinHoldTime = 3 * time.Second // RFC 4271: 0 or at least 3 s
+	configMaxHoldTime = 65535 * time.Second
+)
+
+// validateBGP checks the bgp section and drain_grace.
+func (c *Config) validateBGP() error {
+	if c.DrainGrace < 0 {
+		return configErrorf("drain_grace", "must not be negative (got %s)", c.DrainGrace)
+	}
+	b := c.BGP
+	if b == nil {
+		return nil
+	}
+	if b.ASN < 1 || b.ASN > configMaxASN {
+		return configErrorf("bgp.asn", "must be between 1 and %d (got %d)", configMaxASN, b.ASN)
+	}
+	if !b.RouterID.Is4() || b.RouterID.IsUnspecified() {
+		return configErrorf("bgp.router_id", "must be a non-zero IPv4 address (got %q)", b.RouterID)
+	}
+	if b.ListenPort < 0 || b.ListenPort > 65535 {
+		return configErrorf("bgp.listen_port", "must be between 0 (do not listen) and 65535 (got %d)", b.ListenPort)
+	}
+	if len(b.Peers) == 0 {
+		return configErrorf("bgp.peers", "at least one peer is needed")
+	}
+	seen := map[string]int{}
+	for i := range b.Peers {
+		if err := b.Peers[i].validate(fmt.Sprintf("bgp.peers[%d]", i), b.ListenPort); err != nil {
+			return err
+		}
+		if first, ok := seen[b.Peers[i].Address.String()]; ok {
+			return configErrorf(fmt.Sprintf("bgp.peers[%d].address", i), "duplicate peer %s (same as bgp.peers[%d])", b.Peers[i].Address, first)
+		}
+		seen[b.Peers[i].Address.String()] = i
+	}
+	if _, err := b.communityValues(); err != nil {
+		return err
+	}
+	if b.MED < 0 || b.MED > configMaxASN {
+		return configErrorf("bgp.med", "must be between 0 (none) and %d (got %d)", configMaxASN, b.MED)
+	}
+	if len(b.NextHop) > 2 {
+		return configErrorf("bgp.next_hop", "at most one IPv4 and one IPv6 address (got %d)", len(b.NextHop))
+	}
+	for i, hop := range b.NextHop {
+		if hop.IsUnspecified() || hop.IsMulticast() {
+			return configErrorf(fmt.Sprintf("bgp.next_hop[%d]", i), "%s is not a usable next hop", hop)
+		}
+		if i == 1 && hop.Is4() == b.NextHop[0].Is4() {
+			return configErrorf("bgp.next_hop[1]", "a second next hop must be of the other family")
+		}
+	}
+	return nil
+}
+
+func (p *BGPPeerConfig) validate(path string, listenPort int) error {
+	switch {
+	case !p.Address.IsValid() || p.Address.IsUnspecified() || p.Address.IsMulticast():
+		return configErrorf(path+".address", "must be the router's unicast address (got %q)", p.Address)
+	case p.Port < 0 || p.Port > 65535:
+		return configErrorf(path+".port", "must be between 0 (179) and 65535 (got %d)", p.Port)
+	case p.ASN < 1 || p.ASN > configMaxASN:
+		return configErrorf(path+".asn", "must be between 1 and %d (got %d)", configMaxASN, p.ASN)
+	case p.HoldTime != 0 && (p.HoldTime < configMinHoldTime || p.HoldTime > configMaxHoldTime || p.HoldTime%time.Second != 0):
+		return configErrorf(path+".hold_time", "must be whole seconds between %s and %s (got %s)", configMinHoldTime, configMaxHoldTime, p.HoldTime)
+	case len(p.Password) > 80: // TCP_MD5SIG_MAXKEYLEN
+		return configErrorf(path+".password", "at most 80 bytes (got %d)", len(p.Password))
+	case p.Passive && listenPort == 0:
+		return configErrorf(path+".passive", "a passive peer must connect to us: set bgp.listen_port")
+	}
+	return nil
+}
+
+// communityValues parses "high:low" communities (RFC 1997) into their
+// 32-bit values.
+func (b *BGPConfig) communityValues() ([]uint32, error) {
+	values := make([]uint32, 0, len(b.Communities))
+	for i, text := range b.Communities {
+		high, low, ok := strings.Cut(text, ":")
+		h, errHigh := strconv.ParseUint(high, 10, 16)
+		l, errLow := strconv.ParseUint(low, 10, 16)
+		if !ok || errHigh != nil || errLow != nil {
+			return nil, configErrorf(fmt.Sprintf("bgp.communities[%d]", i), "%q is not a community (want ASN:value, each 0-65535)", text)
+		}
+		values = append(values, uint32(h)<<16|uint32(l))
+	}
+	return values, nil
+}
