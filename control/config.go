@@ -38,15 +38,16 @@ type Config struct {
 	// them on after a failover.
 	Sync SyncConfig `mapstructure:"sync" yaml:"sync,omitempty"`
 	// Notify is told of every health-check transition (up or down).
-	Notify NotifyConfig `mapstructure:"notify" yaml:"notify,omitempty"`
+	Notify   NotifyConfig    `mapstructure:"notify" yaml:"notify,omitempty"`
+	Services []ServiceConfig `mapstructure:"services" yaml:"services"`
+
 	// BGP announces the VIPs of usable services to routers; nil runs no
 	// speaker. Changing it needs a restart.
 	BGP *BGPConfig `mapstructure:"bgp" yaml:"bgp,omitempty"`
 	// DrainGrace is how long a stopping director (SIGTERM, POST /v1/drain)
 	// keeps forwarding after withdrawing its VIPs, so routers move new flows
 	// first. It applies only with bgp: without it nothing is withdrawn.
-	DrainGrace time.Duration   `mapstructure:"drain_grace" yaml:"drain_grace,omitempty"`
-	Services   []ServiceConfig `mapstructure:"services" yaml:"services"`
+	DrainGrace time.Duration `mapstructure:"drain_grace" yaml:"drain_grace,omitempty"`
 }
 
 // SyncConfig names where this director receives its peer's connections and

@@ -3,6 +3,7 @@
 //	fastlvs --iface eth1 --config /etc/fastlvs/fastlvs.yaml   run the director
 //	fastlvs demo                                             a sandbox with real traffic
 //	fastlvs import keepalived keepalived.conf                translate a keepalived config
+//	fastlvs bgp [--drain]                                    BGP sessions and announced VIPs
 package main
 
 import (
@@ -29,6 +30,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return runDemo(args[1:], stdout, stderr)
 		case "import":
 			return runImport(args[1:], stdout, stderr)
+		case "bgp":
+			return runBGP(args[1:], stdout, stderr)
 		case "version":
 			fmt.Fprintln(stdout, "fastlvs", version)
 			return 0
