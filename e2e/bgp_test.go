@@ -205,3 +205,98 @@ func TestBGPAnnouncesUsableVIPs(t *testing.T) {
 		t.Fatalf("director a's log should show it draining, forwarding on (a stats line) and then stopping:\n%s", out)
 	}
 }
+
+// TestBGPRollingRestart restarts both directors of an ECMP pair one after
+// the other while 300 keep-alive connections spread over both keep sending
+// requests: each director drains (withdraws, forwards on, stops) and comes
+// back, and with Maglev and sloppy TCP every flow that moves lands on its
+// real server through the other director. No request may fail.
+func TestBGPRollingRestart(t *testing.T) {
+	const vip = "198.18.0.10"
+	const connections, senders = 300, 6
+	e := buildECMPBed(t, "fbgr", vip)
+	startBird(t, e.router, ecmpRouterAddr, ecmpDirectorA, ecmpDirectorB)
+	configs := []string{bgpDirectorConfig(ecmpDirectorA, e.mhService(vip)), bgpDirectorConfig(ecmpDirectorB, e.mhService(vip))}
+	directors := []*director{startDirectorOn(t, e.directors[0], configs[0]), startDirectorOn(t, e.directors[1], configs[1])}
+	both := []string{ecmpDirectorA, ecmpDirectorB}
+	e.waitNextHops(vip, both, 20*time.Second)
+
+	type flow struct {
+		conn     *keepAlive
+		server   string
+		requests int
+	}
+	flows := make([]*flow, connections)
+	for i := range flows {
+		k := dialKeepAlive(t, e.client, vip+":80")
+		r, err := k.get()
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		flows[i] = &flow{conn: k, server: r.server, requests: 1}
+	}
+	if !newConnsSeen(directors[0]) || !newConnsSeen(directors[1]) {
+		t.Fatal("ECMP did not spread the connections over both directors")
+	}
+
+	// Senders walk their share of the flows, one request each, round after
+	// round, until the restarts are over.
+	restarted := make(chan struct{})
+	failures := make(chan error, senders)
+	finished := make(chan struct{}, senders)
+	for s := range senders {
+		go func() {
+			defer func() { finished <- struct{}{} }()
+			for {
+				for i := s; i < connections; i += senders {
+					f := flows[i]
+					r, err := f.conn.get()
+					if err == nil && r.server != f.server {
+						err = fmt.Errorf("moved from %s to %s", f.server, r.server)
+					}
+					if err != nil {
+						failures <- fmt.Errorf("connection %d after %d requests: %w", i, f.requests, err)
+						return
+					}
+					f.requests++
+				}
+				select {
+				case <-restarted:
+					return
+				default:
+				}
+			}
+		}()
+	}
+
+	for i, host := range e.directors {
+		if err := directors[i].process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-directors[i].process.Exited():
+		case <-time.After(10 * time.Second):
+			t.Fatalf("director %d did not stop", i)
+		}
+		directors[i] = startDirectorOn(t, host, configs[i])
+		e.waitNextHops(vip, both, 20*time.Second)
+		time.Sleep(time.Second) // traffic through the restarted director
+	}
+	close(restarted)
+	for range senders {
+		<-finished
+	}
+	select {
+	case err := <-failures:
+		t.Fatal(err)
+	default:
+	}
+	least := flows[0].requests
+	for _, f := range flows {
+		least = min(least, f.requests)
+	}
+	t.Logf("%d connections through two rolling restarts, at least %d requests each", connections, least)
+	if least < 5 {
+		t.Fatalf("a connection sent only %d requests during the restarts", least)
+	}
+}
