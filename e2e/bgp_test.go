@@ -114,9 +114,11 @@ func (e *ecmpBed) waitNextHops(vip string, want []string, timeout time.Duration)
 	}
 }
 
-func (d *director) apiClient() *api.Client {
-	return api.NewClient("unix://"+filepath.Join(filepath.Dir(d.configPath), "api.sock"), "")
+func (d *director) apiAddress() string {
+	return "unix://" + filepath.Join(filepath.Dir(d.configPath), "api.sock")
 }
+
+func (d *director) apiClient() *api.Client { return api.NewClient(d.apiAddress(), "") }
 
 // TestBGPAnnouncesUsableVIPs: two directors announce their VIPs to BIRD,
 // which installs one route with both directors as next hops; a VIP whose
@@ -141,7 +143,7 @@ func TestBGPAnnouncesUsableVIPs(t *testing.T) {
 	if len(status.Sessions) != 1 || !status.Sessions[0].Up || len(status.Announced) != 2 {
 		t.Errorf("GET /v1/bgp: %+v", status)
 	}
-	cli, err := exec.Command(binary, "bgp", "--api", "unix://"+filepath.Join(filepath.Dir(a.configPath), "api.sock")).CombinedOutput()
+	cli, err := exec.Command(binary, "bgp", "--api", a.apiAddress()).CombinedOutput()
 	if err != nil || !regexp.MustCompile(`198\.18\.2\.1\s+64512\s+established`).Match(cli) || !strings.Contains(string(cli), "announced prefixes: 2") {
 		t.Errorf("fastlvs bgp: %v\n%s", err, cli)
 	}
@@ -269,9 +271,14 @@ func TestBGPRollingRestart(t *testing.T) {
 		}()
 	}
 
+	// Director a is told by SIGTERM, director b by `fastlvs bgp --drain`.
 	for i, host := range e.directors {
-		if err := directors[i].process.Signal(syscall.SIGTERM); err != nil {
-			t.Fatal(err)
+		if i == 0 {
+			if err := directors[i].process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+		} else if out, err := exec.Command(binary, "bgp", "--drain", "--api", directors[i].apiAddress()).CombinedOutput(); err != nil {
+			t.Fatalf("fastlvs bgp --drain: %v\n%s", err, out)
 		}
 		select {
 		case <-directors[i].process.Exited():

@@ -152,11 +152,13 @@ services:
 
 	// The master dies: its link goes, then its keepalived and fastlvs are
 	// killed. Nothing tells the lan; the backup notices the silence.
+	died := time.Now()
 	_, err = a.Run("ip", "link", "set", "eth1", "down")
 	must(err)
 	must(master.Signal(syscall.SIGKILL))
 	must(active.process.Signal(syscall.SIGKILL))
 	must(backup.WaitFor("Entering MASTER STATE", 10*time.Second))
+	t.Logf("the backup became master %s after the master died", time.Since(died).Round(10*time.Millisecond))
 	if out, _ := b.Run("ip", "-4", "addr", "show", "eth1"); !strings.Contains(string(out), vip+"/32") || !strings.Contains(string(out), "198.18.1.1/24") {
 		t.Fatalf("the backup does not hold the floating addresses:\n%s", out)
 	}
