@@ -25,43 +25,61 @@ const (
 )
 
 // startBird runs BIRD 2 in the router's namespace, peering with every
-// director and installing the routes it learns into the router's kernel,
-// equal ones merged into one multipath route. Config, log and control
-// socket live in a temporary directory; BIRD is stopped by its PID.
-func startBird(t *testing.T, router *testbed.Host, routerAddr string, directors ...string) *testbed.Process {
+// director (IPv4 neighbours over an ipv4 channel, IPv6 ones over ipv6) and
+// installing the routes it learns into the router's kernel, equal ones
+// merged into one multipath route. Config, log and control socket live in a
+// temporary directory; BIRD is stopped by its PID.
+func (e *ecmpBed) startBird(directors ...string) *testbed.Process {
+	t, router := e.t, e.router
 	t.Helper()
 	dir := t.TempDir()
 	var config strings.Builder
 	fmt.Fprintf(&config, `router id %s;
 log stderr all;
 protocol device {}
-protocol kernel {
+protocol kernel kernel4 {
 	ipv4 { import none; export all; };
 	merge paths on;
 }
-template bgp director {
+protocol kernel kernel6 {
+	ipv6 { import none; export all; };
+	merge paths on;
+}
+template bgp director4 {
 	local %s as %d;
 	hold time 9;
 	connect retry time 1;
 	ipv4 { import all; export none; };
 }
-`, routerAddr, routerAddr, routerASN)
+template bgp director6 {
+	local %s as %d;
+	hold time 9;
+	connect retry time 1;
+	ipv6 { import all; export none; };
+}
+`, ecmpRouterAddr, ecmpRouterAddr, routerASN, ecmpRouterAddr6, routerASN)
 	for i, addr := range directors {
-		fmt.Fprintf(&config, "protocol bgp director%d from director { neighbor %s as %d; }\n", i, addr, directorASN)
+		family := "4"
+		if strings.Contains(addr, ":") {
+			family = "6"
+		}
+		fmt.Fprintf(&config, "protocol bgp director%d from director%s { neighbor %s as %d; }\n", i, family, addr, directorASN)
 	}
 	configPath := filepath.Join(dir, "bird.conf")
 	if err := os.WriteFile(configPath, []byte(config.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	bird, err := testbed.StartProcess(router.Command("bird", "-f", "-c", configPath, "-s", filepath.Join(dir, "bird.ctl")))
+	socket := filepath.Join(dir, "bird.ctl")
+	bird, err := testbed.StartProcess(router.Command("bird", "-f", "-c", configPath, "-s", socket))
 	if err != nil {
 		t.Fatalf("start bird (is the bird2 package installed?): %v", err)
 	}
+	e.birdSocket = socket
 	t.Cleanup(func() {
-		bird.Stop(syscall.SIGTERM, 3*time.Second)
 		if t.Failed() {
 			t.Logf("bird output:\n%s", bird.Tail(40))
 		}
+		bird.Stop(syscall.SIGTERM, 3*time.Second)
 	})
 	if err := bird.WaitFor("Started", 5*time.Second); err != nil {
 		t.Fatal(err)
@@ -70,25 +88,34 @@ template bgp director {
 }
 
 // bgpDirectorConfig is a director's config announcing its VIPs to the
-// router; self is its own lan address (its router id).
-func bgpDirectorConfig(self, services string) string {
+// router at each of routerAddrs; self is its own lan address (its router id).
+func bgpDirectorConfig(self, services string, routerAddrs ...string) string {
+	peers := ""
+	for _, addr := range routerAddrs {
+		peers += fmt.Sprintf("    - {address: '%s', asn: %d, hold_time: 9s}\n", addr, routerASN)
+	}
 	return fmt.Sprintf(`interfaces: [eth1]
 options: {sloppy_tcp: true}
 drain_grace: 3s
 bgp:
   asn: %d
   router_id: %s
-  peers: [{address: %s, asn: %d, hold_time: 9s}]
-services:
-%s`, directorASN, self, ecmpRouterAddr, routerASN, services)
+  peers:
+%sservices:
+%s`, directorASN, self, peers, services)
 }
 
 var viaPattern = regexp.MustCompile(`via (\S+)`)
 
-// nextHops lists the router's kernel next hops for vip/32, sorted.
+// nextHops lists the router's kernel next hops for vip's host route, sorted.
 func (e *ecmpBed) nextHops(vip string) []string {
 	e.t.Helper()
-	out := e.run(e.router, "ip", "route", "show", vip+"/32")
+	addr := netip.MustParseAddr(vip)
+	family := "-4"
+	if addr.Is6() {
+		family = "-6"
+	}
+	out := e.run(e.router, "ip", family, "route", "show", netip.PrefixFrom(addr, addr.BitLen()).String())
 	var hops []string
 	for _, m := range viaPattern.FindAllStringSubmatch(out, -1) {
 		hops = append(hops, m[1])
@@ -108,7 +135,8 @@ func (e *ecmpBed) waitNextHops(vip string, want []string, timeout time.Duration)
 			return time.Since(start)
 		}
 		if time.Since(start) > timeout {
-			e.t.Fatalf("router routes %s via %v, want %v (after %s):\n%s", vip, got, want, timeout, e.run(e.router, "ip", "route"))
+			routes, _ := e.router.Run("birdc", "-s", e.birdSocket, "show", "route", "all")
+			e.t.Fatalf("router routes %s via %v, want %v (after %s); BIRD's routes:\n%s", vip, got, want, timeout, routes)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -125,26 +153,28 @@ func (d *director) apiClient() *api.Client { return api.NewClient(d.apiAddress()
 // real servers are all out of rotation is withdrawn within 2 s; a director
 // that gets SIGTERM withdraws its routes while it still forwards.
 func TestBGPAnnouncesUsableVIPs(t *testing.T) {
-	const web, api2 = "198.18.0.10", "198.18.0.20"
+	const web, api2, web6 = "198.18.0.10", "198.18.0.20", "2001:2::10"
 	e := buildECMPBed(t, "fbgp", web, api2)
-	startBird(t, e.router, ecmpRouterAddr, ecmpDirectorA, ecmpDirectorB)
-	services := e.mhService(web) + e.mhService(api2)
-	a := startDirectorOn(t, e.directors[0], bgpDirectorConfig(ecmpDirectorA, services))
-	b := startDirectorOn(t, e.directors[1], bgpDirectorConfig(ecmpDirectorB, services))
-	both := []string{ecmpDirectorA, ecmpDirectorB}
+	e.addIPv6(web6)
+	e.startBird(ecmpDirectorA, ecmpDirectorB, ecmpDirectorA6, ecmpDirectorB6)
+	services := e.mhService(web) + e.mhService(api2) + e.mhService6(web6)
+	a := startDirectorOn(t, e.directors[0], bgpDirectorConfig(ecmpDirectorA, services, ecmpRouterAddr, ecmpRouterAddr6))
+	b := startDirectorOn(t, e.directors[1], bgpDirectorConfig(ecmpDirectorB, services, ecmpRouterAddr, ecmpRouterAddr6))
+	both, both6 := []string{ecmpDirectorA, ecmpDirectorB}, []string{ecmpDirectorA6, ecmpDirectorB6}
 	e.waitNextHops(web, both, 20*time.Second)
 	e.waitNextHops(api2, both, 5*time.Second)
+	e.waitNextHops(web6, both6, 5*time.Second)
 
 	// Visibility: the API, the CLI and the metrics agree.
 	status, err := a.apiClient().BGP()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(status.Sessions) != 1 || !status.Sessions[0].Up || len(status.Announced) != 2 {
+	if len(status.Sessions) != 2 || !status.Sessions[0].Up || !status.Sessions[1].Up || len(status.Announced) != 3 {
 		t.Errorf("GET /v1/bgp: %+v", status)
 	}
 	cli, err := exec.Command(binary, "bgp", "--api", a.apiAddress()).CombinedOutput()
-	if err != nil || !regexp.MustCompile(`198\.18\.2\.1\s+64512\s+established`).Match(cli) || !strings.Contains(string(cli), "announced prefixes: 2") {
+	if err != nil || !regexp.MustCompile(`198\.18\.2\.1\s+64512\s+established`).Match(cli) || !strings.Contains(string(cli), "announced prefixes: 3") {
 		t.Errorf("fastlvs bgp: %v\n%s", err, cli)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -153,7 +183,7 @@ func TestBGPAnnouncesUsableVIPs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`fastlvs_bgp_session_up{peer="198.18.2.1"} 1`, "fastlvs_bgp_announced_prefixes 2"} {
+	for _, want := range []string{`fastlvs_bgp_session_up{peer="198.18.2.1"} 1`, `fastlvs_bgp_session_up{peer="2001:2::2:1"} 1`, "fastlvs_bgp_announced_prefixes 3"} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %q", want)
 		}
@@ -187,6 +217,7 @@ func TestBGPAnnouncesUsableVIPs(t *testing.T) {
 		t.Fatal(err)
 	}
 	took = e.waitNextHops(web, []string{ecmpDirectorB}, 2*time.Second)
+	e.waitNextHops(web6, []string{ecmpDirectorB6}, time.Second)
 	select {
 	case <-a.process.Exited():
 		t.Fatalf("director a stopped before the router withdrew its route:\n%s", a.output)
@@ -217,8 +248,8 @@ func TestBGPRollingRestart(t *testing.T) {
 	const vip = "198.18.0.10"
 	const connections, senders = 300, 6
 	e := buildECMPBed(t, "fbgr", vip)
-	startBird(t, e.router, ecmpRouterAddr, ecmpDirectorA, ecmpDirectorB)
-	configs := []string{bgpDirectorConfig(ecmpDirectorA, e.mhService(vip)), bgpDirectorConfig(ecmpDirectorB, e.mhService(vip))}
+	e.startBird(ecmpDirectorA, ecmpDirectorB)
+	configs := []string{bgpDirectorConfig(ecmpDirectorA, e.mhService(vip), ecmpRouterAddr), bgpDirectorConfig(ecmpDirectorB, e.mhService(vip), ecmpRouterAddr)}
 	directors := []*director{startDirectorOn(t, e.directors[0], configs[0]), startDirectorOn(t, e.directors[1], configs[1])}
 	both := []string{ecmpDirectorA, ecmpDirectorB}
 	e.waitNextHops(vip, both, 20*time.Second)

@@ -21,13 +21,18 @@ type ecmpBed struct {
 	directors []*testbed.Host
 	// realServers lists the real servers for a config ("{address: ...}, ").
 	realServers string
+	// birdSocket is the control socket of the router's BIRD, once started.
+	birdSocket string
 }
 
-// Director and router addresses on the lan.
+// Director and router addresses on the lan (IPv6 ones after addIPv6).
 const (
-	ecmpRouterAddr = "198.18.2.1"
-	ecmpDirectorA  = "198.18.2.2"
-	ecmpDirectorB  = "198.18.2.3"
+	ecmpRouterAddr  = "198.18.2.1"
+	ecmpDirectorA   = "198.18.2.2"
+	ecmpDirectorB   = "198.18.2.3"
+	ecmpRouterAddr6 = "2001:2::2:1"
+	ecmpDirectorA6  = "2001:2::2:2"
+	ecmpDirectorB6  = "2001:2::2:3"
 )
 
 func buildECMPBed(t *testing.T, prefix string, vips ...string) *ecmpBed {
@@ -78,6 +83,35 @@ func (e *ecmpBed) mhService(vip string) string {
 	return fmt.Sprintf(`  - {vip: %s, port: 80, protocol: tcp, scheduler: mh, flags: [mh-port], forward: dr, health_check: {type: none},
      real_servers: [%s]}
 `, vip, strings.TrimSuffix(e.realServers, ", "))
+}
+
+// addIPv6 gives the router, the directors and the real servers IPv6
+// addresses on the lan (2001:2::2:1, :2, :3 and :11-:13), and the real
+// servers the IPv6 vips on their loopback.
+func (e *ecmpBed) addIPv6(vips ...string) {
+	e.t.Helper()
+	add := func(h *testbed.Host, addr string) {
+		e.run(h, "ip", "-6", "addr", "add", addr+"/64", "dev", "eth1", "nodad")
+	}
+	add(e.router, ecmpRouterAddr6)
+	e.must(e.router.Sysctl("net.ipv6.conf.all.forwarding", "1"))
+	add(e.directors[0], ecmpDirectorA6)
+	add(e.directors[1], ecmpDirectorB6)
+	for i := range 3 {
+		r := e.bed.Lookup(fmt.Sprintf("r%d", i+1))
+		add(r, fmt.Sprintf("2001:2::2:%d", 11+i))
+		for _, vip := range vips {
+			e.run(r, "ip", "-6", "addr", "add", vip+"/128", "dev", "lo")
+		}
+	}
+}
+
+// mhService6 is mhService for an IPv6 vip over the real servers' IPv6
+// addresses.
+func (e *ecmpBed) mhService6(vip string) string {
+	return fmt.Sprintf(`  - {vip: %s, port: 80, protocol: tcp, scheduler: mh, flags: [mh-port], forward: dr, health_check: {type: none},
+     real_servers: [{address: "2001:2::2:11"}, {address: "2001:2::2:12"}, {address: "2001:2::2:13"}]}
+`, vip)
 }
 
 func (e *ecmpBed) host(name string) *testbed.Host {
