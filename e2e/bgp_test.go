@@ -148,33 +148,45 @@ func (d *director) apiAddress() string {
 
 func (d *director) apiClient() *api.Client { return api.NewClient(d.apiAddress(), "") }
 
-// TestBGPAnnouncesUsableVIPs: two directors announce their VIPs to BIRD,
-// which installs one route with both directors as next hops; a VIP whose
-// real servers are all out of rotation is withdrawn within 2 s; a director
-// that gets SIGTERM withdraws its routes while it still forwards.
+// TestBGPAnnouncesUsableVIPs: two directors announce their VIPs (IPv4 and
+// IPv6) to BIRD, which installs one route with both directors as next hops;
+// a VIP whose real servers are all out of rotation (weight 0 through the
+// API, or failed health checks) is withdrawn within 2 s; a director that
+// gets SIGTERM withdraws its routes while it still forwards.
 func TestBGPAnnouncesUsableVIPs(t *testing.T) {
-	const web, api2, web6 = "198.18.0.10", "198.18.0.20", "2001:2::10"
-	e := buildECMPBed(t, "fbgp", web, api2)
+	const web, api2, checked, web6 = "198.18.0.10", "198.18.0.20", "198.18.0.30", "2001:2::10"
+	e := buildECMPBed(t, "fbgp", web, api2, checked)
 	e.addIPv6(web6)
+	// checked's service is health-checked on port 8081, which the real
+	// servers serve until the test closes it.
+	var checkPorts []*testbed.Server
+	for i := range 3 {
+		server, err := e.bed.Lookup(fmt.Sprintf("r%d", i+1)).ServeHTTP("check", "0.0.0.0:8081")
+		e.must(err)
+		checkPorts = append(checkPorts, server)
+	}
+	checkedService := strings.Replace(e.mhService(checked), "health_check: {type: none}",
+		"health_check: {type: tcp, port: 8081, interval: 300ms, timeout: 200ms, rise: 1, fall: 1}", 1)
 	e.startBird(ecmpDirectorA, ecmpDirectorB, ecmpDirectorA6, ecmpDirectorB6)
-	services := e.mhService(web) + e.mhService(api2) + e.mhService6(web6)
+	services := e.mhService(web) + e.mhService(api2) + checkedService + e.mhService6(web6)
 	a := startDirectorOn(t, e.directors[0], bgpDirectorConfig(ecmpDirectorA, services, ecmpRouterAddr, ecmpRouterAddr6))
 	b := startDirectorOn(t, e.directors[1], bgpDirectorConfig(ecmpDirectorB, services, ecmpRouterAddr, ecmpRouterAddr6))
 	both, both6 := []string{ecmpDirectorA, ecmpDirectorB}, []string{ecmpDirectorA6, ecmpDirectorB6}
 	e.waitNextHops(web, both, 20*time.Second)
 	e.waitNextHops(api2, both, 5*time.Second)
 	e.waitNextHops(web6, both6, 5*time.Second)
+	e.waitNextHops(checked, both, 5*time.Second)
 
 	// Visibility: the API, the CLI and the metrics agree.
 	status, err := a.apiClient().BGP()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(status.Sessions) != 2 || !status.Sessions[0].Up || !status.Sessions[1].Up || len(status.Announced) != 3 {
+	if len(status.Sessions) != 2 || !status.Sessions[0].Up || !status.Sessions[1].Up || len(status.Announced) != 4 {
 		t.Errorf("GET /v1/bgp: %+v", status)
 	}
 	cli, err := exec.Command(binary, "bgp", "--api", a.apiAddress()).CombinedOutput()
-	if err != nil || !regexp.MustCompile(`198\.18\.2\.1\s+64512\s+established`).Match(cli) || !strings.Contains(string(cli), "announced prefixes: 3") {
+	if err != nil || !regexp.MustCompile(`198\.18\.2\.1\s+64512\s+established`).Match(cli) || !strings.Contains(string(cli), "announced prefixes: 4") {
 		t.Errorf("fastlvs bgp: %v\n%s", err, cli)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -183,7 +195,7 @@ func TestBGPAnnouncesUsableVIPs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`fastlvs_bgp_session_up{peer="198.18.2.1"} 1`, `fastlvs_bgp_session_up{peer="2001:2::2:1"} 1`, "fastlvs_bgp_announced_prefixes 3"} {
+	for _, want := range []string{`fastlvs_bgp_session_up{peer="198.18.2.1"} 1`, `fastlvs_bgp_session_up{peer="2001:2::2:1"} 1`, "fastlvs_bgp_announced_prefixes 4"} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %q", want)
 		}
@@ -210,6 +222,14 @@ func TestBGPAnnouncesUsableVIPs(t *testing.T) {
 	if got := e.nextHops(web); !slices.Equal(got, both) {
 		t.Fatalf("%s lost a next hop when %s was withdrawn: %v", web, api2, got)
 	}
+
+	// The health checks of checked's real servers fail: the directors take
+	// them out and the router drops checked within 2 s (detection included).
+	for _, server := range checkPorts {
+		e.must(server.Close())
+	}
+	took = e.waitNextHops(checked, nil, 2*time.Second)
+	t.Logf("withdrawn %s %s after its real servers' health-check port closed", checked, took)
 
 	// SIGTERM on director a: its route goes first, its dataplane keeps
 	// running through drain_grace, then it stops.
