@@ -17,12 +17,13 @@ import (
 	"fastlvs/dataplane"
 )
 
-// usableVIPs lists, as host prefixes, the VIPs with at least one usable
-// service in the table spec compiled from cfg: a service whose real servers
-// (the sorry server not counted) carry a total weight of at least its quorum
-// (1 when it has none). spec.Services follows cfg.Services one to one.
-func usableVIPs(cfg *Config, spec *dataplane.TableSpec) []netip.Prefix {
-	var out []netip.Prefix
+// usableVIPs lists the routes of the VIPs with at least one usable service
+// in the table spec compiled from cfg: a service whose real servers (the
+// sorry server not counted) carry a total weight of at least its quorum (1
+// when it has none). A route is the VIP's host prefix with its services'
+// own attributes. spec.Services follows cfg.Services one to one.
+func usableVIPs(cfg *Config, spec *dataplane.TableSpec) []bgp.Route {
+	var out []bgp.Route
 	for i := range spec.Services {
 		svc, sc := &spec.Services[i], &cfg.Services[i]
 		weight := 0
@@ -36,10 +37,15 @@ func usableVIPs(cfg *Config, spec *dataplane.TableSpec) []netip.Prefix {
 			continue
 		}
 		vip := svc.VIP.Unmap()
-		prefix := netip.PrefixFrom(vip, vip.BitLen())
-		if !slices.Contains(out, prefix) {
-			out = append(out, prefix)
+		route := bgp.Route{Prefix: netip.PrefixFrom(vip, vip.BitLen())}
+		if slices.ContainsFunc(out, func(r bgp.Route) bool { return r.Prefix == route.Prefix }) {
+			continue
 		}
+		if own := sc.BGP; own != nil {
+			route.MED = uint32(own.MED)
+			route.Communities, _ = parseCommunities("", own.Communities) // validated
+		}
+		out = append(out, route)
 	}
 	return out
 }
@@ -55,7 +61,7 @@ func (d *Daemon) observeTableLocked(cfg *Config, spec *dataplane.TableSpec) {
 
 // bgpSettings translates the validated bgp section.
 func bgpSettings(b *BGPConfig) (bgp.Settings, error) {
-	communities, err := b.communityValues()
+	communities, err := parseCommunities("bgp.communities", b.Communities)
 	if err != nil {
 		return bgp.Settings{}, err
 	}

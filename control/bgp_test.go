@@ -2,6 +2,7 @@ package control
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -117,7 +118,11 @@ func TestUsableVIPsFollowTheTable(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return usableVIPs(cfg, &spec)
+		var prefixes []netip.Prefix
+		for _, route := range usableVIPs(cfg, &spec) {
+			prefixes = append(prefixes, route.Prefix)
+		}
+		return prefixes
 	}
 	down := func(service int, reals ...int) map[RealServerKey]Override {
 		out := map[RealServerKey]Override{}
@@ -157,5 +162,40 @@ func TestUsableVIPsFollowTheTable(t *testing.T) {
 	cfg.Services[3].RealServers[0].Weight = 0
 	if got := usable(nil); slices.Contains(got, sorry) {
 		t.Errorf("weight 0: %v", got)
+	}
+}
+
+func TestServiceBGPAttributes(t *testing.T) {
+	const head = "bgp: {asn: 1, router_id: 198.18.255.2, med: 5, peers: [{address: 198.18.5.1, asn: 2}]}\nservices:\n"
+	const svc = "  - {vip: %s, port: %d, real_servers: [{address: 198.18.2.2}]%s}\n"
+	service := func(vip string, port int, extra string) string { return fmt.Sprintf(svc, vip, port, extra) }
+	cfg, err := ParseConfig([]byte(head +
+		service("198.18.0.10", 80, `, bgp: {med: 30, communities: ["64513:200"]}`) +
+		service("198.18.0.10", 443, `, bgp: {med: 30, communities: ["64513:200"]}`) +
+		service("198.18.0.11", 80, "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := CompileTable(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes := usableVIPs(cfg, &spec)
+	if len(routes) != 2 || routes[0].MED != 30 || !slices.Equal(routes[0].Communities, []uint32{64513<<16 | 200}) ||
+		routes[1].MED != 0 || routes[1].Communities != nil {
+		t.Errorf("routes %+v: want the first VIP's own attributes, the second's from the bgp section", routes)
+	}
+
+	for _, tc := range []struct{ yaml, field string }{
+		{head + service("198.18.0.10", 80, ", bgp: {med: 30}") + service("198.18.0.10", 443, ""), "services[1].bgp"},
+		{head + service("198.18.0.10", 80, ", bgp: {med: -1}"), "services[0].bgp.med"},
+		{head + service("198.18.0.10", 80, `, bgp: {communities: ["x"]}`), "services[0].bgp.communities[0]"},
+		{"services:\n" + service("198.18.0.10", 80, ", bgp: {med: 1}"), "services[0].bgp"},
+	} {
+		_, err := ParseConfig([]byte(tc.yaml))
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Field != tc.field {
+			t.Errorf("%s: got %v, want a refusal of %s", tc.yaml, err, tc.field)
+		}
 	}
 }

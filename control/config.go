@@ -163,6 +163,17 @@ type ServiceConfig struct {
 	// the configuration live on; 0 lets them run until they end (IPVS).
 	DrainTimeout time.Duration      `mapstructure:"drain_timeout" yaml:"drain_timeout,omitempty"`
 	RealServers  []RealServerConfig `mapstructure:"real_servers" yaml:"real_servers"`
+
+	// BGP sets the MED and communities announced with this service's VIP
+	// instead of the bgp section's; services sharing a VIP must agree.
+	BGP *ServiceBGPConfig `mapstructure:"bgp" yaml:"bgp,omitempty"`
+}
+
+// ServiceBGPConfig is a VIP's own BGP attributes: a MED of 0 or no
+// communities keep the bgp section's.
+type ServiceBGPConfig struct {
+	MED         int      `mapstructure:"med" yaml:"med,omitempty"`
+	Communities []string `mapstructure:"communities" yaml:"communities,omitempty"`
 }
 
 // RealServerConfig is one real server of a service.

@@ -21,6 +21,11 @@ func (c *Config) validateBGP() error {
 	}
 	b := c.BGP
 	if b == nil {
+		for i := range c.Services {
+			if c.Services[i].BGP != nil {
+				return configErrorf(fmt.Sprintf("services[%d].bgp", i), "needs the bgp section")
+			}
+		}
 		return nil
 	}
 	if b.ASN < 1 || b.ASN > configMaxASN {
@@ -45,11 +50,8 @@ func (c *Config) validateBGP() error {
 		}
 		seen[b.Peers[i].Address.String()] = i
 	}
-	if _, err := b.communityValues(); err != nil {
+	if err := validateRouteAttributes("bgp", b.MED, b.Communities); err != nil {
 		return err
-	}
-	if b.MED < 0 || b.MED > configMaxASN {
-		return configErrorf("bgp.med", "must be between 0 (none) and %d (got %d)", configMaxASN, b.MED)
 	}
 	if len(b.NextHop) > 2 {
 		return configErrorf("bgp.next_hop", "at most one IPv4 and one IPv6 address (got %d)", len(b.NextHop))
@@ -62,7 +64,40 @@ func (c *Config) validateBGP() error {
 			return configErrorf("bgp.next_hop[1]", "a second next hop must be of the other family")
 		}
 	}
+	return c.validateServiceBGP()
+}
+
+// validateServiceBGP checks the services' own attributes: services sharing
+// a VIP announce one route, so they must not disagree.
+func (c *Config) validateServiceBGP() error {
+	first := map[string]int{}
+	for i := range c.Services {
+		path, own := fmt.Sprintf("services[%d].bgp", i), c.Services[i].BGP
+		if own != nil {
+			if err := validateRouteAttributes(path, own.MED, own.Communities); err != nil {
+				return err
+			}
+		}
+		vip := c.Services[i].VIP.String()
+		j, seen := first[vip]
+		if !seen {
+			first[vip] = i
+			continue
+		}
+		if fmt.Sprint(own) != fmt.Sprint(c.Services[j].BGP) {
+			return configErrorf(path, "differs from services[%d].bgp, which announces the same vip %s", j, vip)
+		}
+	}
 	return nil
+}
+
+// validateRouteAttributes checks a MED and a community list under path.
+func validateRouteAttributes(path string, med int, communities []string) error {
+	if med < 0 || med > configMaxASN {
+		return configErrorf(path+".med", "must be between 0 (none) and %d (got %d)", configMaxASN, med)
+	}
+	_, err := parseCommunities(path+".communities", communities)
+	return err
 }
 
 func (p *BGPPeerConfig) validate(path string, listenPort int) error {
@@ -83,16 +118,16 @@ func (p *BGPPeerConfig) validate(path string, listenPort int) error {
 	return nil
 }
 
-// communityValues parses "high:low" communities (RFC 1997) into their
-// 32-bit values.
-func (b *BGPConfig) communityValues() ([]uint32, error) {
-	values := make([]uint32, 0, len(b.Communities))
-	for i, text := range b.Communities {
+// parseCommunities parses "high:low" communities (RFC 1997) into their
+// 32-bit values; path names the list in errors.
+func parseCommunities(path string, communities []string) ([]uint32, error) {
+	values := make([]uint32, 0, len(communities))
+	for i, text := range communities {
 		high, low, ok := strings.Cut(text, ":")
 		h, errHigh := strconv.ParseUint(high, 10, 16)
 		l, errLow := strconv.ParseUint(low, 10, 16)
 		if !ok || errHigh != nil || errLow != nil {
-			return nil, configErrorf(fmt.Sprintf("bgp.communities[%d]", i), "%q is not a community (want ASN:value, each 0-65535)", text)
+			return nil, configErrorf(fmt.Sprintf("%s[%d]", path, i), "%q is not a community (want ASN:value, each 0-65535)", text)
 		}
 		values = append(values, uint32(h)<<16|uint32(l))
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"os"
 	"os/signal"
 	"sync"
@@ -34,7 +33,7 @@ type Daemon struct {
 	checks    *healthChecks
 	// Scale-out (bgp.go): the VIPs the current table makes usable, the
 	// speaker announcing them, and the drain that withdraws them.
-	usable    []netip.Prefix
+	usable    []bgp.Route
 	speaker   *bgp.Speaker
 	drainOnce sync.Once
 	drained   chan struct{} // closed when drain_grace has passed

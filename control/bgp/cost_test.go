@@ -11,10 +11,10 @@ import (
 )
 
 // thousandVIPs returns 1,000 IPv4 host prefixes in 198.18.0.0/15.
-func thousandVIPs() []netip.Prefix {
-	out := make([]netip.Prefix, 1000)
+func thousandVIPs() []Route {
+	out := make([]Route, 1000)
 	for i := range out {
-		out[i] = netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), 32)
+		out[i] = Route{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), 32)}
 	}
 	return out
 }

@@ -35,6 +35,19 @@ type Settings struct {
 	NextHops []netip.Addr
 }
 
+// Route is one prefix to announce. A MED of 0 or no communities take the
+// speaker's (Settings).
+type Route struct {
+	Prefix      netip.Prefix
+	MED         uint32
+	Communities []uint32
+}
+
+// sameAttributes reports whether a and b announce the same path.
+func (r Route) sameAttributes(o Route) bool {
+	return r.MED == o.MED && slices.Equal(r.Communities, o.Communities)
+}
+
 // Peer is one BGP neighbour.
 type Peer struct {
 	Address netip.Addr
@@ -66,12 +79,12 @@ type Speaker struct {
 	server   *server.BgpServer
 
 	mu       sync.Mutex // guards want, draining
-	want     []netip.Prefix
+	want     []Route
 	draining bool
 	wake     chan struct{} // one pending "want changed"
 
 	applyMu   sync.Mutex // serialises changes to announced
-	announced map[netip.Prefix]*gobgpapi.Path
+	announced map[netip.Prefix]announcement
 
 	stop chan struct{}
 	done chan struct{}
@@ -84,7 +97,7 @@ func Start(ctx context.Context, settings Settings, logger *slog.Logger) (*Speake
 		settings:  settings,
 		server:    server.NewBgpServer(server.LoggerOption(newSlogAdapter(logger))),
 		wake:      make(chan struct{}, 1),
-		announced: map[netip.Prefix]*gobgpapi.Path{},
+		announced: map[netip.Prefix]announcement{},
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
 	}
@@ -131,12 +144,18 @@ func peerRequest(p Peer) *gobgpapi.Peer {
 	}
 }
 
-// Want sets the prefixes to announce; the previous set's others are
+// announcement is a route in gobgp's table and the path that put it there.
+type announcement struct {
+	route Route
+	path  *gobgpapi.Path
+}
+
+// Want sets the routes to announce; the previous set's others are
 // withdrawn. It never blocks: a routine applies the latest set. Once the
 // speaker drains, Want is ignored.
-func (s *Speaker) Want(prefixes []netip.Prefix) {
+func (s *Speaker) Want(routes []Route) {
 	s.mu.Lock()
-	s.want = slices.Clone(prefixes)
+	s.want = slices.Clone(routes)
 	s.mu.Unlock()
 	select {
 	case s.wake <- struct{}{}:
@@ -181,25 +200,26 @@ func (s *Speaker) apply() error {
 	s.mu.Unlock()
 	ctx := context.Background()
 	keep := make(map[netip.Prefix]bool, len(want))
-	for _, prefix := range want {
-		keep[prefix] = true
-		if _, ok := s.announced[prefix]; ok {
+	for _, route := range want {
+		keep[route.Prefix] = true
+		if current, ok := s.announced[route.Prefix]; ok && current.route.sameAttributes(route) {
 			continue
 		}
-		path, err := s.path(prefix)
+		// A new path for a prefix replaces the one announced before.
+		path, err := s.path(route)
 		if err != nil {
 			return err
 		}
 		if _, err := s.server.AddPath(ctx, &gobgpapi.AddPathRequest{Path: path}); err != nil {
-			return fmt.Errorf("announce %s: %w", prefix, err)
+			return fmt.Errorf("announce %s: %w", route.Prefix, err)
 		}
-		s.announced[prefix] = path
+		s.announced[route.Prefix] = announcement{route: route, path: path}
 	}
-	for prefix, path := range s.announced {
+	for prefix, current := range s.announced {
 		if keep[prefix] {
 			continue
 		}
-		if err := s.server.DeletePath(ctx, &gobgpapi.DeletePathRequest{Family: path.Family, Path: path}); err != nil {
+		if err := s.server.DeletePath(ctx, &gobgpapi.DeletePathRequest{Family: current.path.Family, Path: current.path}); err != nil {
 			return fmt.Errorf("withdraw %s: %w", prefix, err)
 		}
 		delete(s.announced, prefix)
@@ -207,9 +227,10 @@ func (s *Speaker) apply() error {
 	return nil
 }
 
-// path builds the route for prefix: origin IGP, the configured next hop
+// path builds the BGP path of route: origin IGP, the configured next hop
 // (unspecified = the session's local address), MED and communities.
-func (s *Speaker) path(prefix netip.Prefix) (*gobgpapi.Path, error) {
+func (s *Speaker) path(route Route) (*gobgpapi.Path, error) {
+	prefix := route.Prefix
 	nlri, err := anypb.New(&gobgpapi.IPAddressPrefix{Prefix: prefix.Addr().String(), PrefixLen: uint32(prefix.Bits())})
 	if err != nil {
 		return nil, err
@@ -238,15 +259,22 @@ func (s *Speaker) path(prefix netip.Prefix) (*gobgpapi.Path, error) {
 		return nil, err
 	}
 	attrs = append(attrs, hop)
-	if s.settings.MED != 0 {
-		med, err := anypb.New(&gobgpapi.MultiExitDiscAttribute{Med: s.settings.MED})
+	medValue, communityValues := route.MED, route.Communities
+	if medValue == 0 {
+		medValue = s.settings.MED
+	}
+	if len(communityValues) == 0 {
+		communityValues = s.settings.Communities
+	}
+	if medValue != 0 {
+		med, err := anypb.New(&gobgpapi.MultiExitDiscAttribute{Med: medValue})
 		if err != nil {
 			return nil, err
 		}
 		attrs = append(attrs, med)
 	}
-	if len(s.settings.Communities) > 0 {
-		communities, err := anypb.New(&gobgpapi.CommunitiesAttribute{Communities: s.settings.Communities})
+	if len(communityValues) > 0 {
+		communities, err := anypb.New(&gobgpapi.CommunitiesAttribute{Communities: communityValues})
 		if err != nil {
 			return nil, err
 		}

@@ -102,12 +102,20 @@ func waitReceived(tb testing.TB, router *server.BgpServer, want []netip.Prefix, 
 	}
 }
 
+func routes(prefixes ...netip.Prefix) []Route {
+	out := make([]Route, len(prefixes))
+	for i, p := range prefixes {
+		out[i] = Route{Prefix: p}
+	}
+	return out
+}
+
 func TestSpeakerAnnouncesAndWithdraws(t *testing.T) {
 	router, port := startRouter(t)
 	speaker := startDirector(t, port)
 	v4, v6 := netip.MustParsePrefix("198.18.0.10/32"), netip.MustParsePrefix("2001:2::10/128")
 
-	speaker.Want([]netip.Prefix{v4, v6})
+	speaker.Want(routes(v4, v6))
 	waitReceived(t, router, []netip.Prefix{v4, v6}, 15*time.Second)
 	status, err := speaker.Status(context.Background())
 	if err != nil {
@@ -120,14 +128,14 @@ func TestSpeakerAnnouncesAndWithdraws(t *testing.T) {
 		t.Errorf("announced = %v", status.Announced)
 	}
 
-	speaker.Want([]netip.Prefix{v4})
+	speaker.Want(routes(v4))
 	waitReceived(t, router, []netip.Prefix{v4}, 2*time.Second)
 
 	if err := speaker.WithdrawAll(); err != nil {
 		t.Fatal(err)
 	}
 	waitReceived(t, router, nil, 2*time.Second)
-	speaker.Want([]netip.Prefix{v4, v6}) // a draining speaker announces nothing again
+	speaker.Want(routes(v4, v6)) // a draining speaker announces nothing again
 	time.Sleep(200 * time.Millisecond)
 	waitReceived(t, router, nil, time.Second)
 	if status, _ := speaker.Status(context.Background()); !status.Draining || len(status.Announced) != 0 {
@@ -138,7 +146,7 @@ func TestSpeakerAnnouncesAndWithdraws(t *testing.T) {
 func TestSpeakerSendsAttributes(t *testing.T) {
 	router, port := startRouter(t)
 	speaker := startDirector(t, port)
-	speaker.Want([]netip.Prefix{netip.MustParsePrefix("198.18.0.10/32")})
+	speaker.Want(routes(netip.MustParsePrefix("198.18.0.10/32")))
 	waitReceived(t, router, []netip.Prefix{netip.MustParsePrefix("198.18.0.10/32")}, 15*time.Second)
 	var attrs []string
 	err := router.ListPath(context.Background(), &gobgpapi.ListPathRequest{TableType: gobgpapi.TableType_GLOBAL, Family: familyIPv4},
@@ -159,6 +167,39 @@ func TestSpeakerSendsAttributes(t *testing.T) {
 	if !med || !community || !nextHop {
 		t.Errorf("attributes %v: med %v community %v next hop (session address) %v", attrs, med, community, nextHop)
 	}
+
+	// The VIP's own MED and communities replace the path announced before.
+	speaker.Want([]Route{{Prefix: netip.MustParsePrefix("198.18.0.10/32"), MED: 30, Communities: []uint32{64513<<16 | 200}}})
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		attrs := routerAttributes(t, router)
+		if len(attrs) == 1 && strings.Contains(attrs[0], "med:30") && strings.Contains(attrs[0], "4227924168") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("router paths after the attributes changed: %v", attrs)
+		}
+	}
+}
+
+// routerAttributes lists, per path the router holds for IPv4, its
+// attributes in one string.
+func routerAttributes(tb testing.TB, router *server.BgpServer) []string {
+	tb.Helper()
+	var out []string
+	err := router.ListPath(context.Background(), &gobgpapi.ListPathRequest{TableType: gobgpapi.TableType_GLOBAL, Family: familyIPv4},
+		func(d *gobgpapi.Destination) {
+			for _, p := range d.Paths {
+				var attrs []string
+				for _, a := range p.Pattrs {
+					attrs = append(attrs, a.String())
+				}
+				out = append(out, strings.Join(attrs, " "))
+			}
+		})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return out
 }
 
 func containsAll(s string, parts ...string) bool {
