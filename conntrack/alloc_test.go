@@ -52,4 +52,23 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 	if a := testing.AllocsPerRun(100, func() { full.Insert(&c2, &in2, nil, 0) }); a != 0 {
 		t.Fatalf("ErrFull path allocates %.1f", a)
 	}
+
+	// Under pressure: short timeouts, and every insert into the full table evicts (the unanswered UDP flood too).
+	flooded := newTable(t, 64)
+	flooded.SetEvictHook(func(Ref, *Conn) {})
+	synFlood(t, flooded, 0, 64, 0)
+	var n uint32 = 1000
+	allocs = testing.AllocsPerRun(1000, func() {
+		n++
+		c, in, out := natConn(n, 17)
+		ref, err := flooded.Insert(&c, &in, &out, sec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		flooded.Update(ref, DirIn, 0, false, sec)
+		flooded.Touch(ref, sec)
+	})
+	if allocs != 0 || flooded.Stats().EvictedEmbryonic < 1000 {
+		t.Fatalf("evicting insert allocates %.1f (%d evicted)", allocs, flooded.Stats().EvictedEmbryonic)
+	}
 }

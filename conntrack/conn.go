@@ -48,9 +48,18 @@ type Conn struct {
 	armed uint32 // tick of the wheel slot whose list holds the record (<= expires, or the slot being processed)
 	next  uint32 // wheel list, or free list when unused
 	prev  uint32
+	born  uint32 // tick the conn was inserted (oldest embryonic goes first; DR/TUN replied test)
 	meta  uint8
-	_     [19]byte // pad to 128 bytes: a record is exactly two cache lines of an aligned pair
+	// Seq is opaque to conntrack: the dataplane's per-connection sequence
+	// adjustment (SYN proxy, PROXY protocol), packed into the record's spare
+	// bytes so that it costs no extra cache line.
+	Seq [SeqSize]byte
+	_   [1]byte // pad to 128 bytes: a record is exactly two cache lines of an aligned pair
 }
+
+// SeqSize is how many bytes a Conn keeps for the dataplane's sequence
+// adjustment.
+const SeqSize = 14
 
 // meta bits.
 const (
@@ -60,6 +69,7 @@ const (
 	metaOutLocal // the reply goes to Local:LocalPort (FULLNAT) instead of Client:ClientPort (NAT)
 	metaIndexed  // template only: present in the template index (cleared by RemoveTemplate)
 	metaArmed    // linked in a wheel list
+	metaReplied  // non-TCP conn answered (see Conn.Replied)
 )
 
 // IsTemplate reports whether the record is a persistence template (Range lists both kinds).
@@ -67,7 +77,8 @@ func (c *Conn) IsTemplate() bool { return c.meta&metaTemplate != 0 }
 
 // Pre-built errors, so the insert path never allocates.
 var (
-	// ErrFull is returned by Insert and InsertTemplate when every record is in use. Nothing is evicted.
+	// ErrFull is returned by Insert and InsertTemplate when every record is in use and, for Insert, no
+	// embryonic conn could be evicted (see Pressure).
 	ErrFull = errors.New("conntrack: table full")
 	// ErrExists is returned when a tuple (or template key) is already in the table.
 	ErrExists = errors.New("conntrack: entry exists")

@@ -9,6 +9,10 @@
 //     tuple the replies will carry, then runs Update for the first packet (TCP) like IPVS does;
 //  4. once per batch the worker calls Expire with a work budget; expired records are handed to a callback and freed.
 //
+// A table filling with conns that never had a second end (a spoofed SYN or UDP flood) defends itself: short
+// timeouts for them above a high-water mark, eviction of one of them when full, never of an answered conn
+// (pressure.go). Every hash is keyed from crypto/rand per table, so clients cannot aim tuples at one probe chain.
+//
 // Layout (justified in table.go): records live in one pointer-free slab ([]Conn) addressed by Ref (uint32, 0 = none),
 // so the garbage collector never scans them. An open-addressing index with linear probing and backward-shift
 // deletion maps a tuple hash to a Ref (8-byte slots, one for the inbound and one for the reply direction).

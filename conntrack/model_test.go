@@ -13,27 +13,66 @@ type modelConn struct {
 	hasOut  bool
 	state   State
 	expires int64 // exact deadline in ns
+	born    uint32
+	replied bool
+}
+
+// embryonic is the model of Conn.embryonic.
+func (m *modelConn) embryonic() bool {
+	if m.in.Proto == protoTCP {
+		return m.state.Embryonic() || (m.hasOut && !m.replied)
+	}
+	return !m.replied
 }
 
 // TestModelAgainstMap drives the table and a plain map with the same random operations (insert, lookup, update,
 // touch, remove, expire) on a small key space so that collisions, re-inserts and backward shifts are frequent.
+// The random load fills about 50 conns: a table of 300 is probed sparse, one of 40 full and under pressure (short
+// timeouts for embryonic conns), with or without eviction.
 func TestModelAgainstMap(t *testing.T) {
-	for seed := range uint64(4) {
-		runModel(t, seed)
+	for _, run := range []struct {
+		seed     uint64
+		capacity int
+		evict    bool
+	}{{0, 300, false}, {1, 300, false}, {2, 40, false}, {3, 40, true}, {4, 40, true}} {
+		runModel(t, run.seed, run.capacity, run.evict)
 	}
 }
 
-func runModel(t *testing.T, seed uint64) {
+func runModel(t *testing.T, seed uint64, capacity int, evict bool) {
 	rng := rand.New(rand.NewPCG(seed, 99))
-	const capacity = 300
 	tab := newTable(t, capacity)
 	tab.SetTimeouts(Timeouts{UDP: 20 * time.Second, None: 3 * time.Second})
+	tab.SetPressure(Pressure{High: 0.5, EmbryonicTimeout: 2 * time.Second})
 	timeouts := tab.Timeouts()
 	timeout := timeouts.byState()
 	byIn := map[Tuple]*modelConn{}
 	byOut := map[Tuple]*modelConn{}
 	byRef := map[Ref]*modelConn{}
 	now := int64(0)
+	// armedFor is the timeout the table must arm m with: its state's, or the embryonic one under pressure.
+	armedFor := func(m *modelConn) int64 {
+		d := int64(timeout[m.state])
+		if len(byRef) >= capacity/2 && m.embryonic() && d > int64(2*time.Second) {
+			return int64(2 * time.Second)
+		}
+		return d
+	}
+	evicted, maxLen := 0, 0
+	if evict {
+		tab.SetEvictHook(func(ref Ref, c *Conn) {
+			m := byRef[ref]
+			if m == nil || !m.embryonic() || inTupleOf(c) != m.in {
+				t.Fatalf("seed %d: evicted ref %d is not an embryonic conn of the model", seed, ref)
+			}
+			delete(byIn, m.in)
+			if m.hasOut {
+				delete(byOut, m.out)
+			}
+			delete(byRef, m.ref)
+			evicted++
+		})
+	}
 
 	drop := func(m *modelConn) {
 		delete(byIn, m.in)
@@ -61,6 +100,7 @@ func runModel(t *testing.T, seed uint64) {
 			if withOut {
 				o = &out
 			}
+			wasFull, evictedBefore := len(byRef) == capacity, evicted
 			ref, err := tab.Insert(&c, &in, o, now)
 			_, exists := byIn[in]
 			switch {
@@ -68,8 +108,10 @@ func runModel(t *testing.T, seed uint64) {
 				if err != ErrExists {
 					t.Fatalf("seed %d step %d: insert of present tuple: %v", seed, step, err)
 				}
-			case len(byRef) == capacity:
-				if err != ErrFull {
+			case wasFull && err == nil && evicted != evictedBefore+1:
+				t.Fatalf("seed %d step %d: insert into full table succeeded with %d evictions", seed, step, evicted-evictedBefore)
+			case wasFull && err != nil:
+				if err != ErrFull || evicted != evictedBefore {
 					t.Fatalf("seed %d step %d: insert into full table: %v", seed, step, err)
 				}
 			case err != nil:
@@ -79,11 +121,13 @@ func runModel(t *testing.T, seed uint64) {
 					t.Fatalf("seed %d step %d: ref %d handed out twice", seed, step, ref)
 				}
 				st := tab.Conn(ref).State
-				m := &modelConn{ref: ref, in: in, out: out, hasOut: withOut, state: st, expires: now + int64(timeout[st])}
+				m := &modelConn{ref: ref, in: in, out: out, hasOut: withOut, state: st,
+					born: uint32((now - tab.clockBase) >> tickShift)}
 				byIn[in], byRef[ref] = m, m
 				if withOut {
 					byOut[out] = m
 				}
+				m.expires = now + armedFor(m)
 			}
 		case op < 6:
 			m := byIn[in]
@@ -100,11 +144,17 @@ func runModel(t *testing.T, seed uint64) {
 				t.Fatalf("seed %d step %d: update %v→%v, model %v→%v", seed, step, old, next, m.state, want)
 			}
 			m.state = next
-			m.expires = now + int64(timeout[next])
+			if dir == DirOut || (proto != protoTCP && !m.hasOut && uint32((now-tab.clockBase)>>tickShift)-m.born >= repliedAfterTicks) {
+				m.replied = true
+			}
+			if tab.Conn(m.ref).Replied() != m.replied {
+				t.Fatalf("seed %d step %d: replied = %v, model %v", seed, step, !m.replied, m.replied)
+			}
+			m.expires = now + armedFor(m)
 		case op < 7:
 			if m := byIn[in]; m != nil {
 				tab.Touch(m.ref, now)
-				m.expires = now + int64(timeout[m.state])
+				m.expires = now + armedFor(m)
 			}
 		case op < 8:
 			if m := byIn[in]; m != nil {
@@ -152,6 +202,16 @@ func runModel(t *testing.T, seed uint64) {
 				t.Fatalf("seed %d step %d: LookupBatch[%d] = %d,%d, Lookup = %d,%d", seed, step, j, refs[j], dirs[j], r, d)
 			}
 		}
+		if step%500 == 499 {
+			// A full expiry leaves nothing more than a tick past its model deadline (shortened ones included).
+			tab.Expire(now, 1<<30, func(ref Ref, c *Conn) { drop(byRef[ref]) })
+			for _, m := range byRef {
+				if now-m.expires >= tickNanos {
+					t.Fatalf("seed %d step %d: ref %d outlived its deadline by %v", seed, step, m.ref, time.Duration(now-m.expires))
+				}
+			}
+		}
+		maxLen = max(maxLen, tab.Len())
 		if tab.Len() != len(byRef) {
 			t.Fatalf("seed %d step %d: len %d, model %d", seed, step, tab.Len(), len(byRef))
 		}
@@ -161,6 +221,9 @@ func runModel(t *testing.T, seed uint64) {
 		if r, _ := tab.Lookup(&in); r != m.ref {
 			t.Fatalf("seed %d: final lookup of %d = %d", seed, m.ref, r)
 		}
+	}
+	if s := tab.Stats(); capacity < 50 && (s.PressureShortened == 0 || maxLen != capacity || (evict && evicted == 0)) {
+		t.Fatalf("seed %d: the run never put the table under pressure (max len %d, shortened %d, evicted %d)", seed, maxLen, s.PressureShortened, evicted)
 	}
 	end := now + int64(timeout[StateEstablished]) + 2*tickNanos
 	tab.Expire(end, 1<<30, func(ref Ref, c *Conn) { drop(byRef[ref]) })

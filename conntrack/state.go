@@ -49,9 +49,46 @@ func (s State) String() string {
 	return "ERR!"
 }
 
+// Valid reports whether s is a state a connection of protocol proto (6 TCP,
+// 17 UDP) can be in: anything else, from a peer director say, must not
+// reach the table, which indexes its timeouts by state.
+func (s State) Valid(proto uint8) bool {
+	switch proto {
+	case 6:
+		return s >= StateEstablished && s <= StateSynAck
+	case 17:
+		return s == StateUDP
+	}
+	return false
+}
+
 // Active reports whether IPVS counts a conn in this state as active (ESTABLISHED only); everything else,
 // UDP and ICMP included, is inactive.
 func (s State) Active() bool { return s == StateEstablished }
+
+// Embryonic reports whether a TCP conn in this state has not completed its handshake (NONE, SYN_SENT, SYN_RECV,
+// SYNACK): what a spoofed SYN leaves behind. Under table pressure such conns get the short timeout and may be
+// evicted (see Pressure). UDP and ICMP conns are judged by whether they were answered instead (Conn.Replied).
+func (s State) Embryonic() bool {
+	return s == StateNone || s == StateSynSent || s == StateSynRecv || s == StateSynAck
+}
+
+// Closing reports whether a TCP conn in this state is on its way out: one side or both sent FIN or RST.
+func (s State) Closing() bool {
+	switch s {
+	case StateFinWait, StateTimeWait, StateClose, StateCloseWait, StateLastAck:
+		return true
+	}
+	return false
+}
+
+// Reusable reports whether a new SYN on the tuple of a conn in this state starts a new connection that must be
+// scheduled afresh rather than follow the old one (IPVS conn_reuse_mode, is_new_conn_expected): TIME_WAIT and
+// CLOSE always, and FIN_WAIT for conns whose replies bypass the director (inputOnly: DR, TUN), which never see
+// the server's FIN and so stay in FIN_WAIT to the end.
+func (s State) Reusable(inputOnly bool) bool {
+	return s == StateTimeWait || s == StateClose || (inputOnly && s == StateFinWait)
+}
 
 // Timeouts holds the idle timeout of every state.
 type Timeouts struct {
@@ -104,3 +141,7 @@ func (to Timeouts) merged(base Timeouts) Timeouts {
 		SynAck: pick(to.SynAck, base.SynAck), UDP: pick(to.UDP, base.UDP), ICMP: pick(to.ICMP, base.ICMP),
 	}
 }
+
+// Known reports whether s is a state this package knows; a conn in any other state (a forged sync record) times
+// out at the next Expire.
+func (s State) Known() bool { return s < numStates }

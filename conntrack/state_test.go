@@ -159,3 +159,12 @@ func TestTCPStatesCells(t *testing.T) {
 		}
 	}
 }
+
+func TestStateValidPerProtocol(t *testing.T) {
+	for s := State(0); s < 255; s++ {
+		tcp := s >= StateEstablished && s <= StateSynAck
+		if s.Valid(6) != tcp || s.Valid(17) != (s == StateUDP) || s.Valid(1) {
+			t.Fatalf("state %d: Valid tcp %v udp %v icmp %v", s, s.Valid(6), s.Valid(17), s.Valid(1))
+		}
+	}
+}

@@ -2,7 +2,6 @@ package conntrack
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"unsafe"
 )
 
@@ -14,20 +13,27 @@ type Config struct {
 	TemplateCapacity int
 	// Timeouts per state; zero fields take the IPVS defaults.
 	Timeouts Timeouts
+	// Pressure sets the defences of a nearly full table; zero fields take DefaultPressure.
+	Pressure Pressure
+	// Seed keys the table's hashes; 0 (the only value to use outside tests) draws a key from crypto/rand.
+	Seed uint64
 }
 
 // MaxCapacity bounds Capacity+TemplateCapacity (refs are stored shifted left by one in the index).
 const MaxCapacity = 1 << 28
 
-// Stats are the table's counters. Full counts conns refused by Insert because the table was full: the
-// established conns already in the table are never evicted to make room.
+// Stats are the table's counters. Full counts conns refused by Insert because the table was full and no
+// embryonic conn was found to evict: conns that completed a handshake or were answered are never evicted.
 type Stats struct {
-	Conns, Templates int
-	Inserted         uint64 // conns inserted
-	Full             uint64 // conns refused with ErrFull
-	TemplateFull     uint64 // templates refused with ErrFull
-	Expired          uint64 // conns expired
-	TemplatesExpired uint64 // templates expired
+	Conns, Templates  int
+	UnderPressure     bool   // the table holds at least Pressure.High of its capacity
+	Inserted          uint64 // conns inserted
+	Full              uint64 // conns refused with ErrFull
+	TemplateFull      uint64 // templates refused with ErrFull
+	Expired           uint64 // conns expired
+	TemplatesExpired  uint64 // templates expired
+	PressureShortened uint64 // timers of embryonic conns armed with the short timeout under pressure
+	EvictedEmbryonic  uint64 // embryonic conns evicted from a full table to make room for a new conn
 }
 
 // Table is one worker's connection table. It is not safe for concurrent use: the owning worker goroutine calls
@@ -45,13 +51,17 @@ type Table struct {
 	tmplExtra        []templateExtra
 	index, tmplIndex index
 	seed             hashSeed
+	rng              uint64
 	timeouts         Timeouts
-	timeoutNs        [numStates]int64
+	timeoutNs        [256]int64 // indexed by any State byte: states beyond numStates time out at once
+	pressure         Pressure
+	pressureMark     int // conns.used at which the table is under pressure
+	embryonicNs      int64
+	onEvict          func(ref Ref, c *Conn)
 	wheel            wheel
 	clockBase        int64
 	clockSet         bool
 	stats            Stats
-	sink             uint8 // keeps LookupBatch's warming loads alive
 }
 
 // slab hands out refs in [first, end): recycled ones from a free list threaded through Conn.next, then
@@ -107,11 +117,13 @@ func New(cfg Config) (*Table, error) {
 		tmplExtra: make([]templateExtra, tcap),
 		index:     newIndex(2 * cfg.Capacity),
 		tmplIndex: newIndex(tcap),
-		seed:      hashSeed{rand.Uint64(), rand.Uint64(), rand.Uint64()},
+		seed:      newSeed(cfg.Seed),
 	}
+	t.rng = t.seed[2] ^ t.seed[0]
 	adviseHugePages(t.recs)
 	adviseHugePages(t.index.slots)
 	t.setTimeouts(cfg.Timeouts.merged(DefaultTimeouts()))
+	t.setPressure(cfg.Pressure)
 	return t, nil
 }
 
@@ -162,12 +174,15 @@ func (t *Table) Conn(ref Ref) *Conn { return &t.recs[ref] }
 // local:lport). DR/TUN pass out == nil (replies never come back).
 //
 // The conn starts in c.State. For UDP (17) and ICMP (1, 58) conns a StateNone is replaced by StateUDP/StateICMP.
+// Any other starting state is taken as learned from a synced peer (see Conn.Replied).
 // A TCP conn is normally inserted in StateNone and the caller then runs Update for its first packet, as IPVS does
 // (or sets c.State = NextState(StateNone, DirIn, flags, inputOnly) first). The timer is armed with the timeout of
 // the starting state. When c.Template is set, the template's count of controlled conns grows by one.
 //
-// Errors (pre-built, no allocation): ErrFull when every record is in use (counted in Stats.Full; nothing is
-// evicted), ErrExists when a tuple is already present, ErrTupleMismatch, ErrNoTemplate.
+// When every record is in use and an evict hook is set, an embryonic conn is evicted to make room (see Pressure).
+//
+// Errors (pre-built, no allocation): ErrFull when every record is in use and none could be evicted (counted in
+// Stats.Full), ErrExists when a tuple is already present, ErrTupleMismatch, ErrNoTemplate.
 func (t *Table) Insert(c *Conn, in, out *Tuple, now int64) (Ref, error) {
 	var meta uint8 = metaUsed
 	if *in != inTupleOf(c) {
@@ -205,6 +220,14 @@ func (t *Table) Insert(c *Conn, in, out *Tuple, now int64) (Ref, error) {
 		}
 	}
 	ref := t.conns.alloc(t.recs)
+	if ref == 0 && t.evictEmbryonic() {
+		// The removal shifted index slots back: find the ends of both probe runs again.
+		posIn, _ = t.present(in, hIn)
+		if out != nil {
+			posOut, _ = t.present(out, hOut)
+		}
+		ref = t.conns.alloc(t.recs)
+	}
 	if ref == 0 {
 		t.stats.Full++
 		return 0, ErrFull
@@ -213,6 +236,8 @@ func (t *Table) Insert(c *Conn, in, out *Tuple, now int64) (Ref, error) {
 	*r = *c
 	r.meta = meta
 	r.expires, r.armed, r.next, r.prev = 0, 0, 0, 0
+	r.born = t.clock(now)
+	learnedState(r, r.State)
 	if r.State == StateNone {
 		switch r.Proto {
 		case 17:
@@ -231,36 +256,41 @@ func (t *Table) Insert(c *Conn, in, out *Tuple, now int64) (Ref, error) {
 	if r.Template != 0 {
 		t.tmplExtra[uint32(r.Template)-t.tmplFirst].controlled++
 	}
-	t.arm(ref, now, t.timeoutNs[r.State])
+	t.arm(ref, now, t.connTimeout(r, r.State))
 	t.stats.Inserted++
 	return Ref(ref), nil
 }
 
 // Update runs the IPVS TCP state machine (see NextState) for one packet of the conn and re-arms its timer with the
 // new state's timeout. It returns the states before and after so the caller can adjust active/inactive counts.
-// For UDP/ICMP conns it only re-arms.
+// For UDP/ICMP conns the state stays; the packet's direction records whether the conn was answered (Replied),
+// which decides how the conn fares under table pressure.
 func (t *Table) Update(ref Ref, dir Dir, tcpFlags uint8, inputOnly bool, now int64) (old, new State) {
 	r := &t.recs[ref]
 	old = r.State
 	new = NextState(old, dir, tcpFlags, inputOnly)
 	r.State = new
-	t.arm(uint32(ref), now, t.timeoutNs[new])
+	t.noteDirection(r, dir, now)
+	t.arm(uint32(ref), now, t.connTimeout(r, new))
 	return old, new
 }
 
-// Touch re-arms the conn's timer with its current state's timeout (UDP, ICMP, or a TCP packet that should not
-// move the state machine).
+// Touch re-arms the conn's timer with its current state's timeout (a TCP packet that should not move the state
+// machine). It does not record a reply: for UDP and ICMP packets call Update.
 func (t *Table) Touch(ref Ref, now int64) {
-	t.arm(uint32(ref), now, t.timeoutNs[t.recs[ref].State])
+	r := &t.recs[ref]
+	t.arm(uint32(ref), now, t.connTimeout(r, r.State))
 }
 
 // SetState puts the conn in state s and re-arms its timer with that state's
 // timeout: a state learned from elsewhere (a synced peer) rather than from a
-// packet. It returns the state before.
+// packet, so a state past the handshake counts as answered (Conn.Replied).
+// It returns the state before.
 func (t *Table) SetState(ref Ref, s State, now int64) (old State) {
 	r := &t.recs[ref]
 	old, r.State = r.State, s
-	t.arm(uint32(ref), now, t.timeoutNs[s])
+	learnedState(r, s)
+	t.arm(uint32(ref), now, t.connTimeout(r, s))
 	return old
 }
 
@@ -318,6 +348,7 @@ func (t *Table) TemplateLen() int { return t.tmpls.used }
 func (t *Table) Stats() Stats {
 	s := t.stats
 	s.Conns, s.Templates = t.conns.used, t.tmpls.used
+	s.UnderPressure = t.conns.used >= t.pressureMark
 	return s
 }
 
@@ -339,15 +370,26 @@ func (t *Table) setTimeouts(to Timeouts) {
 // It is for the control plane (ipvsadm -lc): it must run on the owning worker goroutine or while that worker is
 // paused, and fn must not change the table. It visits every record slot, so it costs O(capacity).
 func (t *Table) Range(fn func(ref Ref, c *Conn, expiresAt int64) bool) {
-	for ref := 1; ref < len(t.recs); ref++ {
+	t.RangeFrom(1, len(t.recs), fn)
+}
+
+// RangeFrom is Range over at most slots record slots from ref from on, so a listing can pause the worker for a
+// bounded time per call. It returns the ref to continue from, or 0 once the table is done (or fn returned false).
+func (t *Table) RangeFrom(from Ref, slots int, fn func(ref Ref, c *Conn, expiresAt int64) bool) Ref {
+	end := min(len(t.recs), int(max(from, 1))+slots)
+	for ref := int(max(from, 1)); ref < end; ref++ {
 		c := &t.recs[ref]
 		if c.meta&metaUsed == 0 {
 			continue
 		}
 		if !fn(Ref(ref), c, t.ExpiresAt(Ref(ref))) {
-			return
+			return 0
 		}
 	}
+	if end == len(t.recs) {
+		return 0
+	}
+	return Ref(end)
 }
 
 // MemoryBytes returns the bytes the table reserved: records, template side table, both indexes and the wheel.

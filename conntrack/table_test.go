@@ -355,6 +355,31 @@ func TestRangeListsConnsAndTemplates(t *testing.T) {
 	}
 }
 
+// TestRangeFromPages: paging through the table 3 slots at a time visits
+// every conn once and ends with 0.
+func TestRangeFromPages(t *testing.T) {
+	tab := newTable(t, 16)
+	for i := range 10 {
+		c, in, out := natConn(uint32(i+1), 6)
+		mustInsert(t, tab, &c, &in, &out, 0)
+	}
+	seen := map[Ref]int{}
+	calls := 0
+	for from := Ref(1); ; calls++ {
+		if from = tab.RangeFrom(from, 3, func(ref Ref, _ *Conn, _ int64) bool { seen[ref]++; return true }); from == 0 {
+			break
+		}
+	}
+	if len(seen) != 10 || calls < 4 {
+		t.Fatalf("%d calls saw %v", calls, seen)
+	}
+	for ref, n := range seen {
+		if n != 1 {
+			t.Fatalf("ref %d seen %d times", ref, n)
+		}
+	}
+}
+
 func TestMemoryBudget(t *testing.T) {
 	// The budget: 10M conns per director in at most 2 GiB including indexes, at most 200 bytes/conn.
 	cfg := Config{Capacity: 10_000_000}

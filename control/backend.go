@@ -16,7 +16,9 @@ package control
 //     its first real server.
 //   - Services added through the API are not health-checked (their check
 //     type is "none"), as with ipvsadm: keepalived's file is where checks live.
-//   - Weights listed are the configured ones, not health-check overrides.
+//   - Weight is the configured weight; a health check's verdict comes
+//     beside it (Health, OutOfRotation, WeightInForce), so -S saves what was
+//     configured and -L can show what is in rotation.
 //   - PersistConns is always 0: templates live in the workers' tables and
 //     are not counted per real server.
 //   - Rates are estimated by sampling the counters every 2 s and smoothing
@@ -51,13 +53,16 @@ const workerAnswerTimeout = 2 * time.Second
 type apiBackend struct {
 	config func() *Config
 	change func(edit func(cfg *Config) error) error
+	// health is the health-check verdict on a real server; nil when nothing
+	// is checked.
+	health func(RealServerKey) (Override, bool)
 	dp     *dataplane.Dataplane
 	rates  *rateEstimator
 }
 
 // newAPIBackend is the api.Backend of d.
 func newAPIBackend(d *Daemon) api.Backend {
-	b := &apiBackend{config: d.Config, change: d.Change, dp: d.Dataplane()}
+	b := &apiBackend{config: d.Config, change: d.Change, health: d.override, dp: d.Dataplane()}
 	b.rates = newRateEstimator(rateInterval, b.sampleTraffic)
 	return b
 }
@@ -485,6 +490,7 @@ func (b *apiBackend) ListServices() ([]api.Service, error) {
 	out := make([]api.Service, 0, len(cfg.Services))
 	for i := range cfg.Services {
 		s := serviceToAPI(&cfg.Services[i])
+		b.addHealth(&cfg.Services[i], &s)
 		b.addLiveNumbers(&s)
 		out = append(out, s)
 	}
@@ -577,22 +583,33 @@ func (b *apiBackend) SetTimeouts(t api.Timeouts) error {
 	if err != nil || b.dp == nil {
 		return err
 	}
-	return pushTimeouts(b.dp, b.config().Conntrack.Timeouts)
+	return pushConntrack(b.dp, b.config().Conntrack)
 }
 
-// pushTimeouts installs the ipvsadm --set triple in every worker's table.
-func pushTimeouts(dp *dataplane.Dataplane, t ConntrackTimeouts) error {
-	set := conntrack.Timeouts{Established: t.TCP, FinWait: t.TCPFin, UDP: t.UDP}
-	err := dp.OnWorker(workerAnswerTimeout, func(_ *dataplane.Worker, conns *conntrack.Table) { conns.SetTimeouts(set) })
+// pushConntrack installs every state's timeout and the pressure defences in
+// every worker's table.
+func pushConntrack(dp *dataplane.Dataplane, cfg ConntrackConfig) error {
+	timeouts, pressure := compileTimeouts(cfg.Timeouts), compilePressure(cfg.Pressure)
+	err := dp.OnWorker(workerAnswerTimeout, func(_ *dataplane.Worker, conns *conntrack.Table) {
+		conns.SetTimeouts(timeouts)
+		conns.SetPressure(pressure)
+	})
 	if err != nil {
 		return fmt.Errorf("install timeouts (saved in the configuration): %w", err)
 	}
 	return nil
 }
 
+// listSlotsPerCall is how many record slots a connection listing scans per
+// visit to a worker: 2048 slots take about 25 µs to scan (16384 took 190 µs
+// in a half-full 1M table), a pause of the order of a batch.
+const listSlotsPerCall = 2048
+
 // Connections lists every worker's connections (not the persistence
-// templates). A worker that does not answer in time fails the listing; if
-// it answers later, its answer is dropped.
+// templates), visiting each worker as often as needed to scan
+// listSlotsPerCall slots at a time, so no worker stalls on a large table.
+// A worker that does not answer in time fails the listing; if it answers
+// later, its answer is dropped.
 func (b *apiBackend) Connections() ([]api.Connection, error) {
 	if b.dp == nil {
 		return nil, nil
@@ -602,26 +619,43 @@ func (b *apiBackend) Connections() ([]api.Connection, error) {
 		out       []api.Connection
 		abandoned bool
 	)
-	err := b.dp.OnWorker(workerAnswerTimeout, func(_ *dataplane.Worker, conns *conntrack.Table) {
-		now := xsk.MonotonicNanos()
-		var mine []api.Connection
-		conns.Range(func(_ conntrack.Ref, c *conntrack.Conn, expiresAt int64) bool {
-			if !c.IsTemplate() {
-				mine = append(mine, connectionToAPI(c, expiresAt, now))
+	cursors := make([]conntrack.Ref, len(b.dp.Workers))
+	for i := range cursors {
+		cursors[i] = 1
+	}
+	for pending := len(cursors); pending > 0; {
+		err := b.dp.OnWorker(workerAnswerTimeout, func(w *dataplane.Worker, conns *conntrack.Table) {
+			if cursors[w.ID] == 0 {
+				return
 			}
-			return true
+			now := xsk.MonotonicNanos()
+			var mine []api.Connection
+			next := conns.RangeFrom(cursors[w.ID], listSlotsPerCall, func(_ conntrack.Ref, c *conntrack.Conn, expiresAt int64) bool {
+				if !c.IsTemplate() {
+					mine = append(mine, connectionToAPI(c, expiresAt, now))
+				}
+				return true
+			})
+			mu.Lock()
+			defer mu.Unlock()
+			if !abandoned {
+				out = append(out, mine...)
+				cursors[w.ID] = next
+			}
 		})
 		mu.Lock()
-		defer mu.Unlock()
-		if !abandoned {
-			out = append(out, mine...)
+		if err != nil {
+			abandoned = true
+			mu.Unlock()
+			return nil, fmt.Errorf("list connections: %w", err)
 		}
-	})
-	mu.Lock()
-	defer mu.Unlock()
-	if err != nil {
-		abandoned = true
-		return nil, fmt.Errorf("list connections: %w", err)
+		pending = 0
+		for _, c := range cursors {
+			if c != 0 {
+				pending++
+			}
+		}
+		mu.Unlock()
 	}
 	return out, nil
 }
@@ -795,4 +829,34 @@ func (r *rateEntry) update(cur dataplane.TrafficTotals, interval time.Duration) 
 func (r *rateEntry) rates() api.Rates {
 	round := func(v float64) uint64 { return uint64(v + 0.5) }
 	return api.Rates{CPS: round(r.avg[0]), InPPS: round(r.avg[1]), OutPPS: round(r.avg[2]), InBPS: round(r.avg[3]), OutBPS: round(r.avg[4])}
+}
+
+// addHealth puts the health checks' verdicts beside the configured weights
+// of s, the listing of sc: what CompileTable made of them.
+func (b *apiBackend) addHealth(sc *ServiceConfig, s *api.Service) {
+	key := dataplaneKeyOf(s.Key)
+	for i := range s.RealServers {
+		rs, rc := &s.RealServers[i], &sc.RealServers[i]
+		check := healthCheckOf(sc, rc)
+		if check.Type == "none" || check.Type == "" {
+			continue
+		}
+		rs.Health = api.HealthUp
+		var o Override
+		ok := false
+		if b.health != nil {
+			o, ok = b.health(RealServerKey{Service: key, Real: netip.AddrPortFrom(rc.Address.Unmap(), uint16(rc.Port))})
+		}
+		if !ok {
+			continue
+		}
+		if o.Weight >= 0 {
+			rs.WeightInForce = new(int32(o.Weight))
+		}
+		if o.Down {
+			rs.Health = api.HealthDown
+			rs.OutOfRotation = !check.InhibitOnFailure
+			rs.WeightInForce = new(int32(0))
+		}
+	}
 }

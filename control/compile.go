@@ -3,6 +3,7 @@ package control
 import (
 	"fmt"
 	"net/netip"
+	"time"
 
 	"fastlvs/conntrack"
 	"fastlvs/dataplane"
@@ -110,6 +111,7 @@ func compileService(sc *ServiceConfig) (dataplane.ServiceSpec, error) {
 		Persistence:     sc.Persistence,
 		PersistenceBits: sc.PersistencePrefix,
 		LocalAddresses:  sc.LocalAddresses,
+		SynProxy:        sc.SynProxy,
 	}, nil
 }
 
@@ -140,20 +142,32 @@ func CompileDataplane(cfg *Config) (dataplane.Config, error) {
 		XDPMode:      mode,
 		ConnCapacity: cfg.Conntrack.Capacity,
 		Timeouts:     compileTimeouts(cfg.Conntrack.Timeouts),
+		Pressure:     compilePressure(cfg.Conntrack.Pressure),
 	}, nil
 }
 
-// compileTimeouts applies the ipvsadm --set triple over IPVS's defaults.
+// compileTimeouts applies the configured timeouts over IPVS's defaults
+// (an omitted one keeps IPVS's value). Every field of the result is set, so
+// installing it with Table.SetTimeouts replaces every state's timeout.
 func compileTimeouts(t ConntrackTimeouts) conntrack.Timeouts {
 	out := conntrack.DefaultTimeouts()
-	if t.TCP > 0 {
-		out.Established = t.TCP
-	}
-	if t.TCPFin > 0 {
-		out.FinWait = t.TCPFin
-	}
-	if t.UDP > 0 {
-		out.UDP = t.UDP
+	for _, f := range []struct {
+		value time.Duration
+		dst   *time.Duration
+	}{
+		{t.TCP, &out.Established}, {t.TCPFin, &out.FinWait}, {t.UDP, &out.UDP},
+		{t.TCPSynSent, &out.SynSent}, {t.TCPSynRecv, &out.SynRecv}, {t.TCPTimeWait, &out.TimeWait},
+		{t.TCPClose, &out.Close}, {t.TCPCloseWait, &out.CloseWait}, {t.TCPLastAck, &out.LastAck},
+		{t.TCPListen, &out.Listen}, {t.TCPSynAck, &out.SynAck}, {t.TCPNone, &out.None}, {t.ICMP, &out.ICMP},
+	} {
+		if f.value > 0 {
+			*f.dst = f.value
+		}
 	}
 	return out
+}
+
+// compilePressure turns the operator's percentage into the table's fraction.
+func compilePressure(p ConntrackPressure) conntrack.Pressure {
+	return conntrack.Pressure{High: float64(p.HighPercent) / 100, EmbryonicTimeout: p.EmbryonicTimeout}
 }

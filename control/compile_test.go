@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"fastlvs/conntrack"
 	"fastlvs/dataplane"
 )
 
@@ -66,5 +67,33 @@ services:
 	if _, err := ParseConfig([]byte("services: [{vip: 198.18.0.10, port: 80, health_check: {warm_up: -1s}, real_servers: [{address: 198.18.2.11}]}]")); err == nil ||
 		!strings.Contains(err.Error(), "services[0].health_check.warm_up: must not be negative") {
 		t.Fatalf("negative warm_up: %v", err)
+	}
+}
+
+func TestCompileConntrackTimeoutsAndPressure(t *testing.T) {
+	cfg, err := ParseConfig([]byte(`interfaces: [eth1]
+conntrack:
+  timeouts: {tcp: 600s, tcp_syn_recv: 10s, tcp_time_wait: 30s, icmp: 5s}
+  pressure: {high_percent: 60, embryonic_timeout: 4s}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dp, err := CompileDataplane(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := conntrack.DefaultTimeouts()
+	want.Established, want.SynRecv, want.TimeWait, want.ICMP = 600*time.Second, 10*time.Second, 30*time.Second, 5*time.Second
+	if dp.Timeouts != want {
+		t.Errorf("timeouts %+v, want %+v", dp.Timeouts, want)
+	}
+	if dp.Pressure != (conntrack.Pressure{High: 0.6, EmbryonicTimeout: 4 * time.Second}) {
+		t.Errorf("pressure %+v", dp.Pressure)
+	}
+	// The defaults are IPVS's timeouts and conntrack's default pressure.
+	def := DefaultConfig()
+	if compileTimeouts(def.Conntrack.Timeouts) != conntrack.DefaultTimeouts() || compilePressure(def.Conntrack.Pressure) != conntrack.DefaultPressure() {
+		t.Error("default configuration does not compile to the conntrack defaults")
 	}
 }

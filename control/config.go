@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"fastlvs/control/monitor"
 )
 
 // Config is the whole fastlvs configuration file.
@@ -22,8 +24,10 @@ type Config struct {
 	CPUs []int `mapstructure:"cpus" yaml:"cpus,omitempty"`
 	// API is where the control API listens: unix:///path or tcp://host:port.
 	API string `mapstructure:"api" yaml:"api"`
-	// APIToken is the bearer token a tcp:// API requires.
+	// APIToken is the bearer token a tcp:// API requires (at least 32 bytes).
 	APIToken string `mapstructure:"api_token" yaml:"api_token,omitempty"`
+	// APITLS serves a tcp:// API over TLS; without it the daemon warns.
+	APITLS APITLSConfig `mapstructure:"api_tls" yaml:"api_tls,omitempty"`
 	// Metrics is the host:port of the Prometheus endpoint; empty disables it.
 	Metrics string `mapstructure:"metrics" yaml:"metrics"`
 	// UMEMFrames is the number of frames per AF_XDP socket (power of two).
@@ -38,7 +42,9 @@ type Config struct {
 	// them on after a failover.
 	Sync SyncConfig `mapstructure:"sync" yaml:"sync,omitempty"`
 	// Notify is told of every health-check transition (up or down).
-	Notify   NotifyConfig    `mapstructure:"notify" yaml:"notify,omitempty"`
+	Notify NotifyConfig `mapstructure:"notify" yaml:"notify,omitempty"`
+	// Monitor serves the web monitor over HTTPS; empty listen disables it.
+	Monitor  MonitorConfig   `mapstructure:"monitor" yaml:"monitor,omitempty"`
 	Services []ServiceConfig `mapstructure:"services" yaml:"services"`
 
 	// BGP announces the VIPs of usable services to routers; nil runs no
@@ -50,11 +56,11 @@ type Config struct {
 	DrainGrace time.Duration `mapstructure:"drain_grace" yaml:"drain_grace,omitempty"`
 }
 
-// SyncConfig names where this director receives its peer's connections and
-// where it sends its own (IP:port each; either may be empty).
-type SyncConfig struct {
-	Listen string `mapstructure:"listen" yaml:"listen,omitempty"`
-	Peer   string `mapstructure:"peer" yaml:"peer,omitempty"`
+// APITLSConfig names the certificate (PEM, chain first) and its key for a
+// TCP API over TLS.
+type APITLSConfig struct {
+	CertFile string `mapstructure:"cert_file" yaml:"cert_file,omitempty"`
+	KeyFile  string `mapstructure:"key_file" yaml:"key_file,omitempty"`
 }
 
 // BGPConfig is the embedded BGP speaker (control/bgp). A VIP is announced as
@@ -88,6 +94,22 @@ type BGPPeerConfig struct {
 	Passive bool `mapstructure:"passive" yaml:"passive,omitempty"`
 }
 
+// SyncConfig names where this director receives its peer's connections and
+// where it sends its own (IP:port each). Peer is required for either: only
+// datagrams from the peer's address are accepted. KeyFile holds the shared
+// secret (at least 32 bytes, not readable by everyone) that authenticates
+// every datagram; sync does not run without it.
+type SyncConfig struct {
+	Listen  string `mapstructure:"listen" yaml:"listen,omitempty"`
+	Peer    string `mapstructure:"peer" yaml:"peer,omitempty"`
+	KeyFile string `mapstructure:"key_file" yaml:"key_file,omitempty"`
+}
+
+// MonitorConfig places the web monitor: listen, cert_file, key_file and
+// users_file. Without cert_file and key_file a self-signed certificate is
+// generated beside users_file.
+type MonitorConfig = monitor.Config
+
 // NotifyConfig names the hooks run on health-check transitions.
 type NotifyConfig struct {
 	// Exec is a shell command run with FASTLVS_EVENT=up|down, FASTLVS_TARGET,
@@ -102,13 +124,36 @@ type ConntrackConfig struct {
 	// Capacity is the total number of connection entries, shared out among workers.
 	Capacity int               `mapstructure:"capacity" yaml:"capacity"`
 	Timeouts ConntrackTimeouts `mapstructure:"timeouts" yaml:"timeouts"`
+	Pressure ConntrackPressure `mapstructure:"pressure" yaml:"pressure"`
 }
 
-// ConntrackTimeouts are the idle timeouts of `ipvsadm --set tcp tcpfin udp`.
+// ConntrackTimeouts are the idle timeouts of each connection state: tcp,
+// tcpfin and udp are those of `ipvsadm --set tcp tcpfin udp`; the others
+// are the rest of IPVS's tcp_timeouts table (omitted: IPVS's value).
 type ConntrackTimeouts struct {
-	TCP    time.Duration `mapstructure:"tcp" yaml:"tcp"`
-	TCPFin time.Duration `mapstructure:"tcpfin" yaml:"tcpfin"`
-	UDP    time.Duration `mapstructure:"udp" yaml:"udp"`
+	TCP          time.Duration `mapstructure:"tcp" yaml:"tcp"`
+	TCPFin       time.Duration `mapstructure:"tcpfin" yaml:"tcpfin"`
+	UDP          time.Duration `mapstructure:"udp" yaml:"udp"`
+	TCPSynSent   time.Duration `mapstructure:"tcp_syn_sent" yaml:"tcp_syn_sent,omitempty"`
+	TCPSynRecv   time.Duration `mapstructure:"tcp_syn_recv" yaml:"tcp_syn_recv,omitempty"`
+	TCPTimeWait  time.Duration `mapstructure:"tcp_time_wait" yaml:"tcp_time_wait,omitempty"`
+	TCPClose     time.Duration `mapstructure:"tcp_close" yaml:"tcp_close,omitempty"`
+	TCPCloseWait time.Duration `mapstructure:"tcp_close_wait" yaml:"tcp_close_wait,omitempty"`
+	TCPLastAck   time.Duration `mapstructure:"tcp_last_ack" yaml:"tcp_last_ack,omitempty"`
+	TCPListen    time.Duration `mapstructure:"tcp_listen" yaml:"tcp_listen,omitempty"`
+	TCPSynAck    time.Duration `mapstructure:"tcp_synack" yaml:"tcp_synack,omitempty"`
+	TCPNone      time.Duration `mapstructure:"tcp_none" yaml:"tcp_none,omitempty"`
+	ICMP         time.Duration `mapstructure:"icmp" yaml:"icmp,omitempty"`
+}
+
+// ConntrackPressure defends a filling table against floods of half-open
+// connections: from HighPercent of the capacity, a connection that never
+// completed its handshake (or a UDP flow never answered) lives only
+// EmbryonicTimeout; when the table is full, a new connection replaces a
+// random old half-open one. Established connections are never touched.
+type ConntrackPressure struct {
+	HighPercent      int           `mapstructure:"high_percent" yaml:"high_percent"`
+	EmbryonicTimeout time.Duration `mapstructure:"embryonic_timeout" yaml:"embryonic_timeout"`
 }
 
 // Options mirror the IPVS sysctls of the same names.
@@ -249,6 +294,10 @@ const (
 	DefaultWeight          = 1
 	DefaultPersistenceTrue = 360 * time.Second // ipvsadm -p without a timeout
 	DefaultDrainGrace      = 5 * time.Second
+
+	// DefaultPressureHighPercent and DefaultEmbryonicTimeout are conntrack.DefaultPressure.
+	DefaultPressureHighPercent = 75
+	DefaultEmbryonicTimeout    = 3 * time.Second
 )
 
 // DefaultConfig returns a Config with every default filled and no services.
@@ -263,6 +312,7 @@ func DefaultConfig() Config {
 		Conntrack: ConntrackConfig{
 			Capacity: DefaultConntrackSize,
 			Timeouts: ConntrackTimeouts{TCP: 900 * time.Second, TCPFin: 120 * time.Second, UDP: 300 * time.Second},
+			Pressure: ConntrackPressure{HighPercent: DefaultPressureHighPercent, EmbryonicTimeout: DefaultEmbryonicTimeout},
 		},
 	}
 }

@@ -1,14 +1,18 @@
 package control
 
-// Reading the configuration: viper layers the YAML file, FASTLVS_* environment
-// variables and command-line flags into one tree of plain values; a small
-// decoder of our own then fills the Config structs. The decoder (rather than
-// mapstructure) is ours so that every refused value - an unknown key, a port
-// that is not a number, an address that does not parse - comes back as one
-// line naming its path in the document.
+// Reading the configuration: the YAML file, FASTLVS_* environment variables
+// and command-line flags are layered into one tree of plain values (later
+// layers win), and a small decoder of our own fills the Config structs from
+// it, so that every refused value - an unknown key, a port that is not a
+// number, an address that does not parse - comes back as one line naming its
+// path in the document. Field names come from the `mapstructure` struct tags.
+//
+// Why not viper: docs/OPERATIONS.md ("Why the configuration loader is not
+// viper") has the measurements; in short its Unmarshal loses the path of a
+// refused value, and the layering left to it was a map merge that brought
+// in dozens of packages.
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -21,13 +25,12 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
-	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
 )
 
 // configEnvPrefix prefixes the environment overrides: FASTLVS_METRICS,
 // FASTLVS_CONNTRACK_CAPACITY, FASTLVS_CONNTRACK_TIMEOUTS_TCP, ...
-const configEnvPrefix = "FASTLVS"
+const configEnvPrefix = "FASTLVS_"
 
 // configFlagKeys maps the command-line flags that override configuration keys.
 var configFlagKeys = map[string]string{
@@ -55,21 +58,22 @@ func RegisterConfigFlags(fs *pflag.FlagSet) {
 // FASTLVS_* environment overrides and then the flags of flags that were set
 // (flags may be nil), and returns the validated configuration.
 func LoadConfig(path string, flags *pflag.FlagSet) (*Config, error) {
-	v := viper.New()
+	tree := configTree{}
 	if path != "" {
 		text, err := os.ReadFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("read config: %w", err)
 		}
-		if err := mergeConfigYAML(v, text); err != nil {
+		if tree, err = parseConfigYAML(text); err != nil {
 			return nil, fmt.Errorf("parse config %s: %w", path, err)
 		}
 	}
-	v.SetEnvPrefix(configEnvPrefix)
-	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	// FASTLVS_CONNTRACK_TIMEOUTS_TCP overrides conntrack.timeouts.tcp; an
+	// empty variable counts as unset.
 	for _, key := range configEnvKeys(reflect.TypeFor[Config](), "") {
-		if err := v.BindEnv(key); err != nil {
-			return nil, fmt.Errorf("bind environment for %s: %w", key, err)
+		name := configEnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+		if value := os.Getenv(name); value != "" {
+			tree.set(key, value)
 		}
 	}
 	if flags != nil {
@@ -79,39 +83,79 @@ func LoadConfig(path string, flags *pflag.FlagSet) (*Config, error) {
 				continue
 			}
 			if slice, ok := flag.Value.(pflag.SliceValue); ok {
-				v.Set(key, slice.GetSlice())
+				tree.set(key, slice.GetSlice())
 			} else {
-				v.Set(key, flag.Value.String())
+				tree.set(key, flag.Value.String())
 			}
 		}
 	}
-	return decodeConfig(v)
+	return decodeConfig(tree)
 }
 
 // ParseConfig reads a configuration from YAML text alone (no environment, no
 // flags) and returns it validated.
 func ParseConfig(yamlText []byte) (*Config, error) {
-	v := viper.New()
-	if err := mergeConfigYAML(v, yamlText); err != nil {
+	tree, err := parseConfigYAML(yamlText)
+	if err != nil {
 		return nil, fmt.Errorf("parse config: %w", err)
 	}
-	return decodeConfig(v)
+	return decodeConfig(tree)
 }
 
-func mergeConfigYAML(v *viper.Viper, text []byte) error {
+// configTree is the layered document: YAML mappings as map[string]any with
+// the keys of nested mappings (outside lists) in lower case, so a layer's
+// dotted key finds the mapping the file spelled with capitals.
+type configTree map[string]any
+
+func parseConfigYAML(text []byte) (configTree, error) {
 	var tree map[string]any
-	decoder := yaml.NewDecoder(bytes.NewReader(text))
 	// An empty document decodes to io.EOF: it means "all defaults".
-	if err := decoder.Decode(&tree); err != nil && !errors.Is(err, io.EOF) {
-		return err
+	if err := yaml.Unmarshal(text, &tree); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
 	}
-	return v.MergeConfigMap(tree)
+	return lowerKeys(tree), nil
 }
 
-func decodeConfig(v *viper.Viper) (*Config, error) {
+// lowerKeys lower-cases the keys of m and of the mappings nested in it. Two
+// keys that differ only in case keep the value of the later one in sort
+// order.
+func lowerKeys(m map[string]any) configTree {
+	keys := make([]string, 0, len(m))
+	for key := range m {
+		keys = append(keys, key)
+	}
+	sort.Strings(keys)
+	out := make(configTree, len(m))
+	for _, key := range keys {
+		value := m[key]
+		if nested, ok := value.(map[string]any); ok {
+			value = map[string]any(lowerKeys(nested))
+		}
+		out[strings.ToLower(key)] = value
+	}
+	return out
+}
+
+// set puts value at the dotted key, making the mappings on the way (and
+// replacing a non-mapping that stands where one is needed).
+func (t configTree) set(key string, value any) {
+	parts := strings.Split(key, ".")
+	node := map[string]any(t)
+	for _, part := range parts[:len(parts)-1] {
+		next, ok := node[part].(map[string]any)
+		if !ok {
+			next = map[string]any{}
+			node[part] = next
+		}
+		node = next
+	}
+	node[parts[len(parts)-1]] = value
+}
+
+func decodeConfig(tree configTree) (*Config, error) {
 	cfg := DefaultConfig()
 	d := configDecoder{}
-	if err := d.decodeStruct("", v.AllSettings(), reflect.ValueOf(&cfg).Elem()); err != nil {
+	if err := d.decodeStruct("", map[string]any(tree), reflect.ValueOf(&cfg).Elem()); err != nil {
 		return nil, err
 	}
 	if err := cfg.Validate(); err != nil {
@@ -159,7 +203,7 @@ var (
 // configLeafType reports the struct types decoded from one scalar.
 func configLeafType(t reflect.Type) bool { return t == configAddrType }
 
-// configDecoder fills Config structs from the plain tree viper produces.
+// configDecoder fills Config structs from a configTree.
 type configDecoder struct {
 	// serviceCheck is the health check of the service being decoded: a real
 	// server's override starts from it.

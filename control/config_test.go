@@ -25,10 +25,15 @@ func TestParseConfigFullExample(t *testing.T) {
 	if !slices.Equal(cfg.Interfaces, []string{"eth1", "eth2"}) || cfg.Workers != 2 || !slices.Equal(cfg.CPUs, []int{0, 1}) {
 		t.Errorf("globals: interfaces %v workers %d cpus %v", cfg.Interfaces, cfg.Workers, cfg.CPUs)
 	}
-	if cfg.API != "tcp://127.0.0.1:9121" || cfg.APIToken != "s3cret" || cfg.UMEMFrames != 8192 || cfg.RingSize != 1024 || cfg.XDPMode != "native" {
+	if cfg.API != "tcp://127.0.0.1:9121" || cfg.APIToken != "6f1c0e3a9b2d4c7e8f5a1b3c9d2e4f6a" || cfg.APITLS.CertFile != "/etc/fastlvs/api.crt" || cfg.UMEMFrames != 8192 || cfg.RingSize != 1024 || cfg.XDPMode != "native" {
 		t.Errorf("globals: %+v", cfg)
 	}
-	wantConntrack := ConntrackConfig{Capacity: 2097152, Timeouts: ConntrackTimeouts{TCP: 600 * time.Second, TCPFin: time.Minute, UDP: 2 * time.Minute}}
+	wantConntrack := ConntrackConfig{Capacity: 2097152,
+		Timeouts: ConntrackTimeouts{TCP: 600 * time.Second, TCPFin: time.Minute, UDP: 2 * time.Minute,
+			TCPSynSent: 100 * time.Second, TCPSynRecv: 30 * time.Second, TCPTimeWait: 90 * time.Second, TCPClose: 5 * time.Second,
+			TCPCloseWait: 50 * time.Second, TCPLastAck: 20 * time.Second, TCPListen: 110 * time.Second, TCPSynAck: 80 * time.Second,
+			TCPNone: time.Second, ICMP: 40 * time.Second},
+		Pressure: ConntrackPressure{HighPercent: 80, EmbryonicTimeout: 2 * time.Second}}
 	if cfg.Conntrack != wantConntrack || !cfg.Options.ExpireNodestConn || !cfg.Options.ExpireQuiescentTemplate {
 		t.Errorf("conntrack %+v options %+v", cfg.Conntrack, cfg.Options)
 	}
@@ -47,6 +52,9 @@ func TestParseConfigFullExample(t *testing.T) {
 	}
 	if web.DrainTimeout != 30*time.Second || cfg.Sync.Peer != "198.18.2.3:8848" || cfg.Notify.Webhook == "" || cfg.Options.SloppyTCP {
 		t.Errorf("drain %v sync %+v notify %+v options %+v", web.DrainTimeout, cfg.Sync, cfg.Notify, cfg.Options)
+	}
+	if cfg.Monitor != (MonitorConfig{Listen: "0.0.0.0:9443", UsersFile: "/etc/fastlvs/monitor-users", CertFile: "/etc/fastlvs/monitor.crt", KeyFile: "/etc/fastlvs/monitor.key"}) {
+		t.Errorf("monitor %+v", cfg.Monitor)
 	}
 	if web.SorryServer == nil || *web.SorryServer != (SorryServerConfig{Address: netip.MustParseAddr("198.18.2.99"), Port: 80}) || web.Quorum != 2 {
 		t.Errorf("web sorry server %+v quorum %d", web.SorryServer, web.Quorum)
@@ -211,8 +219,8 @@ func TestParseConfigRejects(t *testing.T) {
 			"services[0].maglev_table_size: applies only to scheduler mh (service uses wlc)"},
 		{"synproxy on dr", "services: [{vip: 198.18.0.10, port: 80, synproxy: true}]",
 			"services[0].synproxy: needs forward nat or fullnat (the director must see the replies), not dr"},
-		{"synproxy not yet supported", "services: [{vip: 198.18.0.10, port: 80, forward: nat, synproxy: true, real_servers: [{address: 198.18.2.2}]}]",
-			"services[0].synproxy: not supported yet by this fastlvs"},
+		{"synproxy on udp", "services: [{vip: 198.18.0.10, port: 53, protocol: udp, forward: nat, synproxy: true, real_servers: [{address: 198.18.2.2}]}]",
+			"services[0].synproxy: applies only to tcp services"},
 		{"netmask without persistence", "services: [{vip: 198.18.0.10, port: 80, persistence_netmask: 255.255.255.0}]",
 			"services[0].persistence_netmask: needs persistence"},
 		{"netmask not contiguous", "services: [{vip: 198.18.0.10, port: 80, persistence: 60s, persistence_netmask: 255.0.255.0}]",
@@ -253,13 +261,25 @@ func TestParseConfigRejects(t *testing.T) {
 		{"duplicate cpu", "cpus: [1, 1]", "cpus[1]: duplicate cpu 1"},
 		{"api scheme", "api: http://127.0.0.1:1", `api: "http://127.0.0.1:1" is not unix:///path or tcp://host:port`},
 		{"tcp api without token", "api: tcp://127.0.0.1:9121", "api_token: required when the api listens on tcp"},
+		{"short api token", "api: tcp://127.0.0.1:9121\napi_token: s3cret", "api_token: 6 bytes is too short to resist guessing: at least 32"},
+		{"api_tls without key", "api: tcp://127.0.0.1:9121\napi_token: " + strings.Repeat("t", 32) + "\napi_tls: {cert_file: /c}", "api_tls.key_file: required with api_tls.cert_file"},
+		{"api_tls on a unix api", "api: unix:///run/x.sock\napi_tls: {cert_file: /c, key_file: /k}", "api_tls: only for an api on tcp://"},
 		{"metrics without port", "metrics: 127.0.0.1", `metrics: "127.0.0.1" is not host:port (address 127.0.0.1: missing port in address)`},
 		{"ring size not power of two", "ring_size: 1000", "ring_size: must be a power of two between 64 and 32768 (got 1000)"},
 		{"umem frames too few", "umem_frames: 2048", "umem_frames: must be at least twice ring_size so the fill and tx rings both fit (got 2048, ring_size 2048)"},
 		{"xdp mode", "xdp_mode: offload", `xdp_mode: unknown mode "offload" (want one of auto, native, generic)`},
 		{"conntrack capacity", "conntrack: {capacity: 0}", "conntrack.capacity: must be at least 1 (got 0)"},
 		{"conntrack timeout", "conntrack: {timeouts: {tcpfin: 0s}}", "conntrack.timeouts.tcpfin: must be positive"},
+		{"conntrack syn_recv timeout", "conntrack: {timeouts: {tcp_syn_recv: -1s}}", "conntrack.timeouts.tcp_syn_recv: must be positive"},
+		{"conntrack pressure mark", "conntrack: {pressure: {high_percent: 101}}", "conntrack.pressure.high_percent: must be between 1 and 100 (got 101)"},
+		{"conntrack embryonic timeout", "conntrack: {pressure: {embryonic_timeout: 0s}}", "conntrack.pressure.embryonic_timeout: must be positive"},
 		{"boolean", "options: {expire_nodest_conn: maybe}", `options.expire_nodest_conn: "maybe" is not a boolean (true or false)`},
+		{"monitor without users", "monitor: {listen: 127.0.0.1:9443}",
+			"monitor.users_file: required: the monitor needs users (fastlvs passwd --users-file FILE --role admin NAME)"},
+		{"monitor without listen", "monitor: {users_file: /etc/fastlvs/users}",
+			"monitor.listen: required when the monitor is configured (host:port, e.g. 0.0.0.0:9443)"},
+		{"monitor key without cert", "monitor: {listen: 127.0.0.1:9443, users_file: /u, key_file: /k}", "monitor.cert_file: required with monitor.key_file"},
+		{"monitor unknown key", "monitor: {listen: 127.0.0.1:9443, user_file: /u}", "monitor.user_file: unknown key (did you mean users_file?)"},
 	}
 	for _, test := range tests {
 		t.Run(test.name, func(t *testing.T) {
@@ -384,5 +404,26 @@ func TestHealthCheckStatusRanges(t *testing.T) {
 	check.Status = ""
 	if ranges, _ := check.StatusRanges(); !slices.Equal(ranges, [][2]int{{200, 399}}) {
 		t.Errorf("default ranges %v", ranges)
+	}
+}
+
+// An environment override reaches a mapping the file spells with capitals,
+// and keeps the file's other keys in it.
+func TestEnvironmentOverridesCapitalisedKeys(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fastlvs.yaml")
+	if err := os.WriteFile(path, []byte("Interfaces: [eth1]\nConntrack:\n  Capacity: 1000\n  Timeouts: {TCP: 60s}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("FASTLVS_CONNTRACK_TIMEOUTS_UDP", "30s")
+	t.Setenv("FASTLVS_API", "")
+	cfg, err := LoadConfig(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Conntrack.Capacity != 1000 || cfg.Conntrack.Timeouts.TCP != 60*time.Second || cfg.Conntrack.Timeouts.UDP != 30*time.Second {
+		t.Errorf("conntrack %+v", cfg.Conntrack)
+	}
+	if cfg.API != DefaultConfig().API {
+		t.Errorf("an empty variable must count as unset: api %q", cfg.API)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // configSchedulers are the scheduler names a service may use (the IPVS set plus mh
@@ -103,6 +104,12 @@ func (c *Config) validateGlobals() error {
 	if err := c.validateBGP(); err != nil {
 		return err
 	}
+	if err := c.Sync.validate(); err != nil {
+		return err
+	}
+	if err := validateMonitor(c.Monitor); err != nil {
+		return err
+	}
 	if c.Notify.Webhook != "" {
 		if u, err := url.Parse(c.Notify.Webhook); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return configErrorf("notify.webhook", "%q is not an http(s) URL", c.Notify.Webhook)
@@ -143,20 +150,36 @@ func (c *Config) validateGlobals() error {
 	if c.Conntrack.Capacity < 1 {
 		return configErrorf("conntrack.capacity", "must be at least 1 (got %d)", c.Conntrack.Capacity)
 	}
+	t := &c.Conntrack.Timeouts
 	for _, timeout := range []struct {
-		name  string
-		value int64
+		name     string
+		value    time.Duration
+		optional bool // 0 keeps IPVS's value
 	}{
-		{"tcp", int64(c.Conntrack.Timeouts.TCP)},
-		{"tcpfin", int64(c.Conntrack.Timeouts.TCPFin)},
-		{"udp", int64(c.Conntrack.Timeouts.UDP)},
+		{"tcp", t.TCP, false}, {"tcpfin", t.TCPFin, false}, {"udp", t.UDP, false},
+		{"tcp_syn_sent", t.TCPSynSent, true}, {"tcp_syn_recv", t.TCPSynRecv, true},
+		{"tcp_time_wait", t.TCPTimeWait, true}, {"tcp_close", t.TCPClose, true},
+		{"tcp_close_wait", t.TCPCloseWait, true}, {"tcp_last_ack", t.TCPLastAck, true},
+		{"tcp_listen", t.TCPListen, true}, {"tcp_synack", t.TCPSynAck, true},
+		{"tcp_none", t.TCPNone, true}, {"icmp", t.ICMP, true},
 	} {
-		if timeout.value <= 0 {
+		if timeout.value < 0 || (timeout.value == 0 && !timeout.optional) {
 			return configErrorf("conntrack.timeouts."+timeout.name, "must be positive")
 		}
 	}
+	p := c.Conntrack.Pressure
+	if p.HighPercent < 1 || p.HighPercent > 100 {
+		return configErrorf("conntrack.pressure.high_percent", "must be between 1 and 100 (got %d)", p.HighPercent)
+	}
+	if p.EmbryonicTimeout <= 0 {
+		return configErrorf("conntrack.pressure.embryonic_timeout", "must be positive")
+	}
 	return nil
 }
+
+// apiTokenMinLength is the shortest api_token accepted: 32 bytes, as many
+// as a random 256-bit key.
+const apiTokenMinLength = 32
 
 func (c *Config) validateAPI() error {
 	scheme, rest, ok := strings.Cut(c.API, "://")
@@ -172,8 +195,20 @@ func (c *Config) validateAPI() error {
 		if c.APIToken == "" {
 			return configErrorf("api_token", "required when the api listens on tcp")
 		}
+		if len(c.APIToken) < apiTokenMinLength {
+			return configErrorf("api_token", "%d bytes is too short to resist guessing: at least %d", len(c.APIToken), apiTokenMinLength)
+		}
 	default:
 		return configErrorf("api", "%q is not unix:///path or tcp://host:port", c.API)
+	}
+	switch t := c.APITLS; {
+	case t == APITLSConfig{}:
+	case scheme != "tcp":
+		return configErrorf("api_tls", "only for an api on tcp://")
+	case t.CertFile == "":
+		return configErrorf("api_tls.cert_file", "required with api_tls.key_file")
+	case t.KeyFile == "":
+		return configErrorf("api_tls.key_file", "required with api_tls.cert_file")
 	}
 	return nil
 }
@@ -239,8 +274,6 @@ func (s *ServiceConfig) validate(path string) error {
 		if s.Forward != "nat" && s.Forward != "fullnat" {
 			return configErrorf(path+".synproxy", "needs forward nat or fullnat (the director must see the replies), not %s", s.Forward)
 		}
-		// Refused rather than silently ignored until the dataplane has it.
-		return configErrorf(path+".synproxy", "not supported yet by this fastlvs")
 	}
 	if s.MaglevTableSize != 0 {
 		if s.Scheduler != "mh" {
@@ -515,3 +548,41 @@ func configPrime(n int) bool {
 
 // ConfigSchedulerNames lists the scheduler names a service may use.
 func ConfigSchedulerNames() []string { return slices.Clone(configSchedulers) }
+
+// validate checks what sync needs besides its addresses: the peer (the only
+// accepted source) and a key file; the file itself is read (and refused if
+// short or readable by everyone) when sync starts, see readSyncKey.
+func (s *SyncConfig) validate() error {
+	if s.Listen == "" && s.Peer == "" {
+		if s.KeyFile != "" {
+			return configErrorf("sync.key_file", "set without sync.peer")
+		}
+		return nil
+	}
+	if s.Peer == "" {
+		return configErrorf("sync.peer", "required with sync.listen: only the peer's datagrams are accepted")
+	}
+	if s.KeyFile == "" {
+		return configErrorf("sync.key_file", "required: sync datagrams are authenticated with this shared key (at least 32 bytes)")
+	}
+	return nil
+}
+
+func validateMonitor(m MonitorConfig) error {
+	if m == (MonitorConfig{}) {
+		return nil
+	}
+	switch {
+	case m.Listen == "":
+		return configErrorf("monitor.listen", "required when the monitor is configured (host:port, e.g. 0.0.0.0:9443)")
+	case validateConfigHostPort(m.Listen) != nil:
+		return configErrorf("monitor.listen", "%q is not host:port (%v)", m.Listen, validateConfigHostPort(m.Listen))
+	case m.UsersFile == "":
+		return configErrorf("monitor.users_file", "required: the monitor needs users (fastlvs passwd --users-file FILE --role admin NAME)")
+	case m.CertFile == "" && m.KeyFile != "":
+		return configErrorf("monitor.cert_file", "required with monitor.key_file")
+	case m.CertFile != "" && m.KeyFile == "":
+		return configErrorf("monitor.key_file", "required with monitor.cert_file")
+	}
+	return nil
+}

@@ -39,9 +39,8 @@ type Daemon struct {
 	drained   chan struct{} // closed when drain_grace has passed
 
 	Reloads, ReloadFailures atomic.Uint64
-	// Connection sync (sync.go): datagrams sent, send errors, datagrams that
-	// were not ours, records lost to a worker's full inbox.
-	SyncDatagramsSent, SyncSendErrors, SyncBadDatagrams, SyncInFull atomic.Uint64
+	// Sync counts the connection sync's datagrams (sync.go).
+	Sync syncCounters
 }
 
 // NewDaemon loads and validates the configuration and builds the dataplane,
@@ -66,6 +65,14 @@ func NewDaemonFromConfig(cfg *Config, path string, flags *pflag.FlagSet) (*Daemo
 		return nil, err
 	}
 	d.dp.EnableSync(cfg.Sync.Peer != "", cfg.Sync.Listen != "")
+	if cfg.Sync.KeyFile != "" {
+		key, err := readSyncKey(cfg.Sync.KeyFile)
+		if err != nil {
+			d.dp.Close()
+			return nil, err
+		}
+		d.dp.Registry.SeedOwnerHash(ownerSeed(key))
+	}
 	if err := d.applyLocked(cfg); err != nil {
 		d.dp.Close()
 		return nil, err
@@ -116,10 +123,10 @@ func (d *Daemon) Reload() error {
 	if err == nil {
 		err = d.checkStatic(cfg)
 	}
-	var oldTimeouts ConntrackTimeouts
+	var oldConntrack ConntrackConfig
 	if err == nil {
 		d.mu.Lock()
-		oldTimeouts = d.cfg.Conntrack.Timeouts
+		oldConntrack = d.cfg.Conntrack
 		err = d.applyLocked(cfg)
 		d.mu.Unlock()
 	}
@@ -129,8 +136,8 @@ func (d *Daemon) Reload() error {
 	}
 	d.Reloads.Add(1)
 	d.checks.update(cfg)
-	if cfg.Conntrack.Timeouts != oldTimeouts {
-		if err := pushTimeouts(d.dp, cfg.Conntrack.Timeouts); err != nil {
+	if cfg.Conntrack != oldConntrack {
+		if err := pushConntrack(d.dp, cfg.Conntrack); err != nil {
 			slog.Warn("reload: timeouts", "err", err)
 		}
 	}
@@ -209,15 +216,25 @@ func restartOnlyChange(old, next *Config) error {
 		{"conntrack.capacity", old.Conntrack.Capacity, next.Conntrack.Capacity},
 		{"api", old.API, next.API},
 		{"api_token", old.APIToken, next.APIToken},
+		{"api_tls", old.APITLS, next.APITLS},
 		{"metrics", old.Metrics, next.Metrics},
 		{"sync", old.Sync, next.Sync},
 		{"bgp", bgpText(old.BGP), bgpText(next.BGP)},
+		{"monitor", old.Monitor, next.Monitor},
 	} {
 		if fmt.Sprint(f.before) != fmt.Sprint(f.then) {
 			return fmt.Errorf("%s: changing it needs a restart (the running daemon keeps %v)", f.field, f.before)
 		}
 	}
 	return nil
+}
+
+// override is the health-check verdict recorded for key, if any.
+func (d *Daemon) override(key RealServerKey) (Override, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	o, ok := d.overrides[key]
+	return o, ok
 }
 
 // setOverride records a health-check verdict and republishes the table.

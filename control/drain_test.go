@@ -71,10 +71,11 @@ func TestRestartOnlyChangesAreNamed(t *testing.T) {
 		t.Fatalf("an unchanged config: %v", err)
 	}
 	for extra, field := range map[string]string{
-		"metrics: 127.0.0.1:9999\n":         "metrics",
-		"xdp_mode: generic\n":               "xdp_mode",
-		"cpus: [1]\n":                       "cpus",
-		"sync: {peer: '198.18.2.3:8848'}\n": "sync",
+		"metrics: 127.0.0.1:9999\n": "metrics",
+		"xdp_mode: generic\n":       "xdp_mode",
+		"cpus: [1]\n":               "cpus",
+		"sync: {peer: '198.18.2.3:8848', key_file: /etc/sync.key}\n": "sync",
+		"monitor: {listen: '127.0.0.1:9443', users_file: /u}\n":      "monitor",
 	} {
 		err := restartOnlyChange(old, base(extra))
 		if err == nil || !strings.HasPrefix(err.Error(), field+": changing it needs a restart") {

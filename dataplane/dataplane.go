@@ -32,6 +32,7 @@ type Config struct {
 	XDPMode      steer.Mode
 	ConnCapacity int // per worker
 	Timeouts     conntrack.Timeouts
+	Pressure     conntrack.Pressure
 }
 
 // Port is one interface: its steering program and one socket per worker.
@@ -51,6 +52,7 @@ type Dataplane struct {
 	Resolver *nexthop.Resolver
 	table    atomic.Pointer[Table]
 	stop     atomic.Bool
+	asking   sync.Mutex // one OnWorker at a time: a worker holds one request
 	wg       sync.WaitGroup
 }
 
@@ -96,7 +98,7 @@ func New(cfg Config) (dp *Dataplane, err error) {
 	}
 	perWorker := dp.ConnCapacityPerWorker()
 	for w := 0; w < cfg.Workers; w++ {
-		conns, err := conntrack.New(conntrack.Config{Capacity: perWorker, TemplateCapacity: max(1024, perWorker/4), Timeouts: cfg.Timeouts})
+		conns, err := conntrack.New(conntrack.Config{Capacity: perWorker, TemplateCapacity: max(1024, perWorker/4), Timeouts: cfg.Timeouts, Pressure: cfg.Pressure})
 		if err != nil {
 			return nil, fmt.Errorf("make connection table of worker %d: %w", w, err)
 		}
@@ -284,7 +286,11 @@ func (dp *Dataplane) Close() {
 
 // OnWorker runs fn on each worker's own goroutine between batches (listing
 // connections, changing timeouts) and waits for all, or for timeout.
+// Concurrent callers take turns: a worker has room for one request, and a
+// second caller's would replace the first's, which then never ran.
 func (dp *Dataplane) OnWorker(timeout time.Duration, fn func(w *Worker, conns *conntrack.Table)) error {
+	dp.asking.Lock()
+	defer dp.asking.Unlock()
 	deadline := time.After(timeout)
 	for _, w := range dp.Workers {
 		r := &request{done: make(chan struct{})}

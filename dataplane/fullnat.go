@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"fastlvs/conntrack"
+	"fastlvs/header"
 	"fastlvs/nat"
 )
 
@@ -41,12 +42,22 @@ func (t *Table) isLocalAddress(a *[16]byte) bool {
 	return ok
 }
 
-// forwardFullNAT rewrites both ends of a FULLNAT packet.
-func (w *Worker) forwardFullNAT(c *conntrack.Conn, dir conntrack.Dir, pkt *packet) verdict {
-	if dir == conntrack.DirIn {
-		nat.RewriteFullNAT(&pkt.hdr, &c.Local, c.LocalPort, &c.Real, c.RealPort)
-		return w.transmitToReal(c, pkt)
+// rewriteToReal readdresses a client's packet of a NAT or FULLNAT
+// connection for its real server.
+func (w *Worker) rewriteToReal(c *conntrack.Conn, p *header.Packet) {
+	if Method(c.Forward) == MethodFullNAT {
+		nat.RewriteFullNAT(p, &c.Local, c.LocalPort, &c.Real, c.RealPort)
+		return
 	}
-	nat.RewriteFullNAT(&pkt.hdr, &c.Virtual, c.VirtualPort, &c.Client, c.ClientPort)
-	return w.transmitTo(&c.Client, pkt)
+	nat.RewriteDestination(p, &c.Real, c.RealPort)
+}
+
+// rewriteToClient readdresses a real server's reply of a NAT or FULLNAT
+// connection for the client: from the VIP, to the client.
+func rewriteToClient(c *conntrack.Conn, p *header.Packet) {
+	if Method(c.Forward) == MethodFullNAT {
+		nat.RewriteFullNAT(p, &c.Virtual, c.VirtualPort, &c.Client, c.ClientPort)
+		return
+	}
+	nat.RewriteSource(p, &c.Virtual, c.VirtualPort)
 }

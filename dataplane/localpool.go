@@ -1,6 +1,8 @@
 package dataplane
 
 import (
+	"slices"
+
 	"fastlvs/conntrack"
 	"fastlvs/header"
 )
@@ -109,4 +111,10 @@ func (w *Worker) bindLocal(svc *Service, c *conntrack.Conn) bool {
 		}
 	}
 	return false
+}
+
+// serves says whether addr is one of svc's local addresses.
+func (lp *localPorts) serves(svc *Service, addr *[16]byte) bool {
+	id := int(svc.State.ID)
+	return id < len(lp.byService) && slices.Contains(lp.byService[id], *addr)
 }

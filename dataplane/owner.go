@@ -1,10 +1,9 @@
 package dataplane
 
 import (
-	"crypto/rand"
-	"encoding/binary"
 	"slices"
 
+	"fastlvs/conntrack"
 	"fastlvs/header"
 )
 
@@ -23,15 +22,6 @@ import (
 // The mask is a service's own, so adding, editing or removing one service
 // moves no other service's clients between workers.
 
-// ownerKey is the secret of the owner hash.
-type ownerKey [2]uint64
-
-func newOwnerKey() ownerKey {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // never fails on Linux
-	return ownerKey{binary.LittleEndian.Uint64(b[:8]), binary.LittleEndian.Uint64(b[8:])}
-}
-
 // maxOwnerHops bounds how often one packet is handed between workers, so a
 // table swap that workers see at different batches cannot bounce it forever.
 const maxOwnerHops = 4
@@ -45,7 +35,7 @@ type replyKey struct {
 
 // owners is a table's ownership picture.
 type owners struct {
-	key ownerKey
+	hash conntrack.Hasher // keyed with a secret
 	// replyBits lists, finest first, the distinct persistence masks (in
 	// 16-byte form) of the NAT services of each real server whose masks are
 	// not all the whole address; any other real server's replies hash the
@@ -53,8 +43,8 @@ type owners struct {
 	replyBits map[replyKey][]uint8
 }
 
-func buildOwners(services []Service, key ownerKey) owners {
-	o := owners{key: key}
+func buildOwners(services []Service, hash conntrack.Hasher) owners {
+	o := owners{hash: hash}
 	all := map[replyKey][]uint8{}
 	for i := range services {
 		svc := &services[i]
@@ -84,12 +74,7 @@ func buildOwners(services []Service, key ownerKey) owners {
 
 // ownerOf is the worker owning the connections of client, masked to bits.
 func (o *owners) ownerOf(client *[16]byte, bits, workers int) int {
-	a := maskAddr(*client, bits)
-	hi := binary.BigEndian.Uint64(a[:8]) ^ o.key[0]
-	lo := binary.BigEndian.Uint64(a[8:]) ^ o.key[1]
-	h := (lo ^ mix64(hi)) * 0xbf58476d1ce4e5b9
-	h ^= h >> 31
-	return int(h % uint64(workers))
+	return int(o.hash.Addr(maskAddr(*client, bits)) % uint64(workers))
 }
 
 // replyOwner is the worker to try for a NAT reply on its tries-th attempt;
@@ -106,15 +91,6 @@ func (o *owners) replyOwner(p *header.Packet, tries uint8, workers int) (owner i
 		return 0, false
 	}
 	return o.ownerOf(&p.Dst, int(bits[tries]), workers), true
-}
-
-// mix64 is SplitMix64's finaliser.
-func mix64(x uint64) uint64 {
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	return x ^ x>>31
 }
 
 // maskAddr keeps the first bits bits of a 16-byte address.
@@ -175,4 +151,14 @@ func (w *Worker) handOffTo(owner int, pkt *packet) verdict {
 		return w.drop(DropHandoffLoop)
 	}
 	return handOffTo(owner)
+}
+
+// ownerOfClient is the worker owning client's connections to the service
+// at vip:port (the whole address when there is no such service).
+func (t *Table) ownerOfClient(client, vip *[16]byte, port uint16, proto uint8, workers int) int {
+	bits := 128
+	if svc := t.lookupService(vip, port, proto); svc != nil {
+		bits = svc.persistBits
+	}
+	return t.owners.ownerOf(client, bits, workers)
 }

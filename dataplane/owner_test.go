@@ -2,6 +2,8 @@ package dataplane
 
 import (
 	"fmt"
+
+	"fastlvs/conntrack"
 	"testing"
 	"time"
 )
@@ -101,7 +103,7 @@ func TestReplyForNoConnectionStopsAfterTheLastCandidate(t *testing.T) {
 }
 
 func TestOwnerHashIsKeyed(t *testing.T) {
-	a, b := owners{key: newOwnerKey()}, owners{key: newOwnerKey()}
+	a, b := owners{hash: conntrack.NewHasher(0)}, owners{hash: conntrack.NewHasher(0)}
 	differ := 0
 	for i := range 256 {
 		c := [16]byte{10: 0xff, 11: 0xff, 12: 198, 13: 18, 14: 64, 15: byte(i)}

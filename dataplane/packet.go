@@ -37,6 +37,7 @@ const (
 	actionDrop action = iota
 	actionTransmit
 	actionHandoff
+	actionConsumed // the frame was copied away (the SYN proxy holds it): free it
 )
 
 // verdict is process's answer for one packet.

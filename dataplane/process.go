@@ -4,7 +4,6 @@ import (
 	"fastlvs/conntrack"
 	"fastlvs/dr"
 	"fastlvs/header"
-	"fastlvs/nat"
 	"fastlvs/sched"
 )
 
@@ -58,6 +57,12 @@ func (w *Worker) process(pkt *packet, res header.ParseResult, ref conntrack.Ref,
 			}
 			return w.drop(DropReplyNoConn)
 		}
+		if svc.Spec.SynProxy && p.Proto == header.ProtocolTCP {
+			return w.proxyNew(pkt, svc, &tuple)
+		}
+		if drop := w.refusesFirstPacket(p); drop != 0 {
+			return w.drop(drop)
+		}
 		created = true
 		var drop Drop
 		if ref, drop = w.newConn(svc, p, &tuple); ref == 0 {
@@ -65,6 +70,8 @@ func (w *Worker) process(pkt *packet, res header.ParseResult, ref conntrack.Ref,
 		}
 		w.learnSource(pkt)
 		dir = conntrack.DirIn
+	} else if c := w.conns.Conn(ref); c.Flags&connProxyPending != 0 {
+		return w.proxyPendingPacket(pkt, ref, c, dir)
 	}
 	// A new connection's first packet moves it out of NONE too (SYN_RECV).
 	drop, ok, changed := w.track(ref, dir, p.TCPFlags)
@@ -80,15 +87,15 @@ func (w *Worker) process(pkt *packet, res header.ParseResult, ref conntrack.Ref,
 	switch Method(c.Forward) {
 	case MethodDR:
 		return w.transmitToReal(c, pkt)
-	case MethodNAT:
+	case MethodNAT, MethodFullNAT:
 		if dir == conntrack.DirIn {
-			nat.RewriteDestination(p, &c.Real, c.RealPort)
+			w.rewriteToReal(c, p)
+			adjustSeq(c, dir, p)
 			return w.transmitToReal(c, pkt)
 		}
-		nat.RewriteSource(p, &c.Virtual, c.VirtualPort)
+		rewriteToClient(c, p)
+		adjustSeq(c, dir, p)
 		return w.transmitTo(&c.Client, pkt)
-	case MethodFullNAT:
-		return w.forwardFullNAT(c, dir, pkt)
 	case MethodTunnel:
 		return w.forwardTunnel(c, pkt)
 	}
@@ -145,11 +152,13 @@ func (w *Worker) track(ref conntrack.Ref, dir conntrack.Dir, tcpFlags uint8) (dr
 		w.expireConn(ref)
 		return DropRealServerRemoved, false, false
 	}
+	inputOnly := Method(c.Forward) == MethodDR || Method(c.Forward) == MethodTunnel
 	if c.Proto != header.ProtocolTCP {
-		w.conns.Touch(ref, w.now)
+		// Update, not Touch: the table learns the flow was answered, which
+		// keeps it from being evicted under pressure.
+		w.conns.Update(ref, dir, 0, inputOnly, w.now)
 		return 0, true, false
 	}
-	inputOnly := Method(c.Forward) == MethodDR || Method(c.Forward) == MethodTunnel
 	old, cur := w.conns.Update(ref, dir, tcpFlags, inputOnly, w.now)
 	if old.Active() != cur.Active() {
 		if rs := w.table.realState(c.RealID); rs != nil {
@@ -162,12 +171,6 @@ func (w *Worker) track(ref conntrack.Ref, dir conntrack.Dir, tcpFlags uint8) (dr
 // newConn schedules a real server for the first packet of a connection and
 // records it. It returns ref 0 and the reason when the packet must drop.
 func (w *Worker) newConn(svc *Service, p *header.Packet, tuple *conntrack.Tuple) (conntrack.Ref, Drop) {
-	const synMask = header.TCPFlagSyn | header.TCPFlagAck | header.TCPFlagRst
-	if p.Proto == header.ProtocolTCP && p.TCPFlags&synMask != header.TCPFlagSyn {
-		if !w.table.Spec.SloppyTCP || p.TCPFlags&header.TCPFlagRst != 0 {
-			return 0, DropTCPNotSYN
-		}
-	}
 	real, template := w.pickReal(svc, p)
 	if real == nil {
 		return 0, DropNoRealServer
@@ -213,6 +216,19 @@ func (w *Worker) newConn(svc *Service, p *header.Packet, tuple *conntrack.Tuple)
 	w.serviceTallyOf(svc.State.ID).conns++
 	w.count(CountNewConns)
 	return ref, 0
+}
+
+// refusesFirstPacket says why a packet that has no connection cannot open
+// one: IPVS creates TCP connections on a SYN only (any segment but a reset
+// with sloppy_tcp).
+func (w *Worker) refusesFirstPacket(p *header.Packet) Drop {
+	const synMask = header.TCPFlagSyn | header.TCPFlagAck | header.TCPFlagRst
+	if p.Proto == header.ProtocolTCP && p.TCPFlags&synMask != header.TCPFlagSyn {
+		if !w.table.Spec.SloppyTCP || p.TCPFlags&header.TCPFlagRst != 0 {
+			return DropTCPNotSYN
+		}
+	}
+	return 0
 }
 
 // evict removes the connection that already owns a reply tuple. A client

@@ -282,13 +282,21 @@ func TestProcessConnTableFull(t *testing.T) {
 	d := newMemDataplane(t, testSpec(), 1, 2)
 	syn := func(port uint16) pkt { return drSyn.with(func(p *pkt) { p.sport = port }) }
 	out := func(p pkt) []byte { return p.with(func(p *pkt) { p.srcMAC, p.dstMAC = portMAC1, realMAC2 }).frame(t) }
-	data := syn(1).with(func(p *pkt) { p.flags = ack })
+	ackOf := func(port uint16) pkt { return syn(port).with(func(p *pkt) { p.flags = ack }) }
 	runSteps(t, d, []step{
 		{name: "first", in: syn(1).frame(t), act: actionTransmit, arg: 1, want: out(syn(1))},
-		{name: "second", in: syn(2).frame(t), act: actionTransmit, arg: 1, want: out(syn(2))},
-		{name: "third finds the table full", in: syn(3).frame(t), drop: "conn_table_full"},
-		{name: "established still flows", in: data.frame(t), act: actionTransmit, arg: 1, want: out(data)},
+		{name: "first established", in: ackOf(1).frame(t), act: actionTransmit, arg: 1, want: out(ackOf(1))},
+		{name: "second, half open", in: syn(2).frame(t), act: actionTransmit, arg: 1, want: out(syn(2))},
+		{name: "third evicts the half-open second", in: syn(3).frame(t), act: actionTransmit, arg: 1, want: out(syn(3))},
+		{name: "third established", in: ackOf(3).frame(t), act: actionTransmit, arg: 1, want: out(ackOf(3))},
+		{name: "fourth finds the table full of established connections", in: syn(4).frame(t), drop: "conn_table_full"},
+		{name: "established still flows", in: ackOf(1).frame(t), act: actionTransmit, arg: 1, want: out(ackOf(1))},
 	})
+	w := d.Workers[0]
+	w.publish()
+	if n := w.Stats.Count(CountEmbryonicEvicted); n != 1 {
+		t.Fatalf("embryonic evictions %d, want 1", n)
+	}
 }
 
 // TestProcessPersistence: a client's new connections stick to one real

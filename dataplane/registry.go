@@ -1,10 +1,14 @@
 package dataplane
 
 import (
+	"fmt"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 
+	"fastlvs/conntrack"
 	"fastlvs/sched"
+	"fastlvs/synproxy"
 )
 
 // realKey names a real server within its service: the same address in two
@@ -50,19 +54,51 @@ type Registry struct {
 	// ownerKey seeds the hash that picks a client's worker: fixed for the
 	// dataplane's life, so tables agree, and secret, so that no client can
 	// choose addresses that all land on one worker.
-	ownerKey ownerKey
+	ownerHash conntrack.Hasher
+	// cookies are the SYN proxy's secrets (RotateCookieSecret).
+	cookies atomic.Pointer[synproxy.Secrets]
+}
+
+// SeedOwnerHash keys the worker-owner hash with seed instead of a random
+// secret, so that directors sharing a seed (derived from their sync key)
+// agree on which worker owns a client: a synced FULLNAT connection needs
+// its client and its local port on the same worker of the peer. Tables
+// built afterwards use it; call it before the first Build.
+func (r *Registry) SeedOwnerHash(seed uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ownerHash = conntrack.NewHasher(max(seed, 1))
+}
+
+// RotateCookieSecret draws a new SYN-proxy cookie secret, keeping the
+// previous one for the cookies still in flight; workers see it from their
+// next batch. The control plane calls it once per synproxy.CookiePeriod.
+func (r *Registry) RotateCookieSecret() error {
+	key, err := synproxy.RandomKey()
+	if err != nil {
+		return fmt.Errorf("draw a cookie secret: %w", err)
+	}
+	next := synproxy.NewSecrets(key)
+	if cur := r.cookies.Load(); cur != nil {
+		next = *cur
+		next.Rotate(key, synproxy.NowAt(Now()))
+	}
+	r.cookies.Store(&next)
+	return nil
 }
 
 // NewRegistry makes a registry for a dataplane with this many workers.
 func NewRegistry(workers int) *Registry {
-	return &Registry{
-		ownerKey: newOwnerKey(),
-		workers:  workers,
-		services: map[ServiceKey]*ServiceState{},
-		reals:    map[realKey]*RealState{},
-		realByID: []*RealState{nil},
-		svcByID:  []*ServiceState{nil},
+	r := &Registry{
+		ownerHash: conntrack.NewHasher(0),
+		workers:   workers,
+		services:  map[ServiceKey]*ServiceState{},
+		reals:     map[realKey]*RealState{},
+		realByID:  []*RealState{nil},
+		svcByID:   []*ServiceState{nil},
 	}
+	_ = r.RotateCookieSecret() // crypto/rand does not fail on Linux
+	return r
 }
 
 func (r *Registry) serviceLocked(k ServiceKey) *ServiceState {

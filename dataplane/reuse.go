@@ -30,19 +30,9 @@ func (w *Worker) startsAfresh(c *conntrack.Conn, p *header.Packet) bool {
 		if p.TCPFlags&synMask != header.TCPFlagSyn {
 			return false
 		}
-		return closing(c.State) || !w.table.inRotation(c.RealID)
+		return c.State.Closing() || !w.table.inRotation(c.RealID)
 	case header.ProtocolUDP:
 		return w.table.real(c.RealID) == nil && !w.table.draining(c.RealID, w.now)
-	}
-	return false
-}
-
-// closing says whether a TCP connection in state s has begun to close.
-func closing(s conntrack.State) bool {
-	switch s {
-	case conntrack.StateFinWait, conntrack.StateCloseWait, conntrack.StateLastAck,
-		conntrack.StateTimeWait, conntrack.StateClose:
-		return true
 	}
 	return false
 }

@@ -86,7 +86,13 @@ type ServiceSpec struct {
 	// 24); 0 means the full address.
 	PersistenceBits int
 	LocalAddresses  []netip.Addr
-	Reals           []RealSpec
+	// SynProxy answers SYNs with syncookies and opens the connection to a
+	// real server only once the client's ACK validates (synproxy.go); NAT
+	// and FULLNAT TCP services only. SynProxyMSS is the MSS it advertises
+	// (0: 1460).
+	SynProxy    bool
+	SynProxyMSS uint16
+	Reals       []RealSpec
 }
 
 // RealSpec is one real server of a service.

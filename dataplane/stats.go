@@ -3,6 +3,7 @@ package dataplane
 import (
 	"sync/atomic"
 
+	"fastlvs/conntrack"
 	"fastlvs/header"
 )
 
@@ -55,36 +56,59 @@ const (
 	DropUnsupportedMethod   // a forwarding method this build does not implement
 	DropFrameTooLarge       // a handed-off frame does not fit a slot
 	DropHandoffLoop         // handed between workers too often (tables changing under it)
+	// SYN proxy (synproxy.go).
+	DropSynproxyNoRoom          // the frame's buffer cannot hold the answer
+	DropSynproxyNoHandshake     // a segment without a connection that is neither a SYN nor an ACK
+	DropSynproxyACKThrottled    // more cookie checks than proxyACKRate allows
+	DropSynproxyInvalidCookie   // an ACK whose cookie does not validate
+	DropSynproxyPendingFull     // every pending-handshake slot is in use
+	DropSynproxyDuplicateSYN    // a client SYN while the server handshake is pending
+	DropSynproxyPendingACK      // a bare client ACK while the server handshake is pending (the director's ACK stands for it)
+	DropSynproxyHeldFull        // no room to hold a client segment until the server answers
+	DropSynproxyClientReset     // the client reset the connection before the server answered
+	DropSynproxyServerReset     // the real server refused the connection
+	DropSynproxyBadServerAnswer // the server's answer does not acknowledge the director's SYN
 	NumDrops
 )
 
 var dropNames = [NumDrops]string{
-	DropParseTooShort:       "too_short",
-	DropParseNotIP:          "not_ip",
-	DropParseBadIPv4:        "bad_ipv4",
-	DropParseBadIPv6:        "bad_ipv6",
-	DropParseFragment:       "fragment",
-	DropParseBadTCP:         "bad_tcp",
-	DropParseBadUDP:         "bad_udp",
-	DropParseBadICMP:        "bad_icmp",
-	DropParseUnsupportedL4:  "unsupported_l4",
-	DropNoService:           "no_service",
-	DropTCPNotSYN:           "tcp_not_syn",
-	DropNoRealServer:        "no_real_server",
-	DropConnTableFull:       "conn_table_full",
-	DropConnClash:           "conn_clash",
-	DropLocalPortsExhausted: "local_ports_exhausted",
-	DropEncapTooLarge:       "encap_too_large",
-	DropReplyNoConn:         "reply_no_conn",
-	DropRealServerRemoved:   "real_server_removed",
-	DropNeighborUnresolved:  "neighbor_unresolved",
-	DropNoRoute:             "no_route",
-	DropTxRingFull:          "tx_ring_full",
-	DropNoFreeFrame:         "no_free_frame",
-	DropHandoffRingFull:     "handoff_ring_full",
-	DropUnsupportedMethod:   "unsupported_method",
-	DropFrameTooLarge:       "frame_too_large",
-	DropHandoffLoop:         "handoff_loop",
+	DropParseTooShort:           "too_short",
+	DropParseNotIP:              "not_ip",
+	DropParseBadIPv4:            "bad_ipv4",
+	DropParseBadIPv6:            "bad_ipv6",
+	DropParseFragment:           "fragment",
+	DropParseBadTCP:             "bad_tcp",
+	DropParseBadUDP:             "bad_udp",
+	DropParseBadICMP:            "bad_icmp",
+	DropParseUnsupportedL4:      "unsupported_l4",
+	DropNoService:               "no_service",
+	DropTCPNotSYN:               "tcp_not_syn",
+	DropNoRealServer:            "no_real_server",
+	DropConnTableFull:           "conn_table_full",
+	DropConnClash:               "conn_clash",
+	DropLocalPortsExhausted:     "local_ports_exhausted",
+	DropEncapTooLarge:           "encap_too_large",
+	DropReplyNoConn:             "reply_no_conn",
+	DropRealServerRemoved:       "real_server_removed",
+	DropNeighborUnresolved:      "neighbor_unresolved",
+	DropNoRoute:                 "no_route",
+	DropTxRingFull:              "tx_ring_full",
+	DropNoFreeFrame:             "no_free_frame",
+	DropHandoffRingFull:         "handoff_ring_full",
+	DropUnsupportedMethod:       "unsupported_method",
+	DropFrameTooLarge:           "frame_too_large",
+	DropHandoffLoop:             "handoff_loop",
+	DropSynproxyNoRoom:          "synproxy_no_room",
+	DropSynproxyNoHandshake:     "synproxy_no_handshake",
+	DropSynproxyACKThrottled:    "synproxy_ack_throttled",
+	DropSynproxyInvalidCookie:   "synproxy_invalid_cookie",
+	DropSynproxyPendingFull:     "synproxy_pending_full",
+	DropSynproxyDuplicateSYN:    "synproxy_duplicate_syn",
+	DropSynproxyPendingACK:      "synproxy_pending_ack",
+	DropSynproxyHeldFull:        "synproxy_held_full",
+	DropSynproxyClientReset:     "synproxy_client_reset",
+	DropSynproxyServerReset:     "synproxy_server_reset",
+	DropSynproxyBadServerAnswer: "synproxy_bad_server_answer",
 }
 
 func (d Drop) String() string { return dropNames[d] }
@@ -133,12 +157,26 @@ const (
 	// snapshot yet.
 	CountLearnedHops
 	// Connection sync: records published for the peer, records lost to a
-	// full ring, the peer's records applied, and the peer's records naming a
-	// service or real server this director does not have.
+	// full ring, the peer's records applied, and the peer's records refused
+	// (a bad field, an unknown service or real server, a FULLNAT local port
+	// not this worker's or already held).
 	CountSyncPublished
 	CountSyncOutFull
 	CountSyncApplied
 	CountSyncUnknown
+	// The connection table's defences (conntrack/pressure.go): embryonic
+	// connections evicted from a full table to make room, and timers armed
+	// with the short timeout under pressure.
+	CountEmbryonicEvicted
+	CountPressureShortened
+	// SYN proxy (synproxy.go): cookie SYN/ACKs sent, cookie ACKs that
+	// validated (each opens a connection), handshakes completed with real
+	// servers, client segments held meanwhile and replayed after.
+	CountSynCookiesSent
+	CountSynCookiesValid
+	CountSynproxyEstablished
+	CountSynproxyHeld
+	CountSynproxyReplayed
 	NumCounts
 )
 
@@ -163,7 +201,16 @@ var counterInfo = [NumCounts]CountInfo{
 	CountSyncPublished:  {"sync_published_total", "Connections the worker published for the peer director."},
 	CountSyncOutFull:    {"sync_out_full_total", "Connections not published for the peer: the worker's sync ring was full."},
 	CountSyncApplied:    {"sync_applied_total", "The peer director's connections taken into this worker's table."},
-	CountSyncUnknown:    {"sync_unknown_total", "The peer's connections naming a service or real server this director does not have."},
+	CountSyncUnknown:    {"sync_unknown_total", "The peer's connections refused: a bad field, a service or real server this director does not have, a FULLNAT local port not this worker's or held."},
+	CountEmbryonicEvicted: {"conntrack_embryonic_evicted_total",
+		"Connections that never completed a handshake (or were never answered) evicted from a full table to make room for a new one."},
+	CountPressureShortened: {"conntrack_pressure_shortened_total",
+		"Timers of embryonic connections armed with the short timeout while the table was above its high-water mark."},
+	CountSynCookiesSent:      {"synproxy_cookies_sent_total", "SYN/ACKs with a syncookie sent for SYN-proxied services."},
+	CountSynCookiesValid:     {"synproxy_cookies_valid_total", "Client ACKs whose cookie validated: connections the SYN proxy opened."},
+	CountSynproxyEstablished: {"synproxy_established_total", "SYN-proxied connections whose real server completed the handshake."},
+	CountSynproxyHeld:        {"synproxy_held_segments_total", "Client segments held while their connection's real server had not answered yet."},
+	CountSynproxyReplayed:    {"synproxy_replayed_segments_total", "Held client segments sent on to the real server once it answered."},
 }
 
 // Info says how the count is exported.
@@ -180,7 +227,21 @@ type WorkerStats struct {
 	Drops   [NumDrops]counter
 	Batches [len(BatchBuckets) + 1]counter
 	Conns   counter // connections in the table now (a gauge, stored)
-	_       [64]byte
+	// UnderPressure is 1 while the table is above its high-water mark.
+	UnderPressure counter
+	_             [64]byte
+}
+
+// publishTable stores what the connection table counts itself.
+func (s *WorkerStats) publishTable(st conntrack.Stats) {
+	s.Conns.v.Store(uint64(st.Conns))
+	s.Counts[CountEmbryonicEvicted].v.Store(st.EvictedEmbryonic)
+	s.Counts[CountPressureShortened].v.Store(st.PressureShortened)
+	var under uint64
+	if st.UnderPressure {
+		under = 1
+	}
+	s.UnderPressure.v.Store(under)
 }
 
 // Count reads one counter.

@@ -1,10 +1,13 @@
 package dataplane
 
 import (
+	"net/netip"
+	"strconv"
 	"testing"
 	"time"
 
 	"fastlvs/conntrack"
+	"fastlvs/header"
 	"fastlvs/spsc"
 )
 
@@ -101,5 +104,107 @@ func TestSyncRefreshesLiveConnections(t *testing.T) {
 	w.processFrame(data.frame(t), 0)
 	if n := drained(); n != 1 {
 		t.Fatalf("%d records after a minute of traffic, want exactly 1", n)
+	}
+}
+
+// TestSyncRecordOutOfRangeStateDoesNotPanic: a peer's record with a state
+// byte no protocol has (200) used to index the table's timeouts unchecked
+// and panic the worker; it is counted as bad and dropped.
+func TestSyncRecordOutOfRangeStateDoesNotPanic(t *testing.T) {
+	d := newMemDataplane(t, testSpec(), 1, 1024)
+	enableMemSync(d)
+	w := d.Workers[0]
+	rec := SyncRecord{
+		Client: addr("198.18.1.5").As16(), Virtual: addr("198.18.0.20").As16(), Real: addr("198.18.2.2").As16(),
+		ClientPort: 40000, VirtualPort: 80, RealPort: 8080, Proto: 6, State: 200,
+	}
+	w.syncIn.Push(rec)
+	w.applySync()
+	w.publish()
+	if w.Stats.Count(CountSyncApplied) != 0 || w.conns.Len() != 0 {
+		t.Fatalf("applied %d, table holds %d", w.Stats.Count(CountSyncApplied), w.conns.Len())
+	}
+}
+
+// TestSyncCarriesFullNATConnections: a FULLNAT connection synced with its
+// local address and port goes to the peer's worker owning that port, which
+// takes the port out of its pool and forwards the connection both ways
+// with the same local address:port.
+func TestSyncCarriesFullNATConnections(t *testing.T) {
+	active, standby := newMemDataplane(t, fullnatSpec(), 2, 1024), newMemDataplane(t, fullnatSpec(), 2, 1024)
+	for _, d := range []*memDataplane{active, standby} { // one owner hash, as one sync key gives
+		d.Registry.SeedOwnerHash(42)
+		d.publish(t, fullnatSpec())
+		d.beginBatch()
+	}
+	enableMemSync(active)
+	enableMemSync(standby)
+	client := addr(fnatSyn.src).Unmap().As16()
+	owner := active.tables.Load().owners.ownerOf(&client, 128, 2)
+	a := active.Workers[owner]
+	frame := fnatSyn.frame(t)
+	if v := a.processFrame(frame, 0); v.action != actionTransmit {
+		t.Fatalf("SYN on the active director: %v", dropCounts(a))
+	}
+	var out header.Packet
+	out.Parse(frame)
+	local, lport := out.Src, out.SrcPort
+	var rec SyncRecord
+	if !a.syncOut.Pop(&rec) || rec.Local != local || rec.LocalPort != lport {
+		t.Fatalf("published %+v, want local %v:%d", rec, local, lport)
+	}
+	dp := &Dataplane{Workers: standby.Workers}
+	dp.table.Store(standby.tables.Load())
+	in := dp.SyncIn(&rec)
+	if in != standby.Workers[int(lport)%2].syncIn {
+		t.Fatal("the record is not for the worker owning its local port")
+	}
+	in.Push(rec)
+	b := standby.Workers[int(lport)%2]
+	b.applySync()
+	b.publish()
+	if b.Stats.Count(CountSyncApplied) != 1 {
+		t.Fatalf("applied %d, rejected %d", b.Stats.Count(CountSyncApplied), b.Stats.Count(CountSyncUnknown))
+	}
+	held := conntrack.Tuple{Src: addr("198.18.2.2").As16(), Dst: local, SrcPort: 8080, DstPort: lport, Proto: header.ProtocolTCP}
+	if ref, _ := b.conns.Lookup(&held); ref == 0 {
+		t.Fatal("the synced connection's local port is not held on the peer")
+	}
+	localAddr := netip.AddrFrom16(local).Unmap().String()
+	data := fnatSyn.with(func(p *pkt) { p.flags = pshAck; p.payload = []byte("after failover") })
+	dataOut := data.viaLocal(localAddr, lport, "198.18.2.2", 8080, realMAC2)
+	got := data.frame(t)
+	if v := b.processFrame(got, 0); v.action != actionTransmit || v.port != 1 || string(got) != string(dataOut.frame(t)) {
+		t.Fatalf("peer's forwarding of client data: %+v drops %v\n got: %s\nwant: %s", v, dropCounts(b), dump(got), dump(dataOut.frame(t)))
+	}
+	reply := dataOut.fromReal(pshAck)
+	if v := b.processFrame(reply.frame(t), 1); v.action != actionTransmit || v.port != 0 {
+		t.Fatalf("peer dropped the reply to %s:%d: %v", localAddr, lport, dropCounts(b))
+	}
+	// The same port again, for another client: refused, the port is held.
+	rec.ClientPort++
+	b.syncIn.Push(rec)
+	// A local address that is not the service's, and a port of the other worker.
+	bad := rec
+	bad.Local = addr("198.18.3.77").As16()
+	b.syncIn.Push(bad)
+	bad = rec
+	bad.LocalPort++
+	b.syncIn.Push(bad)
+	// A free port of this worker, for a client another worker owns here:
+	// the client's packets would never reach this worker.
+	bad = rec
+	bad.LocalPort += 2
+	for other := 1; ; other++ {
+		bad.Client = addr("198.18.1." + strconv.Itoa(other)).As16()
+		if standby.tables.Load().owners.ownerOf(&bad.Client, 128, 2) != b.ID {
+			break
+		}
+	}
+	b.syncIn.Push(bad)
+	b.applySync()
+	b.publish()
+	if b.Stats.Count(CountSyncUnknown) != 4 || b.Stats.Count(CountSyncApplied) != 1 {
+		t.Fatalf("applied %d, rejected %d, want 1 and 4", b.Stats.Count(CountSyncApplied), b.Stats.Count(CountSyncUnknown))
 	}
 }

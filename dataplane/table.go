@@ -3,9 +3,11 @@ package dataplane
 import (
 	"fmt"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"fastlvs/sched"
+	"fastlvs/synproxy"
 )
 
 // Table is the frozen picture of services and real servers that workers
@@ -26,6 +28,10 @@ type Table struct {
 	realsByID []*Real
 	// owners says which worker owns a client's connections (owner.go).
 	owners owners
+	// cookies are the SYN proxy's secrets, rotated by the control plane
+	// apart from table builds; hasSynProxy says a service uses them.
+	cookies     *atomic.Pointer[synproxy.Secrets]
+	hasSynProxy bool
 	// drainUntil is when connections of a removed real server (by id) stop
 	// being served.
 	drainUntil map[uint32]int64
@@ -43,6 +49,8 @@ type Service struct {
 	schedulers []sched.Scheduler // one per worker
 	// persistBits is the client mask length in 16-byte form (96+n for IPv4).
 	persistBits int
+	// proxyConfig is what the SYN proxy answers with (Spec.SynProxy).
+	proxyConfig synproxy.Config
 }
 
 // Real is one real server of a service in a table.
@@ -76,6 +84,19 @@ func Build(spec TableSpec, reg *Registry, workers int) (*Table, error) {
 		}
 		t.serviceIndex[svc.Key] = int32(i)
 		svc.persistBits = 128
+		if ss.SynProxy {
+			if ss.Proto != ProtoTCP || (ss.Method != MethodNAT && ss.Method != MethodFullNAT) {
+				return nil, fmt.Errorf("service %s: synproxy needs a nat or fullnat tcp service", svc.Key)
+			}
+			svc.proxyConfig = defaultProxyConfig
+			if ss.SynProxyMSS != 0 {
+				svc.proxyConfig.MSS = ss.SynProxyMSS
+			}
+			if err := svc.proxyConfig.Validate(); err != nil {
+				return nil, fmt.Errorf("service %s: %w", svc.Key, err)
+			}
+			t.hasSynProxy = true
+		}
 		if ss.Persistence > 0 && ss.PersistenceBits > 0 {
 			if ss.VIP.Unmap().Is4() {
 				svc.persistBits = 96 + ss.PersistenceBits
@@ -131,7 +152,8 @@ func Build(spec TableSpec, reg *Registry, workers int) (*Table, error) {
 			t.drainUntil[rs.ID] = dr.Until
 		}
 	}
-	t.owners = buildOwners(t.services, reg.ownerKey)
+	t.owners = buildOwners(t.services, reg.ownerHash)
+	t.cookies = &reg.cookies
 	t.realStates = append([]*RealState(nil), reg.realByID...)
 	t.serviceStates = append([]*ServiceState(nil), reg.svcByID...)
 	t.realsByID = make([]*Real, len(reg.realByID))

@@ -115,6 +115,7 @@ type Worker struct {
 	scratchPath realPath
 
 	tunnel tunnelState // see tunnel.go
+	proxy  proxyState  // see synproxy.go
 }
 
 // request runs fn on the worker's goroutine between batches: the only way
@@ -137,6 +138,7 @@ func newWorker(id, workers int, conns *conntrack.Table, tables *atomic.Pointer[T
 		conns:   conns,
 	}
 	w.expireFn = w.onExpire
+	conns.SetEvictHook(w.onEvicted)
 	return w
 }
 
@@ -153,6 +155,9 @@ func (w *Worker) beginBatch(now int64) {
 	}
 	w.hop = w.hops()
 	w.now = now
+	if w.table != nil {
+		w.syncProxy(now)
+	}
 }
 
 // sizeTallies grows the per-id tallies to a new table's id space; ids only
@@ -176,6 +181,7 @@ func (w *Worker) sizeTallies() {
 // stores per batch instead of several per packet.
 func (w *Worker) publish() {
 	w.tally.publish(w.Stats)
+	w.Stats.publishTable(w.conns.Stats())
 	for _, id := range w.touchedReals {
 		if rs := w.table.realState(id); rs != nil {
 			w.realTally[id].drainInto(&rs.Stats[w.ID].Traffic)
@@ -249,7 +255,6 @@ func (w *Worker) poll() int {
 	}
 	w.flushTransmit()
 	w.conns.Expire(w.now, expireBudget, w.expireFn)
-	w.Stats.Conns.v.Store(uint64(w.conns.Len()))
 	w.publish()
 	for port := range w.ports {
 		w.ports[port].sock.Refill()
@@ -371,9 +376,17 @@ func (w *Worker) drainInboxes() int {
 // onExpire gives back a finished connection's share of its real server's
 // load.
 func (w *Worker) onExpire(_ conntrack.Ref, c *conntrack.Conn) {
+	w.releasePending(c)
 	if rs := w.table.realState(c.RealID); rs != nil {
 		rs.Load.ConnEnded(c.State.Active())
 	}
+}
+
+// onEvicted gives back what an embryonic connection held when a full table
+// evicts it to make room for a new one (conntrack/pressure.go).
+func (w *Worker) onEvicted(ref conntrack.Ref, c *conntrack.Conn) {
+	w.onExpire(ref, c)
+	w.batchRemoved = true // the victim's ref is reused at once
 }
 
 // serveRequest runs a pending control-plane request, if any.

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -132,13 +133,17 @@ func TestKeepalivedFailoverWithSync(t *testing.T) {
 	must(master.WaitFor("Entering MASTER STATE", 10*time.Second))
 	must(backup.WaitFor("Entering BACKUP STATE", 10*time.Second))
 
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	keyFile := filepath.Join(t.TempDir(), "sync.key")
+	must(os.WriteFile(keyFile, key, 0o600))
 	config := func(self, peer string) string {
 		return fmt.Sprintf(`interfaces: [eth1]
-sync: {listen: '%s:8848', peer: '%s:8848'}
+sync: {listen: '%s:8848', peer: '%s:8848', key_file: %s}
 services:
   - {vip: %s, port: 80, protocol: tcp, scheduler: rr, forward: nat, health_check: {type: none},
      real_servers: [{address: 198.18.2.11}, {address: 198.18.2.12}]}
-`, self, peer, vip)
+`, self, peer, keyFile, vip)
 	}
 	active := startDirectorOn(t, a, config("198.18.2.2", "198.18.2.3"))
 	startDirectorOn(t, b, config("198.18.2.3", "198.18.2.2"))

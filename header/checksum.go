@@ -77,3 +77,8 @@ func PseudoHeaderChecksum(proto uint8, src, dst []byte, length uint16) uint16 {
 	xsum = Checksum(dst, xsum)
 	return ChecksumCombine(xsum, ChecksumCombine(uint16(proto), length))
 }
+
+// ChecksumFold reduces a wide sum of 16-bit words to 16 bits with
+// end-around carry, for callers that accumulate several RFC 1624 changes
+// before storing a checksum once.
+func ChecksumFold(sum uint64) uint16 { return fold64(sum) }

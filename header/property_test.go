@@ -17,8 +17,7 @@ func randBytes(rng *rand.Rand, n int) []byte {
 	return b
 }
 
-func rand4(rng *rand.Rand) [4]byte   { return [4]byte(randBytes(rng, 4)) }
-func rand16(rng *rand.Rand) [16]byte { return [16]byte(randBytes(rng, 16)) }
+func rand4(rng *rand.Rand) [4]byte { return [4]byte(randBytes(rng, 4)) }
 
 // randIPv4 returns a random IPv4 header (options included) with a correct
 // checksum, followed by payloadLen random bytes.
@@ -116,7 +115,7 @@ func randL4Case(rng *rand.Rand) *l4Case {
 func (c *l4Case) rewrite(rng *rand.Rand) string {
 	tcp, udp := TCP(c.l4), UDP(c.l4)
 	isTCP := c.proto == ProtocolTCP
-	switch op := rng.IntN(6); {
+	switch op := rng.IntN(7); {
 	case op <= 1: // address in the pseudo-header
 		addr := &c.src
 		if op == 1 {
@@ -153,6 +152,9 @@ func (c *l4Case) rewrite(rng *rand.Rand) string {
 	case op == 5 && isTCP:
 		tcp.SetMSSWithChecksumUpdate(uint16(rng.Uint32()))
 		return "mss"
+	case op == 6 && isTCP:
+		tcp.SetWindowSizeWithChecksumUpdate(uint16(rng.Uint32()))
+		return "window"
 	}
 	return "none"
 }

@@ -225,3 +225,35 @@ func (b TCP) CalculateChecksum(pseudo uint16) uint16 {
 	xsum := Checksum(b[:tcpChecksum], pseudo)
 	return ^Checksum(b[tcpChecksum+2:], xsum)
 }
+
+// TCPFields describes a TCP header for Encode.
+type TCPFields struct {
+	SrcPort, DstPort uint16
+	SeqNum, AckNum   uint32
+	DataOffset       int // header length in bytes, options included: a multiple of 4 from 20 to 60
+	Flags            uint8
+	WindowSize       uint16
+	UrgentPointer    uint16
+}
+
+// Encode writes the fixed 20-byte header from f into b with a zero checksum;
+// the caller writes the options and then the checksum. b must be at least
+// TCPMinimumSize bytes long.
+func (b TCP) Encode(f *TCPFields) {
+	binary.BigEndian.PutUint16(b[tcpSrcPort:], f.SrcPort)
+	binary.BigEndian.PutUint16(b[tcpDstPort:], f.DstPort)
+	binary.BigEndian.PutUint32(b[tcpSeqNum:], f.SeqNum)
+	binary.BigEndian.PutUint32(b[tcpAckNum:], f.AckNum)
+	b[tcpDataOffset] = uint8(f.DataOffset/4) << 4
+	b[tcpFlags] = f.Flags
+	binary.BigEndian.PutUint16(b[tcpWindow:], f.WindowSize)
+	binary.BigEndian.PutUint16(b[tcpChecksum:], 0)
+	binary.BigEndian.PutUint16(b[tcpUrgentPtr:], f.UrgentPointer)
+}
+
+// SetWindowSizeWithChecksumUpdate sets the window field and updates the
+// checksum incrementally.
+func (b TCP) SetWindowSizeWithChecksumUpdate(w uint16) {
+	b.SetChecksum(ChecksumUpdateUint16(b.Checksum(), b.WindowSize(), w))
+	binary.BigEndian.PutUint16(b[tcpWindow:], w)
+}

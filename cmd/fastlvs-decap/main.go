@@ -25,26 +25,37 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/vishvananda/netlink"
 
+	"fastlvs/cmd/internal/cli"
 	"fastlvs/tunnel"
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(args []string, stderr io.Writer) int {
+func run(args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("fastlvs-decap", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
+	cli.SetUsage(fs, "Usage:\n  fastlvs-decap --iface IFACE [--stats-interval D]\n")
 	iface := fs.String("iface", "", "interface the tunnel packets arrive on (required)")
 	statsInterval := fs.Duration("stats-interval", 0, "log the decap counters this often (0 = only at exit)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	showVersion := fs.Bool("version", false, "print the version and commit, then exit")
+	logFlags := cli.AddLogFlags(fs)
+	if code, ok := cli.Parse(fs, args, stdout, stderr); !ok {
+		return code
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, cli.VersionLine("fastlvs-decap"))
+		return 0
 	}
 	if *iface == "" {
 		fmt.Fprintln(stderr, "fastlvs-decap: --iface is required")
+		fs.Usage()
 		return 2
 	}
-	slog.SetDefault(slog.New(slog.NewTextHandler(stderr, nil)))
+	if err := logFlags.Setup(stderr); err != nil {
+		fmt.Fprintln(stderr, "fastlvs-decap:", err)
+		return 2
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := serve(ctx, *iface, *statsInterval); err != nil {

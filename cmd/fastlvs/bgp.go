@@ -8,17 +8,25 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"fastlvs/cmd/internal/cli"
 	"fastlvs/control/api"
 )
+
+const bgpUsage = "Usage:\n  fastlvs bgp [--api ADDRESS] [--drain]\n"
 
 // runBGP prints the running daemon's BGP sessions and announced prefixes
 // (`fastlvs bgp`), or starts a drain (`fastlvs bgp --drain`).
 func runBGP(args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("fastlvs bgp", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
+	cli.SetUsage(fs, bgpUsage)
 	apiFlag := fs.String("api", "", "daemon API address (default $FASTLVS_API or "+api.DefaultAddress+")")
 	drain := fs.Bool("drain", false, "withdraw every VIP and stop the daemon after its drain_grace")
-	if err := fs.Parse(args); err != nil {
+	if code, ok := cli.Parse(fs, args, stdout, stderr); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "fastlvs bgp: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
 		return 2
 	}
 	client := api.NewClient(api.ResolveAddress(*apiFlag), os.Getenv("FASTLVS_API_TOKEN"))

@@ -2,6 +2,9 @@
 // prints what ipvsadm 1.31 prints for the same table. It talks to the daemon
 // over the HTTP/JSON API: --api ADDRESS, else $FASTLVS_API, else
 // unix:///run/fastlvs.sock; $FASTLVS_API_TOKEN is sent as the bearer token.
+// A tls://host:port address speaks TLS to a daemon with api_tls, trusting
+// the system's roots, or --api-ca FILE (else $FASTLVS_API_CA), or nothing
+// at all with --api-insecure (a self-signed certificate on a trusted path).
 //
 // Differences from ipvsadm, on purpose:
 //   - errors print as "fastlvsadm: <ipvsadm's wording>" and exit 1 (ipvsadm
@@ -17,10 +20,16 @@
 //   - a real server added or edited without -g/-i/-m/--fullnat takes its
 //     service's forwarding method from the daemon (dr when it has none),
 //     where ipvsadm always means -g.
+//   - -L lists what IPVS under keepalived would hold: a real server its health
+//     check took down is left out, or shown with weight 0 when the check has
+//     inhibit_on_failure; --health lists every real server with its
+//     configured weight and health state (up, down, unchecked).
 package main
 
 import (
 	"bufio"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -39,12 +48,17 @@ const program = "fastlvsadm"
 
 // run executes one command line and returns the exit status.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	apiFlag, args, err := extractAPIFlag(args)
+	flags, args, err := extractAPIFlags(args)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", program, err)
 		return 1
 	}
-	client := api.NewClient(api.ResolveAddress(apiFlag), os.Getenv("FASTLVS_API_TOKEN"))
+	tlsConfig, err := flags.tlsConfig()
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", program, err)
+		return 1
+	}
+	client := api.NewClientTLS(api.ResolveAddress(flags.addr), os.Getenv("FASTLVS_API_TOKEN"), tlsConfig)
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
 	if len(args) == 0 {
@@ -63,25 +77,53 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// extractAPIFlag removes --api ADDRESS / --api=ADDRESS, which ipvsadm lacks.
-func extractAPIFlag(args []string) (string, []string, error) {
-	var addr string
+// apiFlags are fastlvsadm's own options, which ipvsadm lacks.
+type apiFlags struct {
+	addr, caFile string
+	insecure     bool
+}
+
+// extractAPIFlags removes --api ADDRESS, --api-ca FILE (each also as
+// --flag=value) and --api-insecure from args.
+func extractAPIFlags(args []string) (apiFlags, []string, error) {
+	f := apiFlags{caFile: os.Getenv("FASTLVS_API_CA")}
 	rest := make([]string, 0, len(args))
+	valued := map[string]*string{"--api": &f.addr, "--api-ca": &f.caFile}
 	for i := 0; i < len(args); i++ {
+		name, value, hasValue := strings.Cut(args[i], "=")
+		target, isValued := valued[name]
 		switch {
-		case args[i] == "--api":
+		case args[i] == "--api-insecure":
+			f.insecure = true
+		case isValued && hasValue:
+			*target = value
+		case isValued:
 			if i+1 >= len(args) {
-				return "", nil, errors.New("--api: missing argument")
+				return f, nil, fmt.Errorf("%s: missing argument", name)
 			}
-			addr = args[i+1]
+			*target = args[i+1]
 			i++
-		case strings.HasPrefix(args[i], "--api="):
-			addr = strings.TrimPrefix(args[i], "--api=")
 		default:
 			rest = append(rest, args[i])
 		}
 	}
-	return addr, rest, nil
+	return f, rest, nil
+}
+
+// tlsConfig is what a tls:// API address is dialled with.
+func (f apiFlags) tlsConfig() (*tls.Config, error) {
+	cfg := &tls.Config{InsecureSkipVerify: f.insecure}
+	if f.caFile != "" {
+		pem, err := os.ReadFile(f.caFile)
+		if err != nil {
+			return nil, fmt.Errorf("--api-ca: %w", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--api-ca: no PEM certificate in %s", f.caFile)
+		}
+	}
+	return cfg, nil
 }
 
 // execute is ipvsadm's process_options: parse, then act.

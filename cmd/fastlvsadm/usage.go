@@ -74,6 +74,10 @@ Options:
   --ops          -o                   one-packet scheduling
   --numeric      -n                   numeric output of addresses and ports
   --sched-flags  -b flags             scheduler flags (comma-separated)
-  --api          address              fastlvs API (default $FASTLVS_API or %[4]s)
+  --health                           with -L: every real server, its configured weight and health
+  --api          address              fastlvs API (default $FASTLVS_API or %[4]s;
+                                      tls://host:port for a daemon with api_tls)
+  --api-ca       file                 PEM CA that signed the API's certificate (default $FASTLVS_API_CA)
+  --api-insecure                      do not verify the API's certificate (self-signed on a trusted path)
 `, p, strings.Join(api.Schedulers, "|"), api.DefaultScheduler, api.DefaultAddress)
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -51,8 +53,13 @@ type Client struct {
 	addrErr error
 }
 
-// NewClient returns a client for addr ("unix:///path" or "tcp://host:port").
-func NewClient(addr, token string) *Client {
+// NewClient returns a client for addr ("unix:///path", "tcp://host:port" or
+// "tls://host:port").
+func NewClient(addr, token string) *Client { return NewClientTLS(addr, token, nil) }
+
+// NewClientTLS is NewClient with the TLS settings of a tls:// address (CA,
+// verification); nil means the system's roots. Other addresses ignore it.
+func NewClientTLS(addr, token string, tlsConfig *tls.Config) *Client {
 	c := &Client{addr: addr, token: token}
 	network, address, err := ParseAddress(addr)
 	if err != nil {
@@ -68,7 +75,14 @@ func NewClient(addr, token string) *Client {
 	}
 	c.http = &http.Client{Transport: transport, Timeout: 60 * time.Second}
 	c.base = "http://fastlvs"
-	if network == "tcp" {
+	switch {
+	case strings.HasPrefix(addr, "tls://"):
+		if tlsConfig == nil {
+			tlsConfig = &tls.Config{}
+		}
+		transport.TLSClientConfig = tlsConfig
+		c.base = "https://" + address
+	case network == "tcp":
 		c.base = "http://" + address
 	}
 	return c

@@ -5,13 +5,15 @@ import (
 	"net/netip"
 	"testing"
 
+	"fastlvs/control"
 	"fastlvs/control/api"
 	"fastlvs/control/api/apitest"
 )
 
-// scaleOutBackend is the in-memory backend with a BGP speaker and a drain.
+// scaleOutBackend is the daemon's offline backend with a BGP speaker and a
+// drain.
 type scaleOutBackend struct {
-	*apitest.Backend
+	*control.OfflineBackend
 	status api.BGPStatus
 	drains int
 }
@@ -20,7 +22,7 @@ func (b *scaleOutBackend) BGP() (api.BGPStatus, error) { return b.status, nil }
 func (b *scaleOutBackend) Drain() error                { b.drains++; return nil }
 
 func TestScaleOutEndpoints(t *testing.T) {
-	backend := &scaleOutBackend{Backend: apitest.New(), status: api.BGPStatus{
+	backend := &scaleOutBackend{OfflineBackend: newBackend(t), status: api.BGPStatus{
 		Enabled: true, ASN: 64513, RouterID: "198.18.2.2",
 		Sessions:  []api.BGPSession{{Peer: netip.MustParseAddr("198.18.2.1"), ASN: 64512, State: "established", Up: true}},
 		Announced: []netip.Prefix{netip.MustParsePrefix("198.18.0.10/32")},
@@ -40,7 +42,7 @@ func TestScaleOutEndpoints(t *testing.T) {
 }
 
 func TestScaleOutEndpointsAbsentWithoutSpeaker(t *testing.T) {
-	h := api.NewHandler(apitest.New(), "")
+	h := api.NewHandler(newBackend(t), "")
 	for _, r := range []struct{ method, path string }{{"GET", "/v1/bgp"}, {"POST", "/v1/drain"}} {
 		if code, body := call(t, h, r.method, r.path, ""); code != http.StatusNotFound {
 			t.Errorf("%s %s on a backend without a speaker: %d %s", r.method, r.path, code, body)

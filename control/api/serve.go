@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -16,9 +17,12 @@ import (
 const DefaultAddress = "unix:///run/fastlvs.sock"
 
 // ParseAddress splits "unix:///path" or "tcp://host:port" into a network and
-// an address for net.Listen / net.Dial.
+// an address for net.Listen / net.Dial. A client may also name
+// "tls://host:port": TCP with TLS (the daemon's tcp:// API with api_tls).
 func ParseAddress(addr string) (network, address string, err error) {
 	switch {
+	case strings.HasPrefix(addr, "tls://"):
+		return ParseAddress("tcp://" + strings.TrimPrefix(addr, "tls://"))
 	case strings.HasPrefix(addr, "unix://"):
 		path := strings.TrimPrefix(addr, "unix://")
 		if path == "" {
@@ -32,7 +36,7 @@ func ParseAddress(addr string) (network, address string, err error) {
 		}
 		return "tcp", hostport, nil
 	}
-	return "", "", fmt.Errorf("api address %q: want unix:///path or tcp://host:port", addr)
+	return "", "", fmt.Errorf("api address %q: want unix:///path, tcp://host:port or tls://host:port", addr)
 }
 
 // Listen opens the API listener. A unix socket replaces a stale socket file
@@ -72,14 +76,40 @@ func Listen(addr, token string) (net.Listener, error) {
 	return listener, nil
 }
 
+// Server timeouts: a client that opens a connection and sends nothing, or
+// trickles its request, or never reads the answer, is cut off rather than
+// holding a socket forever. The write timeout covers the handler too, so it
+// leaves room for a listing of a large connection table.
+const (
+	serverReadHeaderTimeout = 10 * time.Second
+	serverReadTimeout       = 30 * time.Second
+	serverWriteTimeout      = 2 * time.Minute
+	serverIdleTimeout       = time.Minute
+)
+
+// NewServer is an http.Server for h with the API's timeouts.
+func NewServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: serverReadHeaderTimeout,
+		ReadTimeout:       serverReadTimeout,
+		WriteTimeout:      serverWriteTimeout,
+		IdleTimeout:       serverIdleTimeout,
+	}
+}
+
 // Serve answers API requests on addr until ctx ends, then shuts down
-// gracefully (in-flight requests get five seconds).
-func Serve(ctx context.Context, addr, token string, h http.Handler) error {
+// gracefully (in-flight requests get five seconds). A non-nil tlsConfig
+// serves TLS (the daemon passes api_tls's certificate).
+func Serve(ctx context.Context, addr, token string, tlsConfig *tls.Config, h http.Handler) error {
 	listener, err := Listen(addr, token)
 	if err != nil {
 		return err
 	}
-	server := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	if tlsConfig != nil {
+		listener = tls.NewListener(listener, tlsConfig)
+	}
+	server := NewServer(h)
 	errs := make(chan error, 1)
 	go func() { errs <- server.Serve(listener) }()
 	select {

@@ -108,7 +108,7 @@ func TestManyTargetsDoNotBlockEachOther(t *testing.T) {
 	}
 	began := time.Now()
 	m.Update(list)
-	waitUntil(t, 10*time.Second, "a round of 2000 tcp checks", func() bool {
+	waitUntil(t, 18*time.Second, "a round of 2000 tcp checks", func() bool {
 		for key, st := range m.Statuses() {
 			if strings.HasPrefix(key, "tcp/") && st.Checks == 0 {
 				return false
@@ -127,7 +127,9 @@ func TestManyTargetsDoNotBlockEachOther(t *testing.T) {
 		t.Errorf("%d of %d targets failed against a healthy listener", failed, targets)
 	}
 	t.Logf("%d targets: first round complete in %v", targets, took)
-	if took > 5*time.Second {
+	// Blocked behind the silent targets, the round would take their 20 s
+	// timeout; on a loaded 2-core machine 2000 checks take a few seconds.
+	if took > 15*time.Second {
 		t.Errorf("first round took %v, want well under the silent targets' 20s timeout", took)
 	}
 	var slow time.Duration
@@ -136,7 +138,7 @@ func TestManyTargetsDoNotBlockEachOther(t *testing.T) {
 			slow = max(slow, st.LastLatency)
 		}
 	}
-	if slow > 2*time.Second {
+	if slow > 10*time.Second {
 		t.Errorf("slowest tcp check took %v", slow)
 	}
 }

@@ -46,6 +46,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	if c.src.Health != nil {
 		c.collectHealth(ch, c.src.Health(), services)
 	}
+	if c.src.Sync != nil {
+		c.collectSync(ch, c.src.Sync())
+	}
 	if c.src.Reloads != nil {
 		counter(ch, c.d.reloads, c.src.Reloads())
 	}
@@ -83,6 +86,7 @@ func (c *collector) collectWorkers(ch chan<- prometheus.Metric, workers []Worker
 		}
 		ch <- batchHistogram(d.workerBatchSize.desc, w, l)
 		gauge(ch, d.workerConns, float64(w.Conns), l...)
+		gauge(ch, d.workerUnderPressure, b2f(w.UnderPressure), l...)
 		if w.ConnCapacity > 0 {
 			gauge(ch, d.workerConnCapacity, float64(w.ConnCapacity), l...)
 		}
@@ -197,4 +201,11 @@ func (c *collector) collectServices(ch chan<- prometheus.Metric, services []Serv
 		counter(ch, d.serviceInBytes, s.Traffic.InBytes, l...)
 		counter(ch, d.serviceOutBytes, s.Traffic.OutBytes, l...)
 	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

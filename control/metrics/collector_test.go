@@ -207,6 +207,7 @@ func TestExportedNamesMatchGather(t *testing.T) {
 		},
 		Reloads:        func() uint64 { return 0 },
 		ReloadFailures: func() uint64 { return 0 },
+		Sync:           func() SyncSample { return SyncSample{Bad: map[string]uint64{"replay": 0}} },
 	})
 	gathered := map[string]bool{}
 	for k := range series(t, reg) {
@@ -255,5 +256,25 @@ func TestRegistriesAreIndependent(t *testing.T) {
 	var regErr prometheus.AlreadyRegisteredError
 	if err := a.Register(newCollector(nil, Sources{})); !errors.As(err, &regErr) {
 		t.Errorf("registering a second fastlvs collector: %v, want AlreadyRegisteredError", err)
+	}
+}
+
+func TestSyncCounters(t *testing.T) {
+	got := series(t, NewRegistry(Sources{Sync: func() SyncSample {
+		return SyncSample{DatagramsSent: 5, DatagramsReceived: 4, RecordsApplied: 30, SendErrors: 1, InFull: 2,
+			Bad: map[string]uint64{"bad_mac": 3, "replay": 1}}
+	}}))
+	for name, want := range map[string]float64{
+		"fastlvs_sync_datagrams_sent_total{}":                5,
+		"fastlvs_sync_datagrams_received_total{}":            4,
+		"fastlvs_sync_records_applied_total{}":               30,
+		"fastlvs_sync_send_errors_total{}":                   1,
+		"fastlvs_sync_in_ring_full_total{}":                  2,
+		`fastlvs_sync_bad_datagrams_total{reason="bad_mac"}`: 3,
+		`fastlvs_sync_bad_datagrams_total{reason="replay"}`:  1,
+	} {
+		if got[name] != want {
+			t.Errorf("%s = %v, want %v", name, got[name], want)
+		}
 	}
 }

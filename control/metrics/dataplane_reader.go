@@ -34,6 +34,7 @@ func (r *dataplaneReader) Workers() []WorkerSample {
 			o.Counts[c] = s.Counts[c].Load()
 		}
 		o.Conns = s.Conns.Load()
+		o.UnderPressure = s.UnderPressure.Load() != 0
 		o.ConnCapacity = r.connCapacity
 		for d := range s.Drops {
 			o.Drops[d] = s.Drops[d].Load()

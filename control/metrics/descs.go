@@ -37,6 +37,7 @@ type descs struct {
 	workerCounts                    [dataplane.NumCounts]*metricDesc
 	workerDrops, workerBatchSize    *metricDesc
 	workerConns, workerConnCapacity *metricDesc
+	workerUnderPressure             *metricDesc
 
 	xskRxDropped, xskRxInvalidDescs, xskTxInvalidDescs, xskRxRingFull *metricDesc
 	xskFillRingEmpty, xskTxRingEmpty, xskKicks, xskKickErrors         *metricDesc
@@ -52,6 +53,8 @@ type descs struct {
 	healthUp, healthLatency, healthChecks, healthFailures *metricDesc
 
 	reloads, reloadFailures, readErrors, buildInfo *metricDesc
+
+	sync syncDescs
 }
 
 func (d *descs) add(k kind, name, help string, labels ...string) *metricDesc {
@@ -67,6 +70,7 @@ func newDescs() *descs {
 		info := c.Info()
 		d.workerCounts[c] = d.add(kindCounter, "fastlvs_worker_"+info.Metric, info.Help, workerLabels...)
 	}
+	d.workerUnderPressure = d.add(kindGauge, "fastlvs_worker_conntrack_under_pressure", "1 while the worker's connection table is above its high-water mark (conntrack.pressure.high_percent).", workerLabels...)
 	d.workerDrops = d.add(kindCounter, "fastlvs_worker_dropped_packets_total", "Frames the worker dropped, by reason.", withReason...)
 	d.workerBatchSize = d.add(kindHistogram, "fastlvs_worker_rx_batch_size", "Frames returned per receive call on one socket; empty receives count in le=1.", workerLabels...)
 	d.workerConns = d.add(kindGauge, "fastlvs_worker_connections", "Connections in the worker's table.", workerLabels...)
@@ -106,6 +110,7 @@ func newDescs() *descs {
 	d.healthChecks = d.add(kindCounter, "fastlvs_health_checks_total", "Health checks run.", realLabels...)
 	d.healthFailures = d.add(kindCounter, "fastlvs_health_check_failures_total", "Health checks that failed.", realLabels...)
 
+	d.addSync()
 	d.reloads = d.add(kindCounter, "fastlvs_config_reloads_total", "Configuration reloads applied.")
 	d.reloadFailures = d.add(kindCounter, "fastlvs_config_reload_failures_total", "Configuration reloads refused (the running table stayed).")
 	d.readErrors = d.add(kindCounter, "fastlvs_metrics_read_errors_total", "Socket or steering counters that could not be read during scrapes.")

@@ -20,13 +20,14 @@ type Reader interface {
 
 // WorkerSample is one worker's counters at one instant.
 type WorkerSample struct {
-	ID, CPU      int
-	Counts       [dataplane.NumCounts]uint64 // as dataplane.WorkerStats.Counts
-	Conns        uint64                      // connections in the table now
-	ConnCapacity uint64                      // 0 = unknown, not exported
-	Drops        [dataplane.NumDrops]uint64
-	Batches      [len(dataplane.BatchBuckets) + 1]uint64 // receive calls by frames returned, as dataplane.WorkerStats.Batches
-	BatchFrames  uint64                                  // frames returned by all those calls: the histogram's sum
+	ID, CPU       int
+	Counts        [dataplane.NumCounts]uint64 // as dataplane.WorkerStats.Counts
+	Conns         uint64                      // connections in the table now
+	UnderPressure bool                        // the table is above its high-water mark
+	ConnCapacity  uint64                      // 0 = unknown, not exported
+	Drops         [dataplane.NumDrops]uint64
+	Batches       [len(dataplane.BatchBuckets) + 1]uint64 // receive calls by frames returned, as dataplane.WorkerStats.Batches
+	BatchFrames   uint64                                  // frames returned by all those calls: the histogram's sum
 }
 
 // SocketSample is the kernel's view of one AF_XDP socket.

@@ -23,6 +23,8 @@ type Sources struct {
 	// "<proto>/<vip:port>/<real:port>", as control's health checks key them.
 	Health                  func() map[string]health.Status
 	Reloads, ReloadFailures func() uint64
+	// Sync reads the connection sync's counters; nil when sync is off.
+	Sync func() SyncSample
 	// ConnCapacity is each worker's connection-table capacity
 	// (Dataplane.ConnCapacityPerWorker); 0 leaves
 	// fastlvs_worker_connections_capacity out.

@@ -27,7 +27,7 @@ func Serve(ctx context.Context, addr string, reg *prometheus.Registry) error {
 func ServeListener(ctx context.Context, ln net.Listener, reg *prometheus.Registry) error {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", Handler(reg))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := newServer(mux)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	select {
@@ -44,6 +44,13 @@ func ServeListener(ctx context.Context, ln net.Listener, reg *prometheus.Registr
 		return fmt.Errorf("serve metrics on %s: %w", ln.Addr(), err)
 	}
 	return nil
+}
+
+// newServer is an http.Server for h with timeouts, so an idle or slow
+// client cannot hold a socket forever.
+func newServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute}
 }
 
 // Handler serves reg in the Prometheus text (or OpenMetrics) format. A

@@ -62,3 +62,10 @@ func TestServeFailsOnBusyPort(t *testing.T) {
 		t.Errorf("Serve on a busy port: %v, want a listen error", err)
 	}
 }
+
+func TestServerHasEveryTimeout(t *testing.T) {
+	s := newServer(nil)
+	if s.ReadHeaderTimeout <= 0 || s.ReadTimeout <= 0 || s.WriteTimeout <= 0 || s.IdleTimeout <= 0 {
+		t.Fatalf("timeouts: header %v read %v write %v idle %v", s.ReadHeaderTimeout, s.ReadTimeout, s.WriteTimeout, s.IdleTimeout)
+	}
+}
