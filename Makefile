@@ -30,7 +30,7 @@ test: test-deps lint
 # (systemd) for the package test, hping3 for the SYN floods and chromium
 # for the web monitor's browser test. Installed only when missing.
 TEST_PACKAGES = iproute2 ethtool iputils-ping tcpdump prometheus nftables wrk haproxy netsniff-ng systemd \
-	hping3 chromium
+	hping3 chromium bird2 keepalived
 test-deps:
 	@missing=$$(for p in $(TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi

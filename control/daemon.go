@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 
+	"fastlvs/control/bgp"
 	"fastlvs/dataplane"
 )
 
@@ -31,6 +32,12 @@ type Daemon struct {
 	draining  map[RealServerKey]int64 // removed real servers: serve their connections until
 	dp        *dataplane.Dataplane
 	checks    *healthChecks
+	// Scale-out (bgp.go): the VIPs the current table makes usable, the
+	// speaker announcing them, and the drain that withdraws them.
+	usable    []bgp.Route
+	speaker   *bgp.Speaker
+	drainOnce sync.Once
+	drained   chan struct{} // closed when drain_grace has passed
 
 	Reloads, ReloadFailures atomic.Uint64
 	// Sync counts the connection sync's datagrams (sync.go).
@@ -54,7 +61,7 @@ func NewDaemonFromConfig(cfg *config.Config, path string, flags *pflag.FlagSet) 
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{ConfigPath: path, Flags: flags, cfg: cfg, overrides: map[RealServerKey]Override{}, draining: map[RealServerKey]int64{}}
+	d := &Daemon{ConfigPath: path, Flags: flags, cfg: cfg, overrides: map[RealServerKey]Override{}, draining: map[RealServerKey]int64{}, drained: make(chan struct{})}
 	if d.dp, err = dataplane.New(dpcfg); err != nil {
 		return nil, err
 	}
@@ -106,6 +113,7 @@ func (d *Daemon) applyLocked(cfg *config.Config) error {
 	}
 	d.cfg = cfg
 	d.draining = draining
+	d.observeTableLocked(cfg, &spec)
 	return nil
 }
 
@@ -212,6 +220,7 @@ func restartOnlyChange(old, next *config.Config) error {
 		{"api_tls", old.APITLS, next.APITLS},
 		{"metrics", old.Metrics, next.Metrics},
 		{"sync", old.Sync, next.Sync},
+		{"bgp", bgpText(old.BGP), bgpText(next.BGP)},
 		{"monitor", old.Monitor, next.Monitor},
 	} {
 		if fmt.Sprint(f.before) != fmt.Sprint(f.then) {
@@ -267,18 +276,30 @@ func (d *Daemon) Run(ctx context.Context) error {
 	endpointsCtx, stopEndpoints := context.WithCancel(context.Background())
 	defer stopEndpoints()
 	var endpoints sync.WaitGroup
-	if err := d.startEndpoints(endpointsCtx, &endpoints); err != nil {
+	err := d.startBGP(endpointsCtx)
+	if err == nil {
+		err = d.startEndpoints(endpointsCtx, &endpoints)
+	}
+	if err != nil {
+		stopEndpoints()
+		endpoints.Wait()
+		d.stopBGP()
 		d.dp.Close()
 		d.checks.close()
 		return err
 	}
+	// A stop drains first: VIPs are withdrawn while the dataplane forwards on.
+	dataplaneCtx, stopDataplane := context.WithCancel(context.Background())
+	defer stopDataplane()
+	go d.routineDrainOnStop(ctx, stopDataplane)
 	if d.WatchConfig {
 		go d.RoutineWatchConfig(ctx)
 	}
 	slog.Info("fastlvs running", "interfaces", d.cfg.Interfaces, "workers", len(d.dp.Workers), "services", len(d.cfg.Services))
-	d.dp.Run(ctx)
+	d.dp.Run(dataplaneCtx)
 	stopEndpoints() // nothing may read the sockets once they close
 	endpoints.Wait()
+	d.stopBGP()
 	d.checks.close()
 	d.dp.Close()
 	slog.Info("fastlvs stopped")

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"fastlvs/control/api"
+	"fastlvs/control/bgp"
 	"fastlvs/control/health"
 	"fastlvs/control/metrics"
 	"fastlvs/synproxy"
@@ -46,6 +47,9 @@ func (d *Daemon) startEndpoints(ctx context.Context, running *sync.WaitGroup) er
 			src.Sync = d.syncSample
 		}
 		reg := metrics.NewRegistry(src)
+		if d.speaker != nil {
+			reg.MustRegister(bgp.NewCollector(d.speaker))
+		}
 		running.Add(1)
 		go func() {
 			defer running.Done()
@@ -73,7 +77,7 @@ func (d *Daemon) startEndpoints(ctx context.Context, running *sync.WaitGroup) er
 		running.Add(1)
 		go func() {
 			defer running.Done()
-			if err := api.Serve(ctx, cfg.API, cfg.APIToken, tlsConfig, api.NewHandler(newAPIBackend(d), cfg.APIToken)); err != nil {
+			if err := api.Serve(ctx, cfg.API, cfg.APIToken, tlsConfig, api.NewHandler(scaleOutBackend{Backend: newAPIBackend(d), daemon: d}, cfg.APIToken)); err != nil {
 				slog.Error("api endpoint stopped", "err", err)
 			}
 		}()

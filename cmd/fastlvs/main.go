@@ -5,6 +5,7 @@
 //	fastlvs import keepalived keepalived.conf                  translate a keepalived config
 //	fastlvs version                                            print the version and commit
 //	fastlvs passwd --users-file F --role admin NAME           add a web monitor user
+//	fastlvs bgp [--drain]                                      BGP sessions and announced VIPs
 package main
 
 import (
@@ -30,6 +31,7 @@ const directorUsage = `Usage:
   fastlvs demo [--duration D] [--max-requests N]   a sandbox of namespaces with real traffic
   fastlvs import keepalived KEEPALIVED.CONF [-o OUT.yaml]
                                                    translate a keepalived configuration
+  fastlvs bgp [--drain]                            BGP sessions and announced VIPs; --drain withdraws them and stops
   fastlvs version                                  print the version and commit
   fastlvs help                                     print this help
 
@@ -43,6 +45,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return runDemo(args[1:], stdout, stderr)
 		case "import":
 			return runImport(args[1:], stdout, stderr)
+		case "bgp":
+			return runBGP(args[1:], stdout, stderr)
 		case "passwd":
 			return runPasswd(args[1:], os.Stdin, stdout, stderr)
 		case "version":

@@ -82,7 +82,7 @@ func TestManPageListsEveryFlag(t *testing.T) {
 		t.Fatal(err)
 	}
 	flag := regexp.MustCompile(`--[a-z][a-z-]*`)
-	for _, args := range [][]string{{"--help"}, {"demo", "--help"}, {"import", "--help"}} {
+	for _, args := range [][]string{{"--help"}, {"demo", "--help"}, {"import", "--help"}, {"bgp", "--help"}} {
 		_, help, _ := runCaptured(args...)
 		names := flag.FindAllString(help, -1)
 		if len(names) == 0 {

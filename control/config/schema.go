@@ -46,6 +46,14 @@ type Config struct {
 	// Monitor serves the web monitor over HTTPS; empty listen disables it.
 	Monitor  MonitorConfig   `mapstructure:"monitor" yaml:"monitor,omitempty"`
 	Services []ServiceConfig `mapstructure:"services" yaml:"services"`
+
+	// BGP announces the VIPs of usable services to routers; nil runs no
+	// speaker. Changing it needs a restart.
+	BGP *BGPConfig `mapstructure:"bgp" yaml:"bgp,omitempty"`
+	// DrainGrace is how long a stopping director (SIGTERM, POST /v1/drain)
+	// keeps forwarding after withdrawing its VIPs, so routers move new flows
+	// first. It applies only with bgp: without it nothing is withdrawn.
+	DrainGrace time.Duration `mapstructure:"drain_grace" yaml:"drain_grace,omitempty"`
 }
 
 // APITLSConfig names the certificate (PEM, chain first) and its key for a
@@ -53,6 +61,37 @@ type Config struct {
 type APITLSConfig struct {
 	CertFile string `mapstructure:"cert_file" yaml:"cert_file,omitempty"`
 	KeyFile  string `mapstructure:"key_file" yaml:"key_file,omitempty"`
+}
+
+// BGPConfig is the embedded BGP speaker (control/bgp). A VIP is announced as
+// a /32 or /128 while at least one of its services is usable.
+type BGPConfig struct {
+	ASN      int        `mapstructure:"asn" yaml:"asn"`
+	RouterID netip.Addr `mapstructure:"router_id" yaml:"router_id"`
+	// ListenPort is where passive peers connect; 0 (the default) listens on
+	// no port, since the director dials its routers.
+	ListenPort int             `mapstructure:"listen_port" yaml:"listen_port,omitempty"`
+	Peers      []BGPPeerConfig `mapstructure:"peers" yaml:"peers"`
+	// Communities ("65000:100") and MED (0 = none) go with every VIP.
+	Communities []string `mapstructure:"communities" yaml:"communities,omitempty"`
+	MED         int      `mapstructure:"med" yaml:"med,omitempty"`
+	// NextHop holds at most one address per family; a family without one
+	// announces each session's local address.
+	NextHop []netip.Addr `mapstructure:"next_hop" yaml:"next_hop,omitempty"`
+}
+
+// BGPPeerConfig is one router the speaker peers with.
+type BGPPeerConfig struct {
+	Address netip.Addr `mapstructure:"address" yaml:"address"`
+	// Port 0 means 179.
+	Port int `mapstructure:"port" yaml:"port,omitempty"`
+	ASN  int `mapstructure:"asn" yaml:"asn"`
+	// HoldTime 0 means 90s; keepalives go every third of it.
+	HoldTime time.Duration `mapstructure:"hold_time" yaml:"hold_time,omitempty"`
+	// Password turns on TCP MD5 signatures (RFC 2385).
+	Password string `mapstructure:"password" yaml:"password,omitempty"`
+	// Passive waits for the router to connect (needs listen_port).
+	Passive bool `mapstructure:"passive" yaml:"passive,omitempty"`
 }
 
 // SyncConfig names where this director receives its peer's connections and
@@ -178,6 +217,17 @@ type ServiceConfig struct {
 	// the configuration live on; 0 lets them run until they end (IPVS).
 	DrainTimeout time.Duration      `mapstructure:"drain_timeout" yaml:"drain_timeout,omitempty"`
 	RealServers  []RealServerConfig `mapstructure:"real_servers" yaml:"real_servers"`
+
+	// BGP sets the MED and communities announced with this service's VIP
+	// instead of the bgp section's; services sharing a VIP must agree.
+	BGP *ServiceBGPConfig `mapstructure:"bgp" yaml:"bgp,omitempty"`
+}
+
+// ServiceBGPConfig is a VIP's own BGP attributes: a MED of 0 or no
+// communities keep the bgp section's.
+type ServiceBGPConfig struct {
+	MED         int      `mapstructure:"med" yaml:"med,omitempty"`
+	Communities []string `mapstructure:"communities" yaml:"communities,omitempty"`
 }
 
 // RealServerConfig is one real server of a service.
@@ -252,6 +302,7 @@ const (
 	DefaultForward         = "dr"
 	DefaultWeight          = 1
 	DefaultPersistenceTrue = 360 * time.Second // ipvsadm -p without a timeout
+	DefaultDrainGrace      = 5 * time.Second
 
 	// DefaultPressureHighPercent and DefaultEmbryonicTimeout are conntrack.DefaultPressure.
 	DefaultPressureHighPercent = 75
@@ -266,6 +317,7 @@ func DefaultConfig() Config {
 		UMEMFrames: DefaultUMEMFrames,
 		RingSize:   DefaultRingSize,
 		XDPMode:    DefaultXDPMode,
+		DrainGrace: DefaultDrainGrace,
 		Conntrack: ConntrackConfig{
 			Capacity: DefaultConntrackSize,
 			Timeouts: ConntrackTimeouts{TCP: 900 * time.Second, TCPFin: 120 * time.Second, UDP: 300 * time.Second},

@@ -101,6 +101,9 @@ func (c *Config) validateGlobals() error {
 			return Errorf(f.path, "%q is not an IP:port", f.value)
 		}
 	}
+	if err := c.validateBGP(); err != nil {
+		return err
+	}
 	if err := c.Sync.validate(); err != nil {
 		return err
 	}
