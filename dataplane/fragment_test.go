@@ -164,15 +164,14 @@ func bigPayload(n int) []byte {
 }
 
 type fragCase struct {
-	name           string
-	client, vip    string
-	skip           int // outer header on the way to the real server
-	real           string
-	realPort       uint16
-	newSrc         string // "" = the client (DR, NAT, TUN)
-	replyThrough   bool   // NAT and FULLNAT: the reply comes back through the director
-	realMAC        header.MAC
-	replyIsTunnel6 bool
+	name         string
+	client, vip  string
+	skip         int // outer header on the way to the real server
+	real         string
+	realPort     uint16
+	newSrc       string // "" = the client (DR, NAT, TUN)
+	replyThrough bool   // NAT and FULLNAT: the reply comes back through the director
+	realMAC      header.MAC
 }
 
 var fragCases = []fragCase{
