@@ -63,6 +63,9 @@ func (w *Worker) process(pkt *packet, res header.ParseResult, ref conntrack.Ref,
 			}
 			return w.drop(DropReplyNoConn)
 		}
+		if t.ownSource(&p.Src) {
+			return w.drop(DropSpoofedSource)
+		}
 		if svc.Spec.SynProxy && p.Proto == header.ProtocolTCP {
 			return w.proxyNew(pkt, svc, &tuple)
 		}
@@ -76,6 +79,8 @@ func (w *Worker) process(pkt *packet, res header.ParseResult, ref conntrack.Ref,
 		}
 		w.learnSource(pkt)
 		dir = conntrack.DirIn
+	} else if dir == conntrack.DirOut && !w.fromItsRealServer(w.conns.Conn(ref), pkt) {
+		return w.drop(DropSpoofedReply)
 	} else if c := w.conns.Conn(ref); c.Flags&connProxyPending != 0 {
 		return w.proxyPendingPacket(pkt, ref, c, dir)
 	}

@@ -57,6 +57,8 @@ const (
 	DropFrameTooLarge       // a handed-off frame does not fit a slot
 	DropHandoffLoop         // handed between workers too often (tables changing under it)
 	DropDRRealNotOnLink     // DR: the real server is reached through a gateway, which would route the VIP back
+	DropSpoofedReply        // a reply to a NAT/FULLNAT connection not from its real server\'s port (and MAC, on-link)
+	DropSpoofedSource       // a new connection from a VIP or a FULLNAT local address
 	// SYN proxy (synproxy.go).
 	DropSynproxyNoRoom          // the frame's buffer cannot hold the answer
 	DropSynproxyNoHandshake     // a segment without a connection that is neither a SYN nor an ACK
@@ -107,6 +109,8 @@ var dropNames = [NumDrops]string{
 	DropFrameTooLarge:           "frame_too_large",
 	DropHandoffLoop:             "handoff_loop",
 	DropDRRealNotOnLink:         "dr_real_not_on_link",
+	DropSpoofedReply:            "spoofed_reply",
+	DropSpoofedSource:           "spoofed_source",
 	DropSynproxyNoRoom:          "synproxy_no_room",
 	DropSynproxyNoHandshake:     "synproxy_no_handshake",
 	DropSynproxyACKThrottled:    "synproxy_ack_throttled",
