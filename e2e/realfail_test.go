@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -125,5 +126,40 @@ func TestReloadWhileServerDead(t *testing.T) {
 	}
 	if failed > 0 {
 		t.Fatalf("%d of %d new connections failed after the dead server left the table; first: %v", failed, total, first)
+	}
+}
+
+// TestRemovedWhileDownComesBack: a real server that its health check took
+// out and that the operator then removed from the file, repaired and put
+// back, is checked afresh and returns to rotation. (The check's "down"
+// verdict used to outlive the check: the server stayed out for good while
+// its new check, starting up, never reported a transition.)
+func TestRemovedWhileDownComesBack(t *testing.T) {
+	topo, servers, d, scraper := failoverBed(t, "frb")
+	if err := servers[1].Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitOutOfTable(t, scraper, testbed.RealAddr(2), 3*time.Second)
+
+	without := strings.Replace(failoverConfig(), ", "+real(2, 1), "", 1)
+	if d.reload(without) {
+		t.Fatalf("reload refused:\n%s", d.output)
+	}
+	repaired, err := topo.Reals[1].ServeHTTP("r2", "0.0.0.0:80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { repaired.Close() })
+	if d.reload(failoverConfig()) {
+		t.Fatalf("reload refused:\n%s", d.output)
+	}
+	labels := fmt.Sprintf(`real=%q`, testbed.RealAddr(2))
+	for deadline := time.Now().Add(3 * time.Second); scrape(t, scraper).count("fastlvs_real_server_weight", labels) == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("r2, repaired and back in the file, still out of the table 3 s later:\n%s", lastLines(d.output.String(), 8))
+		}
+	}
+	if got := shares(drive(t, topo, "tcp", "198.18.0.10", 80, 30)); got["r2"] == 0 {
+		t.Fatalf("r2 back in the table but answers nothing: %v", got)
 	}
 }

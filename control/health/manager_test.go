@@ -162,3 +162,45 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestRemovedTargetResumesItsStatus: a target removed while down and given
+// again resumes "down" — no fresh "up" puts a dead server back in rotation
+// untested — and comes up by rise successes once it answers; after Forget it
+// starts afresh.
+func TestRemovedTargetResumesItsStatus(t *testing.T) {
+	closed := newTCPServer(t)
+	closed.stop()
+	rec := newRecorder()
+	m := newTestManager(t, Options{OnChange: rec.onChange})
+	fast := Spec{Interval: 20 * time.Millisecond, Timeout: time.Second, Rise: 2, Fall: 1}
+	dead := Target{Key: "r", Addr: closed.addr, Spec: fast}
+	m.Update([]Target{dead})
+	if e := rec.waitFor(t, 1, 5*time.Second); e.Up {
+		t.Fatalf("first event %+v, want down", e)
+	}
+	m.Update(nil)
+	m.Update([]Target{dead})
+	if st, _ := m.Status("r"); st.Up {
+		t.Fatalf("re-added target = %+v, want still down", st)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if events := rec.all(); len(events) != 1 {
+		t.Fatalf("events after re-adding a dead target: %+v, want none", events[1:])
+	}
+
+	// Back with a live address: up after rise successes, one event.
+	srv := newTCPServer(t)
+	m.Update(nil)
+	m.Update([]Target{{Key: "r", Addr: srv.addr, Spec: fast}})
+	if e := rec.waitFor(t, 2, 5*time.Second); !e.Up {
+		t.Fatalf("second event %+v, want up", e)
+	}
+
+	// Forgotten: a new start, up without an event.
+	m.Update(nil)
+	m.Forget("r")
+	m.Update([]Target{{Key: "r", Addr: srv.addr, Spec: fast}})
+	if st, _ := m.Status("r"); !st.Up || st.Transitions != 0 {
+		t.Fatalf("forgotten target = %+v, want a fresh start", st)
+	}
+}
