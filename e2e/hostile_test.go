@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"net/netip"
@@ -191,34 +192,52 @@ func TestSYNFloodSmallTable(t *testing.T) {
 }
 
 // TestUDPFloodSmallTable: spoofed UDP datagrams from random sources of
-// 198.18.128.0/17 flood the UDP service for 10 s, filling the 4096-entry
-// table; a keep-alive TCP connection and a UDP flow, both established
-// before, each answer a request every 100 ms throughout, none failing.
+// 198.18.128.0/17 flood the UDP echo service for 10 s, filling the
+// 4096-entry table. The echo servers answer the flood too, but its sources
+// never speak again, so its entries stay embryonic and make room for new
+// ones. A keep-alive TCP connection and a UDP flow, both established before,
+// and a new UDP flow each 100 ms all get their answers throughout.
 func TestUDPFloodSmallTable(t *testing.T) {
 	topo, spoof, scraper := floodBed(t, "fuf")
-	established := openKeepAlives(t, topo.Clients[0], "198.18.0.10:80", 1)
-	flow := openUDPFlow(t, topo.Clients[0], topo.ClientAddrs[0]+":40007", "198.18.0.10:7")
+	client, vip := topo.Clients[0], "198.18.0.10:7"
+	established := openKeepAlives(t, client, "198.18.0.10:80", 1)
+	flow := openUDPFlow(t, client, topo.ClientAddrs[0]+":40007", vip)
+	var newFlows atomic.Int64
+	newFlow := func() error {
+		newFlows.Add(1)
+		f, err := dialUDPFlow(client, topo.ClientAddrs[0], vip)
+		if err != nil {
+			return err
+		}
+		defer f.conn.Close()
+		return f.request()
+	}
 	before := scrape(t, scraper)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	established.exercise(100*time.Millisecond, flow.request)
+	established.exercise(100*time.Millisecond, func() error { return errors.Join(flow.request(), newFlow()) })
 	const rate = 10_000 // fills the table in half a second and stays within what one worker forwards here
-	sent := spoof.flood(ctx, unix.IPPROTO_UDP, netip.MustParseAddrPort("198.18.0.10:7"), 3_000_000, rate, 10*time.Second)
+	sent := spoof.flood(ctx, unix.IPPROTO_UDP, netip.MustParseAddrPort(vip), 3_000_000, rate, 10*time.Second)
 	requests, failed, first := established.finish()
 	after := scrape(t, scraper)
 
 	delta := func(name, labels string) float64 { return after.sum(name, labels) - before.sum(name, labels) }
-	t.Logf("flood: %d spoofed datagrams in 10 s; created %.0f connections, evicted %.0f, refused %.0f (table full), table holds %.0f; %.0f frames lost to a full RX ring",
-		sent, delta("fastlvs_worker_connections_created_total", ""), delta("fastlvs_worker_conntrack_embryonic_evicted_total", ""),
-		delta("fastlvs_worker_dropped_packets_total", `reason="conn_table_full"`), after.sum("fastlvs_worker_connections", ""),
-		delta("fastlvs_xsk_rx_ring_full_total", ""))
-	t.Logf("established TCP connection and UDP flow: %d of %d requests failed", failed, requests)
+	created := delta("fastlvs_worker_connections_created_total", "")
+	evicted := delta("fastlvs_worker_conntrack_embryonic_evicted_total", "")
+	refused := delta("fastlvs_worker_dropped_packets_total", `reason="conn_table_full"`)
+	t.Logf("flood: %d spoofed datagrams in 10 s; created %.0f connections, evicted %.0f embryonic ones, refused %.0f (table full); %.0f frames lost to a full RX ring",
+		sent, created, evicted, refused, delta("fastlvs_xsk_rx_ring_full_total", ""))
+	t.Logf("established TCP connection, UDP flow and %d new UDP flows: %d of %d requests failed", newFlows.Load(), failed, requests)
 	if failed > 0 {
-		t.Errorf("%d of %d requests on the established TCP connection and UDP flow failed; first: %v", failed, requests, first)
+		t.Errorf("%d of %d requests failed (established TCP connection, established UDP flow, new UDP flows); first: %v", failed, requests, first)
 	}
-	if full := after.sum("fastlvs_worker_connections", ""); full < floodCapacity*9/10 {
-		t.Errorf("the table holds %.0f connections after the flood: it was never near its %d capacity", full, floodCapacity)
+	if created < 10*floodCapacity {
+		t.Errorf("the workers created only %.0f connections from %d spoofed datagrams: the flood did not press the table", created, sent)
+	}
+	if created-evicted > floodCapacity || refused > 0 {
+		t.Errorf("created %.0f, evicted %.0f, refused %.0f: answered-once flood entries must make room in a %d-entry table",
+			created, evicted, refused, floodCapacity)
 	}
 }
 
@@ -228,18 +247,27 @@ type udpFlow struct{ conn net.Conn }
 
 func openUDPFlow(t *testing.T, client *testbed.Host, local, remote string) *udpFlow {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn, err := client.DialFrom(ctx, "udp4", local, remote)
+	f, err := dialUDPFlow(client, local, remote)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close() })
-	f := &udpFlow{conn: conn}
+	t.Cleanup(func() { f.conn.Close() })
 	if err := f.request(); err != nil {
 		t.Fatalf("UDP flow before the flood: %v", err)
 	}
 	return f
+}
+
+// dialUDPFlow opens a flow from local (an address, or address:port) to
+// remote.
+func dialUDPFlow(client *testbed.Host, local, remote string) (*udpFlow, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := client.DialFrom(ctx, "udp4", local, remote)
+	if err != nil {
+		return nil, err
+	}
+	return &udpFlow{conn: conn}, nil
 }
 
 // request sends one datagram on the flow and waits for the echo, sending
