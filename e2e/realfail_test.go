@@ -13,21 +13,24 @@ import (
 
 // failoverConfig: one wlc NAT service over three real servers, checked by a
 // TCP connect every 0.5 s, out after 2 failures.
-func failoverConfig() string {
+func failoverConfig() string { return failoverConfigOf(real(1, 1), real(2, 1), real(3, 1)) }
+
+func failoverConfigOf(reals ...string) string {
 	return `interfaces: [eth1]
 services:
   - {vip: 198.18.0.10, port: 80, protocol: tcp, scheduler: wlc, forward: nat,
      health_check: {type: tcp, interval: 500ms, timeout: 300ms, rise: 2, fall: 2},
-     real_servers: [` + real(1, 1) + ", " + real(2, 1) + ", " + real(3, 1) + `]}
+     real_servers: [` + strings.Join(reals, ", ") + `]}
 `
 }
 
-// failoverBed is a NAT topology with one client, three real servers and a
-// director exporting metrics, and a metrics scraper.
-func failoverBed(t *testing.T, prefix string) (*testbed.Topology, []*testbed.Server, *director, *http.Client) {
+// failoverBed is a NAT topology with one client, three real servers (and
+// more, serving but not configured, if reals > 3) and a director exporting
+// metrics, and a metrics scraper.
+func failoverBed(t *testing.T, prefix string, reals int) (*testbed.Topology, []*testbed.Server, *director, *http.Client) {
 	t.Helper()
 	bed := testbed.ForTest(t, prefix)
-	topo, err := testbed.BuildTopology(bed, testbed.TopologyOptions{Mode: testbed.ModeNAT, Clients: 1})
+	topo, err := testbed.BuildTopology(bed, testbed.TopologyOptions{Mode: testbed.ModeNAT, Clients: 1, Reals: reals})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +61,7 @@ func waitOutOfTable(t *testing.T, scraper *http.Client, addr string, within time
 // check has taken it out of the table, no new connection fails — not even
 // one whose tuple the director last saw going to the dead server.
 func TestRealServerFailureUnderLoad(t *testing.T) {
-	topo, servers, _, scraper := failoverBed(t, "frf")
+	topo, servers, _, scraper := failoverBed(t, "frf", 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	load := startChurn(ctx, t, topo.Clients[0], "198.18.0.10:80", 1200, 24, 10*time.Second)
@@ -91,7 +94,7 @@ func TestRealServerFailureUnderLoad(t *testing.T) {
 // reloaded (unchanged) every 2 s: no new connection fails after the
 // removal.
 func TestReloadWhileServerDead(t *testing.T) {
-	topo, servers, d, scraper := failoverBed(t, "frr")
+	topo, servers, d, scraper := failoverBed(t, "frr", 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
 	load := startChurn(ctx, t, topo.Clients[0], "198.18.0.10:80", 1200, 24, 14*time.Second)
@@ -135,7 +138,7 @@ func TestReloadWhileServerDead(t *testing.T) {
 // verdict used to outlive the check: the server stayed out for good while
 // its new check, starting up, never reported a transition.)
 func TestRemovedWhileDownComesBack(t *testing.T) {
-	topo, servers, d, scraper := failoverBed(t, "frb")
+	topo, servers, d, scraper := failoverBed(t, "frb", 3)
 	if err := servers[1].Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -161,5 +164,38 @@ func TestRemovedWhileDownComesBack(t *testing.T) {
 	}
 	if got := shares(drive(t, topo, "tcp", "198.18.0.10", 80, 30)); got["r2"] == 0 {
 		t.Fatalf("r2 back in the table but answers nothing: %v", got)
+	}
+}
+
+// TestReloadAddsDeadServer: under the same churn, a reload adds a real
+// server that is down. It must not take connections until its first check
+// says so: a new server starts up, and with wlc — it has no connections —
+// it would get nearly every new one for fall×interval.
+func TestReloadAddsDeadServer(t *testing.T) {
+	topo, servers, d, _ := failoverBed(t, "fra", 4)
+	if err := servers[3].Close(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	load := startChurn(ctx, t, topo.Clients[0], "198.18.0.10:80", 1200, 24, 6*time.Second)
+	// The director knows r4's MAC already, as it would a server it served
+	// before: nothing delays its first connections.
+	if _, err := topo.Director.Run("ping", "-c", "1", "-W", "1", testbed.RealAddr(4)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	reloaded := time.Now()
+	if d.reload(failoverConfigOf(real(1, 1), real(2, 1), real(3, 1), real(4, 1))) {
+		t.Fatalf("reload refused:\n%s", d.output)
+	}
+	outcomes := load.wait()
+	failed, total, first := failuresSince(outcomes, outcomes[0].at)
+	after, totalAfter, _ := failuresSince(outcomes, reloaded)
+	t.Logf("%d of %d connections failed, %d of the %d after the reload that added the dead r4", failed, total, after, totalAfter)
+	// The first check answers within milliseconds (connection refused);
+	// until its verdict is in the table, a few connections may reach r4.
+	if after > 30 {
+		t.Fatalf("%d of %d connections failed after a reload added a dead server; first: %v", after, totalAfter, first)
 	}
 }

@@ -204,3 +204,32 @@ func TestRemovedTargetResumesItsStatus(t *testing.T) {
 		t.Fatalf("forgotten target = %+v, want a fresh start", st)
 	}
 }
+
+// TestUnprovenTargetDownAtFirstFailure: a target that never passed a check
+// goes down at its first failure, whatever Fall says; one that passed needs
+// Fall failures in a row.
+func TestUnprovenTargetDownAtFirstFailure(t *testing.T) {
+	closed := newTCPServer(t)
+	closed.stop()
+	srv := newTCPServer(t)
+	rec := newRecorder()
+	m := newTestManager(t, Options{OnChange: rec.onChange})
+	spec := Spec{Interval: time.Hour, Timeout: time.Second, Fall: 3}
+	m.Update([]Target{{Key: "dead", Addr: closed.addr, Spec: spec}, {Key: "live", Addr: srv.addr, Spec: spec}})
+	if e := rec.waitFor(t, 1, 5*time.Second); e.Key != "dead" || e.Up {
+		t.Fatalf("first event %+v, want dead down", e)
+	}
+	if st, _ := m.Status("dead"); st.Checks != 1 {
+		t.Fatalf("dead went down after %d checks, want 1", st.Checks)
+	}
+	waitUntil(t, 5*time.Second, "live checked", func() bool { st, _ := m.Status("live"); return st.Checks == 1 })
+
+	// live, proven, now fails: still up after one failure (its next check is an hour away).
+	srv.stop()
+	spec.Interval = 30 * time.Millisecond
+	m.Update([]Target{{Key: "dead", Addr: closed.addr, Spec: spec}, {Key: "live", Addr: srv.addr, Spec: spec}})
+	waitUntil(t, 5*time.Second, "live failing", func() bool { st, _ := m.Status("live"); return st.Failures >= 1 })
+	if st, _ := m.Status("live"); st.Failures < 3 && !st.Up {
+		t.Fatalf("proven target down after %d failures, want %d", st.Failures, spec.Fall)
+	}
+}
