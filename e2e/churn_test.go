@@ -36,7 +36,8 @@ const churnPorts = "40000 40200"
 
 // startChurn runs rate connections a second from client to addr for at most
 // duration, over parallel goroutines, until ctx ends; each connection has
-// 3 s to be answered.
+// 6 s to be answered (three SYNs: a failure is a refusal or a server that
+// never answers, not one lost packet on a busy two-core machine).
 func startChurn(ctx context.Context, tb testing.TB, client *testbed.Host, addr string, rate, parallel int, duration time.Duration) *churn {
 	tb.Helper()
 	if err := client.Sysctl("net.ipv4.ip_local_port_range", churnPorts); err != nil {
@@ -96,7 +97,7 @@ func (c *churn) snapshot() []churnOutcome {
 // http10Get makes one HTTP/1.0 request on a new connection and returns the
 // name of the real server that answered.
 func http10Get(ctx context.Context, client *testbed.Host, addr string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 6*time.Second)
 	defer cancel()
 	conn, err := client.DialContext(ctx, "tcp", addr)
 	if err != nil {
