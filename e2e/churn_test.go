@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -137,4 +138,37 @@ func failuresSince(outcomes []churnOutcome, t time.Time) (failed, total int, fir
 		}
 	}
 	return failed, total, first
+}
+
+// describeFailures says how the connections started at or after t failed:
+// by kind of error, and when the first and last of them started.
+func describeFailures(outcomes []churnOutcome, t time.Time) string {
+	kinds := map[string]int{}
+	var firstAt, lastAt time.Duration
+	n := 0
+	for _, o := range outcomes {
+		if o.at.Before(t) || o.err == nil {
+			continue
+		}
+		at := o.at.Sub(t)
+		if n == 0 {
+			firstAt = at
+		}
+		lastAt = at
+		n++
+		switch msg := o.err.Error(); {
+		case strings.Contains(msg, "refused"):
+			kinds["refused"]++
+		case strings.Contains(msg, "reset"):
+			kinds["reset"]++
+		case strings.Contains(msg, "timeout"):
+			kinds["timeout"]++
+		default:
+			kinds["other"]++
+		}
+	}
+	if n == 0 {
+		return "none"
+	}
+	return fmt.Sprintf("%v, started %v to %v after", kinds, firstAt.Round(time.Millisecond), lastAt.Round(time.Millisecond))
 }

@@ -78,12 +78,13 @@ func TestRealServerFailureUnderLoad(t *testing.T) {
 	failedAll, total, _ := failuresSince(outcomes, outcomes[0].at)
 	failedDown, _, _ := failuresSince(outcomes, killed)
 	failedAfter, totalAfter, first := failuresSince(outcomes, removed)
-	t.Logf("%d connections in %v (%.0f/s); %d failed in all, %d between the kill and the removal (%v), %d of %d after",
+	t.Logf("%d connections in %v (%.0f/s); %d failed in all (%s), %d between the kill and the removal (%v), %d of %d after",
 		total, outcomes[len(outcomes)-1].at.Sub(outcomes[0].at).Round(time.Millisecond),
 		float64(total)/outcomes[len(outcomes)-1].at.Sub(outcomes[0].at).Seconds(),
-		failedAll, failedDown-failedAfter, removed.Sub(killed).Round(time.Millisecond), failedAfter, totalAfter)
+		failedAll, describeFailures(outcomes, outcomes[0].at), failedDown-failedAfter, removed.Sub(killed).Round(time.Millisecond), failedAfter, totalAfter)
 	if failedAfter > 0 {
-		t.Fatalf("%d of %d new connections failed after the dead server left the table; first: %v", failedAfter, totalAfter, first)
+		t.Fatalf("%d of %d new connections failed after the dead server left the table (%s); first: %v",
+			failedAfter, totalAfter, describeFailures(outcomes, removed), first)
 	}
 	if rate := float64(totalAfter) / time.Since(removed).Seconds(); totalAfter < 3000 {
 		t.Fatalf("only %d connections after the removal (%.0f/s): the load was too light to show anything", totalAfter, rate)
@@ -129,7 +130,8 @@ func TestReloadWhileServerDead(t *testing.T) {
 		t.Logf("reload %d: %d of %d connections in the 2 s after it failed", i+1, n, m)
 	}
 	if failed > 0 {
-		t.Fatalf("%d of %d new connections failed after the dead server left the table; first: %v", failed, total, first)
+		t.Fatalf("%d of %d new connections failed after the dead server left the table (%s); first: %v",
+			failed, total, describeFailures(outcomes, removed), first)
 	}
 }
 
@@ -198,6 +200,7 @@ func TestReloadAddsDeadServer(t *testing.T) {
 	// The first check answers within milliseconds (connection refused);
 	// until its verdict is in the table, a few connections may reach r4.
 	if after*100 > totalAfter*2 {
-		t.Fatalf("%d of %d connections failed after a reload added a dead server; first: %v", after, totalAfter, first)
+		t.Fatalf("%d of %d connections failed after a reload added a dead server (%s); first: %v",
+			after, totalAfter, describeFailures(outcomes, reloaded), first)
 	}
 }
