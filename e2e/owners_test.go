@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"fastlvs/testbed"
@@ -53,17 +54,28 @@ func TestReloadKeepsOwnersTwoWorkers(t *testing.T) {
 	if d.reload(persistent) {
 		t.Fatalf("reload refused:\n%s", d.output)
 	}
+	// Every connection at once, so that broken ones (each waits out its
+	// 3 s deadline) fail the test in seconds, not minutes.
+	var mu sync.Mutex
 	failed := 0
 	var first error
 	for round := range 3 {
+		var wg sync.WaitGroup
 		for i, c := range conns {
-			if _, err := c.get(); err != nil {
-				failed++
-				if first == nil {
-					first = fmt.Errorf("connection %d, round %d: %w", i, round, err)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := c.get(); err != nil {
+					mu.Lock()
+					failed++
+					if first == nil {
+						first = fmt.Errorf("connection %d, round %d: %w", i, round, err)
+					}
+					mu.Unlock()
 				}
-			}
+			}()
 		}
+		wg.Wait()
 	}
 	t.Logf("after adding a /24-persistent service: %d of %d requests on 200 established connections failed", failed, 3*len(conns))
 	if failed > 0 {
