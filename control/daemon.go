@@ -5,6 +5,7 @@ import (
 	"fastlvs/control/config"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
 	"sync"
@@ -96,7 +97,14 @@ func (d *Daemon) Config() *config.Config {
 // applyLocked compiles cfg with the current overrides into a new table and
 // publishes it. On any error the running table stays as it was.
 func (d *Daemon) applyLocked(cfg *config.Config) error {
-	spec, err := CompileTable(cfg, d.overrides)
+	// A verdict on a real server that keeps its place but lost its check is
+	// void. One on a server that left the file stays: the health manager
+	// remembers it too, and the server resumes it if it comes back.
+	overrides := maps.Clone(d.overrides)
+	for _, key := range uncheckedRealServers(cfg) {
+		delete(overrides, key)
+	}
+	spec, err := CompileTable(cfg, overrides)
 	if err != nil {
 		return err
 	}
@@ -112,6 +120,7 @@ func (d *Daemon) applyLocked(cfg *config.Config) error {
 		return fmt.Errorf("publish table: %w", err)
 	}
 	d.cfg = cfg
+	d.overrides = overrides
 	d.draining = draining
 	d.observeTableLocked(cfg, &spec)
 	return nil

@@ -153,7 +153,8 @@ type ConntrackTimeouts struct {
 
 // ConntrackPressure defends a filling table against floods of half-open
 // connections: from HighPercent of the capacity, a connection that never
-// completed its handshake (or a UDP flow never answered) lives only
+// completed its handshake (or a UDP flow whose client never spoke again
+// after an answer) lives only
 // EmbryonicTimeout; when the table is full, a new connection replaces a
 // random old half-open one. Established connections are never touched.
 type ConntrackPressure struct {

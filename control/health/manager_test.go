@@ -164,3 +164,74 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestRemovedTargetResumesItsStatus: a target removed while down and given
+// again resumes "down" — no fresh "up" puts a dead server back in rotation
+// untested — and comes up by rise successes once it answers; after Forget it
+// starts afresh.
+func TestRemovedTargetResumesItsStatus(t *testing.T) {
+	closed := newTCPServer(t)
+	closed.stop()
+	rec := newRecorder()
+	m := newTestManager(t, Options{OnChange: rec.onChange})
+	fast := Spec{Interval: 20 * time.Millisecond, Timeout: time.Second, Rise: 2, Fall: 1}
+	dead := Target{Key: "r", Addr: closed.addr, Spec: fast}
+	m.Update([]Target{dead})
+	if e := rec.waitFor(t, 1, 5*time.Second); e.Up {
+		t.Fatalf("first event %+v, want down", e)
+	}
+	m.Update(nil)
+	m.Update([]Target{dead})
+	if st, _ := m.Status("r"); st.Up {
+		t.Fatalf("re-added target = %+v, want still down", st)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if events := rec.all(); len(events) != 1 {
+		t.Fatalf("events after re-adding a dead target: %+v, want none", events[1:])
+	}
+
+	// Back with a live address: up after rise successes, one event.
+	srv := newTCPServer(t)
+	m.Update(nil)
+	m.Update([]Target{{Key: "r", Addr: srv.addr, Spec: fast}})
+	if e := rec.waitFor(t, 2, 5*time.Second); !e.Up {
+		t.Fatalf("second event %+v, want up", e)
+	}
+
+	// Forgotten: a new start, up without an event.
+	m.Update(nil)
+	m.Forget("r")
+	m.Update([]Target{{Key: "r", Addr: srv.addr, Spec: fast}})
+	if st, _ := m.Status("r"); !st.Up || st.Transitions != 0 {
+		t.Fatalf("forgotten target = %+v, want a fresh start", st)
+	}
+}
+
+// TestUnprovenTargetDownAtFirstFailure: a target that never passed a check
+// goes down at its first failure, whatever Fall says; one that passed needs
+// Fall failures in a row.
+func TestUnprovenTargetDownAtFirstFailure(t *testing.T) {
+	closed := newTCPServer(t)
+	closed.stop()
+	srv := newTCPServer(t)
+	rec := newRecorder()
+	m := newTestManager(t, Options{OnChange: rec.onChange})
+	spec := Spec{Interval: time.Hour, Timeout: time.Second, Fall: 3}
+	m.Update([]Target{{Key: "dead", Addr: closed.addr, Spec: spec}, {Key: "live", Addr: srv.addr, Spec: spec}})
+	if e := rec.waitFor(t, 1, 5*time.Second); e.Key != "dead" || e.Up {
+		t.Fatalf("first event %+v, want dead down", e)
+	}
+	if st, _ := m.Status("dead"); st.Checks != 1 {
+		t.Fatalf("dead went down after %d checks, want 1", st.Checks)
+	}
+	waitUntil(t, 5*time.Second, "live checked", func() bool { st, _ := m.Status("live"); return st.Checks == 1 })
+
+	// live, proven, now fails: still up after one failure (its next check is an hour away).
+	srv.stop()
+	spec.Interval = 30 * time.Millisecond
+	m.Update([]Target{{Key: "dead", Addr: closed.addr, Spec: spec}, {Key: "live", Addr: srv.addr, Spec: spec}})
+	waitUntil(t, 5*time.Second, "live failing", func() bool { st, _ := m.Status("live"); return st.Failures >= 1 })
+	if st, _ := m.Status("live"); st.Failures < 3 && !st.Up {
+		t.Fatalf("proven target down after %d failures, want %d", st.Failures, spec.Fall)
+	}
+}
