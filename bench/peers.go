@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -151,13 +150,4 @@ func (testpmdForwarder) Start(t *Topology) (Running, error) {
 	}
 	time.Sleep(settle)
 	return &processRunning{p: p, sig: syscall.SIGINT, cleanup: func() error { return os.RemoveAll(runDir) }}, nil
-}
-
-// stopAll stops every running forwarder, newest first.
-func stopAll(rs []Running) error {
-	var errs []error
-	for i := len(rs) - 1; i >= 0; i-- {
-		errs = append(errs, rs[i].Stop())
-	}
-	return errors.Join(errs...)
 }

@@ -67,14 +67,6 @@ func loadXDP(h *testbed.Host, iface, name string, insns asm.Instructions, maps .
 	return p, nil
 }
 
-// attachPass attaches a program that passes every frame.
-func attachPass(h *testbed.Host, iface string) (*xdpProgram, error) {
-	return loadXDP(h, iface, "fbn_pass", asm.Instructions{
-		asm.Mov.Imm(asm.R0, xdpPass),
-		asm.Return(),
-	})
-}
-
 // countDropInstructions counts every frame in slot 0 of a per-CPU array and
 // drops it: each CPU increments its own counter, so no atomics are needed.
 func countDropInstructions(counterFD int) asm.Instructions {

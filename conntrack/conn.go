@@ -69,7 +69,8 @@ const (
 	metaOutLocal // the reply goes to Local:LocalPort (FULLNAT) instead of Client:ClientPort (NAT)
 	metaIndexed  // template only: present in the template index (cleared by RemoveTemplate)
 	metaArmed    // linked in a wheel list
-	metaReplied  // non-TCP conn answered (see Conn.Replied)
+	metaReplied  // the conn proved two live ends (see Conn.Replied)
+	metaAnswered // non-TCP conn with a reply tuple: the real server answered, the client has not spoken since
 )
 
 // IsTemplate reports whether the record is a persistence template (Range lists both kinds).

@@ -10,7 +10,7 @@
 //  4. once per batch the worker calls Expire with a work budget; expired records are handed to a callback and freed.
 //
 // A table filling with conns that never had a second end (a spoofed SYN or UDP flood) defends itself: short
-// timeouts for them above a high-water mark, eviction of one of them when full, never of an answered conn
+// timeouts for them above a high-water mark, eviction of one of them when full, never of a confirmed conn
 // (pressure.go). Every hash is keyed from crypto/rand per table, so clients cannot aim tuples at one probe chain.
 //
 // Layout (justified in table.go): records live in one pointer-free slab ([]Conn) addressed by Ref (uint32, 0 = none),

@@ -8,13 +8,14 @@ import (
 
 // modelConn is the reference model's view of one conn.
 type modelConn struct {
-	ref     Ref
-	in, out Tuple
-	hasOut  bool
-	state   State
-	expires int64 // exact deadline in ns
-	born    uint32
-	replied bool
+	ref      Ref
+	in, out  Tuple
+	hasOut   bool
+	state    State
+	expires  int64 // exact deadline in ns
+	born     uint32
+	replied  bool
+	answered bool // non-TCP with a reply tuple: answered since the client last spoke
 }
 
 // embryonic is the model of Conn.embryonic.
@@ -144,8 +145,15 @@ func runModel(t *testing.T, seed uint64, capacity int, evict bool) {
 				t.Fatalf("seed %d step %d: update %v→%v, model %v→%v", seed, step, old, next, m.state, want)
 			}
 			m.state = next
-			if dir == DirOut || (proto != protoTCP && !m.hasOut && uint32((now-tab.clockBase)>>tickShift)-m.born >= repliedAfterTicks) {
-				m.replied = true
+			switch {
+			case proto == protoTCP:
+				m.replied = m.replied || dir == DirOut
+			case m.hasOut && dir == DirOut:
+				m.answered = true
+			case m.hasOut:
+				m.replied = m.replied || m.answered
+			default:
+				m.replied = m.replied || uint32((now-tab.clockBase)>>tickShift)-m.born >= repliedAfterTicks
 			}
 			if tab.Conn(m.ref).Replied() != m.replied {
 				t.Fatalf("seed %d step %d: replied = %v, model %v", seed, step, !m.replied, m.replied)

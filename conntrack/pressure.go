@@ -10,8 +10,9 @@ import (
 //
 //   - Embryonic conns are TCP conns that never completed a handshake (State.Embryonic), or whose real server never
 //     answered although its replies pass the director (NAT, FULLNAT: a spoofed SYN then ACK reaches ESTABLISHED
-//     in IPVS's state table without the server), and UDP/ICMP conns never answered (Conn.Replied). A
-//     spoofed-source flood makes nothing else.
+//     in IPVS's state table without the server), and UDP/ICMP conns whose client never spoke again after an
+//     answer (Conn.Replied): a service answers a spoofed datagram as readily as a real one, but only a real
+//     client hears the answer. A spoofed-source flood makes nothing else.
 //   - While the table holds at least Pressure.High × Capacity conns, an embryonic conn's timer is armed with
 //     Pressure.EmbryonicTimeout instead of its state's timeout (counted in Stats.PressureShortened), so the wheel
 //     reclaims the flood within seconds instead of a minute.
@@ -35,11 +36,11 @@ func DefaultPressure() Pressure { return Pressure{High: 0.75, EmbryonicTimeout: 
 // is half embryonic, 8 samples miss one with probability 1/256; each sample is one cache miss, prefetched together.
 const evictSamples = 8
 
-// Replied reports whether the conn was answered: a packet came from the real server (NAT, FULLNAT), or, for a
-// UDP/ICMP conn whose replies bypass the director (DR, TUN: no reply tuple), the client sent again at least
-// repliedAfterTicks after the conn was made — a spoofed source never does. Update records it; a conn inserted
-// or set (SetState) in a state learned elsewhere, a synced peer's, counts as answered unless the state is an
-// embryonic TCP one.
+// Replied reports whether the conn proved it has two live ends: for TCP, a packet came from the real server
+// (NAT, FULLNAT); for UDP/ICMP, the client sent again after the real server answered (NAT, FULLNAT), or, when
+// replies bypass the director (DR, TUN: no reply tuple), at least repliedAfterTicks after the conn was made — a
+// spoofed source never sends twice. Update records it; a conn inserted or set (SetState) in a state learned
+// elsewhere, a synced peer's, counts as replied unless the state is an embryonic TCP one.
 func (c *Conn) Replied() bool { return c.meta&metaReplied != 0 }
 
 // repliedAfterTicks (~270 ms) keeps a burst of packets of one spoofed tuple from passing as a live DR/TUN flow.
@@ -59,7 +60,18 @@ func (t *Table) noteDirection(r *Conn, dir Dir, now int64) {
 	if r.meta&metaReplied != 0 {
 		return
 	}
-	if dir == DirOut || (r.Proto != protoTCP && r.meta&metaHasOut == 0 && int32(t.clock(now)-r.born) >= repliedAfterTicks) {
+	switch {
+	case r.Proto == protoTCP:
+		if dir == DirOut {
+			r.meta |= metaReplied
+		}
+	case r.meta&metaHasOut != 0:
+		if dir == DirOut {
+			r.meta |= metaAnswered
+		} else if r.meta&metaAnswered != 0 {
+			r.meta |= metaReplied
+		}
+	case int32(t.clock(now)-r.born) >= repliedAfterTicks:
 		r.meta |= metaReplied
 	}
 }

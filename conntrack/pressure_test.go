@@ -136,7 +136,8 @@ func TestPressureShortensEmbryonicTimeouts(t *testing.T) {
 		t.Fatalf("under pressure an established conn lives %v, want 900s", got)
 	}
 
-	// UDP through NAT: unreplied gets the short timeout, a reply restores the full one.
+	// UDP through NAT: unanswered gets the short timeout, and so does one answer (a service answers a spoofed
+	// request too); the client speaking again after the answer restores the full one.
 	c, in, out = natConn(70, 17)
 	udp := mustInsert(t, tab, &c, &in, &out, sec)
 	tab.Update(udp, DirIn, 0, false, sec)
@@ -144,8 +145,12 @@ func TestPressureShortensEmbryonicTimeouts(t *testing.T) {
 		t.Fatalf("unreplied UDP lives %v, want 3s", got)
 	}
 	tab.Update(udp, DirOut, 0, false, 2*sec)
+	if got := timeoutOf(udp, 2*sec); got != 3*time.Second || tab.Conn(udp).Replied() {
+		t.Fatalf("UDP answered once lives %v, want 3s: a spoofed source is answered too", got)
+	}
+	tab.Update(udp, DirIn, 0, false, 2*sec)
 	if got := timeoutOf(udp, 2*sec); got != 300*time.Second || !tab.Conn(udp).Replied() {
-		t.Fatalf("replied UDP lives %v, want 300s", got)
+		t.Fatalf("UDP whose client came back after the answer lives %v, want 300s", got)
 	}
 
 	// UDP through DR (no reply tuple): a burst stays unreplied, a client that comes back later is live.

@@ -62,7 +62,6 @@ type Table struct {
 	clockBase        int64
 	clockSet         bool
 	stats            Stats
-	sink             uint8 // keeps LookupBatch's warming loads alive
 }
 
 // slab hands out refs in [first, end): recycled ones from a free list threaded through Conn.next, then

@@ -16,7 +16,9 @@ package control
 //     its first real server.
 //   - Services added through the API are not health-checked (their check
 //     type is "none"), as with ipvsadm: keepalived's file is where checks live.
-//   - Weights listed are the configured ones, not health-check overrides.
+//   - Weight is the configured weight; a health check's verdict comes
+//     beside it (Health, OutOfRotation, WeightInForce), so -S saves what was
+//     configured and -L can show what is in rotation.
 //   - PersistConns is always 0: templates live in the workers' tables and
 //     are not counted per real server.
 //   - Rates are estimated by sampling the counters every 2 s and smoothing
@@ -27,6 +29,7 @@ package control
 
 import (
 	"errors"
+	"fastlvs/control/config"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -49,15 +52,18 @@ const workerAnswerTimeout = 2 * time.Second
 // the daemon's; dp is nil in tests, which then see no live counters,
 // connections or workers.
 type apiBackend struct {
-	config func() *Config
-	change func(edit func(cfg *Config) error) error
+	config func() *config.Config
+	change func(edit func(cfg *config.Config) error) error
+	// health is the health-check verdict on a real server; nil when nothing
+	// is checked.
+	health func(RealServerKey) (Override, bool)
 	dp     *dataplane.Dataplane
 	rates  *rateEstimator
 }
 
 // newAPIBackend is the api.Backend of d.
 func newAPIBackend(d *Daemon) api.Backend {
-	b := &apiBackend{config: d.Config, change: d.Change, dp: d.Dataplane()}
+	b := &apiBackend{config: d.Config, change: d.Change, health: d.override, dp: d.Dataplane()}
 	b.rates = newRateEstimator(rateInterval, b.sampleTraffic)
 	return b
 }
@@ -74,9 +80,9 @@ var globalScope = errorScope{service: -1, real: -1}
 
 // apply runs edit through the daemon's atomic change and translates what a
 // refusal says into the API's field names.
-func (b *apiBackend) apply(edit func(cfg *Config) (errorScope, error)) error {
+func (b *apiBackend) apply(edit func(cfg *config.Config) (errorScope, error)) error {
 	scope := globalScope
-	err := b.change(func(cfg *Config) error {
+	err := b.change(func(cfg *config.Config) error {
 		var err error
 		scope, err = edit(cfg)
 		return err
@@ -87,7 +93,7 @@ func (b *apiBackend) apply(edit func(cfg *Config) (errorScope, error)) error {
 // apiErrorOf turns a *ConfigError into a *api.FieldError (400); other
 // errors pass unchanged.
 func apiErrorOf(err error, scope errorScope) error {
-	var ce *ConfigError
+	var ce *config.ConfigError
 	if err == nil || !errors.As(err, &ce) {
 		return err
 	}
@@ -138,7 +144,7 @@ func (s errorScope) apiField(configField string) string {
 
 // ---- mapping between the API's types and the configuration ----
 
-func apiKeyOf(sc *ServiceConfig) api.ServiceKey {
+func apiKeyOf(sc *config.ServiceConfig) api.ServiceKey {
 	return api.ServiceKey{Protocol: sc.Protocol, Address: sc.VIP.Unmap(), Port: uint16(sc.Port)}
 }
 
@@ -153,7 +159,7 @@ func dataplaneKeyOf(k api.ServiceKey) dataplane.ServiceKey {
 // serviceIndex finds a service by key; -1 when there is none.
 // findService is the service an edit of k works on, with the scope its
 // errors are named in; a missing service is the error.
-func findService(cfg *Config, k api.ServiceKey, localAddress bool) (*ServiceConfig, errorScope, error) {
+func findService(cfg *config.Config, k api.ServiceKey, localAddress bool) (*config.ServiceConfig, errorScope, error) {
 	i := serviceIndex(cfg, k)
 	scope := errorScope{service: i, real: -1, localAddress: localAddress}
 	if i < 0 {
@@ -162,18 +168,18 @@ func findService(cfg *Config, k api.ServiceKey, localAddress bool) (*ServiceConf
 	return &cfg.Services[i], scope, nil
 }
 
-func serviceIndex(cfg *Config, k api.ServiceKey) int {
-	return slices.IndexFunc(cfg.Services, func(sc ServiceConfig) bool { return apiKeyOf(&sc) == k })
+func serviceIndex(cfg *config.Config, k api.ServiceKey) int {
+	return slices.IndexFunc(cfg.Services, func(sc config.ServiceConfig) bool { return apiKeyOf(&sc) == k })
 }
 
-func realIndex(sc *ServiceConfig, addr netip.AddrPort) int {
-	return slices.IndexFunc(sc.RealServers, func(rc RealServerConfig) bool {
+func realIndex(sc *config.ServiceConfig, addr netip.AddrPort) int {
+	return slices.IndexFunc(sc.RealServers, func(rc config.RealServerConfig) bool {
 		return netip.AddrPortFrom(rc.Address.Unmap(), uint16(rc.Port)) == addr
 	})
 }
 
 // serviceToAPI describes a validated service without live numbers.
-func serviceToAPI(sc *ServiceConfig) api.Service {
+func serviceToAPI(sc *config.ServiceConfig) api.Service {
 	s := api.Service{
 		Key:            apiKeyOf(sc),
 		Scheduler:      sc.Scheduler,
@@ -242,7 +248,7 @@ func flagsFromAPI(scheduler string, flags []string) ([]string, error) {
 
 // setServiceOptions writes the settings ipvsadm -A/-E carry (scheduler,
 // flags, persistence) into sc.
-func setServiceOptions(sc *ServiceConfig, s api.Service) error {
+func setServiceOptions(sc *config.ServiceConfig, s api.Service) error {
 	flags, err := flagsFromAPI(s.Scheduler, s.Flags)
 	if err != nil {
 		return err
@@ -271,7 +277,7 @@ func forwardMismatch(service, real string) string {
 // settleForward makes the service's method want, or says why it cannot:
 // only a service without (other) real servers may change its method.
 // except is the index of a real server being edited, or -1.
-func settleForward(sc *ServiceConfig, want string, except int, field string) error {
+func settleForward(sc *config.ServiceConfig, want string, except int, field string) error {
 	if want == "" || want == sc.Forward {
 		return nil
 	}
@@ -292,12 +298,12 @@ func settleForward(sc *ServiceConfig, want string, except int, field string) err
 
 // realFromAPI builds a real server of sc, whose method is settled: dr and
 // tun, and port 0, take the service's port.
-func realFromAPI(sc *ServiceConfig, rs api.RealServer) RealServerConfig {
+func realFromAPI(sc *config.ServiceConfig, rs api.RealServer) config.RealServerConfig {
 	port := int(rs.Port)
 	if port == 0 || sc.Forward == api.ForwardDR || sc.Forward == api.ForwardTunnel {
 		port = sc.Port
 	}
-	return RealServerConfig{
+	return config.RealServerConfig{
 		Address:        rs.Address.Unmap(),
 		Port:           port,
 		Weight:         int(rs.Weight),
@@ -309,8 +315,8 @@ func realFromAPI(sc *ServiceConfig, rs api.RealServer) RealServerConfig {
 // serviceFromAPI builds a new service. Its method is the one it names, else
 // its first real server's, else fullnat when it lists local addresses, else
 // dr. It is not health-checked.
-func serviceFromAPI(s api.Service) (ServiceConfig, error) {
-	sc := DefaultService()
+func serviceFromAPI(s api.Service) (config.ServiceConfig, error) {
+	sc := config.DefaultService()
 	sc.HealthCheck.Type = "none"
 	sc.Protocol, sc.VIP, sc.Port = s.Key.Protocol, s.Key.Address.Unmap(), int(s.Key.Port)
 	if err := setServiceOptions(&sc, s); err != nil {
@@ -327,7 +333,7 @@ func serviceFromAPI(s api.Service) (ServiceConfig, error) {
 		sc.Forward = api.ForwardFullNAT
 	}
 	if sc.Forward == "" {
-		sc.Forward = DefaultForward
+		sc.Forward = config.DefaultForward
 	}
 	for i, rs := range s.RealServers {
 		if rs.Forward != "" && rs.Forward != sc.Forward {
@@ -340,7 +346,7 @@ func serviceFromAPI(s api.Service) (ServiceConfig, error) {
 
 // ---- edits: pure functions of the configuration ----
 
-func addService(cfg *Config, s api.Service) (errorScope, error) {
+func addService(cfg *config.Config, s api.Service) (errorScope, error) {
 	scope := errorScope{service: len(cfg.Services), real: -1}
 	if serviceIndex(cfg, s.Key) >= 0 {
 		return scope, api.ErrServiceExists(s.Key)
@@ -353,7 +359,7 @@ func addService(cfg *Config, s api.Service) (errorScope, error) {
 	return scope, nil
 }
 
-func editService(cfg *Config, s api.Service) (errorScope, error) {
+func editService(cfg *config.Config, s api.Service) (errorScope, error) {
 	i := serviceIndex(cfg, s.Key)
 	scope := errorScope{service: i, real: -1}
 	if i < 0 {
@@ -369,7 +375,7 @@ func editService(cfg *Config, s api.Service) (errorScope, error) {
 	return scope, settleForward(sc, s.Forward, -1, "forward")
 }
 
-func deleteService(cfg *Config, k api.ServiceKey) (errorScope, error) {
+func deleteService(cfg *config.Config, k api.ServiceKey) (errorScope, error) {
 	i := serviceIndex(cfg, k)
 	if i < 0 {
 		return globalScope, api.ErrServiceNotFound(k)
@@ -378,7 +384,7 @@ func deleteService(cfg *Config, k api.ServiceKey) (errorScope, error) {
 	return globalScope, nil
 }
 
-func addRealServer(cfg *Config, k api.ServiceKey, rs api.RealServer) (errorScope, error) {
+func addRealServer(cfg *config.Config, k api.ServiceKey, rs api.RealServer) (errorScope, error) {
 	sc, scope, err := findService(cfg, k, false)
 	if err != nil {
 		return scope, err
@@ -395,7 +401,7 @@ func addRealServer(cfg *Config, k api.ServiceKey, rs api.RealServer) (errorScope
 	return scope, nil
 }
 
-func editRealServer(cfg *Config, k api.ServiceKey, rs api.RealServer) (errorScope, error) {
+func editRealServer(cfg *config.Config, k api.ServiceKey, rs api.RealServer) (errorScope, error) {
 	sc, scope, err := findService(cfg, k, false)
 	if err != nil {
 		return scope, err
@@ -416,7 +422,7 @@ func editRealServer(cfg *Config, k api.ServiceKey, rs api.RealServer) (errorScop
 	return scope, nil
 }
 
-func deleteRealServer(cfg *Config, k api.ServiceKey, addr netip.AddrPort) (errorScope, error) {
+func deleteRealServer(cfg *config.Config, k api.ServiceKey, addr netip.AddrPort) (errorScope, error) {
 	sc, scope, err := findService(cfg, k, false)
 	if err != nil {
 		return scope, err
@@ -429,7 +435,7 @@ func deleteRealServer(cfg *Config, k api.ServiceKey, addr netip.AddrPort) (error
 	return scope, nil
 }
 
-func addLocalAddress(cfg *Config, k api.ServiceKey, addr netip.Addr) (errorScope, error) {
+func addLocalAddress(cfg *config.Config, k api.ServiceKey, addr netip.Addr) (errorScope, error) {
 	sc, scope, err := findService(cfg, k, true)
 	if err != nil {
 		return scope, err
@@ -448,7 +454,7 @@ func addLocalAddress(cfg *Config, k api.ServiceKey, addr netip.Addr) (errorScope
 	return scope, nil
 }
 
-func deleteLocalAddress(cfg *Config, k api.ServiceKey, addr netip.Addr) (errorScope, error) {
+func deleteLocalAddress(cfg *config.Config, k api.ServiceKey, addr netip.Addr) (errorScope, error) {
 	sc, scope, err := findService(cfg, k, true)
 	if err != nil {
 		return scope, err
@@ -461,13 +467,13 @@ func deleteLocalAddress(cfg *Config, k api.ServiceKey, addr netip.Addr) (errorSc
 	return scope, nil
 }
 
-func timeoutsToAPI(t ConntrackTimeouts) api.Timeouts {
+func timeoutsToAPI(t config.ConntrackTimeouts) api.Timeouts {
 	secs := func(d time.Duration) uint32 { return uint32(d / time.Second) }
 	return api.Timeouts{TCP: secs(t.TCP), TCPFin: secs(t.TCPFin), UDP: secs(t.UDP)}
 }
 
 // setTimeouts writes the non-zero timeouts (0 keeps a value, as ipvsadm --set).
-func setTimeouts(cfg *Config, t api.Timeouts) {
+func setTimeouts(cfg *config.Config, t api.Timeouts) {
 	for _, f := range []struct {
 		secs uint32
 		dst  *time.Duration
@@ -485,6 +491,7 @@ func (b *apiBackend) ListServices() ([]api.Service, error) {
 	out := make([]api.Service, 0, len(cfg.Services))
 	for i := range cfg.Services {
 		s := serviceToAPI(&cfg.Services[i])
+		b.addHealth(&cfg.Services[i], &s)
 		b.addLiveNumbers(&s)
 		out = append(out, s)
 	}
@@ -492,42 +499,42 @@ func (b *apiBackend) ListServices() ([]api.Service, error) {
 }
 
 func (b *apiBackend) AddService(s api.Service) error {
-	return b.apply(func(cfg *Config) (errorScope, error) { return addService(cfg, s) })
+	return b.apply(func(cfg *config.Config) (errorScope, error) { return addService(cfg, s) })
 }
 
 func (b *apiBackend) EditService(s api.Service) error {
-	return b.apply(func(cfg *Config) (errorScope, error) { return editService(cfg, s) })
+	return b.apply(func(cfg *config.Config) (errorScope, error) { return editService(cfg, s) })
 }
 
 func (b *apiBackend) DeleteService(k api.ServiceKey) error {
-	return b.apply(func(cfg *Config) (errorScope, error) { return deleteService(cfg, k) })
+	return b.apply(func(cfg *config.Config) (errorScope, error) { return deleteService(cfg, k) })
 }
 
 func (b *apiBackend) Clear() error {
-	return b.apply(func(cfg *Config) (errorScope, error) {
+	return b.apply(func(cfg *config.Config) (errorScope, error) {
 		cfg.Services = nil
 		return globalScope, nil
 	})
 }
 
 func (b *apiBackend) AddRealServer(k api.ServiceKey, rs api.RealServer) error {
-	return b.apply(func(cfg *Config) (errorScope, error) { return addRealServer(cfg, k, rs) })
+	return b.apply(func(cfg *config.Config) (errorScope, error) { return addRealServer(cfg, k, rs) })
 }
 
 func (b *apiBackend) EditRealServer(k api.ServiceKey, rs api.RealServer) error {
-	return b.apply(func(cfg *Config) (errorScope, error) { return editRealServer(cfg, k, rs) })
+	return b.apply(func(cfg *config.Config) (errorScope, error) { return editRealServer(cfg, k, rs) })
 }
 
 func (b *apiBackend) DeleteRealServer(k api.ServiceKey, addr netip.AddrPort) error {
-	return b.apply(func(cfg *Config) (errorScope, error) { return deleteRealServer(cfg, k, addr) })
+	return b.apply(func(cfg *config.Config) (errorScope, error) { return deleteRealServer(cfg, k, addr) })
 }
 
 func (b *apiBackend) AddLocalAddress(k api.ServiceKey, addr netip.Addr) error {
-	return b.apply(func(cfg *Config) (errorScope, error) { return addLocalAddress(cfg, k, addr) })
+	return b.apply(func(cfg *config.Config) (errorScope, error) { return addLocalAddress(cfg, k, addr) })
 }
 
 func (b *apiBackend) DeleteLocalAddress(k api.ServiceKey, addr netip.Addr) error {
-	return b.apply(func(cfg *Config) (errorScope, error) { return deleteLocalAddress(cfg, k, addr) })
+	return b.apply(func(cfg *config.Config) (errorScope, error) { return deleteLocalAddress(cfg, k, addr) })
 }
 
 func (b *apiBackend) Zero(k *api.ServiceKey) error {
@@ -545,7 +552,7 @@ func (b *apiBackend) Zero(k *api.ServiceKey) error {
 	return nil
 }
 
-func (b *apiBackend) zeroService(sc *ServiceConfig) {
+func (b *apiBackend) zeroService(sc *config.ServiceConfig) {
 	if b.dp == nil {
 		return
 	}
@@ -570,7 +577,7 @@ func (b *apiBackend) Timeouts() (api.Timeouts, error) {
 // in every worker's table; connections already armed keep their deadline
 // until their next packet, as in IPVS.
 func (b *apiBackend) SetTimeouts(t api.Timeouts) error {
-	err := b.apply(func(cfg *Config) (errorScope, error) {
+	err := b.apply(func(cfg *config.Config) (errorScope, error) {
 		setTimeouts(cfg, t)
 		return globalScope, nil
 	})
@@ -582,7 +589,7 @@ func (b *apiBackend) SetTimeouts(t api.Timeouts) error {
 
 // pushConntrack installs every state's timeout and the pressure defences in
 // every worker's table.
-func pushConntrack(dp *dataplane.Dataplane, cfg ConntrackConfig) error {
+func pushConntrack(dp *dataplane.Dataplane, cfg config.ConntrackConfig) error {
 	timeouts, pressure := compileTimeouts(cfg.Timeouts), compilePressure(cfg.Pressure)
 	err := dp.OnWorker(workerAnswerTimeout, func(_ *dataplane.Worker, conns *conntrack.Table) {
 		conns.SetTimeouts(timeouts)
@@ -823,4 +830,34 @@ func (r *rateEntry) update(cur dataplane.TrafficTotals, interval time.Duration) 
 func (r *rateEntry) rates() api.Rates {
 	round := func(v float64) uint64 { return uint64(v + 0.5) }
 	return api.Rates{CPS: round(r.avg[0]), InPPS: round(r.avg[1]), OutPPS: round(r.avg[2]), InBPS: round(r.avg[3]), OutBPS: round(r.avg[4])}
+}
+
+// addHealth puts the health checks' verdicts beside the configured weights
+// of s, the listing of sc: what CompileTable made of them.
+func (b *apiBackend) addHealth(sc *config.ServiceConfig, s *api.Service) {
+	key := dataplaneKeyOf(s.Key)
+	for i := range s.RealServers {
+		rs, rc := &s.RealServers[i], &sc.RealServers[i]
+		check := healthCheckOf(sc, rc)
+		if check.Type == "none" || check.Type == "" {
+			continue
+		}
+		rs.Health = api.HealthUp
+		var o Override
+		ok := false
+		if b.health != nil {
+			o, ok = b.health(RealServerKey{Service: key, Real: netip.AddrPortFrom(rc.Address.Unmap(), uint16(rc.Port))})
+		}
+		if !ok {
+			continue
+		}
+		if o.Weight >= 0 {
+			rs.WeightInForce = new(int32(o.Weight))
+		}
+		if o.Down {
+			rs.Health = api.HealthDown
+			rs.OutOfRotation = !check.InhibitOnFailure
+			rs.WeightInForce = new(int32(0))
+		}
+	}
 }

@@ -2,6 +2,7 @@ package control
 
 import (
 	"errors"
+	"fastlvs/control/config"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -12,24 +13,6 @@ import (
 	"fastlvs/control/api"
 	"fastlvs/dataplane"
 )
-
-// fakeDaemon is Daemon.Change without a dataplane: copy, edit, validate,
-// compile, and only then replace.
-type fakeDaemon struct{ cfg *Config }
-
-func (f *fakeDaemon) Config() *Config { return f.cfg }
-
-func (f *fakeDaemon) Change(edit func(cfg *Config) error) error {
-	next, err := editedConfig(f.cfg, edit)
-	if err != nil {
-		return err
-	}
-	if _, err := CompileTable(next, nil); err != nil {
-		return err
-	}
-	f.cfg = next
-	return nil
-}
 
 const backendTestConfig = `
 services:
@@ -44,14 +27,16 @@ services:
       - {address: 198.18.2.12, weight: 2}
 `
 
-func newTestBackend(t *testing.T) (*apiBackend, *fakeDaemon) {
+// newTestBackend is the backend over backendTestConfig without a dataplane,
+// and the OfflineBackend holding its configuration.
+func newTestBackend(t *testing.T) (*apiBackend, *OfflineBackend) {
 	t.Helper()
-	cfg, err := ParseConfig([]byte(backendTestConfig))
+	cfg, err := config.Parse([]byte(backendTestConfig))
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fakeDaemon{cfg: cfg}
-	return &apiBackend{config: f.Config, change: f.Change}, f
+	o := NewOfflineBackend(cfg)
+	return o.Backend.(*apiBackend), o
 }
 
 var (
@@ -81,7 +66,7 @@ func fieldError(t *testing.T, err error) *api.FieldError {
 	return fe
 }
 
-func listed(t *testing.T, b *apiBackend, k api.ServiceKey) api.Service {
+func listed(t *testing.T, b api.Backend, k api.ServiceKey) api.Service {
 	t.Helper()
 	services, err := b.ListServices()
 	if err != nil {
@@ -101,8 +86,60 @@ func TestBackendListsFileService(t *testing.T) {
 	got := listed(t, b, webKey)
 	want := api.Service{Key: webKey, Scheduler: "wrr", Forward: "dr", RealServers: []api.RealServer{
 		server("198.18.2.11", 80, "dr", 1), server("198.18.2.12", 80, "dr", 2)}}
+	for i := range want.RealServers {
+		want.RealServers[i].Health = api.HealthUp // the service has a tcp check
+	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("listed %+v\nwant %+v", got, want)
+	}
+}
+
+// A real server its check took down is out of rotation, or in it with
+// weight 0 when the check inhibits on failure; the configured weight stays.
+func TestBackendListsHealthVerdicts(t *testing.T) {
+	cfg, err := config.Parse([]byte(`
+services:
+  - {vip: 198.18.0.10, port: 80, forward: dr, health_check: {type: tcp},
+     real_servers: [{address: 198.18.2.11, weight: 3}, {address: 198.18.2.12, weight: 2}]}
+  - {vip: 198.18.0.11, port: 80, forward: dr, health_check: {type: tcp, inhibit_on_failure: true},
+     real_servers: [{address: 198.18.2.13, weight: 4}]}
+  - {vip: 198.18.0.12, port: 80, forward: dr, health_check: {type: none},
+     real_servers: [{address: 198.18.2.14, weight: 5}]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := NewOfflineBackend(cfg)
+	b.SetHealth(webKey, netip.MustParseAddrPort("198.18.2.11:80"), false)
+	inhibitKey := api.ServiceKey{Protocol: api.ProtocolTCP, Address: netip.MustParseAddr("198.18.0.11"), Port: 80}
+	b.SetHealth(inhibitKey, netip.MustParseAddrPort("198.18.2.13:80"), false)
+	uncheckedKey := api.ServiceKey{Protocol: api.ProtocolTCP, Address: netip.MustParseAddr("198.18.0.12"), Port: 80}
+
+	type verdict struct {
+		health  string
+		out     bool
+		inForce int32 // -1: no WeightInForce
+		weight  int32
+	}
+	of := func(rs api.RealServer) verdict {
+		v := verdict{health: rs.Health, out: rs.OutOfRotation, inForce: -1, weight: rs.Weight}
+		if rs.WeightInForce != nil {
+			v.inForce = *rs.WeightInForce
+		}
+		return v
+	}
+	web := listed(t, b, webKey).RealServers
+	if got, want := of(web[0]), (verdict{api.HealthDown, true, 0, 3}); got != want {
+		t.Errorf("down server: %+v, want %+v", got, want)
+	}
+	if got, want := of(web[1]), (verdict{api.HealthUp, false, -1, 2}); got != want {
+		t.Errorf("healthy server: %+v, want %+v", got, want)
+	}
+	if got, want := of(listed(t, b, inhibitKey).RealServers[0]), (verdict{api.HealthDown, false, 0, 4}); got != want {
+		t.Errorf("down server with inhibit_on_failure: %+v, want %+v", got, want)
+	}
+	if got, want := of(listed(t, b, uncheckedKey).RealServers[0]), (verdict{"", false, -1, 5}); got != want {
+		t.Errorf("unchecked server: %+v, want %+v", got, want)
 	}
 }
 

@@ -1,6 +1,7 @@
 package control
 
 import (
+	"fastlvs/control/config"
 	"reflect"
 	"testing"
 )
@@ -8,7 +9,7 @@ import (
 // TestCloneConfigIsDeepAndEqual guards Daemon.Change: an edit made on the
 // copy must not reach the running config, and an unedited copy must equal it.
 func TestCloneConfigIsDeepAndEqual(t *testing.T) {
-	cfg, err := LoadConfig("testdata/config/full.yaml", nil)
+	cfg, err := config.Load("testdata/config/full.yaml", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package control
 
 import (
+	"fastlvs/control/config"
 	"fmt"
 	"net/netip"
 	"time"
@@ -28,7 +29,7 @@ type Override struct {
 
 // CompileTable turns a validated configuration into the spec of a dataplane
 // table, applying health-check overrides. It touches nothing running.
-func CompileTable(cfg *Config, overrides map[RealServerKey]Override) (dataplane.TableSpec, error) {
+func CompileTable(cfg *config.Config, overrides map[RealServerKey]Override) (dataplane.TableSpec, error) {
 	spec := dataplane.TableSpec{
 		ExpireNodestConn:        cfg.Options.ExpireNodestConn,
 		ExpireQuiescentTemplate: cfg.Options.ExpireQuiescentTemplate,
@@ -82,7 +83,7 @@ func liveWeight(reals []dataplane.RealSpec) int {
 	return total
 }
 
-func compileService(sc *ServiceConfig) (dataplane.ServiceSpec, error) {
+func compileService(sc *config.ServiceConfig) (dataplane.ServiceSpec, error) {
 	method, err := dataplane.ParseMethod(sc.Forward)
 	if err != nil {
 		return dataplane.ServiceSpec{}, fmt.Errorf("forward: %w", err)
@@ -117,12 +118,14 @@ func compileService(sc *ServiceConfig) (dataplane.ServiceSpec, error) {
 		LocalAddresses:  sc.LocalAddresses,
 		SynProxy:        sc.SynProxy,
 		ClientAddress:   clientAddress,
+		GUE:             sc.Tunnel == "gue",
+		GUEPort:         uint16(sc.GUEPort),
 	}, nil
 }
 
 // healthCheckOf is the check that applies to a real server: its own
 // override, else its service's.
-func healthCheckOf(sc *ServiceConfig, rc *RealServerConfig) *HealthCheckConfig {
+func healthCheckOf(sc *config.ServiceConfig, rc *config.RealServerConfig) *config.HealthCheckConfig {
 	if rc.HealthCheck != nil {
 		return rc.HealthCheck
 	}
@@ -130,7 +133,7 @@ func healthCheckOf(sc *ServiceConfig, rc *RealServerConfig) *HealthCheckConfig {
 }
 
 // CompileDataplane sizes the dataplane from the configuration.
-func CompileDataplane(cfg *Config) (dataplane.Config, error) {
+func CompileDataplane(cfg *config.Config) (dataplane.Config, error) {
 	mode := steer.ModeAuto
 	switch cfg.XDPMode {
 	case "native":
@@ -154,7 +157,7 @@ func CompileDataplane(cfg *Config) (dataplane.Config, error) {
 // compileTimeouts applies the configured timeouts over IPVS's defaults
 // (an omitted one keeps IPVS's value). Every field of the result is set, so
 // installing it with Table.SetTimeouts replaces every state's timeout.
-func compileTimeouts(t ConntrackTimeouts) conntrack.Timeouts {
+func compileTimeouts(t config.ConntrackTimeouts) conntrack.Timeouts {
 	out := conntrack.DefaultTimeouts()
 	for _, f := range []struct {
 		value time.Duration
@@ -173,6 +176,6 @@ func compileTimeouts(t ConntrackTimeouts) conntrack.Timeouts {
 }
 
 // compilePressure turns the operator's percentage into the table's fraction.
-func compilePressure(p ConntrackPressure) conntrack.Pressure {
+func compilePressure(p config.ConntrackPressure) conntrack.Pressure {
 	return conntrack.Pressure{High: float64(p.HighPercent) / 100, EmbryonicTimeout: p.EmbryonicTimeout}
 }

@@ -1,6 +1,7 @@
 package control
 
 import (
+	"fastlvs/control/config"
 	"net/netip"
 	"strings"
 	"testing"
@@ -11,7 +12,7 @@ import (
 )
 
 func TestCompileHealthOverridesQuorumAndSorryServer(t *testing.T) {
-	cfg, err := ParseConfig([]byte(`interfaces: [eth1]
+	cfg, err := config.Parse([]byte(`interfaces: [eth1]
 services:
   - {vip: 198.18.0.10, port: 80, forward: nat, quorum: 3, sorry_server: {address: 198.18.2.99, port: 8080},
      real_servers: [{address: 198.18.2.11, weight: 2}, {address: 198.18.2.12, weight: 2},
@@ -52,7 +53,7 @@ services:
 }
 
 func TestHealthSpecFromConfig(t *testing.T) {
-	cfg, err := ParseConfig([]byte(`interfaces: [eth1]
+	cfg, err := config.Parse([]byte(`interfaces: [eth1]
 services:
   - {vip: 198.18.0.10, port: 80, health_check: {type: http, path: /ready, status: "200-204", warm_up: 3s, interval: 2s, timeout: 1s},
      real_servers: [{address: 198.18.2.11}]}
@@ -64,14 +65,14 @@ services:
 	if spec.WarmUp != 3*time.Second || spec.Path != "/ready" || spec.StatusMin != 200 || spec.StatusMax != 204 {
 		t.Fatalf("health spec %+v", spec)
 	}
-	if _, err := ParseConfig([]byte("services: [{vip: 198.18.0.10, port: 80, health_check: {warm_up: -1s}, real_servers: [{address: 198.18.2.11}]}]")); err == nil ||
+	if _, err := config.Parse([]byte("services: [{vip: 198.18.0.10, port: 80, health_check: {warm_up: -1s}, real_servers: [{address: 198.18.2.11}]}]")); err == nil ||
 		!strings.Contains(err.Error(), "services[0].health_check.warm_up: must not be negative") {
 		t.Fatalf("negative warm_up: %v", err)
 	}
 }
 
 func TestCompileConntrackTimeoutsAndPressure(t *testing.T) {
-	cfg, err := ParseConfig([]byte(`interfaces: [eth1]
+	cfg, err := config.Parse([]byte(`interfaces: [eth1]
 conntrack:
   timeouts: {tcp: 600s, tcp_syn_recv: 10s, tcp_time_wait: 30s, icmp: 5s}
   pressure: {high_percent: 60, embryonic_timeout: 4s}
@@ -92,8 +93,29 @@ conntrack:
 		t.Errorf("pressure %+v", dp.Pressure)
 	}
 	// The defaults are IPVS's timeouts and conntrack's default pressure.
-	def := DefaultConfig()
+	def := config.DefaultConfig()
 	if compileTimeouts(def.Conntrack.Timeouts) != conntrack.DefaultTimeouts() || compilePressure(def.Conntrack.Pressure) != conntrack.DefaultPressure() {
 		t.Error("default configuration does not compile to the conntrack defaults")
+	}
+}
+
+func TestCompileGUE(t *testing.T) {
+	cfg, err := config.Parse([]byte(`interfaces: [eth1]
+services:
+  - {vip: 198.18.0.10, port: 80, forward: tun, tunnel: gue, gue_port: 6080, real_servers: [{address: 198.18.2.11}]}
+  - {vip: 198.18.0.10, port: 81, forward: tun, real_servers: [{address: 198.18.2.11}]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := CompileTable(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := spec.Services[0]; !s.GUE || s.GUEPort != 6080 {
+		t.Errorf("gue service compiled to GUE %v port %d", s.GUE, s.GUEPort)
+	}
+	if s := spec.Services[1]; s.GUE || s.GUEPort != 0 {
+		t.Errorf("ipip service compiled to GUE %v port %d", s.GUE, s.GUEPort)
 	}
 }

@@ -2,8 +2,10 @@ package control
 
 import (
 	"context"
+	"fastlvs/control/config"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
 	"sync"
@@ -13,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 
+	"fastlvs/control/bgp"
 	"fastlvs/dataplane"
 )
 
@@ -25,11 +28,17 @@ type Daemon struct {
 	WatchConfig bool
 
 	mu        sync.Mutex // serialises changes to cfg, overrides and the table
-	cfg       *Config
+	cfg       *config.Config
 	overrides map[RealServerKey]Override
 	draining  map[RealServerKey]int64 // removed real servers: serve their connections until
 	dp        *dataplane.Dataplane
 	checks    *healthChecks
+	// Scale-out (bgp.go): the VIPs the current table makes usable, the
+	// speaker announcing them, and the drain that withdraws them.
+	usable    []bgp.Route
+	speaker   *bgp.Speaker
+	drainOnce sync.Once
+	drained   chan struct{} // closed when drain_grace has passed
 
 	Reloads, ReloadFailures atomic.Uint64
 	// Sync counts the connection sync's datagrams (sync.go).
@@ -39,7 +48,7 @@ type Daemon struct {
 // NewDaemon loads and validates the configuration and builds the dataplane,
 // attaching to the interfaces. Run starts it.
 func NewDaemon(path string, flags *pflag.FlagSet) (*Daemon, error) {
-	cfg, err := LoadConfig(path, flags)
+	cfg, err := config.Load(path, flags)
 	if err != nil {
 		return nil, err
 	}
@@ -48,12 +57,12 @@ func NewDaemon(path string, flags *pflag.FlagSet) (*Daemon, error) {
 
 // NewDaemonFromConfig builds a daemon around an already validated config
 // (the demo's embedded one).
-func NewDaemonFromConfig(cfg *Config, path string, flags *pflag.FlagSet) (*Daemon, error) {
+func NewDaemonFromConfig(cfg *config.Config, path string, flags *pflag.FlagSet) (*Daemon, error) {
 	dpcfg, err := CompileDataplane(cfg)
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{ConfigPath: path, Flags: flags, cfg: cfg, overrides: map[RealServerKey]Override{}, draining: map[RealServerKey]int64{}}
+	d := &Daemon{ConfigPath: path, Flags: flags, cfg: cfg, overrides: map[RealServerKey]Override{}, draining: map[RealServerKey]int64{}, drained: make(chan struct{})}
 	if d.dp, err = dataplane.New(dpcfg); err != nil {
 		return nil, err
 	}
@@ -79,7 +88,7 @@ func NewDaemonFromConfig(cfg *Config, path string, flags *pflag.FlagSet) (*Daemo
 func (d *Daemon) Dataplane() *dataplane.Dataplane { return d.dp }
 
 // Config returns the configuration in force.
-func (d *Daemon) Config() *Config {
+func (d *Daemon) Config() *config.Config {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.cfg
@@ -87,8 +96,15 @@ func (d *Daemon) Config() *Config {
 
 // applyLocked compiles cfg with the current overrides into a new table and
 // publishes it. On any error the running table stays as it was.
-func (d *Daemon) applyLocked(cfg *Config) error {
-	spec, err := CompileTable(cfg, d.overrides)
+func (d *Daemon) applyLocked(cfg *config.Config) error {
+	// A verdict on a real server that keeps its place but lost its check is
+	// void. One on a server that left the file stays: the health manager
+	// remembers it too, and the server resumes it if it comes back.
+	overrides := maps.Clone(d.overrides)
+	for _, key := range uncheckedRealServers(cfg) {
+		delete(overrides, key)
+	}
+	spec, err := CompileTable(cfg, overrides)
 	if err != nil {
 		return err
 	}
@@ -104,18 +120,20 @@ func (d *Daemon) applyLocked(cfg *Config) error {
 		return fmt.Errorf("publish table: %w", err)
 	}
 	d.cfg = cfg
+	d.overrides = overrides
 	d.draining = draining
+	d.observeTableLocked(cfg, &spec)
 	return nil
 }
 
 // Reload rereads the configuration file. A file that fails to load,
 // validate or compile changes nothing; the error names the field.
 func (d *Daemon) Reload() error {
-	cfg, err := LoadConfig(d.ConfigPath, d.Flags)
+	cfg, err := config.Load(d.ConfigPath, d.Flags)
 	if err == nil {
 		err = d.checkStatic(cfg)
 	}
-	var oldConntrack ConntrackConfig
+	var oldConntrack config.ConntrackConfig
 	if err == nil {
 		d.mu.Lock()
 		oldConntrack = d.cfg.Conntrack
@@ -141,7 +159,7 @@ func (d *Daemon) Reload() error {
 // a copy that passes replaces the running one. Nothing is half-applied.
 // API changes last until the next file reload, which replaces them: the file
 // stays the source of truth, as keepalived's file is for ipvsadm's edits.
-func (d *Daemon) Change(edit func(cfg *Config) error) error {
+func (d *Daemon) Change(edit func(cfg *config.Config) error) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	next, err := editedConfig(d.cfg, edit)
@@ -157,7 +175,7 @@ func (d *Daemon) Change(edit func(cfg *Config) error) error {
 
 // editedConfig applies edit to a deep copy of cfg and validates the result;
 // cfg itself is never touched.
-func editedConfig(cfg *Config, edit func(cfg *Config) error) (*Config, error) {
+func editedConfig(cfg *config.Config, edit func(cfg *config.Config) error) (*config.Config, error) {
 	next, err := cloneConfig(cfg)
 	if err != nil {
 		return nil, err
@@ -173,12 +191,12 @@ func editedConfig(cfg *Config, edit func(cfg *Config) error) (*Config, error) {
 
 // cloneConfig deep-copies a configuration through its YAML form, which
 // Validate re-derives everything from.
-func cloneConfig(cfg *Config) (*Config, error) {
+func cloneConfig(cfg *config.Config) (*config.Config, error) {
 	text, err := yaml.Marshal(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("copy config: %w", err)
 	}
-	var out Config
+	var out config.Config
 	if err := yaml.Unmarshal(text, &out); err != nil {
 		return nil, fmt.Errorf("copy config: %w", err)
 	}
@@ -187,14 +205,14 @@ func cloneConfig(cfg *Config) (*Config, error) {
 
 // checkStatic refuses changes that need a restart rather than applying half
 // of them.
-func (d *Daemon) checkStatic(cfg *Config) error {
+func (d *Daemon) checkStatic(cfg *config.Config) error {
 	return restartOnlyChange(d.Config(), cfg)
 }
 
 // restartOnlyChange names the first setting that differs between old and
 // next and that only a restart applies (they size or bind what the daemon
 // opened at start).
-func restartOnlyChange(old, next *Config) error {
+func restartOnlyChange(old, next *config.Config) error {
 	for _, f := range []struct {
 		field        string
 		before, then any
@@ -208,14 +226,25 @@ func restartOnlyChange(old, next *Config) error {
 		{"conntrack.capacity", old.Conntrack.Capacity, next.Conntrack.Capacity},
 		{"api", old.API, next.API},
 		{"api_token", old.APIToken, next.APIToken},
+		{"api_tls", old.APITLS, next.APITLS},
 		{"metrics", old.Metrics, next.Metrics},
 		{"sync", old.Sync, next.Sync},
+		{"bgp", bgpText(old.BGP), bgpText(next.BGP)},
+		{"monitor", old.Monitor, next.Monitor},
 	} {
 		if fmt.Sprint(f.before) != fmt.Sprint(f.then) {
 			return fmt.Errorf("%s: changing it needs a restart (the running daemon keeps %v)", f.field, f.before)
 		}
 	}
 	return nil
+}
+
+// override is the health-check verdict recorded for key, if any.
+func (d *Daemon) override(key RealServerKey) (Override, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	o, ok := d.overrides[key]
+	return o, ok
 }
 
 // setOverride records a health-check verdict and republishes the table.
@@ -256,18 +285,30 @@ func (d *Daemon) Run(ctx context.Context) error {
 	endpointsCtx, stopEndpoints := context.WithCancel(context.Background())
 	defer stopEndpoints()
 	var endpoints sync.WaitGroup
-	if err := d.startEndpoints(endpointsCtx, &endpoints); err != nil {
+	err := d.startBGP(endpointsCtx)
+	if err == nil {
+		err = d.startEndpoints(endpointsCtx, &endpoints)
+	}
+	if err != nil {
+		stopEndpoints()
+		endpoints.Wait()
+		d.stopBGP()
 		d.dp.Close()
 		d.checks.close()
 		return err
 	}
+	// A stop drains first: VIPs are withdrawn while the dataplane forwards on.
+	dataplaneCtx, stopDataplane := context.WithCancel(context.Background())
+	defer stopDataplane()
+	go d.routineDrainOnStop(ctx, stopDataplane)
 	if d.WatchConfig {
 		go d.RoutineWatchConfig(ctx)
 	}
 	slog.Info("fastlvs running", "interfaces", d.cfg.Interfaces, "workers", len(d.dp.Workers), "services", len(d.cfg.Services))
-	d.dp.Run(ctx)
+	d.dp.Run(dataplaneCtx)
 	stopEndpoints() // nothing may read the sockets once they close
 	endpoints.Wait()
+	d.stopBGP()
 	d.checks.close()
 	d.dp.Close()
 	slog.Info("fastlvs stopped")

@@ -1,6 +1,7 @@
 package control
 
 import (
+	"fastlvs/control/config"
 	"maps"
 	"net/netip"
 	"time"
@@ -14,7 +15,7 @@ const drainMemory = time.Hour
 // nextDraining works out which removed real servers are draining after a
 // change from old to next: a server that leaves a service with a
 // drain_timeout starts draining now; one that comes back stops.
-func nextDraining(current map[RealServerKey]int64, old, next *Config, now int64) map[RealServerKey]int64 {
+func nextDraining(current map[RealServerKey]int64, old, next *config.Config, now int64) map[RealServerKey]int64 {
 	out := maps.Clone(current)
 	if out == nil {
 		out = map[RealServerKey]int64{}
@@ -45,7 +46,7 @@ func nextDraining(current map[RealServerKey]int64, old, next *Config, now int64)
 	return out
 }
 
-func realServerKeys(cfg *Config) []RealServerKey {
+func realServerKeys(cfg *config.Config) []RealServerKey {
 	var keys []RealServerKey
 	for i := range cfg.Services {
 		keys = append(keys, serviceRealKeys(&cfg.Services[i])...)
@@ -53,7 +54,7 @@ func realServerKeys(cfg *Config) []RealServerKey {
 	return keys
 }
 
-func serviceRealKeys(sc *ServiceConfig) []RealServerKey {
+func serviceRealKeys(sc *config.ServiceConfig) []RealServerKey {
 	svc, err := compileService(sc)
 	if err != nil {
 		return nil

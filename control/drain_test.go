@@ -1,13 +1,14 @@
 package control
 
 import (
+	"fastlvs/control/config"
 	"strings"
 	"testing"
 	"time"
 )
 
 func TestNextDraining(t *testing.T) {
-	withReals := func(drain time.Duration, reals ...string) *Config {
+	withReals := func(drain time.Duration, reals ...string) *config.Config {
 		text := "interfaces: [eth1]\nservices:\n  - {vip: 198.18.0.10, port: 80, forward: nat, drain_timeout: " + drain.String() + ", real_servers: ["
 		for i, r := range reals {
 			if i > 0 {
@@ -15,7 +16,7 @@ func TestNextDraining(t *testing.T) {
 			}
 			text += "{address: " + r + "}"
 		}
-		cfg, err := ParseConfig([]byte(text + "]}\n"))
+		cfg, err := config.Parse([]byte(text + "]}\n"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,8 +60,8 @@ func firstKey(m map[RealServerKey]int64) RealServerKey {
 }
 
 func TestRestartOnlyChangesAreNamed(t *testing.T) {
-	base := func(extra string) *Config {
-		cfg, err := ParseConfig([]byte("interfaces: [eth1]\n" + extra + "services: [{vip: 198.18.0.10, port: 80, real_servers: [{address: 198.18.2.11}]}]\n"))
+	base := func(extra string) *config.Config {
+		cfg, err := config.Parse([]byte("interfaces: [eth1]\n" + extra + "services: [{vip: 198.18.0.10, port: 80, real_servers: [{address: 198.18.2.11}]}]\n"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -75,6 +76,7 @@ func TestRestartOnlyChangesAreNamed(t *testing.T) {
 		"xdp_mode: generic\n":       "xdp_mode",
 		"cpus: [1]\n":               "cpus",
 		"sync: {peer: '198.18.2.3:8848', key_file: /etc/sync.key}\n": "sync",
+		"monitor: {listen: '127.0.0.1:9443', users_file: /u}\n":      "monitor",
 	} {
 		err := restartOnlyChange(old, base(extra))
 		if err == nil || !strings.HasPrefix(err.Error(), field+": changing it needs a restart") {

@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"crypto/tls"
+	"fastlvs/control/config"
 	"fmt"
 	"log/slog"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"fastlvs/control/api"
+	"fastlvs/control/bgp"
 	"fastlvs/control/health"
 	"fastlvs/control/metrics"
 	"fastlvs/synproxy"
@@ -45,6 +47,9 @@ func (d *Daemon) startEndpoints(ctx context.Context, running *sync.WaitGroup) er
 			src.Sync = d.syncSample
 		}
 		reg := metrics.NewRegistry(src)
+		if d.speaker != nil {
+			reg.MustRegister(bgp.NewCollector(d.speaker))
+		}
 		running.Add(1)
 		go func() {
 			defer running.Done()
@@ -53,8 +58,11 @@ func (d *Daemon) startEndpoints(ctx context.Context, running *sync.WaitGroup) er
 			}
 		}()
 	}
+	if err := d.startMonitor(ctx, cfg.Monitor, running); err != nil {
+		return err
+	}
 	if cfg.API != "" {
-		tlsConfig, err := cfg.APITLS.load()
+		tlsConfig, err := loadAPITLS(cfg.APITLS)
 		if err != nil {
 			return err
 		}
@@ -69,7 +77,7 @@ func (d *Daemon) startEndpoints(ctx context.Context, running *sync.WaitGroup) er
 		running.Add(1)
 		go func() {
 			defer running.Done()
-			if err := api.Serve(ctx, cfg.API, cfg.APIToken, tlsConfig, api.NewHandler(newAPIBackend(d), cfg.APIToken)); err != nil {
+			if err := api.Serve(ctx, cfg.API, cfg.APIToken, tlsConfig, api.NewHandler(scaleOutBackend{Backend: newAPIBackend(d), daemon: d}, cfg.APIToken)); err != nil {
 				slog.Error("api endpoint stopped", "err", err)
 			}
 		}()
@@ -94,14 +102,15 @@ func (d *Daemon) routineRotateCookies(ctx context.Context) {
 	}
 }
 
-// load reads api_tls's certificate and key; nil when api_tls is not set.
-func (t APITLSConfig) load() (*tls.Config, error) {
+// loadAPITLS reads api_tls's certificate and key; nil when api_tls is not
+// set.
+func loadAPITLS(t config.APITLSConfig) (*tls.Config, error) {
 	if t.CertFile == "" {
 		return nil, nil
 	}
 	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
 	if err != nil {
-		return nil, configErrorf("api_tls", "%v", err)
+		return nil, config.Errorf("api_tls", "%v", err)
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }

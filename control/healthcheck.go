@@ -1,6 +1,7 @@
 package control
 
 import (
+	"fastlvs/control/config"
 	"log/slog"
 	"net/netip"
 	"strconv"
@@ -49,10 +50,56 @@ func (h *healthChecks) onChange(e health.Event) {
 	h.daemon.setOverride(key, o)
 }
 
-// update replaces the checked targets with those of cfg.
-func (h *healthChecks) update(cfg *Config) {
+// update replaces the checked targets with those of cfg. A real server
+// whose check was turned off starts afresh if it is checked again later:
+// its last verdict no longer applies (and uncheckedRealServers has lifted
+// it from the table).
+func (h *healthChecks) update(cfg *config.Config) {
 	var targets []health.Target
 	keys := map[string]RealServerKey{}
+	var unchecked []string
+	forEachRealServer(cfg, func(sc *config.ServiceConfig, rc *config.RealServerConfig, rk RealServerKey) {
+		hc := healthCheckOf(sc, rc)
+		if !checked(hc) {
+			unchecked = append(unchecked, checkKey(rk))
+			return
+		}
+		port := uint16(rc.Port)
+		if port == 0 {
+			port = uint16(sc.Port)
+		}
+		addr := netip.AddrPortFrom(rc.Address.Unmap(), port)
+		keys[checkKey(rk)] = rk
+		targets = append(targets, health.Target{Key: checkKey(rk), Addr: addr, Spec: healthSpec(hc)})
+	})
+	h.mu.Lock()
+	h.keys = keys
+	h.mu.Unlock()
+	h.manager.Update(targets)
+	h.manager.Forget(unchecked...)
+}
+
+// uncheckedRealServers lists the real servers of cfg that have no health
+// check: a verdict recorded for one of them (its check was just turned off)
+// must not keep it out of rotation.
+func uncheckedRealServers(cfg *config.Config) []RealServerKey {
+	var out []RealServerKey
+	forEachRealServer(cfg, func(sc *config.ServiceConfig, rc *config.RealServerConfig, rk RealServerKey) {
+		if !checked(healthCheckOf(sc, rc)) {
+			out = append(out, rk)
+		}
+	})
+	return out
+}
+
+func checked(hc *config.HealthCheckConfig) bool { return hc.Type != "" && hc.Type != health.TypeNone }
+
+// checkKey names a real server's check for the health manager.
+func checkKey(rk RealServerKey) string { return rk.Service.String() + "/" + rk.Real.String() }
+
+// forEachRealServer calls fn for every real server of every service of cfg
+// that compiles.
+func forEachRealServer(cfg *config.Config, fn func(sc *config.ServiceConfig, rc *config.RealServerConfig, rk RealServerKey)) {
 	for i := range cfg.Services {
 		sc := &cfg.Services[i]
 		svc, err := compileService(sc)
@@ -61,28 +108,12 @@ func (h *healthChecks) update(cfg *Config) {
 		}
 		for j := range sc.RealServers {
 			rc := &sc.RealServers[j]
-			hc := healthCheckOf(sc, rc)
-			if hc.Type == "" || hc.Type == health.TypeNone {
-				continue
-			}
-			port := uint16(rc.Port)
-			if port == 0 {
-				port = uint16(sc.Port)
-			}
-			addr := netip.AddrPortFrom(rc.Address.Unmap(), port)
-			rk := RealServerKey{Service: svc.Key(), Real: netip.AddrPortFrom(rc.Address.Unmap(), uint16(rc.Port))}
-			key := rk.Service.String() + "/" + rk.Real.String()
-			keys[key] = rk
-			targets = append(targets, health.Target{Key: key, Addr: addr, Spec: healthSpec(hc)})
+			fn(sc, rc, RealServerKey{Service: svc.Key(), Real: netip.AddrPortFrom(rc.Address.Unmap(), uint16(rc.Port))})
 		}
 	}
-	h.mu.Lock()
-	h.keys = keys
-	h.mu.Unlock()
-	h.manager.Update(targets)
 }
 
-func healthSpec(hc *HealthCheckConfig) health.Spec {
+func healthSpec(hc *config.HealthCheckConfig) health.Spec {
 	s := health.Spec{
 		Type: hc.Type, Interval: hc.Interval, Timeout: hc.Timeout, Rise: hc.Rise, Fall: hc.Fall, WarmUp: hc.WarmUp,
 		Port: uint16(hc.Port), Path: hc.Path, BodyRegex: hc.BodyRegex, Host: hc.Host, SNI: hc.SNI,

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	"fastlvs/control/config"
 	"fmt"
 	"log/slog"
 	"net"
@@ -39,24 +40,24 @@ type syncCounters struct {
 func readSyncKey(path string) ([]byte, error) {
 	info, err := os.Stat(path)
 	if err != nil {
-		return nil, configErrorf("sync.key_file", "%v", err)
+		return nil, config.Errorf("sync.key_file", "%v", err)
 	}
 	if info.Mode().Perm()&0o004 != 0 {
-		return nil, configErrorf("sync.key_file", "%s is readable by everyone (chmod o-r)", path)
+		return nil, config.Errorf("sync.key_file", "%s is readable by everyone (chmod o-r)", path)
 	}
 	key, err := os.ReadFile(path)
 	if err != nil {
-		return nil, configErrorf("sync.key_file", "%v", err)
+		return nil, config.Errorf("sync.key_file", "%v", err)
 	}
 	if len(key) < 32 {
-		return nil, configErrorf("sync.key_file", "%s holds %d bytes, want at least 32", path, len(key))
+		return nil, config.Errorf("sync.key_file", "%s holds %d bytes, want at least 32", path, len(key))
 	}
 	return key, nil
 }
 
 // startSync reads the key, starts the receiver (if listen is set) and the
 // sender (peer is set whenever sync is); both stop with ctx.
-func (d *Daemon) startSync(ctx context.Context, cfg SyncConfig, running *sync.WaitGroup) error {
+func (d *Daemon) startSync(ctx context.Context, cfg config.SyncConfig, running *sync.WaitGroup) error {
 	if cfg.Listen == "" && cfg.Peer == "" {
 		return nil
 	}

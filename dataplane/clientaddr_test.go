@@ -22,12 +22,19 @@ func clientAddrSpec(way ClientAddress) TableSpec {
 	return spec
 }
 
-// segment4 builds a TCP frame with the given sequence numbers, an MSS
+// realMACs are the test next hops' real servers (testNextHops), by address.
+var realMACs = map[string]header.MAC{"198.18.2.2": realMAC2, "198.18.2.3": realMAC3, "2001:2:2::2": realMAC6}
+
+// tcpSegment builds a TCP frame with the given sequence numbers, an MSS
 // option when mss is not 0, and a payload.
 func tcpSegment(tb testing.TB, src, dst string, sport, dport uint16, seq, ackNum uint32, flags uint8, mss uint16, payload []byte) []byte {
 	tb.Helper()
 	s, d := addr(src), addr(dst)
-	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr(clientMAC[:]), DstMAC: net.HardwareAddr(portMAC0[:]), EthernetType: layers.EthernetTypeIPv4}
+	srcMAC, dstMAC := clientMAC, portMAC0
+	if mac, ok := realMACs[src]; ok { // a real server's answer comes by its port, from its MAC
+		srcMAC, dstMAC = mac, portMAC1
+	}
+	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr(srcMAC[:]), DstMAC: net.HardwareAddr(dstMAC[:]), EthernetType: layers.EthernetTypeIPv4}
 	var ip gopacket.NetworkLayer = &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: s.AsSlice(), DstIP: d.AsSlice()}
 	if s.Is6() {
 		eth.EthernetType = layers.EthernetTypeIPv6

@@ -40,7 +40,7 @@ var (
 func (p pkt) viaLocal(local string, lport uint16, real string, rport uint16, mac header.MAC) pkt {
 	p = p.toReal(real, rport, mac)
 	p.src, p.sport = local, lport
-	return p
+	return p.routed()
 }
 
 // toClient is p (a client's packet) turned around as the director sends the
@@ -49,7 +49,7 @@ func (p pkt) toClient(flags uint8, payload []byte) pkt {
 	r := p.reply()
 	r.flags, r.payload = flags, payload
 	r.srcMAC, r.dstMAC = portMAC0, clientMAC
-	return r
+	return r.routed()
 }
 
 func TestProcessFullNAT(t *testing.T) {

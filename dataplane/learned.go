@@ -1,7 +1,6 @@
 package dataplane
 
 import (
-	"fastlvs/dr"
 	"fastlvs/header"
 )
 
@@ -35,7 +34,7 @@ func (w *Worker) transmitLearned(dst *[16]byte, pkt *packet) (verdict, bool) {
 	if !slot.set || slot.addr != *dst {
 		return verdict{}, false
 	}
-	dr.Forward(pkt.frame(), slot.mac, w.hop.PortMAC(slot.port))
+	header.Ethernet(pkt.frame()).Readdress(slot.mac, w.hop.PortMAC(slot.port))
 	w.count(CountLearnedHops)
 	return transmitOn(slot.port), true
 }

@@ -17,7 +17,10 @@ import (
 //     client) under the mask of a service the real server is in. A real
 //     server in services with different masks has several candidates; a
 //     worker that does not find the connection passes the reply on to the
-//     next candidate (packet.tries).
+//     next candidate (packet.tries);
+//   - a later fragment of a datagram (no ports): the worker its fragment
+//     owner hash names, which the first fragment's owner tells the
+//     connection's decision (fragment.go).
 //
 // The mask is a service's own, so adding, editing or removing one service
 // moves no other service's clients between workers.
@@ -112,7 +115,13 @@ func maskAddr(a [16]byte, bits int) [16]byte {
 // ownerOf is the worker owning pkt's connection; svc is the service it is
 // addressed to (nil: a reply).
 func (w *Worker) ownerOf(pkt *packet, svc *Service) int {
-	t, p := w.table, &pkt.hdr
+	return w.ownerOfHeader(&pkt.hdr, pkt.tries, svc)
+}
+
+// ownerOfHeader is ownerOf for a packet known by its headers alone (an
+// ICMP error's quote, reversed: icmp.go).
+func (w *Worker) ownerOfHeader(p *header.Packet, tries uint8, svc *Service) int {
+	t := w.table
 	switch {
 	case svc != nil:
 		return t.owners.ownerOf(&p.Src, svc.persistBits, w.workers)
@@ -120,7 +129,7 @@ func (w *Worker) ownerOf(pkt *packet, svc *Service) int {
 		// A FULLNAT reply: its local port names the worker that bound it.
 		return int(p.DstPort) % w.workers
 	}
-	owner, ok := t.owners.replyOwner(p, pkt.tries, w.workers)
+	owner, ok := t.owners.replyOwner(p, tries, w.workers)
 	if !ok {
 		return w.ID // tried everywhere: let this worker count the miss
 	}
@@ -130,12 +139,18 @@ func (w *Worker) ownerOf(pkt *packet, svc *Service) int {
 // nextReplyOwner is, for a NAT reply this worker has no connection for, the
 // next candidate worker to try, if any is left.
 func (w *Worker) nextReplyOwner(pkt *packet) (int, bool) {
-	if w.workers == 1 || w.table.isLocalAddress(&pkt.hdr.Dst) {
+	return w.nextReplyOwnerOf(&pkt.hdr, &pkt.tries)
+}
+
+// nextReplyOwnerOf is nextReplyOwner for a packet known by its headers
+// alone; it advances *tries.
+func (w *Worker) nextReplyOwnerOf(p *header.Packet, tries *uint8) (int, bool) {
+	if w.workers == 1 || w.table.isLocalAddress(&p.Dst) {
 		return 0, false
 	}
 	for {
-		pkt.tries++
-		owner, ok := w.table.owners.replyOwner(&pkt.hdr, pkt.tries, w.workers)
+		*tries++
+		owner, ok := w.table.owners.replyOwner(p, *tries, w.workers)
 		if !ok {
 			return 0, false
 		}

@@ -37,7 +37,10 @@ const (
 	actionDrop action = iota
 	actionTransmit
 	actionHandoff
-	actionConsumed // the frame was copied away (the SYN proxy holds it): free it
+	// actionHold: the packet was copied to wait for something (a fragment
+	// for its first fragment, a client segment for the SYN proxy's server
+	// handshake); its frame is free, and no drop is counted.
+	actionHold
 )
 
 // verdict is process's answer for one packet.

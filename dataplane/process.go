@@ -16,8 +16,14 @@ import (
 // read.
 func (w *Worker) process(pkt *packet, res header.ParseResult, ref conntrack.Ref, dir conntrack.Dir, looked bool) verdict {
 	p := &pkt.hdr
+	if res == header.ParseFragment {
+		return w.processFragment(pkt) // fragment.go; comes back here for a first fragment
+	}
 	if res != header.ParseOK {
 		return w.drop(dropOfParse[res])
+	}
+	if p.Proto == header.ProtocolICMPv4 || p.Proto == header.ProtocolICMPv6 {
+		return w.processICMP(pkt) // icmp.go
 	}
 	if p.Proto != header.ProtocolTCP && p.Proto != header.ProtocolUDP {
 		return w.drop(DropParseUnsupportedL4)
@@ -57,6 +63,9 @@ func (w *Worker) process(pkt *packet, res header.ParseResult, ref conntrack.Ref,
 			}
 			return w.drop(DropReplyNoConn)
 		}
+		if t.ownSource(&p.Src) {
+			return w.drop(DropSpoofedSource)
+		}
 		if svc.Spec.SynProxy && p.Proto == header.ProtocolTCP {
 			return w.proxyNew(pkt, svc, &tuple)
 		}
@@ -70,6 +79,8 @@ func (w *Worker) process(pkt *packet, res header.ParseResult, ref conntrack.Ref,
 		}
 		w.learnSource(pkt)
 		dir = conntrack.DirIn
+	} else if dir == conntrack.DirOut && !w.fromItsRealServer(w.conns.Conn(ref), pkt) {
+		return w.drop(DropSpoofedReply)
 	} else if c := w.conns.Conn(ref); c.Flags&connProxyPending != 0 {
 		return w.proxyPendingPacket(pkt, ref, c, dir)
 	}
@@ -80,10 +91,18 @@ func (w *Worker) process(pkt *packet, res header.ParseResult, ref conntrack.Ref,
 	}
 
 	c := w.conns.Conn(ref)
+	if w.frags.first {
+		w.decideFragments(c, dir)
+	}
 	if w.syncDue(c, changed || created) {
 		w.publishSync(c)
 	}
 	w.countTraffic(c, dir, pkt.size)
+	if m := Method(c.Forward); m == MethodNAT || m == MethodFullNAT {
+		if v, ok := w.routeHop(pkt, c, dir); !ok { // icmpanswer.go
+			return v
+		}
+	}
 	switch Method(c.Forward) {
 	case MethodDR:
 		return w.transmitToReal(c, pkt)
@@ -132,7 +151,7 @@ func (w *Worker) transmitTo(dst *[16]byte, pkt *packet) verdict {
 		}
 		return w.drop(DropNeighborUnresolved)
 	}
-	dr.Forward(pkt.frame(), hop.DstMAC, hop.SrcMAC)
+	header.Ethernet(pkt.frame()).Readdress(hop.DstMAC, hop.SrcMAC)
 	return transmitOn(hop.Port)
 }
 
@@ -148,7 +167,13 @@ func (w *Worker) transmitToReal(c *conntrack.Conn, pkt *packet) verdict {
 		}
 		return w.drop(drop)
 	}
-	dr.Forward(pkt.frame(), path.hop.DstMAC, path.hop.SrcMAC)
+	if Method(c.Forward) == MethodDR {
+		if !dr.Forward(pkt.frame(), &path.hop) {
+			return w.drop(DropDRRealNotOnLink)
+		}
+		return transmitOn(path.hop.Port)
+	}
+	header.Ethernet(pkt.frame()).Readdress(path.hop.DstMAC, path.hop.SrcMAC)
 	return transmitOn(path.hop.Port)
 }
 

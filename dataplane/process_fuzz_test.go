@@ -40,8 +40,24 @@ func fuzzTraffic(tb testing.TB) (established, seeds []fuzzFrame) {
 		{0, natSyn.with(func(p *pkt) { p.dst = "198.18.0.51" })}, // no route
 		{0, natSyn.with(func(p *pkt) { p.dst = "198.18.0.99" })}, // no service
 		{0, natSyn.with(func(p *pkt) { p.proto = 47; p.padTo = 0 })},
+		{0, natSyn.with(func(p *pkt) { p.routedBy = 63 })}, // TTL 1
 	} {
 		seeds = append(seeds, fuzzFrame{s.port, s.p.frame(tb)})
+	}
+	// ICMP: errors about the connections from either side, and echo.
+	toClient := natSyn.reply().with(func(p *pkt) { p.flags = synAck })
+	for _, s := range []struct {
+		port int
+		e    icmpPkt
+	}{
+		{0, icmpPkt{srcMAC: routerMAC, dstMAC: portMAC0, src: "198.18.1.254", dst: "198.18.0.20", typ: 3, code: 4, word: 1400, quote: toClient, quoteLen: 28}},
+		{1, icmpPkt{srcMAC: realMAC3, dstMAC: portMAC1, src: "198.18.2.3", dst: "198.18.1.5", typ: 3, code: 3, quote: udpOut, quoteLen: 1 << 16}},
+		{0, icmpPkt{srcMAC: routerMAC, dstMAC: portMAC0, src: "2001:2:1::fe", dst: "2001:2::20", typ: 2, word: 1400,
+			quote: nat6Syn.reply().with(func(p *pkt) { p.flags = synAck }), quoteLen: 1 << 16}},
+		{0, icmpPkt{srcMAC: clientMAC, dstMAC: portMAC0, src: "198.18.1.5", dst: "198.18.0.20", typ: 8, payload: []byte("ping")}},
+		{0, icmpPkt{srcMAC: clientMAC, dstMAC: portMAC0, src: "2001:2:1::5", dst: "2001:2::20", typ: 128, payload: []byte("ping")}},
+	} {
+		seeds = append(seeds, fuzzFrame{s.port, s.e.frame(tb)})
 	}
 	for _, s := range seeds[:len(seeds):len(seeds)] {
 		for _, cut := range []int{0, 13, 14, 20, 33, 34, 40, 53, len(s.frame) - 1} {
@@ -89,9 +105,13 @@ func checkProcessOutcome(t *testing.T, w *Worker, port int, input []byte) {
 		before[d] = w.Stats.Drops[d].Load()
 	}
 	var in header.Packet
-	inParsed := in.Parse(input) == header.ParseOK
+	inResult := in.Parse(input)
+	inParsed := inResult == header.ParseOK
+	inFragment := inResult == header.ParseFragment
+	inFragIPv4Valid := inFragment && !in.IsIPv6 && in.IPv4().IsChecksumValid()
 	inIPv4Valid := inParsed && !in.IsIPv6 && in.IPv4().IsChecksumValid()
 	inL4Valid := inParsed && (in.Proto == header.ProtocolTCP || in.Proto == header.ProtocolUDP) && l4ChecksumValid(&in)
+	inICMPValid := inParsed && icmpChecksumValid(&in)
 	inUDPSum := uint16(1)
 	if inParsed && in.Proto == header.ProtocolUDP {
 		inUDPSum = in.UDP().Checksum()
@@ -131,6 +151,17 @@ func checkProcessOutcome(t *testing.T, w *Worker, port int, input []byte) {
 			t.Fatalf("left port %d with source MAC %v", arg, src)
 		}
 		var out header.Packet
+		if inFragment {
+			// A fragment is followed, not reassembled: it leaves a
+			// fragment, its IPv4 header checksum intact.
+			if r := out.Parse(frame); r != header.ParseFragment {
+				t.Fatalf("transmitted fragment parses as %v", r)
+			}
+			if inFragIPv4Valid && !out.IPv4().IsChecksumValid() {
+				t.Fatalf("valid IPv4 header checksum of a fragment broken\n in: %x\nout: %x", input, frame)
+			}
+			break
+		}
 		if r := out.Parse(frame); r != header.ParseOK {
 			t.Fatalf("transmitted frame does not parse: %v", r)
 		}
@@ -139,6 +170,12 @@ func checkProcessOutcome(t *testing.T, w *Worker, port int, input []byte) {
 		}
 		if inL4Valid && inUDPSum != 0 && !l4ChecksumValid(&out) {
 			t.Fatalf("valid L4 checksum broken by the rewrite\n in: %x\nout: %x", input, frame)
+		}
+		if inICMPValid && !icmpChecksumValid(&out) {
+			t.Fatalf("valid ICMP checksum broken by the translation\n in: %x\nout: %x", input, frame)
+		}
+		if out.Proto != header.ProtocolTCP && out.Proto != header.ProtocolUDP {
+			return // ICMP: the quote is rewritten, the rest checked above
 		}
 		if inUDPSum == 0 && out.UDP().Checksum() != 0 {
 			t.Fatalf("UDP checksum 0 (none) became %#04x", out.UDP().Checksum())
@@ -154,9 +191,25 @@ func checkProcessOutcome(t *testing.T, w *Worker, port int, input []byte) {
 		if !bytes.Equal(frame[payload:], input[payload:]) {
 			t.Fatalf("payload changed\n in: %x\nout: %x", input, frame)
 		}
+	case actionHold:
+		if changed != 0 || !inFragment {
+			t.Fatalf("held a frame that is no fragment, or counted a drop too: %v", dropCounts(w))
+		}
 	default:
 		t.Fatalf("process = %+v on a single worker", v)
 	}
+}
+
+// icmpChecksumValid reports whether a parsed frame is ICMP or ICMPv6 with a
+// checksum that verifies.
+func icmpChecksumValid(p *header.Packet) bool {
+	switch {
+	case p.Proto == header.ProtocolICMPv4 && !p.IsIPv6:
+		return header.Checksum(p.L4(), 0) == 0xffff
+	case p.Proto == header.ProtocolICMPv6 && p.IsIPv6:
+		return header.Checksum(p.L4(), header.PseudoHeaderChecksum(p.Proto, p.Src[:], p.Dst[:], uint16(p.L4Len))) == 0xffff
+	}
+	return false
 }
 
 func portMAC(port int) header.MAC {

@@ -175,7 +175,7 @@ func TestProcessNAT(t *testing.T) {
 		{1, v6Out}, {0, v6Back},
 	}
 	for i := range steps {
-		steps[i].act, steps[i].arg, steps[i].want = transmit(wants[i].port, wants[i].p.frame(t))
+		steps[i].act, steps[i].arg, steps[i].want = transmit(wants[i].port, wants[i].p.routed().frame(t))
 	}
 	runSteps(t, d, steps)
 
@@ -219,7 +219,7 @@ func TestProcessDrops(t *testing.T) {
 		{name: "IP version 5", in: corrupt(func(b []byte) []byte { b[ipv4] = 0x55; return b }), drop: "bad_ipv4"},
 		{name: "IPv6 EtherType with a v4 header", in: corrupt(func(b []byte) []byte { b[12], b[13] = 0x86, 0xdd; return append(b, make([]byte, 40)...) }), drop: "bad_ipv6"},
 		{name: "ARP", in: corrupt(func(b []byte) []byte { b[12], b[13] = 0x08, 0x06; return b }), drop: "not_ip"},
-		{name: "fragment", in: corrupt(func(b []byte) []byte { b[ipv4+6] = 0x20; return b }), drop: "fragment"},
+		{name: "fragment of GRE", in: corrupt(func(b []byte) []byte { b[ipv4+6], b[ipv4+9] = 0x20, 47; return b }), drop: "unsupported_l4"},
 		{name: "TCP data offset 4", in: corrupt(func(b []byte) []byte { b[tcp+12] = 0x40; return b }), drop: "bad_tcp"},
 		{name: "UDP length 4", in: udpShort, drop: "bad_udp"},
 		{name: "GRE", in: unsupported.frame(t), drop: "unsupported_l4"},
@@ -249,7 +249,7 @@ func TestProcessQuiescent(t *testing.T) {
 	}}}
 	d := newMemDataplane(t, spec, 1, 1024)
 	syn1 := natSyn.with(func(p *pkt) { p.dst = "198.18.0.30"; p.sport = 41000 })
-	out1 := syn1.toReal("198.18.2.2", 8080, realMAC2)
+	out1 := syn1.toReal("198.18.2.2", 8080, realMAC2).routed()
 	data1 := syn1.with(func(p *pkt) { p.flags = pshAck; p.payload = []byte("x") })
 	runSteps(t, d, []step{{name: "SYN before quiesce", in: syn1.frame(t), act: actionTransmit, arg: 1, want: out1.frame(t)}})
 
@@ -260,9 +260,9 @@ func TestProcessQuiescent(t *testing.T) {
 	runSteps(t, d, []step{
 		{name: "new SYN to a quiescent server", in: syn2.frame(t), drop: "no_real_server"},
 		{name: "existing connection keeps flowing", in: data1.frame(t), act: actionTransmit, arg: 1,
-			want: data1.toReal("198.18.2.2", 8080, realMAC2).frame(t)},
+			want: data1.toReal("198.18.2.2", 8080, realMAC2).routed().frame(t)},
 		{name: "and its replies too", port: 1, in: out1.fromReal(ack).frame(t), act: actionTransmit, arg: 0,
-			want: syn1.reply().with(func(p *pkt) { p.flags = ack; p.srcMAC, p.dstMAC = portMAC0, clientMAC }).frame(t)},
+			want: syn1.reply().with(func(p *pkt) { p.flags = ack; p.srcMAC, p.dstMAC = portMAC0, clientMAC }).routed().frame(t)},
 	})
 
 	// expire_nodest_conn: once the server leaves the table, its
@@ -274,7 +274,7 @@ func TestProcessQuiescent(t *testing.T) {
 	runSteps(t, d, []step{
 		{name: "removed server's connection", in: data1.frame(t), drop: "real_server_removed"},
 		{name: "a new SYN of the same tuple goes to the new server", in: syn1.frame(t), act: actionTransmit, arg: 1,
-			want: syn1.toReal("198.18.2.3", 8080, realMAC3).frame(t)},
+			want: syn1.toReal("198.18.2.3", 8080, realMAC3).routed().frame(t)},
 	})
 }
 
@@ -368,9 +368,9 @@ func TestProcessHandoff(t *testing.T) {
 	back := in.reply().with(func(p *pkt) { p.flags = synAck; p.srcMAC, p.dstMAC = portMAC0, routerMAC })
 	runSteps(t, d, []step{
 		{name: "SYN on worker 0 belongs to worker 1", worker: 0, in: in.frame(t), act: actionHandoff, arg: 1},
-		{name: "worker 1 forwards it", worker: 1, in: in.frame(t), act: actionTransmit, arg: 1, want: out.frame(t)},
+		{name: "worker 1 forwards it", worker: 1, in: in.frame(t), act: actionTransmit, arg: 1, want: out.routed().frame(t)},
 		{name: "the reply on worker 0 also belongs to worker 1", worker: 0, port: 1, in: reply.frame(t), act: actionHandoff, arg: 1},
-		{name: "worker 1 translates the reply", worker: 1, port: 1, in: reply.frame(t), act: actionTransmit, arg: 0, want: back.frame(t)},
+		{name: "worker 1 translates the reply", worker: 1, port: 1, in: reply.frame(t), act: actionTransmit, arg: 0, want: back.routed().frame(t)},
 	})
 	if n := d.Workers[0].conns.Len(); n != 0 {
 		t.Fatalf("worker 0 holds %d connections, want 0", n)

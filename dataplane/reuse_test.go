@@ -106,3 +106,13 @@ func otherReal(a string) string {
 	}
 	return "198.18.2.2"
 }
+
+// TestDRRefusesARealServerBehindAGateway: direct routing keeps the VIP as
+// destination, so a real server reached through a router cannot be served
+// (the router would route the packet back to the VIP's director).
+func TestDRRefusesARealServerBehindAGateway(t *testing.T) {
+	spec := TableSpec{Services: []ServiceSpec{{Name: "dr-far", VIP: addr("198.18.0.10"), Port: 80, Proto: ProtoTCP,
+		Scheduler: "rr", Method: MethodDR, Reals: []RealSpec{realAt("198.18.64.9", 80, 1)}}}}
+	d := newMemDataplane(t, spec, 1, 64)
+	runSteps(t, d, []step{{name: "SYN to a DR real server behind the router", in: drSyn.frame(t), drop: "dr_real_not_on_link"}})
+}

@@ -92,10 +92,14 @@ type ServiceSpec struct {
 	// (0: 1460).
 	SynProxy    bool
 	SynProxyMSS uint16
-	// ClientAddress is how a FULLNAT TCP service's real servers learn the
+	// ClientAddress is how a FULLNAT service's real servers learn the
 	// client (clientaddr.go).
 	ClientAddress ClientAddress
-	Reals         []RealSpec
+	// GUE (MethodTunnel): encapsulate in UDP to GUEPort with a GUE header
+	// instead of IPIP (tunnel/gue.go).
+	GUE     bool
+	GUEPort uint16
+	Reals   []RealSpec
 }
 
 // RealSpec is one real server of a service.

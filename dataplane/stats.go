@@ -56,6 +56,9 @@ const (
 	DropUnsupportedMethod   // a forwarding method this build does not implement
 	DropFrameTooLarge       // a handed-off frame does not fit a slot
 	DropHandoffLoop         // handed between workers too often (tables changing under it)
+	DropDRRealNotOnLink     // DR: the real server is reached through a gateway, which would route the VIP back
+	DropSpoofedReply        // a reply to a NAT/FULLNAT connection not from its real server\'s port (and MAC, on-link)
+	DropSpoofedSource       // a new connection from a VIP or a FULLNAT local address
 	// SYN proxy (synproxy.go).
 	DropSynproxyNoRoom          // the frame's buffer cannot hold the answer
 	DropSynproxyNoHandshake     // a segment without a connection that is neither a SYN nor an ACK
@@ -68,6 +71,13 @@ const (
 	DropSynproxyClientReset     // the client reset the connection before the server answered
 	DropSynproxyServerReset     // the real server refused the connection
 	DropSynproxyBadServerAnswer // the server's answer does not acknowledge the director's SYN
+	DropFragmentHeldFull        // a fragment before its first found no slot to wait in (fragment.go)
+	DropFragmentTimeout         // a held fragment's first fragment never came
+	DropICMPUnhandled           // an ICMP type the director neither answers nor translates, or echo to no VIP
+	DropICMPBadQuote            // an ICMP error whose quote names no TCP/UDP packet
+	DropICMPNoConn              // an ICMP error about no known connection
+	DropTTLExceeded             // a NAT/FULLNAT packet arrived with TTL / hop limit 1 or less
+	DropEgressTooLarge          // a NAT/FULLNAT packet for the real server over the egress port's MTU
 	// Client address for FULLNAT real servers (clientaddr.go).
 	DropClientAddrNoRoom // the client's first data segment cannot grow by the PROXY header (frame or egress MTU)
 	NumDrops
@@ -100,6 +110,9 @@ var dropNames = [NumDrops]string{
 	DropUnsupportedMethod:       "unsupported_method",
 	DropFrameTooLarge:           "frame_too_large",
 	DropHandoffLoop:             "handoff_loop",
+	DropDRRealNotOnLink:         "dr_real_not_on_link",
+	DropSpoofedReply:            "spoofed_reply",
+	DropSpoofedSource:           "spoofed_source",
 	DropSynproxyNoRoom:          "synproxy_no_room",
 	DropSynproxyNoHandshake:     "synproxy_no_handshake",
 	DropSynproxyACKThrottled:    "synproxy_ack_throttled",
@@ -111,6 +124,13 @@ var dropNames = [NumDrops]string{
 	DropSynproxyClientReset:     "synproxy_client_reset",
 	DropSynproxyServerReset:     "synproxy_server_reset",
 	DropSynproxyBadServerAnswer: "synproxy_bad_server_answer",
+	DropFragmentHeldFull:        "fragment_held_full",
+	DropFragmentTimeout:         "fragment_timeout",
+	DropICMPUnhandled:           "icmp_unhandled",
+	DropICMPBadQuote:            "icmp_bad_quote",
+	DropICMPNoConn:              "icmp_no_conn",
+	DropTTLExceeded:             "ttl_exceeded",
+	DropEgressTooLarge:          "egress_too_large",
 	DropClientAddrNoRoom:        "client_address_no_room",
 }
 
@@ -180,6 +200,21 @@ const (
 	CountSynproxyEstablished
 	CountSynproxyHeld
 	CountSynproxyReplayed
+	// Fragments (fragment.go): later fragments sent by their first
+	// fragment's decision, fragments held until it came, decisions not
+	// recorded because the table was full or the fragment owner's inbox was.
+	CountFragmentsForwarded
+	CountFragmentsHeld
+	CountFragTableFull
+	CountFragDecisionsLost
+	// ICMP (icmp.go, icmpanswer.go): errors about a connection translated
+	// and sent on, echo requests to a VIP answered, time exceeded sent.
+	CountICMPErrorsTranslated
+	CountEchoReplies
+	CountTimeExceededSent
+	// CountTunnelFragmented counts IPv4 packets without DF too large for the
+	// tunnel, sent as two encapsulated fragments (tunnelsplit.go).
+	CountTunnelFragmented
 	// Client address for FULLNAT real servers (clientaddr.go).
 	CountProxyHeaders       // PROXY protocol headers written in front of a connection's first data
 	CountProxyHeadersResent // PROXY headers written again into a retransmitted first data segment
@@ -205,7 +240,7 @@ var counterInfo = [NumCounts]CountInfo{
 	CountNewConns:       {"connections_created_total", "Connections the worker created."},
 	CountEvictions:      {"connections_evicted_total", "Connections replaced by a new one whose replies carry the same tuple (a client reusing its port)."},
 	CountRescheduled:    {"connections_rescheduled_total", "Connections ended because a new connection reused their tuple: a SYN after the old one closed, or towards a real server out of rotation."},
-	CountFragNeededSent: {"frag_needed_sent_total", "ICMP fragmentation-needed answers to tunnel packets over the egress MTU."},
+	CountFragNeededSent: {"frag_needed_sent_total", "ICMP fragmentation-needed and ICMPv6 packet-too-big answers to tunnel, NAT and FULLNAT packets over the egress MTU."},
 	CountLearnedHops:    {"learned_next_hop_packets_total", "Replies sent to a next hop learned from the client's own packet, before the kernel's neighbour entry reached the snapshot."},
 	CountSyncPublished:  {"sync_published_total", "Connections the worker published for the peer director."},
 	CountSyncOutFull:    {"sync_out_full_total", "Connections not published for the peer: the worker's sync ring was full."},
@@ -220,11 +255,22 @@ var counterInfo = [NumCounts]CountInfo{
 	CountSynproxyEstablished: {"synproxy_established_total", "SYN-proxied connections whose real server completed the handshake."},
 	CountSynproxyHeld:        {"synproxy_held_segments_total", "Client segments held while their connection's real server had not answered yet."},
 	CountSynproxyReplayed:    {"synproxy_replayed_segments_total", "Held client segments sent on to the real server once it answered."},
-	CountProxyHeaders:        {"proxy_protocol_headers_total", "PROXY protocol headers written in front of a FULLNAT connection's first data bytes."},
-	CountProxyHeadersResent:  {"proxy_protocol_headers_resent_total", "PROXY protocol headers written again into a retransmission of a connection's first data segment before the real server acknowledged them."},
-	CountTOAInserted:         {"toa_inserted_total", "TOA options (the client's address and port) added to FULLNAT client segments toward a real server."},
-	CountTOANoRoom:           {"toa_no_room_total", "FULLNAT client segments sent on without the TOA option: their header or the egress MTU had no room for it."},
-	CountMSSClamped:          {"client_address_mss_clamped_total", "Real servers' SYN/ACKs whose MSS was lowered so that the client's segments leave room for the PROXY header or TOA option."},
+	CountFragmentsForwarded:  {"fragments_forwarded_total", "Later fragments of a datagram sent the way its first fragment went."},
+	CountFragmentsHeld:       {"fragments_held_total", "Later fragments that arrived before their first and were held until it came."},
+	CountFragTableFull: {"fragment_table_full_total",
+		"First fragments whose decision found no room in the fragment table: their later fragments are held and time out."},
+	CountFragDecisionsLost: {"fragment_decisions_lost_total",
+		"First fragments whose decision could not be handed to the worker following their later fragments (inbox full)."},
+	CountICMPErrorsTranslated: {"icmp_errors_translated_total",
+		"ICMP errors about a connection (unreachable, fragmentation needed, packet too big, time exceeded) translated and sent to its endpoint."},
+	CountEchoReplies:        {"icmp_echo_replies_total", "Echo requests to a VIP the director answered."},
+	CountTimeExceededSent:   {"icmp_time_exceeded_sent_total", "Time exceeded messages sent for NAT/FULLNAT packets that arrived with TTL 1."},
+	CountTunnelFragmented:   {"tunnel_fragmented_total", "IPv4 packets without DF too large for the tunnel, sent as two encapsulated fragments."},
+	CountProxyHeaders:       {"proxy_protocol_headers_total", "PROXY protocol headers written in front of a FULLNAT connection's first data bytes."},
+	CountProxyHeadersResent: {"proxy_protocol_headers_resent_total", "PROXY protocol headers written again into a retransmission of a connection's first data segment before the real server acknowledged them."},
+	CountTOAInserted:        {"toa_inserted_total", "TOA options (the client's address and port) added to FULLNAT client segments toward a real server."},
+	CountTOANoRoom:          {"toa_no_room_total", "FULLNAT client segments sent on without the TOA option: their header or the egress MTU had no room for it."},
+	CountMSSClamped:         {"client_address_mss_clamped_total", "Real servers' SYN/ACKs whose MSS was lowered so that the client's segments leave room for the PROXY header or TOA option."},
 }
 
 // Info says how the count is exported.

@@ -3,7 +3,6 @@ package dataplane
 import (
 	"fastlvs/conntrack"
 	"fastlvs/header"
-	"fastlvs/seqadj"
 	"fastlvs/spsc"
 )
 
@@ -28,19 +27,18 @@ type SyncRecord struct {
 	ClientPort, VirtualPort, RealPort, LocalPort uint16
 	Proto                                        uint8
 	State                                        conntrack.State
-	// Flags are the connection's SyncedFlags: whether Adjust (the SYN
-	// proxy's and the PROXY header's sequence offsets) applies, and a client
-	// address still to be written or acknowledged (clientaddr.go).
-	Flags  uint8
-	Adjust seqadj.Adjust
+	// SeqAdjusted says the connection's sequence numbers are shifted (SYN
+	// proxy, PROXY protocol) by the packed seqadj.Adjust in Seq.
+	SeqAdjusted bool
+	Seq         [conntrack.SeqSize]byte
+	// ClientAddr is the connection's client-address state (its
+	// SyncClientAddrBits of Conn.Flags: a PROXY header or TOA still to be
+	// written, a header not yet acknowledged; clientaddr.go).
+	ClientAddr uint8
 }
 
-// SyncedFlags are the Conn.Flags a sync record carries; the SYN proxy's
-// pending handshake stays with the director that has its held segments.
-const SyncedFlags = connSeqAdjusted | connClientAddrState
-
-// SyncSeqAdjusted is the SyncedFlags bit that says Adjust applies.
-const SyncSeqAdjusted = connSeqAdjusted
+// SyncClientAddrBits are the Conn.Flags bits a record's ClientAddr carries.
+const SyncClientAddrBits = connClientAddrState
 
 // Check says what is wrong with a record's fields by themselves (whether
 // its service and real server exist is the applying worker's question), or
@@ -51,6 +49,10 @@ func (r *SyncRecord) Check() string {
 		return "protocol is neither TCP nor UDP"
 	case !r.State.Valid(r.Proto):
 		return "state is not one of the protocol's"
+	case r.SeqAdjusted && r.Proto != header.ProtocolTCP:
+		return "a sequence adjustment on a connection that is not TCP"
+	case r.ClientAddr&^SyncClientAddrBits != 0:
+		return "unknown client-address state"
 	case r.ClientPort == 0 || r.VirtualPort == 0 || r.RealPort == 0:
 		return "a port is zero"
 	case header.Is4(&r.Client) != header.Is4(&r.Virtual):
@@ -59,10 +61,6 @@ func (r *SyncRecord) Check() string {
 		return "local port without a local address"
 	case r.Local != [16]byte{} && (r.LocalPort < localPortFirst || header.Is4(&r.Local) != header.Is4(&r.Real)):
 		return "local address or port unusable"
-	case r.Flags&^SyncedFlags != 0:
-		return "unknown connection flags"
-	case r.Flags&connSeqAdjusted == 0 && !r.Adjust.IsZero():
-		return "a sequence adjustment without its flag"
 	}
 	return ""
 }
@@ -119,8 +117,8 @@ func (dp *Dataplane) SyncIn(rec *SyncRecord) *spsc.Ring[SyncRecord] {
 
 // publishSync offers a connection to the peer; a full ring skips it (counted).
 func (w *Worker) publishSync(c *conntrack.Conn) {
-	if w.syncOut == nil {
-		return
+	if w.syncOut == nil || c.Flags&connProxyPending != 0 {
+		return // a proxied connection is offered once its server answered
 	}
 	c.SyncedAt = syncClock(w.now)
 	slot := w.syncOut.Reserve()
@@ -136,12 +134,10 @@ func (w *Worker) publishSync(c *conntrack.Conn) {
 	if Method(c.Forward) == MethodFullNAT {
 		slot.Local, slot.LocalPort = c.Local, c.LocalPort
 	}
-	if c.Flags&connProxyPending == 0 { // else Seq names a pending slot
-		slot.Flags = c.Flags & SyncedFlags
-		if c.Flags&connSeqAdjusted != 0 {
-			slot.Adjust = seqadj.Unpack(&c.Seq)
-		}
+	if c.Flags&connSeqAdjusted != 0 {
+		slot.SeqAdjusted, slot.Seq = true, c.Seq
 	}
+	slot.ClientAddr = c.Flags & connClientAddrState
 	w.syncOut.Commit()
 	w.count(CountSyncPublished)
 }
@@ -187,9 +183,7 @@ func (w *Worker) applySyncRecord(rec *SyncRecord) bool {
 		if c.RealID != real.ID || c.Local != rec.Local || c.LocalPort != rec.LocalPort {
 			return false // ours is another connection on the same tuple
 		}
-		if c.Flags&connProxyPending == 0 {
-			takeSyncedSeq(c, rec)
-		}
+		syncSeq(c, rec)
 		if old := w.conns.SetState(ref, rec.State, w.now); old.Active() != rec.State.Active() {
 			if rs := w.table.realState(c.RealID); rs != nil {
 				rs.Load.ConnChanged(old.Active(), rec.State.Active())
@@ -205,6 +199,7 @@ func (w *Worker) applySyncRecord(rec *SyncRecord) bool {
 		Proto: rec.Proto, State: rec.State, Forward: uint8(svc.Spec.Method),
 		ServiceID: svc.State.ID, RealID: real.ID,
 	}
+	syncSeq(&c, rec)
 	var out *conntrack.Tuple
 	var reply conntrack.Tuple
 	switch svc.Spec.Method {
@@ -223,21 +218,11 @@ func (w *Worker) applySyncRecord(rec *SyncRecord) bool {
 		reply = conntrack.Tuple{Src: real.Addr, Dst: rec.Local, SrcPort: rec.RealPort, DstPort: rec.LocalPort, Proto: rec.Proto}
 		out = &reply
 	}
-	takeSyncedSeq(&c, rec)
 	if _, err := w.conns.Insert(&c, &in, out, w.now); err != nil {
 		return false
 	}
 	real.State.Load.ConnStarted(rec.State.Active())
 	return true
-}
-
-// takeSyncedSeq gives c the record's sequence adjustment and pending client
-// address.
-func takeSyncedSeq(c *conntrack.Conn, rec *SyncRecord) {
-	c.Flags = c.Flags&^SyncedFlags | rec.Flags
-	if rec.Flags&connSeqAdjusted != 0 {
-		rec.Adjust.Pack(&c.Seq)
-	}
 }
 
 // ownsFullNAT says whether this worker is the one both directions of a
@@ -257,4 +242,14 @@ func (svc *Service) syncedReal(rec *SyncRecord) *Real {
 		}
 	}
 	return nil
+}
+
+// syncSeq takes a record's sequence adjustment and client-address state
+// into a connection.
+func syncSeq(c *conntrack.Conn, rec *SyncRecord) {
+	if rec.SeqAdjusted {
+		c.Flags |= connSeqAdjusted
+		c.Seq = rec.Seq
+	}
+	c.Flags = c.Flags&^connClientAddrState | rec.ClientAddr
 }

@@ -210,7 +210,7 @@ func (w *Worker) proxyPendingPacket(pkt *packet, ref conntrack.Ref, c *conntrack
 		case !w.holdSegment(pend, pkt):
 			return w.drop(DropSynproxyHeldFull)
 		}
-		return verdict{action: actionConsumed}
+		return verdict{action: actionHold}
 	}
 	if p.TCPFlags&header.TCPFlagRst != 0 {
 		w.expireConn(ref)
@@ -279,9 +279,7 @@ func (w *Worker) replayHeld(c *conntrack.Conn, pend *proxyPending, adj *seqadj.A
 		w.transmitCopy(path.hop.Port, frame)
 		w.count(CountSynproxyReplayed)
 	}
-	for _, i := range pend.held[:pend.nheld] {
-		ps.freeHeld = append(ps.freeHeld, i)
-	}
+	ps.freeHeld = append(ps.freeHeld, pend.held[:pend.nheld]...)
 	pend.nheld = 0
 }
 
@@ -293,9 +291,7 @@ func (w *Worker) releasePending(c *conntrack.Conn) {
 	}
 	ps := &w.proxy
 	pend, slot := ps.pendingOf(c)
-	for _, i := range pend.held[:pend.nheld] {
-		ps.freeHeld = append(ps.freeHeld, i)
-	}
+	ps.freeHeld = append(ps.freeHeld, pend.held[:pend.nheld]...)
 	pend.nheld = 0
 	ps.freePending = append(ps.freePending, slot)
 	c.Flags &^= connProxyPending

@@ -37,6 +37,8 @@ type Table struct {
 	drainUntil map[uint32]int64
 	// localAddrs holds the FULLNAT local addresses (see isLocalAddress).
 	localAddrs map[[16]byte]struct{}
+	// vips holds every service address (see isVIP, icmp.go).
+	vips map[[16]byte]struct{}
 }
 
 // Service is one virtual service in a table.
@@ -167,6 +169,7 @@ func Build(spec TableSpec, reg *Registry, workers int) (*Table, error) {
 		}
 	}
 	t.buildLocalAddresses()
+	t.buildVIPs()
 	return t, nil
 }
 

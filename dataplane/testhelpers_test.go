@@ -167,7 +167,8 @@ type pkt struct {
 	flags          uint8 // TCP flags; 0 means ACK
 	noUDPSum       bool  // send IPv4 UDP without a checksum
 	payload        []byte
-	padTo          int // pad the frame with zeros (Ethernet minimum is 60)
+	padTo          int   // pad the frame with zeros (Ethernet minimum is 60)
+	routedBy       uint8 // routers passed: TTL / hop limit is 64 less this
 }
 
 const (
@@ -189,10 +190,10 @@ func (p pkt) frame(tb testing.TB) []byte {
 	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr(p.srcMAC[:]), DstMAC: net.HardwareAddr(p.dstMAC[:]), EthernetType: etherType}
 	var ip gopacket.NetworkLayer
 	if src.Is4() {
-		ip = &layers.IPv4{Version: 4, TTL: 64, Id: 0x4242, Flags: layers.IPv4DontFragment,
+		ip = &layers.IPv4{Version: 4, TTL: 64 - p.routedBy, Id: 0x4242, Flags: layers.IPv4DontFragment,
 			Protocol: layers.IPProtocol(p.proto), SrcIP: src.AsSlice(), DstIP: dst.AsSlice()}
 	} else {
-		ip = &layers.IPv6{Version: 6, HopLimit: 64, FlowLabel: 0xbeef,
+		ip = &layers.IPv6{Version: 6, HopLimit: 64 - p.routedBy, FlowLabel: 0xbeef,
 			NextHeader: layers.IPProtocol(p.proto), SrcIP: src.AsSlice(), DstIP: dst.AsSlice()}
 	}
 	ls := []gopacket.SerializableLayer{eth, ip.(gopacket.SerializableLayer)}
@@ -241,6 +242,14 @@ func (p pkt) reply() pkt {
 	p.src, p.dst = p.dst, p.src
 	p.sport, p.dport = p.dport, p.sport
 	p.srcMAC, p.dstMAC = p.dstMAC, p.srcMAC
+	p.routedBy = 0 // a new packet from the other end
+	return p
+}
+
+// routed is p as the director forwards it for NAT and FULLNAT: one hop
+// further.
+func (p pkt) routed() pkt {
+	p.routedBy++
 	return p
 }
 

@@ -2,7 +2,7 @@ package dataplane
 
 import (
 	"fastlvs/conntrack"
-	"fastlvs/dr"
+	"fastlvs/header"
 	"fastlvs/tunnel"
 )
 
@@ -30,9 +30,15 @@ func (w *Worker) forwardTunnel(c *conntrack.Conn, pkt *packet) verdict {
 		return w.drop(DropNoRoute) // the egress port holds no address of the real server's family
 	}
 	p := &pkt.hdr
-	overhead := tunnel.Overhead(&c.Real)
+	overhead, guePort := tunnel.Overhead(&c.Real), w.guePortOf(c)
+	if guePort != 0 {
+		overhead = tunnel.GUEOverhead(&c.Real)
+	}
 	innerLen := p.L4Off - p.L3Off + p.L4Len
 	if innerLen+overhead > path.mtu {
+		if v, ok := w.fragmentForTunnel(c, pkt, path, path.mtu-overhead); ok { // tunnelsplit.go
+			return v
+		}
 		dropped := w.drop(DropEncapTooLarge) // the packet itself goes no further
 		if v, ok := w.answerFragmentationNeeded(c, pkt, path.mtu-overhead); ok {
 			w.count(CountFragNeededSent)
@@ -43,8 +49,13 @@ func (w *Worker) forwardTunnel(c *conntrack.Conn, pkt *packet) verdict {
 	if pkt.headroom() < overhead {
 		return w.drop(DropEncapTooLarge) // no headroom to grow into
 	}
-	dr.Forward(pkt.frame(), path.hop.DstMAC, path.hop.SrcMAC)
+	header.Ethernet(pkt.frame()).Readdress(path.hop.DstMAC, path.hop.SrcMAC)
 	w.tunnel.id++
+	if guePort != 0 {
+		pkt.setFrame(tunnel.EncapsulateGUE(pkt.buf, pkt.off, pkt.size, p.L3Off, &path.src, &c.Real, w.tunnel.id,
+			w.gueSourcePort(c), guePort))
+		return transmitOn(path.hop.Port)
+	}
 	pkt.setFrame(tunnel.Encapsulate(pkt.buf, pkt.off, pkt.size, p.L3Off, &path.src, &c.Real, w.tunnel.id))
 	return transmitOn(path.hop.Port)
 }

@@ -153,7 +153,6 @@ func TestProcessTunnelDrops(t *testing.T) {
 	}{
 		{"inner packet fills the egress MTU", fits.frame(t), tunnelHeadroom, "", false},
 		{"one byte more than the egress MTU, DF set", tooLarge.frame(t), tunnelHeadroom, "encap_too_large", true},
-		{"one byte more than the egress MTU, DF clear", clearDF(t, tooLarge.with(func(p *pkt) { p.sport++ }).frame(t)), tunnelHeadroom, "encap_too_large", false},
 		{"no headroom to grow into", tunSyn.with(func(p *pkt) { p.sport = 1 }).frame(t), 19, "encap_too_large", false},
 		{"real server's MAC unknown", unresolved.frame(t), tunnelHeadroom, "neighbor_unresolved", false},
 	} {
@@ -224,8 +223,9 @@ func TestProcessTunnelAllocatesNothing(t *testing.T) {
 
 // BenchmarkProcessTunnel is one established TCP packet through process:
 // lookup, state, encapsulation.
-func BenchmarkProcessTunnel(b *testing.B) {
-	d := newTunnelDataplane(b, nil)
+func BenchmarkProcessTunnel(b *testing.B) { benchmarkTunnel(b, newTunnelDataplane(b, nil)) }
+
+func benchmarkTunnel(b *testing.B, d *memDataplane) {
 	w := d.Workers[0]
 	if v, _ := processInChunk(w, tunSyn.frame(b), 0, tunnelHeadroom); v.action != actionTransmit {
 		b.Fatalf("SYN dropped: %v", dropCounts(w))

@@ -45,7 +45,11 @@ type handoffSlot struct {
 	length      int
 	port        int
 	tries, hops uint8 // the packet's, see owner.go
-	buf         [handoffHeadroom + handoffFrameMax]byte
+	// hasNote marks a slot that carries a fragment decision instead of a
+	// frame (fragment.go).
+	hasNote bool
+	note    fragNote
+	buf     [handoffHeadroom + handoffFrameMax]byte
 }
 
 // workerPort is a worker's socket on one interface and its pending TX batch.
@@ -116,6 +120,12 @@ type Worker struct {
 
 	tunnel tunnelState // see tunnel.go
 	proxy  proxyState  // see synproxy.go
+	frags  fragState   // see fragment.go
+	// sendCopy transmits a copy of a frame on a port (transmitCopy; tests
+	// catch it): for held fragments released outside their own batch slot.
+	sendCopy   func(port int, frame []byte)
+	icmpBudget icmpBudget // time exceeded messages, see icmpanswer.go
+	extra      extraFrame // a packet's second frame, see tunnelsplit.go
 }
 
 // request runs fn on the worker's goroutine between batches: the only way
@@ -138,6 +148,8 @@ func newWorker(id, workers int, conns *conntrack.Table, tables *atomic.Pointer[T
 		conns:   conns,
 	}
 	w.expireFn = w.onExpire
+	w.sendCopy = w.transmitCopy
+	w.frags.table.hash = conntrack.NewHasher(0)
 	conns.SetEvictHook(w.onEvicted)
 	return w
 }
@@ -242,6 +254,7 @@ func (w *Worker) poll() int {
 			v := w.process(pkt, w.batchResults[i], w.batchRefs[i], w.batchDirs[i], true)
 			switch v.action {
 			case actionTransmit:
+				w.sendExtra()
 				w.queueTransmit(pkt, v.port, base)
 			case actionHandoff:
 				w.handoff(v.owner, pkt)
@@ -255,6 +268,7 @@ func (w *Worker) poll() int {
 	}
 	w.flushTransmit()
 	w.conns.Expire(w.now, expireBudget, w.expireFn)
+	w.expireHeldFragments()
 	w.publish()
 	for port := range w.ports {
 		w.ports[port].sock.Refill()
@@ -342,6 +356,7 @@ func (w *Worker) handoff(owner int, pkt *packet) {
 	slot.length = copy(slot.buf[handoffHeadroom:], pkt.frame())
 	slot.port = pkt.inPort
 	slot.tries, slot.hops = pkt.tries, pkt.hops+1
+	slot.hasNote = false
 	w.outbox[owner].Commit()
 	w.count(CountHandoffOut)
 }
@@ -356,11 +371,17 @@ func (w *Worker) drainInboxes() int {
 			if slot == nil {
 				break
 			}
+			if slot.hasNote {
+				w.learnFragments(&slot.note.key, &slot.note.decision)
+				in.Release()
+				continue
+			}
 			pkt := &packet{buf: slot.buf[:], off: handoffHeadroom, size: slot.length, inPort: slot.port,
 				tries: slot.tries, hops: slot.hops}
 			v := w.process(pkt, pkt.hdr.Parse(pkt.frame()), 0, 0, false)
 			switch v.action {
 			case actionTransmit:
+				w.sendExtra()
 				w.transmitCopy(v.port, pkt.frame())
 			case actionHandoff: // the next owner candidate, or the table changed under us
 				w.handoff(v.owner, pkt)

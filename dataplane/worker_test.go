@@ -69,7 +69,7 @@ func TestPollForwardsBetweenPortsAndRecyclesFrames(t *testing.T) {
 		t.Fatalf("port 0 sent %d frames, want none", len(got))
 	}
 	out := d.sent(0, 1)
-	if want := natSyn.toReal("198.18.2.2", 8080, realMAC2).frame(t); len(out) != 1 || !bytes.Equal(out[0], want) {
+	if want := natSyn.toReal("198.18.2.2", 8080, realMAC2).routed().frame(t); len(out) != 1 || !bytes.Equal(out[0], want) {
 		t.Fatalf("port 1 sent %d frames; want the SYN rewritten towards the real server\nwant: %s", len(out), dump(want))
 	}
 	// The real server's answer comes in on port 1 and leaves by port 0.
@@ -77,7 +77,7 @@ func TestPollForwardsBetweenPortsAndRecyclesFrames(t *testing.T) {
 	d.deliver(t, 0, 1, reply.frame(t))
 	w.poll()
 	back := d.sent(0, 0)
-	if want := natSyn.with(func(p *pkt) { p.flags = synAck }).reply().frame(t); len(back) != 1 || !bytes.Equal(back[0], want) {
+	if want := natSyn.with(func(p *pkt) { p.flags = synAck }).reply().routed().frame(t); len(back) != 1 || !bytes.Equal(back[0], want) {
 		t.Fatalf("port 0 sent %d frames; want the SYN/ACK from the VIP", len(back))
 	}
 	if got := w.Stats.Count(CountTxPackets); got != 2 {
@@ -159,7 +159,7 @@ func TestPollHandsAFrameToItsOwnerWhichSendsIt(t *testing.T) {
 		t.Fatalf("owner took in %d frames, want 1", got)
 	}
 	out := d.sent(owner, 1)
-	if want := natSyn.toReal("198.18.2.2", 8080, realMAC2).frame(t); len(out) != 1 || !bytes.Equal(out[0], want) {
+	if want := natSyn.toReal("198.18.2.2", 8080, realMAC2).routed().frame(t); len(out) != 1 || !bytes.Equal(out[0], want) {
 		t.Fatalf("owner sent %d frames on port 1, want the rewritten SYN", len(out))
 	}
 	d.checkNoLeak(t)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -34,7 +35,7 @@ func TestHealthCheckTakesServerOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	events := filepath.Join(t.TempDir(), "events")
-	startDirector(t, topo, fmt.Sprintf(`interfaces: [eth1]
+	d := startDirector(t, topo, fmt.Sprintf(`interfaces: [eth1]
 notify: {exec: 'echo "$FASTLVS_EVENT $FASTLVS_ADDR" >> %s'}
 services:
   - {vip: 198.18.0.10, port: 80, protocol: tcp, scheduler: rr, forward: nat,
@@ -60,6 +61,17 @@ services:
 	}
 	if r, err := long.get(); err != nil || r.server != "r1" {
 		t.Fatalf("connection to r1 disturbed by r2's failure: %+v %v", r, err)
+	}
+
+	// fastlvsadm shows what ipvsadm under keepalived would: r2 is not listed;
+	// --health lists it, down.
+	adm := buildAdm(t, filepath.Join(filepath.Dir(d.configPath), "api.sock"))
+	if out := adm.must("-L", "-n"); strings.Contains(out, "198.18.2.12") || !strings.Contains(out, "198.18.2.11:80") {
+		t.Errorf("fastlvsadm -L -n with r2 down:\n%s", out)
+	}
+	if out := adm.must("-L", "-n", "--health"); !regexp.MustCompile(`198\.18\.2\.12:80 +Masq +1 .* down\n`).MatchString(out) ||
+		!regexp.MustCompile(`198\.18\.2\.11:80 +Masq +1 .* up\n`).MatchString(out) {
+		t.Errorf("fastlvsadm -L -n --health with r2 down:\n%s", out)
 	}
 
 	// Restart it: back after rise checks.

@@ -1,12 +1,10 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 	"slices"
 	"testing"
-	"time"
 
 	"fastlvs/testbed"
 )
@@ -20,7 +18,7 @@ func TestIPv6NAT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const vip = "2001:2::10"
+	const vip = vip6
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -57,28 +55,8 @@ services:
   - {vip: '%[1]s', port: 7, protocol: udp, scheduler: wrr, forward: nat, health_check: {type: none}, real_servers: [%[2]s]}
 `, vip, reals))
 
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
 	for _, proto := range []string{"tcp", "udp"} {
-		var rs []response
-		for k := range 120 {
-			i := k % len(topo.Clients)
-			var body string
-			var err error
-			if proto == "tcp" {
-				body, err = topo.Clients[i].HTTPGet(ctx, "http://["+vip+"]/", clientAddrs[i])
-			} else {
-				body, err = topo.Clients[i].UDPRequest(ctx, "["+vip+"]:7", clientAddrs[i], []byte("hi"), 2*time.Second)
-			}
-			if err != nil {
-				t.Fatalf("%s request %d over IPv6: %v", proto, k, err)
-			}
-			r, err := parseResponse(body)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rs = append(rs, r)
-		}
+		rs := driveIPv6(t, topo, clientAddrs, proto, 120)
 		checkWeightShares(t, rs, map[string]int{"r1": 1, "r2": 2, "r3": 3}, 5)
 		for _, r := range rs {
 			seen, err := netip.ParseAddrPort(r.client)

@@ -18,6 +18,8 @@ type keepAlive struct {
 	tb     testing.TB
 	conn   net.Conn
 	reader *bufio.Reader
+	// timeout bounds one request (default 3 s).
+	timeout time.Duration
 }
 
 func dialKeepAlive(tb testing.TB, client *testbed.Host, addr string) *keepAlive {
@@ -34,7 +36,11 @@ func dialKeepAlive(tb testing.TB, client *testbed.Host, addr string) *keepAlive 
 
 // get sends one request on the connection and returns the server's answer.
 func (k *keepAlive) get() (response, error) {
-	_ = k.conn.SetDeadline(time.Now().Add(3 * time.Second))
+	timeout := k.timeout
+	if timeout == 0 {
+		timeout = 3 * time.Second
+	}
+	_ = k.conn.SetDeadline(time.Now().Add(timeout))
 	if _, err := fmt.Fprintf(k.conn, "GET / HTTP/1.1\r\nHost: vip\r\n\r\n"); err != nil {
 		return response{}, err
 	}

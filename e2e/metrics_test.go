@@ -78,10 +78,7 @@ func TestMetricsCountWhatWasSent(t *testing.T) {
 		t.Fatal(err)
 	}
 	startDirector(t, topo, metricsConfig, "--metrics", metricsAddr)
-	scraper := &http.Client{
-		Timeout:   5 * time.Second,
-		Transport: &http.Transport{DialContext: topo.Director.DialContext, DisableKeepAlives: true},
-	}
+	scraper := metricsScraper(topo)
 
 	warmUp(t, topo)
 	before := scrape(t, scraper)
@@ -172,6 +169,15 @@ func warmUp(t *testing.T, topo *testbed.Topology) {
 	}
 	if answered[topo.RealAddrs[0]] < 2 || answered[topo.RealAddrs[1]] < 2 {
 		t.Fatalf("warm-up: real servers answered %v, want both twice", answered)
+	}
+}
+
+// metricsScraper reads the director's metrics endpoint from inside its
+// namespace.
+func metricsScraper(topo *testbed.Topology) *http.Client {
+	return &http.Client{
+		Timeout:   5 * time.Second,
+		Transport: &http.Transport{DialContext: topo.Director.DialContext, DisableKeepAlives: true},
 	}
 }
 

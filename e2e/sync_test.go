@@ -288,7 +288,7 @@ func TestSyncRefusesHostileDatagrams(t *testing.T) {
 	}
 }
 
-// syncRecord is one connection as the sync wire format (version 3) carries
+// syncRecord is one connection as the sync wire format (version 2) carries
 // it, written here from its description in control/syncwire.go rather than
 // with the daemon's encoder, so this test also checks that description.
 type syncRecord struct {
@@ -299,8 +299,8 @@ type syncRecord struct {
 
 func sealSyncDatagram(key []byte, sender uint32, seq uint64, r syncRecord) []byte {
 	b := make([]byte, 20+92)
-	copy(b, "FLS3")
-	b[4] = 3
+	copy(b, "FLS2")
+	b[4] = 2
 	endian.BigEndian.PutUint16(b[6:], 1)
 	endian.BigEndian.PutUint32(b[8:], sender)
 	endian.BigEndian.PutUint64(b[12:], seq)

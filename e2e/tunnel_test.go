@@ -65,8 +65,26 @@ func attachDecap(t *testing.T, topo *testbed.Topology) []*tunnel.Decap {
 // comes back, shares follow the weights, the real servers see the clients'
 // own addresses, and every packet reached them inside an IPIP header.
 func TestTunnel(t *testing.T) {
+	checkTunnelBalance(t, "ftun", "", func(s tunnel.DecapStats) (opened, others uint64) {
+		return s.Decap4in4, s.Decap6in4 + s.Decap4in6 + s.Decap6in6 + s.DecapGUE
+	})
+}
+
+// TestTunnelGUE is TestTunnel with `tunnel: gue`: every packet reached the
+// real servers inside UDP to the GUE port, opened by the decap program.
+func TestTunnelGUE(t *testing.T) {
+	checkTunnelBalance(t, "fgue", "tunnel: gue, gue_port: 6080,", func(s tunnel.DecapStats) (opened, others uint64) {
+		return s.DecapGUE, s.Decapsulated() - s.DecapGUE
+	})
+}
+
+// checkTunnelBalance is the tunnel balancing test for the encapsulation
+// that the service options tunnelOptions choose; count says, from a real
+// server's decap counters, how many packets came in that encapsulation and
+// how many in any other.
+func checkTunnelBalance(t *testing.T, prefix, tunnelOptions string, count func(tunnel.DecapStats) (opened, others uint64)) {
 	const vip, requests = "198.18.0.10", 300
-	bed := testbed.ForTest(t, "ftun")
+	bed := testbed.ForTest(t, prefix)
 	topo, err := testbed.BuildTopology(bed, testbed.TopologyOptions{Mode: testbed.ModeDR, VIPs: []string{vip}})
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +93,12 @@ func TestTunnel(t *testing.T) {
 		t.Fatal(err)
 	}
 	decaps := attachDecap(t, topo)
-	startDirector(t, topo, tunnelConfig(vip))
+	for _, d := range decaps {
+		if err := d.SetGUEPorts([]uint16{6080}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	startDirector(t, topo, strings.ReplaceAll(tunnelConfig(vip), "forward: tun,", "forward: tun, "+tunnelOptions))
 	weights := map[string]int{"r1": 1, "r2": 2, "r3": 3}
 	// A TCP request sends at least SYN, ACK, the request and FIN towards the
 	// real server; a UDP request one datagram. Each must come in a tunnel.
@@ -102,10 +125,11 @@ func TestTunnel(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("r%d decap counters: %+v", i+1, s)
-		if s.Decap4in4 < tunnelled[i] || s.Decap4in4 == 0 {
-			t.Errorf("r%d opened %d IPIP packets, want at least %d", i+1, s.Decap4in4, tunnelled[i])
+		opened, others := count(s)
+		if opened < tunnelled[i] || opened == 0 {
+			t.Errorf("r%d opened %d tunnel packets, want at least %d", i+1, opened, tunnelled[i])
 		}
-		if s.PassedNotLocal != 0 || s.PassedMalformed != 0 || s.Decap6in4+s.Decap4in6+s.Decap6in6 != 0 {
+		if s.PassedNotLocal != 0 || s.PassedMalformed != 0 || others != 0 {
 			t.Errorf("r%d: unexpected tunnel packets %+v", i+1, s)
 		}
 	}

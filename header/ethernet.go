@@ -66,6 +66,13 @@ func (b Ethernet) SetDestinationAddress(m MAC) { copy(b[ethDstAddr:ethDstAddr+6]
 // SetSourceAddress sets the source MAC address.
 func (b Ethernet) SetSourceAddress(m MAC) { copy(b[ethSrcAddr:ethSrcAddr+6], m[:]) }
 
+// Readdress points the frame at its next hop: destination dst, source src
+// (the egress port's own address).
+func (b Ethernet) Readdress(dst, src MAC) {
+	b.SetDestinationAddress(dst)
+	b.SetSourceAddress(src)
+}
+
 // Type returns the EtherType field (a VLAN TPID if the frame is tagged).
 func (b Ethernet) Type() uint16 { return binary.BigEndian.Uint16(b[ethType:]) }
 

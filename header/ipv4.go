@@ -163,10 +163,13 @@ func (b IPv4) SetDestinationAddress(addr [4]byte) { copy(b[ipv4DstAddr:ipv4DstAd
 // DecTTLWithChecksumUpdate decrements the TTL and updates the header checksum
 // incrementally. The caller checks TTL() > 1 first; a TTL of 0 wraps to 255.
 func (b IPv4) DecTTLWithChecksumUpdate() {
-	// TTL shares its 16-bit checksum word with the protocol byte.
+	// TTL shares its 16-bit checksum word with the protocol byte. The new
+	// word is computed, not read back: reading a word just written one byte
+	// of stalls the store forwarding.
 	old := binary.BigEndian.Uint16(b[ipv4TTL:])
-	b[ipv4TTL]--
-	b.SetChecksum(ChecksumUpdateUint16(b.Checksum(), old, binary.BigEndian.Uint16(b[ipv4TTL:])))
+	next := old - 1<<8
+	binary.BigEndian.PutUint16(b[ipv4TTL:], next)
+	b.SetChecksum(ChecksumUpdateUint16(b.Checksum(), old, next))
 }
 
 // Payload returns the bytes after the header, bounded by the total length

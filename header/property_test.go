@@ -17,8 +17,7 @@ func randBytes(rng *rand.Rand, n int) []byte {
 	return b
 }
 
-func rand4(rng *rand.Rand) [4]byte   { return [4]byte(randBytes(rng, 4)) }
-func rand16(rng *rand.Rand) [16]byte { return [16]byte(randBytes(rng, 16)) }
+func rand4(rng *rand.Rand) [4]byte { return [4]byte(randBytes(rng, 4)) }
 
 // randIPv4 returns a random IPv4 header (options included) with a correct
 // checksum, followed by payloadLen random bytes.

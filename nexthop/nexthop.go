@@ -22,6 +22,7 @@ type Hop struct {
 	Port   int        // index of the dataplane port (interface) to send on
 	DstMAC header.MAC // next hop's MAC
 	SrcMAC header.MAC // the port's own MAC
+	OnLink bool       // the destination itself, not a gateway towards it
 }
 
 // route is one kernel route restricted to the dataplane's ports. The
@@ -98,7 +99,7 @@ func (s *Snapshot) Lookup(dst [16]byte) (hop Hop, want [16]byte, ok bool) {
 		if !found || n.port != r.port {
 			return Hop{}, key, false
 		}
-		return Hop{Port: r.port, DstMAC: n.mac, SrcMAC: s.portMACs[r.port]}, key, true
+		return Hop{Port: r.port, DstMAC: n.mac, SrcMAC: s.portMACs[r.port], OnLink: !r.hasGW}, key, true
 	}
 	return Hop{}, [16]byte{}, false
 }

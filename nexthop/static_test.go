@@ -30,7 +30,7 @@ func TestStaticSnapshotLookup(t *testing.T) {
 		want string // "" = none
 		ok   bool
 	}{
-		{"on-link neighbour", "198.18.2.2", Hop{Port: 1, DstMAC: real, SrcMAC: port1}, "198.18.2.2", true},
+		{"on-link neighbour", "198.18.2.2", Hop{Port: 1, DstMAC: real, SrcMAC: port1, OnLink: true}, "198.18.2.2", true},
 		{"default route via gateway", "203.0.113.7", Hop{Port: 0, DstMAC: router, SrcMAC: port0}, "198.18.1.254", true},
 		{"unresolved on-link", "198.18.2.3", Hop{}, "198.18.2.3", false},
 		{"unresolved on the other /24", "198.18.1.9", Hop{}, "198.18.1.9", false},

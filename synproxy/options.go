@@ -17,9 +17,6 @@ type handshakeOptions struct {
 	tsVal, tsEcr uint32
 }
 
-// maxHandshakeOptions is the longest option block writeOptions produces.
-const maxHandshakeOptions = 20
-
 // size returns the option block length, a multiple of 4.
 func (o *handshakeOptions) size() int {
 	n := 0

@@ -15,9 +15,6 @@ type segment struct {
 	opts             handshakeOptions
 }
 
-// maxSegmentSize bounds what writeSegment writes after l3.
-const maxSegmentSize = header.IPv6MinimumSize + header.TCPMinimumSize + maxHandshakeOptions
-
 // writeSegment writes the IP and TCP headers of s at b[l3:], IPv4 without
 // options, every checksum computed in full (the segment is at most 80
 // bytes). It returns the frame length l3 + IP + TCP, or 0 if b is too short.

@@ -16,6 +16,13 @@
 //        packet, and XDP_PASS hands the client's own packet to the kernel,
 //        which delivers it to the VIP held on lo.
 //
+// and GUE (draft-ietf-intarea-gue, as a director's `tunnel: gue` sends it):
+//
+//   outer IPv4 or IPv6, UDP to a port of the gue_ports map, to a local
+//   address, then a GUE header: version 0 (data, C clear, hlen option
+//   words, proto 4 or 41) or version 1 (the inner IP header directly)
+//     -> outer IP, UDP and GUE headers removed, as above.
+//
 // Everything else passes untouched. Outer IPv4 fragments pass too (the
 // kernel has no tunnel to reassemble them for: the director does not
 // fragment, it drops oversize packets).
@@ -31,6 +38,7 @@
 
 #define PROTO_IPIP 4
 #define PROTO_IPV6 41
+#define PROTO_UDP 17
 #define IPV4_FRAG_MASK 0x3fff // MF and the fragment offset
 
 // address is the key of local_addrs: IPv6, or IPv4 v4-mapped.
@@ -47,7 +55,8 @@ enum counter {
 	COUNTER_PASSED = 4,         // not a tunnel packet
 	COUNTER_PASSED_NOT_LOCAL = 5, // a tunnel packet for another host
 	COUNTER_PASSED_MALFORMED = 6, // truncated, fragmented, or inner version wrong
-	COUNTER_MAX = 7,
+	COUNTER_DECAP_GUE = 7,        // GUE opened, either family in either
+	COUNTER_MAX = 8,
 };
 
 // This host's addresses: only tunnel packets to them are opened.
@@ -57,6 +66,14 @@ struct {
 	__type(key, struct address);
 	__type(value, __u8);
 } local_addrs SEC(".maps");
+
+// UDP ports (network byte order) GUE arrives on.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16);
+	__type(key, __be16);
+	__type(value, __u8);
+} gue_ports SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -107,15 +124,72 @@ static __always_inline int strip(struct xdp_md *ctx, __u32 len, __u8 proto, enum
 	return count(which);
 }
 
+// ---- GUE --------------------------------------------------------------
+
+struct gue_udp {
+	__be16 source;
+	__be16 dest;
+	__be16 len;
+	__sum16 check;
+};
+
+// decap_gue opens the GUE packet whose UDP header is at pos, outer_len bytes
+// (the outer IP header) after the Ethernet header. The caller has checked
+// the outer destination is local and the packet is not a fragment.
+static __always_inline int decap_gue(struct xdp_md *ctx, void *pos, void *end, __u32 outer_len)
+{
+	__u8 *gue = pos + sizeof(struct gue_udp);
+	if ((void *)(gue + 4) > end)
+		return count(COUNTER_PASSED_MALFORMED);
+	__u32 skip = outer_len + sizeof(struct gue_udp);
+	__u8 proto;
+	switch (gue[0] >> 6) {
+	case 0: // GUE header: C (bit 5) set is a control message, not ours
+		if (gue[0] & 0x20)
+			return count(COUNTER_PASSED);
+		proto = gue[1];
+		skip += 4 + (gue[0] & 0x1f) * 4;
+		break;
+	case 1: // direct IP encapsulation: the IP version nibble is 4 or 6
+		proto = (gue[0] >> 4) == 4 ? PROTO_IPIP : PROTO_IPV6;
+		break;
+	default:
+		return count(COUNTER_PASSED_MALFORMED);
+	}
+	if (proto != PROTO_IPIP && proto != PROTO_IPV6)
+		return count(COUNTER_PASSED_MALFORMED);
+	if (skip > 256)
+		return count(COUNTER_PASSED_MALFORMED);
+	void *data = (void *)(long)ctx->data;
+	if (!inner_matches(data + sizeof(struct ethhdr) + skip, end, proto))
+		return count(COUNTER_PASSED_MALFORMED);
+	return strip(ctx, skip, proto, COUNTER_DECAP_GUE);
+}
+
+// is_gue says whether the UDP header at pos is to a GUE port.
+static __always_inline int is_gue(void *pos, void *end)
+{
+	struct gue_udp *udp = pos;
+	if ((void *)(udp + 1) > end)
+		return 0;
+	return bpf_map_lookup_elem(&gue_ports, &udp->dest) != 0;
+}
+
+// ---- end of GUE ----------------------------------------------------------
+
 static __always_inline int decap_ipv4(struct xdp_md *ctx, void *pos, void *end)
 {
 	struct iphdr *ip = pos;
 	if ((void *)(ip + 1) > end)
 		return count(COUNTER_PASSED_MALFORMED);
-	if (ip->protocol != PROTO_IPIP && ip->protocol != PROTO_IPV6)
-		return count(COUNTER_PASSED);
 	if (ip->version != 4 || ip->ihl < 5)
+		return count(ip->protocol == PROTO_IPIP || ip->protocol == PROTO_IPV6 ? COUNTER_PASSED_MALFORMED : COUNTER_PASSED);
+	__u32 hlen = ip->ihl * 4;
+	if (hlen > 60)
 		return count(COUNTER_PASSED_MALFORMED);
+	int gue = ip->protocol == PROTO_UDP && is_gue(pos + hlen, end);
+	if (ip->protocol != PROTO_IPIP && ip->protocol != PROTO_IPV6 && !gue)
+		return count(COUNTER_PASSED);
 
 	struct address dst = {};
 	dst.addr[10] = 0xff;
@@ -125,10 +199,8 @@ static __always_inline int decap_ipv4(struct xdp_md *ctx, void *pos, void *end)
 		return count(COUNTER_PASSED_NOT_LOCAL);
 	if (bpf_ntohs(ip->frag_off) & IPV4_FRAG_MASK)
 		return count(COUNTER_PASSED_MALFORMED);
-
-	__u32 hlen = ip->ihl * 4;
-	if (hlen > 60)
-		return count(COUNTER_PASSED_MALFORMED);
+	if (gue)
+		return decap_gue(ctx, pos + hlen, end, hlen);
 	if (!inner_matches(pos + hlen, end, ip->protocol))
 		return count(COUNTER_PASSED_MALFORMED);
 	return strip(ctx, hlen, ip->protocol,
@@ -140,7 +212,8 @@ static __always_inline int decap_ipv6(struct xdp_md *ctx, void *pos, void *end)
 	struct ipv6hdr *ip6 = pos;
 	if ((void *)(ip6 + 1) > end)
 		return count(COUNTER_PASSED_MALFORMED);
-	if (ip6->nexthdr != PROTO_IPIP && ip6->nexthdr != PROTO_IPV6)
+	int gue = ip6->nexthdr == PROTO_UDP && is_gue(ip6 + 1, end);
+	if (ip6->nexthdr != PROTO_IPIP && ip6->nexthdr != PROTO_IPV6 && !gue)
 		return count(COUNTER_PASSED);
 	if (ip6->version != 6)
 		return count(COUNTER_PASSED_MALFORMED);
@@ -149,6 +222,8 @@ static __always_inline int decap_ipv6(struct xdp_md *ctx, void *pos, void *end)
 	__builtin_memcpy(dst.addr, &ip6->daddr, 16);
 	if (!bpf_map_lookup_elem(&local_addrs, &dst))
 		return count(COUNTER_PASSED_NOT_LOCAL);
+	if (gue)
+		return decap_gue(ctx, ip6 + 1, end, sizeof(*ip6));
 	if (!inner_matches(pos + sizeof(*ip6), end, ip6->nexthdr))
 		return count(COUNTER_PASSED_MALFORMED);
 	return strip(ctx, sizeof(*ip6), ip6->nexthdr,

@@ -1,6 +1,7 @@
 package tunnel
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -23,6 +24,7 @@ const (
 	counterPassed
 	counterPassedNotLocal
 	counterPassedMalformed
+	counterDecapGUE
 	counterCount
 )
 
@@ -36,11 +38,12 @@ type DecapStats struct {
 	Passed          uint64 // not a tunnel packet
 	PassedNotLocal  uint64 // a tunnel packet for an address this host does not hold
 	PassedMalformed uint64 // truncated, fragmented, or the inner version is wrong
+	DecapGUE        uint64 // GUE (UDP to a GUE port) opened, any families
 }
 
 // Decapsulated sums the frames opened, whatever the families.
 func (s DecapStats) Decapsulated() uint64 {
-	return s.Decap4in4 + s.Decap6in4 + s.Decap4in6 + s.Decap6in6
+	return s.Decap4in4 + s.Decap6in4 + s.Decap4in6 + s.Decap6in6 + s.DecapGUE
 }
 
 // Decap is the decap program attached to one interface of a real server.
@@ -157,6 +160,51 @@ func (d *Decap) SetLocalAddresses(addrs []netip.Addr) error {
 	return nil
 }
 
+// SetGUEPorts makes ports the UDP ports GUE packets are opened on (none:
+// GUE is not opened).
+func (d *Decap) SetGUEPorts(ports []uint16) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	want := map[uint16]bool{}
+	for _, p := range ports {
+		want[p] = true
+	}
+	var key, stale []uint16
+	var k uint16
+	var value uint8
+	iter := d.objects.GuePorts.Iterate()
+	for iter.Next(&k, &value) {
+		key = append(key, k)
+	}
+	if err := iter.Err(); err != nil {
+		return fmt.Errorf("list gue ports: %w", err)
+	}
+	for _, k := range key {
+		if !want[bigEndianPort(k)] {
+			stale = append(stale, k)
+		}
+	}
+	for _, k := range stale {
+		if err := d.objects.GuePorts.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("remove gue port: %w", err)
+		}
+	}
+	for p := range want {
+		if err := d.objects.GuePorts.Put(bigEndianPort(p), uint8(1)); err != nil {
+			return fmt.Errorf("add gue port %d: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// bigEndianPort converts a port between host order and the network order
+// the map keys hold, as a native integer (its own inverse).
+func bigEndianPort(p uint16) uint16 {
+	var b [2]byte
+	binary.BigEndian.PutUint16(b[:], p)
+	return binary.NativeEndian.Uint16(b[:])
+}
+
 // Stats reads the counters, summing the per-CPU values.
 func (d *Decap) Stats() (DecapStats, error) {
 	var sums [counterCount]uint64
@@ -177,6 +225,7 @@ func (d *Decap) Stats() (DecapStats, error) {
 		Passed:          sums[counterPassed],
 		PassedNotLocal:  sums[counterPassedNotLocal],
 		PassedMalformed: sums[counterPassedMalformed],
+		DecapGUE:        sums[counterDecapGUE],
 	}, nil
 }
 

@@ -23,6 +23,7 @@ type decapAddress struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	decapMapCounters      = "counters"
+	decapMapGuePorts      = "gue_ports"
 	decapMapLocalAddrs    = "local_addrs"
 	decapProgFastlvsDecap = "fastlvs_decap"
 )
@@ -77,6 +78,7 @@ type decapProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type decapMapSpecs struct {
 	Counters   *ebpf.MapSpec `ebpf:"counters"`
+	GuePorts   *ebpf.MapSpec `ebpf:"gue_ports"`
 	LocalAddrs *ebpf.MapSpec `ebpf:"local_addrs"`
 }
 
@@ -107,12 +109,14 @@ func (o *decapObjects) Close() error {
 // It can be passed to loadDecapObjects or ebpf.CollectionSpec.LoadAndAssign.
 type decapMaps struct {
 	Counters   *ebpf.Map `ebpf:"counters"`
+	GuePorts   *ebpf.Map `ebpf:"gue_ports"`
 	LocalAddrs *ebpf.Map `ebpf:"local_addrs"`
 }
 
 func (m *decapMaps) Close() error {
 	return _DecapClose(
 		m.Counters,
+		m.GuePorts,
 		m.LocalAddrs,
 	)
 }

@@ -143,3 +143,59 @@ func TestSetLocalAddressesReplaces(t *testing.T) {
 		t.Fatalf("counters %+v, want %+v", got, want)
 	}
 }
+
+// TestDecapOpensGUE runs every GUE encapsulation through the program with
+// the GUE port configured: out comes the client's own frame. Without the
+// port, or to another port, the UDP packet passes untouched; a GUE control
+// message passes too.
+func TestDecapOpensGUE(t *testing.T) {
+	d := loadTestDecap(t, "198.18.2.12", "198.18.2.13", "2001:2:2::2")
+	if err := d.SetGUEPorts([]uint16{6080}); err != nil {
+		t.Fatal(err)
+	}
+	opened := uint64(0)
+	for _, c := range encapCases {
+		if c.in.vlan != 0 {
+			continue
+		}
+		t.Run(c.name, func(t *testing.T) {
+			frame := c.in.frame(t)
+			encap := func(port uint16) []byte {
+				chunk := place(frame)
+				src, dst := as16(c.src), as16(c.dst)
+				start, length := EncapsulateGUE(chunk, headroom, len(frame), c.l3Off, &src, &dst, 9, 50001, port)
+				return chunk[start : start+length]
+			}
+			got := run(t, d, encap(6080))
+			if want := c.in.unpadded(t, c.l3Off); !bytes.Equal(got, want) {
+				t.Fatalf("decapsulated frame differs\n got: %x\nwant: %x", got, want)
+			}
+			opened++
+			other := encap(6081)
+			if got := run(t, d, other); !bytes.Equal(got[:len(other)], other) {
+				t.Fatal("UDP to another port was changed")
+			}
+			control := encap(6080)
+			dst := as16(c.dst)
+			control[c.l3Off+Overhead(&dst)+8] |= 0x20 // the GUE C bit: a control message
+			if got := run(t, d, control); !bytes.Equal(got[:len(control)], control) {
+				t.Fatal("a GUE control message was opened")
+			}
+		})
+	}
+	if s := stats(t, d); s.DecapGUE != opened || s.Decap4in4+s.Decap6in6+s.Decap4in6+s.Decap6in4 != 0 {
+		t.Errorf("counters %+v, want %d GUE opened", s, opened)
+	}
+	if err := d.SetGUEPorts(nil); err != nil {
+		t.Fatal(err)
+	}
+	c := encapCases[0]
+	frame := c.in.frame(t)
+	chunk := place(frame)
+	src, dst := as16(c.src), as16(c.dst)
+	start, length := EncapsulateGUE(chunk, headroom, len(frame), c.l3Off, &src, &dst, 9, 50001, 6080)
+	pkt := append([]byte(nil), chunk[start:start+length]...)
+	if got := run(t, d, pkt); !bytes.Equal(got[:len(pkt)], pkt) {
+		t.Fatal("GUE opened after its port was removed")
+	}
+}

@@ -4,7 +4,7 @@
 // the packet path.
 //
 // Why not github.com/asavie/xdp (v0.3.3, pinned in go.mod and benchmarked in
-// asavie_test.go)? It serves well as a reference for the ABI, but on the
+// asavie_test.go, built only with -tags asavie)? It serves well as a reference for the ABI, but on the
 // packet path it costs correctness and speed:
 //
 //   - ring producer/consumer indexes are read and written as plain memory,

@@ -25,29 +25,49 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/vishvananda/netlink"
 
+	"fastlvs/cmd/internal/cli"
 	"fastlvs/tunnel"
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(args []string, stderr io.Writer) int {
+func run(args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("fastlvs-decap", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
+	cli.SetUsage(fs, "Usage:\n  fastlvs-decap --iface IFACE [--stats-interval D]\n")
 	iface := fs.String("iface", "", "interface the tunnel packets arrive on (required)")
 	statsInterval := fs.Duration("stats-interval", 0, "log the decap counters this often (0 = only at exit)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	guePorts := fs.UintSlice("gue-port", nil, "also open GUE arriving on this UDP port (repeatable; the director's gue_port)")
+	showVersion := fs.Bool("version", false, "print the version and commit, then exit")
+	logFlags := cli.AddLogFlags(fs)
+	if code, ok := cli.Parse(fs, args, stdout, stderr); !ok {
+		return code
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, cli.VersionLine("fastlvs-decap"))
+		return 0
 	}
 	if *iface == "" {
 		fmt.Fprintln(stderr, "fastlvs-decap: --iface is required")
+		fs.Usage()
 		return 2
 	}
-	slog.SetDefault(slog.New(slog.NewTextHandler(stderr, nil)))
+	if err := logFlags.Setup(stderr); err != nil {
+		fmt.Fprintln(stderr, "fastlvs-decap:", err)
+		return 2
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := serve(ctx, *iface, *statsInterval); err != nil {
+	var ports []uint16
+	for _, p := range *guePorts {
+		if p < 1 || p > 65535 {
+			fmt.Fprintf(stderr, "fastlvs-decap: --gue-port %d is not a port\n", p)
+			return 2
+		}
+		ports = append(ports, uint16(p))
+	}
+	if err := serve(ctx, *iface, ports, *statsInterval); err != nil {
 		fmt.Fprintln(stderr, "fastlvs-decap:", err)
 		return 1
 	}
@@ -56,7 +76,7 @@ func run(args []string, stderr io.Writer) int {
 
 // serve attaches the program to iface and keeps its local addresses in step
 // with the kernel's until ctx ends.
-func serve(ctx context.Context, iface string, statsInterval time.Duration) error {
+func serve(ctx context.Context, iface string, guePorts []uint16, statsInterval time.Duration) error {
 	link, err := netlink.LinkByName(iface)
 	if err != nil {
 		return fmt.Errorf("find interface %s: %w", iface, err)
@@ -66,6 +86,9 @@ func serve(ctx context.Context, iface string, statsInterval time.Duration) error
 		return fmt.Errorf("attach decap program to %s: %w", iface, err)
 	}
 	defer decap.Close()
+	if err := decap.SetGUEPorts(guePorts); err != nil {
+		return err
+	}
 	slog.Info("fastlvs-decap running", "iface", iface, "xdp_mode", decap.Mode())
 	defer logStats(decap, "fastlvs-decap stopped")
 
@@ -106,6 +129,6 @@ func logStats(decap *tunnel.Decap, msg string) {
 		return
 	}
 	slog.Info(msg, "decapsulated", s.Decapsulated(), "ipip", s.Decap4in4, "6in4", s.Decap6in4,
-		"4in6", s.Decap4in6, "6in6", s.Decap6in6, "passed", s.Passed,
+		"4in6", s.Decap4in6, "6in6", s.Decap6in6, "gue", s.DecapGUE, "passed", s.Passed,
 		"not_local", s.PassedNotLocal, "malformed", s.PassedMalformed)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"fastlvs/cmd/internal/cli"
 	"fastlvs/testbed"
 )
 
@@ -28,11 +29,11 @@ var demoConfig []byte
 // everything it made.
 func runDemo(args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("fastlvs demo", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
+	cli.SetUsage(fs, "Usage:\n  fastlvs demo [--duration D] [--max-requests N]\n")
 	duration := fs.Duration("duration", 10*time.Second, "how long to drive traffic")
 	maxRequests := fs.Int("max-requests", 50000, "stop after this many requests")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := cli.Parse(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if err := demo(*duration, *maxRequests, stdout); err != nil {
 		fmt.Fprintln(stderr, "fastlvs demo:", err)

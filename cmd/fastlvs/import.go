@@ -8,10 +8,11 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"fastlvs/cmd/internal/cli"
 	"fastlvs/control/keepalived"
 )
 
-const importUsage = "usage: fastlvs import keepalived KEEPALIVED.CONF [-o OUT.yaml]"
+const importUsage = "Usage:\n  fastlvs import keepalived KEEPALIVED.CONF [-o OUT.yaml]\n"
 
 // runImport translates another load balancer's configuration into fastlvs
 // YAML: `fastlvs import keepalived PATH [-o out.yaml]`. args are the words
@@ -20,17 +21,14 @@ const importUsage = "usage: fastlvs import keepalived KEEPALIVED.CONF [-o OUT.ya
 // status: 0 converted (even with warnings), 1 failed, 2 usage error.
 func runImport(args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("fastlvs import", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, importUsage)
-		fs.PrintDefaults()
-	}
+	cli.SetUsage(fs, importUsage)
 	output := fs.StringP("output", "o", "", "write the fastlvs YAML to this file instead of stdout")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := cli.Parse(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if fs.NArg() != 2 || fs.Arg(0) != "keepalived" {
-		fmt.Fprintln(stderr, importUsage)
+		fmt.Fprintln(stderr, "fastlvs import: want keepalived and one file")
+		fs.Usage()
 		return 2
 	}
 	path := fs.Arg(1)

@@ -84,6 +84,9 @@ func printTitle(w *bufio.Writer, format int) {
 	case format&fmtPersistentConn != 0:
 		fmt.Fprintf(w, "%-33s %-9s %-11s %-10s %-10s\n  -> RemoteAddress:Port\n",
 			"Prot LocalAddress:Port", "Weight", "PersistConn", "ActiveConn", "InActConn")
+	case format&fmtHealth != 0:
+		fmt.Fprintf(w, "Prot LocalAddress:Port Scheduler Flags\n"+
+			"  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn Health\n")
 	case format&fmtRule == 0:
 		fmt.Fprintf(w, "Prot LocalAddress:Port Scheduler Flags\n"+
 			"  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n")
@@ -215,6 +218,10 @@ func printService(w *bufio.Writer, s api.Service, format int) {
 	}
 
 	for _, rs := range s.RealServers {
+		if rs.OutOfRotation && format&(fmtRule|fmtHealth) == 0 {
+			continue // as IPVS under keepalived: a failed server leaves the table
+		}
+		weight := weightShown(rs, format)
 		dname := addrPort(rs.Address, rs.Port)
 		if format&fmtRule == 0 && s.Key.Address.Is4() {
 			dname = truncate(dname, 28) // dname[28] = '\0'
@@ -239,12 +246,33 @@ func printService(w *bufio.Writer, s api.Service, format int) {
 				rs.UpperThreshold, rs.LowerThreshold, u32(rs.ActiveConns), u32(rs.InactiveConns))
 		case format&fmtPersistentConn != 0:
 			fmt.Fprintf(w, "  -> %-28s %-9d %-11d %-10d %-10d\n", dname,
-				rs.Weight, u32(rs.PersistConns), u32(rs.ActiveConns), u32(rs.InactiveConns))
+				weight, u32(rs.PersistConns), u32(rs.ActiveConns), u32(rs.InactiveConns))
+		case format&fmtHealth != 0:
+			fmt.Fprintf(w, "  -> %-28s %-7s %-6d %-10d %-10d %s\n", dname,
+				forwardName(rs.Forward), weight, u32(rs.ActiveConns), u32(rs.InactiveConns), healthName(rs))
 		default:
 			fmt.Fprintf(w, "  -> %-28s %-7s %-6d %-10d %-10d\n", dname,
-				forwardName(rs.Forward), rs.Weight, u32(rs.ActiveConns), u32(rs.InactiveConns))
+				forwardName(rs.Forward), weight, u32(rs.ActiveConns), u32(rs.InactiveConns))
 		}
 	}
+}
+
+// weightShown is the weight a listing prints: the one in force, as IPVS
+// holds it after the health checks, except that -S and --health show the
+// configured one.
+func weightShown(rs api.RealServer, format int) int32 {
+	if rs.WeightInForce != nil && format&(fmtRule|fmtHealth) == 0 {
+		return *rs.WeightInForce
+	}
+	return rs.Weight
+}
+
+// healthName is the --health column: up, down, or unchecked.
+func healthName(rs api.RealServer) string {
+	if rs.Health == "" {
+		return "unchecked"
+	}
+	return rs.Health
 }
 
 // printAll is list_all.

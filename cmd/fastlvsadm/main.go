@@ -20,6 +20,10 @@
 //   - a real server added or edited without -g/-i/-m/--fullnat takes its
 //     service's forwarding method from the daemon (dr when it has none),
 //     where ipvsadm always means -g.
+//   - -L lists what IPVS under keepalived would hold: a real server its health
+//     check took down is left out, or shown with weight 0 when the check has
+//     inhibit_on_failure; --health lists every real server with its
+//     configured weight and health state (up, down, unchecked).
 package main
 
 import (

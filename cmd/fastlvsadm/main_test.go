@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fastlvs/control/config"
 	"flag"
 	"net/netip"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"fastlvs/control"
 	"fastlvs/control/api"
 	"fastlvs/control/api/apitest"
 )
@@ -19,12 +21,15 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden from the curr
 type cli struct {
 	t       *testing.T
 	addr    string
-	backend *apitest.Backend
+	backend *liveBackend
 }
 
-func newCLI(t *testing.T) *cli {
+func newCLI(t *testing.T) *cli { return newCLIWithConfig(t, "") }
+
+// newCLIWithConfig serves the daemon's configuration configYAML.
+func newCLIWithConfig(t *testing.T, configYAML string) *cli {
 	t.Helper()
-	backend := apitest.New()
+	backend := newLiveBackend(t, configYAML)
 	return &cli{t: t, backend: backend, addr: apitest.ServeUnix(t, api.NewHandler(backend, ""))}
 }
 
@@ -53,18 +58,19 @@ func buildState(c *cli) {
 		"-a -t 198.18.0.10:80 -r 198.18.2.3 -g -w 2",
 		"-a -t 198.18.0.10:80 -r 198.18.2.2:80 -w 1",
 		"-A -u [2001:2::11]:53 -s mh -b mh-port,mh-fallback",
+		"-P -u [2001:2::11]:53 -z 2001:2::3:1",
 		"-a -u [2001:2::11]:53 -r [2001:2::2:4]:53 --fullnat -w 4",
 		"-A -t 198.18.0.11:443 -s sh -b sh-port -p 600 -M 255.255.255.0",
 		"-a -t 198.18.0.11:443 -r 198.18.2.4:8443 -m -w 3 -x 100 -y 10",
-		"-A -u 198.18.0.12:53 -s rr -o",
+		"-A -u 198.18.0.12:53 -s rr",
 		"-a -u 198.18.0.12:53 -r 198.18.2.5 -i -w 0",
 		"-A -t [2001:2::10]:80 -s lc -p -M 64",
 		"-a -t [2001:2::10]:80 -r [2001:2::2:2]:8080 -m",
-		"-a -t [2001:2::10]:80 -r 2001:2::2:3 -g -w 7",
-		"-A -t 198.18.0.13:8080 -s wrr -b flag-3",
-		"-a -t 198.18.0.13:8080 -r 198.18.2.6:80 -F -w 5",
+		"-a -t [2001:2::10]:80 -r 2001:2::2:3 -m -w 7",
+		"-A -t 198.18.0.13:8080 -s wrr",
 		"-P -t 198.18.0.13:8080 -z 198.18.3.2",
 		"-P -t 198.18.0.13:8080 -z 198.18.3.1",
+		"-a -t 198.18.0.13:8080 -r 198.18.2.6:80 -F -w 5",
 		"-A -t 198.18.0.20:0 -s nq -p 3600",
 		"-A -t 198.18.1.255:65535 -s sed",
 		"-a -t 198.18.1.255:65535 -r 198.18.255.254:65535 -m -w 65535",
@@ -149,6 +155,7 @@ func TestSaveRestoreRoundTrip(t *testing.T) {
 	c := newCLI(t)
 	buildState(c)
 	c.must("-Z")
+	c.backend.Update(nil) // a cleared and restored table starts with no traffic
 	before, _ := c.backend.ListServices()
 	saved, _, code := c.run("", "-S")
 	if code != 0 {
@@ -239,6 +246,9 @@ func TestErrorsAreOneIpvsadmLine(t *testing.T) {
 		{"-Q -t 198.18.0.10:80 -z 198.18.3.9", "fastlvsadm: No such local address"},
 		{"-A -f 1", "fastlvsadm: fwmark services are not supported by fastlvs"},
 		{"-R -R", "fastlvsadm: multiple commands specified"},
+		{"-a -t 198.18.0.10:80 -r 198.18.2.3 -m", "fastlvsadm: real_server.forward: fastlvs has one forwarding method per service: this service forwards by dr, a nat real server needs a service of its own"},
+		{"-A -t 198.18.0.13:8080 -s wrr -b flag-3", `fastlvsadm: flags[0]: flag "flag-3" has no meaning for scheduler wrr in fastlvs (only sh and mh take flags)`},
+		{"-A -u 198.18.0.12:53 -o", "fastlvsadm: flags[0]: one-packet scheduling (ops) is not supported by fastlvs"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.args, func(t *testing.T) {
@@ -289,7 +299,11 @@ func TestEditKeepsWhatIpvsadmKeeps(t *testing.T) {
 // TestTLSAPI: a tls:// API is reached with its CA (--api-ca or
 // $FASTLVS_API_CA) or with --api-insecure, and refused without either.
 func TestTLSAPI(t *testing.T) {
-	addr, caPEM := apitest.ServeTLS(t, api.NewHandler(apitest.New(), ""))
+	cfg, err := config.Parse([]byte("interfaces: [eth1]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, caPEM := apitest.ServeTLS(t, api.NewHandler(control.NewOfflineBackend(cfg), ""))
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(ca, caPEM, 0o600); err != nil {
 		t.Fatal(err)

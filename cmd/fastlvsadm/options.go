@@ -108,6 +108,7 @@ const (
 	fmtPersistentConn
 	fmtNoSort
 	fmtExact
+	fmtHealth // fastlvs: every real server with its health state
 )
 
 // usageError is a failure ipvsadm reports with one line and a non-zero exit.
@@ -176,7 +177,7 @@ var optionSpecs = []optionSpec{
 	{"thresholds", 0, noArg}, {"persistent-conn", 0, noArg}, {"nosort", 0, noArg}, {"sort", 0, noArg},
 	{"exact", 'X', noArg}, {"ipv6", '6', noArg}, {"ops", 'o', noArg}, {"pe", 0, requiredArg},
 	{"sched-flags", 'b', requiredArg}, {"add-laddr", 'P', noArg}, {"del-laddr", 'Q', noArg},
-	{"get-laddr", 'G', noArg}, {"laddr", 'z', requiredArg},
+	{"get-laddr", 'G', noArg}, {"laddr", 'z', requiredArg}, {"health", 0, noArg},
 }
 
 type parsedOption struct {
@@ -466,6 +467,10 @@ func (r *request) apply(opt parsedOption) error {
 	case "nosort":
 		r.format |= fmtNoSort
 		return r.setOption(optNoSort)
+	case "health":
+		// fastlvs extension, outside ipvsadm's option table: checked in
+		// checkCommand.
+		r.format |= fmtHealth
 	case "sort", "ipv6":
 		// --sort is ipvsadm's default; -6 only qualifies -f there, and an
 		// address names its own family here.
@@ -560,9 +565,13 @@ func (r *request) checkCommand() error {
 		}
 	case cmdList:
 		if r.options&(optConnection|optTimeout|optDaemon) != 0 && r.options&(optStats|optRate|optThresholds) != 0 ||
-			r.options&(optTimeout|optDaemon) != 0 && r.options&optPersistentConn != 0 {
+			r.options&(optTimeout|optDaemon) != 0 && r.options&optPersistentConn != 0 ||
+			r.format&fmtHealth != 0 && r.options&(optConnection|optTimeout|optDaemon|optStats|optRate|optThresholds|optPersistentConn) != 0 {
 			return failf("options conflicts in the list command")
 		}
+	}
+	if r.format&fmtHealth != 0 && r.cmd != cmdList {
+		return failf("Illegal 'health' option with the '%s' command", commandNames[r.cmd])
 	}
 	return nil
 }

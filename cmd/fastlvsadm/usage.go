@@ -74,6 +74,7 @@ Options:
   --ops          -o                   one-packet scheduling
   --numeric      -n                   numeric output of addresses and ports
   --sched-flags  -b flags             scheduler flags (comma-separated)
+  --health                           with -L: every real server, its configured weight and health
   --api          address              fastlvs API (default $FASTLVS_API or %[4]s;
                                       tls://host:port for a daemon with api_tls)
   --api-ca       file                 PEM CA that signed the API's certificate (default $FASTLVS_API_CA)

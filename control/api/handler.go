@@ -44,6 +44,8 @@ func NewHandler(b Backend, token string) http.Handler {
 	mux.HandleFunc("GET /v1/timeouts", h.getTimeouts)
 	mux.HandleFunc("PUT /v1/timeouts", h.setTimeouts)
 	mux.HandleFunc("GET /v1/connections", h.connections)
+	mux.HandleFunc("GET /v1/bgp", h.bgp)
+	mux.HandleFunc("POST /v1/drain", h.drain)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, Error{Message: "no such endpoint " + r.Method + " " + r.URL.Path})
 	})

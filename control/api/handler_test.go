@@ -3,6 +3,7 @@ package api_test
 import (
 	"encoding/json"
 	"errors"
+	"fastlvs/control/config"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -11,15 +12,26 @@ import (
 	"strings"
 	"testing"
 
+	"fastlvs/control"
 	"fastlvs/control/api"
 	"fastlvs/control/api/apitest"
 )
 
 const webService = `{"key":{"protocol":"tcp","address":"198.18.0.10","port":80},"scheduler":"wlc"}`
 
-func newServer(t *testing.T) (*apitest.Backend, http.Handler) {
+// newBackend is the daemon's own backend over an empty table.
+func newBackend(t *testing.T) *control.OfflineBackend {
 	t.Helper()
-	backend := apitest.New()
+	cfg, err := config.Parse([]byte("interfaces: [eth1]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return control.NewOfflineBackend(cfg)
+}
+
+func newServer(t *testing.T) (*control.OfflineBackend, http.Handler) {
+	t.Helper()
+	backend := newBackend(t)
 	h := api.NewHandler(backend, "")
 	if code, body := call(t, h, "POST", "/v1/services", webService); code != http.StatusCreated {
 		t.Fatalf("add web service: %d %s", code, body)
@@ -138,7 +150,7 @@ func TestValidServiceGetsIpvsadmDefaults(t *testing.T) {
 }
 
 func TestTokenRequired(t *testing.T) {
-	h := api.NewHandler(apitest.New(), "s3cret")
+	h := api.NewHandler(newBackend(t), "s3cret")
 	for _, auth := range []string{"", "Bearer wrong", "s3cret"} {
 		req := httptest.NewRequest("GET", "/v1/services", nil)
 		if auth != "" {
@@ -161,7 +173,7 @@ func TestTokenRequired(t *testing.T) {
 
 // TestClientRoundTrip drives every client method through a unix socket.
 func TestClientRoundTrip(t *testing.T) {
-	backend := apitest.New()
+	backend := newBackend(t)
 	client := api.NewClient(apitest.ServeUnix(t, api.NewHandler(backend, "")), "")
 	key := api.ServiceKey{Protocol: "tcp", Address: netip.MustParseAddr("2001:2::10"), Port: 443}
 	must := func(err error) {
@@ -170,18 +182,24 @@ func TestClientRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	must(client.AddService(api.Service{Key: key, Scheduler: "rr", Forward: "fullnat"}))
+	must(client.AddService(api.Service{Key: key, Scheduler: "rr", Forward: "nat"}))
 	must(client.AddRealServer(key, api.RealServer{Address: netip.MustParseAddr("2001:2::2:2"), Port: 8443, Weight: 5}))
 	must(client.EditRealServer(key, api.RealServer{Address: netip.MustParseAddr("2001:2::2:2"), Port: 8443, Weight: 7, Forward: "nat"}))
-	must(client.AddLocalAddress(key, netip.MustParseAddr("2001:2::3:1")))
-	must(client.EditService(api.Service{Key: key, Scheduler: "sh", Flags: []string{"sh-port"}, Forward: "fullnat"}))
+	must(client.EditService(api.Service{Key: key, Scheduler: "sh", Flags: []string{"sh-port"}, Forward: "nat"}))
+	// A service without real servers becomes fullnat by its first local address.
+	fullnat := api.ServiceKey{Protocol: "udp", Address: netip.MustParseAddr("2001:2::11"), Port: 53}
+	must(client.AddService(api.Service{Key: fullnat, Scheduler: "rr"}))
+	must(client.AddLocalAddress(fullnat, netip.MustParseAddr("2001:2::3:1")))
 	must(client.SetTimeouts(api.Timeouts{TCP: 60}))
 	must(client.Zero(&key))
 	must(client.Zero(nil))
 	s, err := client.Service(key)
 	must(err)
-	if s.Scheduler != "sh" || len(s.RealServers) != 1 || s.RealServers[0].Weight != 7 || s.RealServers[0].Forward != "nat" || len(s.LocalAddresses) != 1 {
+	if s.Scheduler != "sh" || len(s.RealServers) != 1 || s.RealServers[0].Weight != 7 || s.RealServers[0].Forward != "nat" {
 		t.Fatalf("service after edits: %+v", s)
+	}
+	if s, err := client.Service(fullnat); err != nil || s.Forward != "fullnat" || len(s.LocalAddresses) != 1 {
+		t.Fatalf("fullnat service: %+v, %v", s, err)
 	}
 	timeouts, err := client.Timeouts()
 	must(err)
@@ -193,7 +211,8 @@ func TestClientRoundTrip(t *testing.T) {
 	if !errors.As(err, &se) || se.Status != http.StatusConflict || se.Body.Field != "key" {
 		t.Fatalf("adding twice: %v", err)
 	}
-	must(client.DeleteLocalAddress(key, netip.MustParseAddr("2001:2::3:1")))
+	must(client.AddLocalAddress(fullnat, netip.MustParseAddr("2001:2::3:2")))
+	must(client.DeleteLocalAddress(fullnat, netip.MustParseAddr("2001:2::3:1"))) // a fullnat service keeps one at least
 	must(client.DeleteRealServer(key, netip.MustParseAddrPort("[2001:2::2:2]:8443")))
 	must(client.DeleteService(key))
 	must(client.Clear())

@@ -30,7 +30,7 @@ func TestServeTLS(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() {
-		served <- api.Serve(ctx, "tcp://"+hostport, token, &tls.Config{Certificates: []tls.Certificate{cert}}, api.NewHandler(apitest.New(), token))
+		served <- api.Serve(ctx, "tcp://"+hostport, token, &tls.Config{Certificates: []tls.Certificate{cert}}, api.NewHandler(newBackend(t), token))
 	}()
 	defer func() {
 		cancel()

@@ -84,7 +84,24 @@ type RealServer struct {
 	PersistConns   int64      `json:"persist_conns"`
 	Stats          Stats      `json:"stats"`
 	Rates          Rates      `json:"rates"`
+
+	// Health is what the real server's health check says, HealthUp or
+	// HealthDown; empty when it has no check. Ignored in requests.
+	Health string `json:"health,omitempty"`
+	// OutOfRotation: its health check took it out of the table (down,
+	// without inhibit_on_failure); ipvsadm under keepalived would not list it.
+	OutOfRotation bool `json:"out_of_rotation,omitempty"`
+	// WeightInForce, when set, is the weight the table uses instead of
+	// Weight: 0 for a down server with inhibit_on_failure, or the weight an
+	// exec check set. Weight stays the configured one (what -S saves).
+	WeightInForce *int32 `json:"weight_in_force,omitempty"`
 }
+
+// Health states of RealServer.Health.
+const (
+	HealthUp   = "up"
+	HealthDown = "down"
+)
 
 // AddrPort is the real server's address and port.
 func (r RealServer) AddrPort() netip.AddrPort { return netip.AddrPortFrom(r.Address, r.Port) }
@@ -194,7 +211,8 @@ func ErrLocalAddressExists(k ServiceKey, a netip.Addr) error {
 	return &FieldError{Field: FieldLocalAddress, Message: fmt.Sprintf("local address %s already exists in %s", a, k), Exists: true}
 }
 
-// Backend is what the API drives: the running daemon, or a fake in tests.
+// Backend is what the API drives: the running daemon (control.OfflineBackend
+// in tests, the same backend without a dataplane).
 // Each call is applied atomically: either entirely or not at all.
 type Backend interface {
 	ListServices() ([]Service, error)

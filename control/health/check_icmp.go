@@ -2,25 +2,21 @@ package health
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/netip"
 	"time"
+
+	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 )
 
-// ICMP echo (RFC 792, RFC 4443):
-//
-//	| type | code | checksum |
-//	|  identifier | sequence |
-//	| data ...               |
+// Protocol numbers icmp.ParseMessage takes.
 const (
-	icmpEchoRequestV4 = 8
-	icmpEchoReplyV4   = 0
-	icmpEchoRequestV6 = 128
-	icmpEchoReplyV6   = 129
-	icmpHeaderLen     = 8
+	protocolICMP   = 1
+	protocolICMPv6 = 58
 )
 
 // icmpPayload marks our echoes so a reply is recognised even if another
@@ -37,14 +33,14 @@ type icmpCheck struct {
 
 func (c *icmpCheck) run(ctx context.Context) result {
 	addr := c.addr.Unmap()
-	network, bind, request := "ip4:icmp", "0.0.0.0", byte(icmpEchoRequestV4)
+	network, bind := "ip4:icmp", "0.0.0.0"
 	if addr.Is6() {
-		network, bind, request = "ip6:ipv6-icmp", "::", icmpEchoRequestV6
+		network, bind = "ip6:ipv6-icmp", "::"
 	}
 	if c.source.IsValid() {
 		bind = c.source.Unmap().String()
 	}
-	conn, err := net.ListenPacket(network, bind)
+	conn, err := icmp.ListenPacket(network, bind)
 	if err != nil {
 		return failure(fmt.Errorf("icmp socket: %w", err))
 	}
@@ -55,8 +51,11 @@ func (c *icmpCheck) run(ctx context.Context) result {
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 
-	id, seq := uint16(rand.Uint32()), uint16(rand.Uint32())
-	echo := buildEcho(request, id, seq)
+	id, seq := int(uint16(rand.Uint32())), int(uint16(rand.Uint32()))
+	echo, err := buildEcho(addr.Is6(), id, seq)
+	if err != nil {
+		return failure(fmt.Errorf("icmp echo: %w", err))
+	}
 	if _, err := conn.WriteTo(echo, &net.IPAddr{IP: addr.AsSlice()}); err != nil {
 		return failure(fmt.Errorf("icmp send: %w", err))
 	}
@@ -77,43 +76,29 @@ func (c *icmpCheck) run(ctx context.Context) result {
 	}
 }
 
-// buildEcho returns an echo request. The checksum is filled for ICMPv4; the
-// kernel fills it for ICMPv6 raw sockets (it needs the pseudo-header).
-func buildEcho(typ byte, id, seq uint16) []byte {
-	b := make([]byte, icmpHeaderLen, icmpHeaderLen+len(icmpPayload))
-	b[0] = typ
-	binary.BigEndian.PutUint16(b[4:], id)
-	binary.BigEndian.PutUint16(b[6:], seq)
-	b = append(b, icmpPayload...)
-	if typ == icmpEchoRequestV4 {
-		binary.BigEndian.PutUint16(b[2:], internetChecksum(b))
+// buildEcho returns an echo request carrying icmpPayload. Marshal fills the
+// checksum for ICMPv4; the kernel fills it for ICMPv6 raw sockets (it needs
+// the pseudo-header).
+func buildEcho(v6 bool, id, seq int) ([]byte, error) {
+	var typ icmp.Type = ipv4.ICMPTypeEcho
+	if v6 {
+		typ = ipv6.ICMPTypeEchoRequest
 	}
-	return b
+	msg := icmp.Message{Type: typ, Body: &icmp.Echo{ID: id, Seq: seq, Data: icmpPayload}}
+	return msg.Marshal(nil)
 }
 
 // isEchoReply reports whether b (an ICMP message without IP header) is the
 // reply to our echo.
-func isEchoReply(b []byte, v6 bool, id, seq uint16) bool {
-	want := byte(icmpEchoReplyV4)
+func isEchoReply(b []byte, v6 bool, id, seq int) bool {
+	protocol, want := protocolICMP, icmp.Type(ipv4.ICMPTypeEchoReply)
 	if v6 {
-		want = icmpEchoReplyV6
+		protocol, want = protocolICMPv6, ipv6.ICMPTypeEchoReply
 	}
-	return len(b) >= icmpHeaderLen && b[0] == want && b[1] == 0 &&
-		binary.BigEndian.Uint16(b[4:]) == id && binary.BigEndian.Uint16(b[6:]) == seq
-}
-
-// internetChecksum is the RFC 1071 one's-complement sum of b.
-func internetChecksum(b []byte) uint16 {
-	var sum uint32
-	for len(b) >= 2 {
-		sum += uint32(binary.BigEndian.Uint16(b))
-		b = b[2:]
+	msg, err := icmp.ParseMessage(protocol, b)
+	if err != nil || msg.Type != want || msg.Code != 0 {
+		return false
 	}
-	if len(b) == 1 {
-		sum += uint32(b[0]) << 8
-	}
-	for sum>>16 != 0 {
-		sum = sum&0xffff + sum>>16
-	}
-	return ^uint16(sum)
+	echo, ok := msg.Body.(*icmp.Echo)
+	return ok && echo.ID == id && echo.Seq == seq
 }

@@ -26,20 +26,41 @@ func TestICMPLoopback(t *testing.T) {
 }
 
 func TestICMPEchoFormat(t *testing.T) {
-	echo := buildEcho(icmpEchoRequestV4, 0x1234, 0x5678)
-	if internetChecksum(echo) != 0 {
+	echo, err := buildEcho(false, 0x1234, 0x5678)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if onesComplementSum(echo) != 0xffff {
 		t.Errorf("echo %x does not checksum to zero", echo)
 	}
+	if echo[0] != 8 || echo[4] != 0x12 || echo[5] != 0x34 || echo[6] != 0x56 || echo[7] != 0x78 || string(echo[8:]) != string(icmpPayload) {
+		t.Errorf("echo %x: want type 8, id 1234, seq 5678 and our payload", echo)
+	}
 	reply := append([]byte(nil), echo...)
-	reply[0] = icmpEchoReplyV4
+	reply[0] = 0 // echo reply; the parser does not check the checksum
 	if !isEchoReply(reply, false, 0x1234, 0x5678) {
 		t.Error("own reply not recognised")
 	}
 	if isEchoReply(reply, false, 0x1234, 0x5679) || isEchoReply(echo, false, 0x1234, 0x5678) || isEchoReply(reply, true, 0x1234, 0x5678) {
 		t.Error("foreign sequence, a request or the wrong family accepted as our reply")
 	}
-	// RFC 1071 example: 0001 f203 f4f5 f6f7 sums to ddf2, checksum 220d.
-	if got := internetChecksum([]byte{0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7}); got != 0x220d {
-		t.Errorf("checksum = %#x, want 0x220d", got)
+	if isEchoReply(reply[:5], false, 0x1234, 0x5678) {
+		t.Error("truncated reply accepted")
 	}
+}
+
+// onesComplementSum is the RFC 1071 sum of b: 0xffff over a message whose
+// checksum is right.
+func onesComplementSum(b []byte) uint16 {
+	var sum uint32
+	for i := 0; i+1 < len(b); i += 2 {
+		sum += uint32(b[i])<<8 | uint32(b[i+1])
+	}
+	if len(b)%2 == 1 {
+		sum += uint32(b[len(b)-1]) << 8
+	}
+	for sum>>16 != 0 {
+		sum = sum&0xffff + sum>>16
+	}
+	return uint16(sum)
 }

@@ -23,6 +23,12 @@ type checker struct {
 	status    Status
 	successes int // consecutive
 	failures  int // consecutive
+	// proven is set once the target has passed a check, here or under an
+	// earlier spec. An unproven target goes down at its first failure, not
+	// after Fall: a server added dead (by a reload, say) would otherwise
+	// take new connections for Fall×Interval — nearly all of them under a
+	// least-connection scheduler, since it has none yet.
+	proven bool
 }
 
 // newChecker starts from prev when the target existed before (a changed
@@ -33,6 +39,7 @@ func newChecker(t Target, prev *Status, env *checkEnv, emit func(Event)) *checke
 	c := &checker{target: t, emit: emit, done: make(chan struct{})}
 	if prev != nil {
 		c.status = *prev
+		c.proven = prev.Checks > prev.Failures
 	} else {
 		c.status = Status{Up: !t.Spec.StartDown, Weight: -1, Since: time.Now()}
 	}
@@ -139,7 +146,7 @@ func (c *checker) record(res result, latency time.Duration, now time.Time) {
 		st.LastError = res.err.Error()
 		c.successes = 0
 		c.failures++
-		if st.Up && c.failures >= spec.Fall {
+		if st.Up && (c.failures >= spec.Fall || !c.proven) {
 			st.Up = false
 			changed = true
 			reason = fmt.Sprintf("%d consecutive failures: %s", c.failures, st.LastError)
@@ -148,6 +155,7 @@ func (c *checker) record(res result, latency time.Duration, now time.Time) {
 		st.LastError = ""
 		c.failures = 0
 		c.successes++
+		c.proven = true
 		weightChanged := res.weight != st.Weight
 		st.Weight = res.weight
 		switch {

@@ -42,7 +42,22 @@ type Manager struct {
 
 	mu       sync.Mutex // guards checkers
 	checkers map[string]*checker
+
+	// retired remembers the last status of targets that Update removed
+	// (guarded by updateMu): a target that comes back resumes it, so a
+	// server taken out by its check and then removed and re-added is not
+	// put back in rotation, untested, by a fresh "up".
+	retired map[string]retiredStatus
 }
+
+// retiredStatus is a removed target's last status and when it was removed.
+type retiredStatus struct {
+	status Status
+	at     time.Time
+}
+
+// RetiredMemory is how long a removed target's status is remembered.
+const RetiredMemory = time.Hour
 
 // NewManager returns a Manager calling onChange (may be nil) for every
 // transition, serialized.
@@ -68,6 +83,7 @@ func NewManagerWithOptions(opts Options) *Manager {
 		env:      checkEnv{execSlots: make(chan struct{}, opts.ExecConcurrency)},
 		changes:  newEventQueue(),
 		checkers: make(map[string]*checker),
+		retired:  make(map[string]retiredStatus),
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	go m.changes.routineConsume(m.deliverChange)
@@ -105,8 +121,9 @@ func (m *Manager) deliverNotice(e Event) {
 
 // Update makes targets the checked set: it starts new keys, stops removed
 // ones and restarts keys whose address or spec changed, keeping their
-// up/down state. Unchanged keys keep running untouched. A later duplicate
-// key wins.
+// up/down state. Unchanged keys keep running untouched. A key removed and
+// later given again (within RetiredMemory) resumes its last state; Forget
+// drops that memory. A later duplicate key wins.
 func (m *Manager) Update(targets []Target) {
 	m.updateMu.Lock()
 	defer m.updateMu.Unlock()
@@ -130,8 +147,17 @@ func (m *Manager) Update(targets []Target) {
 			stopped = append(stopped, c)
 		}
 	}
+	now := time.Now()
 	for _, c := range stopped {
 		<-c.done // its final state is now stable
+		if _, kept := want[c.target.Key]; !kept {
+			m.retired[c.target.Key] = retiredStatus{status: c.snapshot(), at: now}
+		}
+	}
+	for key, r := range m.retired {
+		if now.Sub(r.at) > RetiredMemory {
+			delete(m.retired, key)
+		}
 	}
 
 	next := make(map[string]*checker, len(want))
@@ -145,7 +171,10 @@ func (m *Manager) Update(targets []Target) {
 		if c, ok := current[key]; ok {
 			st := c.snapshot()
 			prev = &st
+		} else if r, ok := m.retired[key]; ok {
+			prev = &r.status
 		}
+		delete(m.retired, key)
 		c := newChecker(t, prev, &m.env, m.emit)
 		next[key] = c
 		started = append(started, c)
@@ -155,6 +184,17 @@ func (m *Manager) Update(targets []Target) {
 	m.mu.Unlock()
 	for _, c := range started {
 		c.start(m.ctx)
+	}
+}
+
+// Forget drops what is remembered of removed targets keys, so that if they
+// come back they start afresh (the caller has stopped checking them on
+// purpose, e.g. their check was turned off).
+func (m *Manager) Forget(keys ...string) {
+	m.updateMu.Lock()
+	defer m.updateMu.Unlock()
+	for _, key := range keys {
+		delete(m.retired, key)
 	}
 }
 

@@ -171,7 +171,7 @@ func (s Spec) Validate() error {
 		if _, ok := dnsTypes[s.DNSType]; !ok {
 			return fmt.Errorf("health check dns type %q is not supported", s.DNSType)
 		}
-		if _, err := appendDNSName(nil, s.DNSName); err != nil {
+		if _, err := buildDNSQuery(0, s.DNSName, dnsTypes[s.DNSType]); err != nil {
 			return fmt.Errorf("health check dns name: %w", err)
 		}
 	case TypeExec:

@@ -6,18 +6,17 @@ package keepalived
 import (
 	"bytes"
 	"encoding/hex"
+	"fastlvs/control/config"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
-
-	"fastlvs/control"
 )
 
 // checker translates one health checker block.
-func (c *converter) checker(node *Node, server control.RealServerConfig, defaults checkDefaults) control.HealthCheckConfig {
+func (c *converter) checker(node *Node, server config.RealServerConfig, defaults checkDefaults) config.HealthCheckConfig {
 	var miscTimeout time.Duration
-	check := control.HealthCheckConfig{Type: map[string]string{
+	check := config.HealthCheckConfig{Type: map[string]string{
 		"TCP_CHECK": "tcp", "HTTP_GET": "http", "SSL_GET": "https", "MISC_CHECK": "exec",
 		"UDP_CHECK": "udp", "DNS_CHECK": "dns", "PING_CHECK": "icmp", "ICMP_CHECK": "icmp",
 	}[node.Keyword]}
@@ -83,7 +82,7 @@ func (c *converter) checker(node *Node, server control.RealServerConfig, default
 	return check
 }
 
-func (c *converter) url(node *Node, check *control.HealthCheckConfig) {
+func (c *converter) url(node *Node, check *config.HealthCheckConfig) {
 	var statuses []string
 	for _, child := range node.Children {
 		switch child.Keyword {
@@ -107,8 +106,8 @@ func (c *converter) url(node *Node, check *control.HealthCheckConfig) {
 // checkTiming maps keepalived's checker timing onto fastlvs's (see the table
 // at the top of this file). A timeout that is not below the interval is
 // clamped, with a warning for line unless line is 0 (timing nobody probes with).
-func (c *converter) checkTiming(defaults checkDefaults, line int, timeoutOverride time.Duration) control.HealthCheckConfig {
-	timing := control.HealthCheckConfig{
+func (c *converter) checkTiming(defaults checkDefaults, line int, timeoutOverride time.Duration) config.HealthCheckConfig {
+	timing := config.HealthCheckConfig{
 		Interval:         defaults.delayLoop,
 		Timeout:          defaults.connectTimeout,
 		Rise:             1,
@@ -131,7 +130,7 @@ func (c *converter) checkTiming(defaults checkDefaults, line int, timeoutOverrid
 
 // mostCommonCheck picks the check most real servers share (the first on a
 // tie) as the service's check; the others become per-server overrides.
-func mostCommonCheck(checks []control.HealthCheckConfig, fallback control.HealthCheckConfig) control.HealthCheckConfig {
+func mostCommonCheck(checks []config.HealthCheckConfig, fallback config.HealthCheckConfig) config.HealthCheckConfig {
 	if len(checks) == 0 {
 		return fallback
 	}

@@ -14,6 +14,7 @@ package keepalived
 // named in the warnings, like everything else that is not translated.
 
 import (
+	"fastlvs/control/config"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -21,8 +22,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"fastlvs/control"
 )
 
 // keepalived's defaults for the values fastlvs needs explicitly.
@@ -49,7 +48,7 @@ func Convert(src []byte) (yamlOut []byte, warnings []string, err error) {
 	for _, warning := range conv.warnings {
 		warnings = append(warnings, warning.text)
 	}
-	if _, err := control.ParseConfig(yamlOut); err != nil {
+	if _, err := config.Parse(yamlOut); err != nil {
 		return nil, warnings, fmt.Errorf("converted configuration is invalid: %w", err)
 	}
 	return yamlOut, warnings, nil
@@ -61,7 +60,7 @@ type warning struct {
 }
 
 type convertedService struct {
-	service control.ServiceConfig
+	service config.ServiceConfig
 	node    *Node
 }
 
@@ -70,7 +69,7 @@ type converter struct {
 	localGroups map[string][]netip.Addr
 	services    []convertedService
 	// timeouts from global_defs lvs_timeouts; zero when not given.
-	timeouts control.ConntrackTimeouts
+	timeouts config.ConntrackTimeouts
 }
 
 func (c *converter) warnf(line int, format string, args ...any) {
@@ -240,7 +239,7 @@ func (c *converter) virtualServer(node *Node) {
 		c.warnf(node.Line, "%s: not an address and a port, not translated", node)
 		return
 	}
-	service := control.DefaultService()
+	service := config.DefaultService()
 	service.VIP, service.Port = vip.Unmap(), port
 	service.Forward = "nat" // keepalived's default lb_kind
 	service.HealthCheck.Rise = 1
@@ -259,7 +258,7 @@ func (c *converter) virtualServer(node *Node) {
 				defaults.virtualhost = args[0]
 			}
 		case "lb_algo", "lvs_sched":
-			if len(args) == 1 && slices.Contains(control.ConfigSchedulerNames(), args[0]) {
+			if len(args) == 1 && slices.Contains(config.SchedulerNames(), args[0]) {
 				service.Scheduler = args[0]
 			} else {
 				c.warnf(child.Line, "%s: unknown scheduler, kept %s", child, service.Scheduler)
@@ -285,7 +284,7 @@ func (c *converter) virtualServer(node *Node) {
 				return
 			}
 		case "persistence_timeout":
-			service.Persistence = c.seconds(child, control.DefaultPersistenceTrue)
+			service.Persistence = c.seconds(child, config.DefaultPersistenceTrue)
 		case "persistence_granularity":
 			service.PersistenceNetmask = firstArg(args)
 		case "sorry_server":
@@ -327,13 +326,13 @@ func (c *converter) virtualServer(node *Node) {
 	}
 	c.fixPersistenceNetmask(node, &service)
 
-	var checks []control.HealthCheckConfig
+	var checks []config.HealthCheckConfig
 	for _, serverNode := range realServers {
 		server, check, ok := c.realServer(serverNode, &service, defaults)
 		if !ok {
 			continue
 		}
-		if slices.ContainsFunc(service.RealServers, func(other control.RealServerConfig) bool {
+		if slices.ContainsFunc(service.RealServers, func(other config.RealServerConfig) bool {
 			return other.Address == server.Address && other.Port == server.Port
 		}) {
 			c.warnf(serverNode.Line, "%s: duplicate real server, not translated", serverNode)
@@ -362,7 +361,7 @@ func (c *converter) virtualServer(node *Node) {
 
 // fixPersistenceNetmask turns an IPv6 granularity into a prefix length, and
 // drops a granularity without persistence (IPVS ignores it too).
-func (c *converter) fixPersistenceNetmask(node *Node, service *control.ServiceConfig) {
+func (c *converter) fixPersistenceNetmask(node *Node, service *config.ServiceConfig) {
 	if service.PersistenceNetmask == "" {
 		return
 	}
@@ -379,7 +378,7 @@ func (c *converter) fixPersistenceNetmask(node *Node, service *control.ServiceCo
 	}
 }
 
-func (c *converter) sorryServer(node *Node) *control.SorryServerConfig {
+func (c *converter) sorryServer(node *Node) *config.SorryServerConfig {
 	if len(node.Args) < 1 {
 		c.warnf(node.Line, "%s: needs an address, not translated", node)
 		return nil
@@ -389,7 +388,7 @@ func (c *converter) sorryServer(node *Node) *control.SorryServerConfig {
 		c.warnf(node.Line, "%s: not an address, not translated", node)
 		return nil
 	}
-	sorry := &control.SorryServerConfig{Address: addr.Unmap()}
+	sorry := &config.SorryServerConfig{Address: addr.Unmap()}
 	if len(node.Args) > 1 {
 		if port, err := strconv.Atoi(node.Args[1]); err == nil && port >= 0 && port <= 65535 {
 			sorry.Port = port
@@ -400,20 +399,20 @@ func (c *converter) sorryServer(node *Node) *control.SorryServerConfig {
 	return sorry
 }
 
-func (c *converter) realServer(node *Node, service *control.ServiceConfig, inherited checkDefaults) (control.RealServerConfig, control.HealthCheckConfig, bool) {
-	server := control.DefaultRealServer()
+func (c *converter) realServer(node *Node, service *config.ServiceConfig, inherited checkDefaults) (config.RealServerConfig, config.HealthCheckConfig, bool) {
+	server := config.DefaultRealServer()
 	if len(node.Args) < 1 {
 		c.warnf(node.Line, "%s: needs an address, not translated", node)
-		return server, control.HealthCheckConfig{}, false
+		return server, config.HealthCheckConfig{}, false
 	}
 	addr, err := netip.ParseAddr(node.Args[0])
 	if err != nil {
 		c.warnf(node.Line, "%s: not an address, not translated", node)
-		return server, control.HealthCheckConfig{}, false
+		return server, config.HealthCheckConfig{}, false
 	}
 	if addr.Unmap().Is4() != service.VIP.Is4() {
 		c.warnf(node.Line, "%s: address family differs from the virtual server's, not translated", node)
-		return server, control.HealthCheckConfig{}, false
+		return server, config.HealthCheckConfig{}, false
 	}
 	server.Address = addr.Unmap()
 	server.Port = service.Port
@@ -421,7 +420,7 @@ func (c *converter) realServer(node *Node, service *control.ServiceConfig, inher
 		port, err := strconv.Atoi(node.Args[1])
 		if err != nil || port < 0 || port > 65535 {
 			c.warnf(node.Line, "%s: bad port, not translated", node)
-			return server, control.HealthCheckConfig{}, false
+			return server, config.HealthCheckConfig{}, false
 		}
 		server.Port = port
 	}

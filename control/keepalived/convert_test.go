@@ -1,6 +1,7 @@
 package keepalived
 
 import (
+	"fastlvs/control/config"
 	"flag"
 	"net/netip"
 	"os"
@@ -9,8 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"fastlvs/control"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden .yaml and .warnings files")
@@ -34,7 +33,7 @@ func TestConvertGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("convert: %v", err)
 			}
-			if _, err := control.ParseConfig(out); err != nil {
+			if _, err := config.Parse(out); err != nil {
 				t.Fatalf("converted YAML does not validate: %v\n%s", err, out)
 			}
 			warningText := strings.Join(warnings, "\n") + "\n"
@@ -67,13 +66,13 @@ func compareGolden(t *testing.T, path, got string) {
 	}
 }
 
-func convertAndParse(t *testing.T, src string) (*control.Config, []string) {
+func convertAndParse(t *testing.T, src string) (*config.Config, []string) {
 	t.Helper()
 	out, warnings, err := Convert([]byte(src))
 	if err != nil {
 		t.Fatalf("convert: %v", err)
 	}
-	cfg, err := control.ParseConfig(out)
+	cfg, err := config.Parse(out)
 	if err != nil {
 		t.Fatalf("parse converted YAML: %v\n%s", err, out)
 	}
@@ -86,7 +85,7 @@ func TestConvertNATWithHTTPChecks(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg, warnings := convertAndParse(t, string(src))
-	if cfg.Conntrack.Timeouts != (control.ConntrackTimeouts{TCP: 2 * time.Hour, TCPFin: 2 * time.Minute, UDP: 5 * time.Minute}) {
+	if cfg.Conntrack.Timeouts != (config.ConntrackTimeouts{TCP: 2 * time.Hour, TCPFin: 2 * time.Minute, UDP: 5 * time.Minute}) {
 		t.Errorf("lvs_timeouts: %+v", cfg.Conntrack.Timeouts)
 	}
 	web := cfg.Services[0]
@@ -97,7 +96,7 @@ func TestConvertNATWithHTTPChecks(t *testing.T) {
 		t.Errorf("sorry server: %+v", web.SorryServer)
 	}
 	// The two HTTP_GET servers share a check; the service takes it.
-	want := control.HealthCheckConfig{Type: "http", Interval: 6 * time.Second, Timeout: 3 * time.Second, Rise: 1, Fall: 4,
+	want := config.HealthCheckConfig{Type: "http", Interval: 6 * time.Second, Timeout: 3 * time.Second, Rise: 1, Fall: 4,
 		Path: "/healthz", Status: "200", Host: "www.example.test", InhibitOnFailure: true}
 	if web.HealthCheck != want {
 		t.Errorf("service check %+v\nwant %+v", web.HealthCheck, want)
@@ -220,7 +219,7 @@ virtual_server 198.18.0.10 80 {
 func TestConvertDefaultsFollowKeepalived(t *testing.T) {
 	cfg, warnings := convertAndParse(t, "virtual_server 198.18.0.10 80 {\n real_server 198.18.2.2 80 {\n  TCP_CHECK {\n  }\n }\n}\n")
 	service := cfg.Services[0]
-	want := control.HealthCheckConfig{Type: "tcp", Interval: 60 * time.Second, Timeout: 5 * time.Second, Rise: 1, Fall: 2}
+	want := config.HealthCheckConfig{Type: "tcp", Interval: 60 * time.Second, Timeout: 5 * time.Second, Rise: 1, Fall: 2}
 	if service.Forward != "nat" || service.HealthCheck != want || service.RealServers[0].Weight != 1 {
 		t.Errorf("got %+v", service)
 	}

@@ -7,14 +7,13 @@ package keepalived
 // service came from.
 
 import (
+	"fastlvs/control/config"
 	"fmt"
 	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
-
-	"fastlvs/control"
 )
 
 const header = `# fastlvs configuration converted from keepalived.conf by "fastlvs import keepalived".
@@ -26,7 +25,7 @@ const header = `# fastlvs configuration converted from keepalived.conf by "fastl
 func (c *converter) emit() []byte {
 	var out strings.Builder
 	out.WriteString(header)
-	if timeouts := c.timeouts; timeouts != (control.ConntrackTimeouts{}) {
+	if timeouts := c.timeouts; timeouts != (config.ConntrackTimeouts{}) {
 		var fields []string
 		for _, field := range []struct {
 			name  string
@@ -112,13 +111,13 @@ func writeService(out *strings.Builder, converted convertedService) {
 // type and timing always and the rest when set; for a real server's override,
 // the keys that differ from what the override inherits (empty strings
 // included, since an override keeps whatever it does not name).
-func checkFields(check control.HealthCheckConfig, base *control.HealthCheckConfig) []string {
-	var reference control.HealthCheckConfig
+func checkFields(check config.HealthCheckConfig, base *config.HealthCheckConfig) []string {
+	var reference config.HealthCheckConfig
 	if base != nil {
 		reference = *base
 		if check.Type != base.Type {
 			// An override of another type inherits only the timing.
-			reference = control.HealthCheckConfig{Interval: base.Interval, Timeout: base.Timeout,
+			reference = config.HealthCheckConfig{Interval: base.Interval, Timeout: base.Timeout,
 				Rise: base.Rise, Fall: base.Fall, InhibitOnFailure: base.InhibitOnFailure}
 		}
 	}

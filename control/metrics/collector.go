@@ -137,6 +137,7 @@ var steerOutcomes = [...]struct {
 	{"nat_reply", func(s *steer.Stats) uint64 { return s.SteeredNATReply }},
 	{"fullnat_reply", func(s *steer.Stats) uint64 { return s.SteeredFullNATReply }},
 	{"icmp_error", func(s *steer.Stats) uint64 { return s.SteeredICMPError }},
+	{"fragment", func(s *steer.Stats) uint64 { return s.SteeredFragment }},
 	{"passed", func(s *steer.Stats) uint64 { return s.Passed }},
 	{"passed_fragment", func(s *steer.Stats) uint64 { return s.PassedFragment }},
 }

@@ -71,6 +71,7 @@ func run(tb testing.TB, prog *Program, frame []byte) (uint32, Stats) {
 		SteeredFullNATReply: after.SteeredFullNATReply - before.SteeredFullNATReply,
 		SteeredICMPError:    after.SteeredICMPError - before.SteeredICMPError,
 		Passed:              after.Passed - before.Passed,
+		SteeredFragment:     after.SteeredFragment - before.SteeredFragment,
 		PassedFragment:      after.PassedFragment - before.PassedFragment,
 		NoSocket:            after.NoSocket - before.NoSocket,
 	}
@@ -85,6 +86,7 @@ var (
 	icmpErr  = Stats{SteeredICMPError: 1, NoSocket: 1}
 	passed   = Stats{Passed: 1}
 	fragment = Stats{PassedFragment: 1}
+	steeredF = Stats{SteeredFragment: 1, NoSocket: 1}
 )
 
 type classifyCase struct {
@@ -117,8 +119,10 @@ func classifyCases(tb testing.TB) []classifyCase {
 
 		// The kernel's traffic.
 		{"arp for vip", arpRequest(tb, vip), passed},
-		{"icmp echo to vip", echoRequest(tb, client, vip), passed},
-		{"icmpv6 echo to vip", echoRequest(tb, client6, vip6), passed},
+		{"icmp echo to director", echoRequest(tb, client, directorIn), passed},
+		{"icmpv6 echo to director", echoRequest(tb, client6, directorIn6), passed},
+		{"icmp echo reply to vip", withICMPType(echoRequest(tb, client, vip), 14+20, 0), passed},
+		{"icmpv6 echo reply to vip", withICMPType(echoRequest(tb, client6, vip6), 14+40, 129), passed},
 		{"ssh to director", frame(tb, client, clientPort, directorIn, 22, layers.IPProtocolTCP), passed},
 		{"ipv6 hop-by-hop to vip:port", withHopByHop(tb, vip6, servicePort), passed},
 
@@ -136,11 +140,25 @@ func classifyCases(tb testing.TB) []classifyCase {
 		{"ipv6 fullnat reply", frame(tb, realServer6, realServerPort, localAddr6, localPort, layers.IPProtocolTCP), fullNAT},
 		{"icmp echo to local address", echoRequest(tb, realServer, localAddr), passed},
 
-		// Fragments are the kernel's.
-		{"first fragment to vip:port", fragment4(tb, vip, dnsPort, layers.IPv4MoreFragments, 0), fragment},
-		{"later fragment to vip", fragment4(tb, vip, dnsPort, layers.IPv4MoreFragments, 100), fragment},
-		{"last fragment to vip", fragment4(tb, vip, dnsPort, 0, 200), fragment},
-		{"ipv6 fragment to vip:port", fragment6(tb, vip6, dnsPort), fragment},
+		// Rule 5: fragments, by addresses and protocol.
+		{"first fragment to vip:port", fragment4(tb, vip, dnsPort, layers.IPv4MoreFragments, 0), steeredF},
+		{"later fragment to vip", fragment4(tb, vip, dnsPort, layers.IPv4MoreFragments, 100), steeredF},
+		{"last fragment to vip", fragment4(tb, vip, dnsPort, 0, 200), steeredF},
+		{"udp fragment to a tcp-only vip", fragment4(tb, vipAllPorts, dnsPort, 0, 200), fragment},
+		{"fragment to the director", fragment4(tb, directorIn, dnsPort, 0, 200), fragment},
+		{"fragment to a fullnat local address", fragment4(tb, localAddr, dnsPort, 0, 200), steeredF},
+		{"tcp fragment from a nat real server", tcp4(withAddrs4(fragment4(tb, vip, dnsPort, 0, 200), realServer, client)), steeredF},
+		{"udp fragment from a tcp nat real server", withAddrs4(fragment4(tb, vip, dnsPort, 0, 200), realServer, client), fragment},
+		{"tcp fragment from a nat real server to the director", tcp4(withAddrs4(fragment4(tb, vip, dnsPort, 0, 200), realServer, directorIn)), fragment},
+		{"ipv6 udp fragment to a tcp-only vip6", fragment6(tb, vip6, dnsPort), fragment},
+		{"ipv6 fragment to a fullnat local address", fragment6(tb, localAddr6, dnsPort), steeredF},
+		{"ipv6 fragment header cut", fragment6(tb, localAddr6, dnsPort)[:14+40+4], fragment},
+		// Rule 5: echo requests to a VIP (any of its services) are fastlvs's.
+		{"icmp echo to vip", echoRequest(tb, client, vip), service},
+		{"icmp echo to all-ports vip", echoRequest(tb, client, vipAllPorts), service},
+		{"icmpv6 echo to vip", echoRequest(tb, client6, vip6), service},
+		{"icmp echo to vip, header cut", echoRequest(tb, client, vip)[:14+20+3], passed},
+
 		{"dont-fragment flag is no fragment", func() []byte {
 			f := fragment4(tb, vip, dnsPort, layers.IPv4DontFragment, 0)
 			return f
@@ -181,6 +199,13 @@ func classifyCases(tb testing.TB) []classifyCase {
 		{"icmp quote ports cut", icmpAboutVIPReply[:14+20+8+20+3], passed},
 		{"icmp quote ports only", icmpAboutVIPReply[:14+20+8+20+4], icmpErr},
 	}
+}
+
+// withICMPType returns frame with the ICMP type at off changed (the
+// checksum is not fixed: the program does not read it).
+func withICMPType(frame []byte, off int, typ uint8) []byte {
+	frame[off] = typ
+	return frame
 }
 
 func TestClassify(t *testing.T) {
@@ -235,4 +260,19 @@ func TestRegisterSocketRejectsQueueOutOfRange(t *testing.T) {
 			t.Errorf("RegisterSocket(%d) succeeded, want an error", queue)
 		}
 	}
+}
+
+// withAddrs4 is an IPv4 frame with its addresses replaced (the header
+// checksum is left stale: the steering program does not read it).
+func withAddrs4(frame []byte, src, dst netip.Addr) []byte {
+	s, d := src.As4(), dst.As4()
+	copy(frame[14+12:], s[:])
+	copy(frame[14+16:], d[:])
+	return frame
+}
+
+// tcp4 is an IPv4 frame with its protocol set to TCP.
+func tcp4(frame []byte) []byte {
+	frame[14+9] = tcp
+	return frame
 }

@@ -37,16 +37,48 @@ func (e Endpoint) key() (steerEndpoint, error) {
 // present is the value of every set-like map; only the key matters.
 const present uint8 = 1
 
-// SetServices makes the services map hold exactly eps.
+// SetServices makes the services map hold exactly eps, plus for every
+// address among them (VIP, 0, ICMP or ICMPv6): echo requests to a VIP are
+// steered, for fastlvs answers them. The service addresses map (which
+// steers fragments) gets their addresses.
 func (p *Program) SetServices(eps []Endpoint) error {
-	return p.setEndpoints(p.objects.Services, "services", eps)
+	if err := p.setEndpoints(p.objects.Services, "services", eps, echoKeys(eps)...); err != nil {
+		return err
+	}
+	return p.setEndpoints(p.objects.VipAddrs, "service addresses", addressesOf(eps))
+}
+
+// echoKeys are the services map's echo entries for the addresses of eps.
+func echoKeys(eps []Endpoint) []steerEndpoint {
+	var keys []steerEndpoint
+	for _, e := range eps {
+		proto := uint8(unix.IPPROTO_ICMPV6)
+		if netip.AddrFrom16(e.Addr).Is4In6() {
+			proto = unix.IPPROTO_ICMP
+		}
+		keys = append(keys, steerEndpoint{Addr: e.Addr, Proto: proto})
+	}
+	return keys
 }
 
 // SetReplySources makes the reply sources map (the real servers of NAT
 // services) hold exactly eps; port 0 matches every source port. Frames from
 // them are steered unless addressed to a host address.
 func (p *Program) SetReplySources(eps []Endpoint) error {
-	return p.setEndpoints(p.objects.ReplySources, "reply sources", eps)
+	if err := p.setEndpoints(p.objects.ReplySources, "reply sources", eps); err != nil {
+		return err
+	}
+	return p.setEndpoints(p.objects.ReplyAddrs, "reply addresses", addressesOf(eps))
+}
+
+// addressesOf is eps with every port 0: the keys of the maps that steer
+// fragments, which carry no ports.
+func addressesOf(eps []Endpoint) []Endpoint {
+	out := make([]Endpoint, len(eps))
+	for i, ep := range eps {
+		out[i] = Endpoint{Addr: ep.Addr, Proto: ep.Proto}
+	}
+	return out
 }
 
 // SetLocalAddresses makes the FULLNAT local addresses map hold exactly addrs.
@@ -61,8 +93,11 @@ func (p *Program) SetHostAddresses(addrs [][16]byte) error {
 	return p.setAddresses(p.objects.HostAddrs, "host addresses", addrs)
 }
 
-func (p *Program) setEndpoints(m *ebpf.Map, name string, eps []Endpoint) error {
-	want := make(map[steerEndpoint]struct{}, len(eps))
+func (p *Program) setEndpoints(m *ebpf.Map, name string, eps []Endpoint, extra ...steerEndpoint) error {
+	want := make(map[steerEndpoint]struct{}, len(eps)+len(extra))
+	for _, key := range extra {
+		want[key] = struct{}{}
+	}
 	for _, ep := range eps {
 		key, err := ep.key()
 		if err != nil {

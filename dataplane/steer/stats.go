@@ -11,6 +11,7 @@ const (
 	counterPassedFragment
 	counterNoSocket
 	counterSteeredICMPError
+	counterSteeredFragment
 	counterCount
 )
 
@@ -23,8 +24,9 @@ type Stats struct {
 	SteeredNATReply     uint64 // from a NAT real server, not to a director address
 	SteeredFullNATReply uint64 // to a FULLNAT local address
 	SteeredICMPError    uint64 // ICMP error about a packet fastlvs sent
+	SteeredFragment     uint64 // a TCP/UDP fragment to a service or local address, or from a NAT real server
 	Passed              uint64 // not fastlvs's (ARP, SSH, health checks, ...) or truncated
-	PassedFragment      uint64 // IPv4 fragments and IPv6 fragment headers
+	PassedFragment      uint64 // other fragments (not fastlvs's, or not TCP/UDP)
 	NoSocket            uint64 // steered, but no AF_XDP socket for the queue
 }
 
@@ -45,6 +47,7 @@ func (p *Program) Stats() (Stats, error) {
 		SteeredNATReply:     sums[counterSteeredNATReply],
 		SteeredFullNATReply: sums[counterSteeredFullNATReply],
 		SteeredICMPError:    sums[counterSteeredICMPError],
+		SteeredFragment:     sums[counterSteeredFragment],
 		Passed:              sums[counterPassed],
 		PassedFragment:      sums[counterPassedFragment],
 		NoSocket:            sums[counterNoSocket],

@@ -21,7 +21,12 @@
 //                its source is a service or a local address, or its
 //                destination is a NAT real server (and the outer destination
 //                is not a director address, as in rule 3).
-// Everything else, fragments included, is passed to the kernel.
+//   5. fragment: an IPv4 fragment or IPv6 fragment header of TCP/UDP, by
+//                addresses only (see classify_fragment).
+//   6. echo:     an ICMP/ICMPv6 echo request to a VIP (the services map holds
+//                (VIP, 0, ICMP or ICMPv6) for every service address), which
+//                fastlvs answers; counted as steered_service.
+// Everything else is passed to the kernel.
 //
 // Addresses in every map key are 16 bytes; IPv4 is stored v4-mapped
 // (::ffff:a.b.c.d) so one map serves both families. Ports in keys are in
@@ -55,6 +60,8 @@
 #define ICMPV6_DEST_UNREACH 1
 #define ICMPV6_PKT_TOOBIG 2
 #define ICMPV6_TIME_EXCEED 3
+#define ICMP_ECHO 8
+#define ICMPV6_ECHO_REQUEST 128
 
 #define IPV4_FRAG_OFFSET_MASK 0x1fff
 #define IPV4_MORE_FRAGMENTS 0x2000
@@ -90,7 +97,8 @@ enum counter {
 	COUNTER_PASSED_FRAGMENT = 4,
 	COUNTER_NO_SOCKET = 5,
 	COUNTER_STEERED_ICMP_ERROR = 6,
-	COUNTER_MAX = 7,
+	COUNTER_STEERED_FRAGMENT = 7,
+	COUNTER_MAX = 8,
 };
 
 // AF_XDP sockets indexed by receive queue.
@@ -286,6 +294,22 @@ static __always_inline enum counter classify_embedded(struct flow *outer, struct
 	return COUNTER_PASSED;
 }
 
+// ---- rule 5: echo requests to a VIP -----------------------------------------
+
+// classify_echo steers an echo request of protocol proto (ICMP or ICMPv6) to
+// a VIP; any other ICMP message that is no error is the kernel's.
+static __always_inline enum counter classify_echo(struct icmp_header *icmp, __u8 echo_type,
+						  struct flow *f)
+{
+	if (icmp->type != echo_type)
+		return COUNTER_PASSED;
+	if (endpoint_in(&services, f->daddr, 0, f->proto))
+		return COUNTER_STEERED_SERVICE;
+	return COUNTER_PASSED;
+}
+
+// ---- end of rule 5 -----------------------------------------------------------
+
 // classify_icmp4 handles an ICMP message at l4 (outer IPv4 flow f).
 static __always_inline enum counter classify_icmp4(void *l4, void *end, struct flow *f)
 {
@@ -293,7 +317,7 @@ static __always_inline enum counter classify_icmp4(void *l4, void *end, struct f
 	if ((void *)(icmp + 1) > end)
 		return COUNTER_PASSED;
 	if (icmp->type != ICMP_DEST_UNREACH && icmp->type != ICMP_TIME_EXCEEDED)
-		return COUNTER_PASSED; // echo and the rest are the kernel's
+		return classify_echo(icmp, ICMP_ECHO, f); // the rest is the kernel's
 
 	struct flow inner = {};
 	void *inner_l4;
@@ -312,7 +336,7 @@ static __always_inline enum counter classify_icmp6(void *l4, void *end, struct f
 		return COUNTER_PASSED;
 	if (icmp->type != ICMPV6_DEST_UNREACH && icmp->type != ICMPV6_PKT_TOOBIG &&
 	    icmp->type != ICMPV6_TIME_EXCEED)
-		return COUNTER_PASSED; // echo, ND, MLD are the kernel's
+		return classify_echo(icmp, ICMPV6_ECHO_REQUEST, f); // ND, MLD are the kernel's
 
 	struct flow inner = {};
 	void *inner_l4;
@@ -322,6 +346,63 @@ static __always_inline enum counter classify_icmp6(void *l4, void *end, struct f
 		return COUNTER_PASSED;
 	return classify_embedded(f, &inner);
 }
+
+// ---- Fragments (rule 5) ------------------------------------------------
+//
+// Only a datagram's first fragment carries the ports, so fragments are
+// steered by addresses: to an address with a service of the fragment's
+// protocol, to a FULLNAT local address, or from the address of a NAT real
+// server of that protocol to an address not the director's. User space
+// follows each datagram's fragments without reassembly
+// (dataplane/fragment.go); other fragments are the kernel's.
+
+// (VIP, 0, proto) for every service address, whatever its ports.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct endpoint);
+	__type(value, __u8);
+} vip_addrs SEC(".maps");
+
+// (RIP, 0, proto) for every NAT real server, whatever its ports.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct endpoint);
+	__type(value, __u8);
+} reply_addrs SEC(".maps");
+
+// classify_fragment classifies the fragment whose IP header is at pos.
+static __always_inline enum counter classify_fragment(void *pos, void *end, __be16 ethertype)
+{
+	struct endpoint src = {}, dst = {};
+	if (ethertype == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = pos;
+		if ((void *)(ip + 1) > end)
+			return COUNTER_PASSED_FRAGMENT;
+		v4_mapped(src.addr, &ip->saddr);
+		v4_mapped(dst.addr, &ip->daddr);
+		src.proto = ip->protocol;
+	} else {
+		struct ipv6hdr *ip6 = pos;
+		__u8 *fragment_header = (void *)(ip6 + 1);
+		if ((void *)(fragment_header + 8) > end)
+			return COUNTER_PASSED_FRAGMENT;
+		__builtin_memcpy(src.addr, &ip6->saddr, 16);
+		__builtin_memcpy(dst.addr, &ip6->daddr, 16);
+		src.proto = fragment_header[0]; // its next header
+	}
+	if (!is_tcp_or_udp(src.proto))
+		return COUNTER_PASSED_FRAGMENT;
+	dst.proto = src.proto;
+	if (bpf_map_lookup_elem(&vip_addrs, &dst) || address_in(&local_addrs, dst.addr))
+		return COUNTER_STEERED_FRAGMENT;
+	if (bpf_map_lookup_elem(&reply_addrs, &src) && !address_in(&host_addrs, dst.addr))
+		return COUNTER_STEERED_FRAGMENT;
+	return COUNTER_PASSED_FRAGMENT;
+}
+
+// ---- end of fragments ----------------------------------------------------
 
 // classify returns the outcome counter of the frame; steered_* outcomes are
 // redirected, the others passed.
@@ -356,7 +437,7 @@ static __always_inline enum counter classify(void *data, void *end)
 	else
 		return COUNTER_PASSED; // ARP, LLDP, a third VLAN tag, ...
 	if (parsed == PARSED_FRAGMENT)
-		return COUNTER_PASSED_FRAGMENT;
+		return classify_fragment(pos, end, ethertype);
 	if (parsed != PARSED_OK)
 		return COUNTER_PASSED;
 

@@ -33,8 +33,10 @@ const (
 	steerMapCounters      = "counters"
 	steerMapHostAddrs     = "host_addrs"
 	steerMapLocalAddrs    = "local_addrs"
+	steerMapReplyAddrs    = "reply_addrs"
 	steerMapReplySources  = "reply_sources"
 	steerMapServices      = "services"
+	steerMapVipAddrs      = "vip_addrs"
 	steerMapXsks          = "xsks"
 	steerProgFastlvsSteer = "fastlvs_steer"
 )
@@ -91,8 +93,10 @@ type steerMapSpecs struct {
 	Counters     *ebpf.MapSpec `ebpf:"counters"`
 	HostAddrs    *ebpf.MapSpec `ebpf:"host_addrs"`
 	LocalAddrs   *ebpf.MapSpec `ebpf:"local_addrs"`
+	ReplyAddrs   *ebpf.MapSpec `ebpf:"reply_addrs"`
 	ReplySources *ebpf.MapSpec `ebpf:"reply_sources"`
 	Services     *ebpf.MapSpec `ebpf:"services"`
+	VipAddrs     *ebpf.MapSpec `ebpf:"vip_addrs"`
 	Xsks         *ebpf.MapSpec `ebpf:"xsks"`
 }
 
@@ -125,8 +129,10 @@ type steerMaps struct {
 	Counters     *ebpf.Map `ebpf:"counters"`
 	HostAddrs    *ebpf.Map `ebpf:"host_addrs"`
 	LocalAddrs   *ebpf.Map `ebpf:"local_addrs"`
+	ReplyAddrs   *ebpf.Map `ebpf:"reply_addrs"`
 	ReplySources *ebpf.Map `ebpf:"reply_sources"`
 	Services     *ebpf.Map `ebpf:"services"`
+	VipAddrs     *ebpf.Map `ebpf:"vip_addrs"`
 	Xsks         *ebpf.Map `ebpf:"xsks"`
 }
 
@@ -135,8 +141,10 @@ func (m *steerMaps) Close() error {
 		m.Counters,
 		m.HostAddrs,
 		m.LocalAddrs,
+		m.ReplyAddrs,
 		m.ReplySources,
 		m.Services,
+		m.VipAddrs,
 		m.Xsks,
 	)
 }

@@ -204,8 +204,49 @@ func TestLayout(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"fastlvs_worker_rx_packets_total", "fastlvs_worker_tx_packets_total", "fastlvs_worker_dropped_packets_total"} {
-		if !strings.Contains(firstRowExprs, "by (worker") || !strings.Contains(firstRowExprs, name) {
+		if !strings.Contains(firstRowExprs, "by (instance, worker") || !strings.Contains(firstRowExprs, name) {
 			t.Errorf("first row has no per-worker query of %s", name)
 		}
+	}
+}
+
+// aggregation is an aggregation operator with its grouping clause, if any.
+var aggregation = regexp.MustCompile(`\b(sum|avg|max|min|count|topk|bottomk|quantile|stddev|stdvar)\s*(by|without)?\s*(\(([^)]*)\))?`)
+
+// Per-worker, per-socket and per-interface series are numbered per director:
+// worker 0 of one director is not worker 0 of another. A query over them
+// that groups without `instance` sums different directors' workers into one
+// line, so every such grouping keeps instance.
+func TestPerWorkerQueriesGroupByInstance(t *testing.T) {
+	perWorker := regexp.MustCompile(`\bfastlvs_(worker|xsk|steer)_`)
+	checked := 0
+	for _, p := range allPanels(load(t)) {
+		for _, target := range p.Targets {
+			if !perWorker.MatchString(target.Expr) {
+				continue
+			}
+			checked++
+			for _, m := range aggregation.FindAllStringSubmatch(target.Expr, -1) {
+				if m[2] != "by" {
+					t.Errorf("panel %q: %q aggregates per-worker series without `by (instance, ...)`: %s", p.Title, m[0], target.Expr)
+					continue
+				}
+				labels := strings.Split(strings.ReplaceAll(m[4], " ", ""), ",")
+				if !slices.Contains(labels, "instance") {
+					t.Errorf("panel %q: grouping %q lacks instance: %s", p.Title, m[0], target.Expr)
+				}
+			}
+		}
+	}
+	if checked < 10 {
+		t.Errorf("only %d per-worker queries found: the dashboard did not parse as expected", checked)
+	}
+}
+
+// The check above catches the mistake it is for.
+func TestAggregationPatternSeesGroupings(t *testing.T) {
+	m := aggregation.FindAllStringSubmatch(`sum by (worker, cpu) (rate(x[1m])) / sum(rate(y[1m]))`, -1)
+	if len(m) != 2 || m[0][2] != "by" || m[0][4] != "worker, cpu" || m[1][2] != "" {
+		t.Fatalf("matches %q", m)
 	}
 }

@@ -31,8 +31,6 @@ type Kernel struct {
 	fillIdx, compIdx  indexes
 	rxIdx, txIdx      indexes
 	fillEmpty, rxFull int
-	transmittedFrames int
-	needWakeup        bool
 }
 
 // New makes a socket of frames frames of 2048 bytes with rings of ringSize

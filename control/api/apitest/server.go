@@ -1,3 +1,4 @@
+// Package apitest serves an API handler on a unix socket for tests.
 package apitest
 
 import (

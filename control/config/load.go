@@ -1,14 +1,18 @@
-package control
+package config
 
-// Reading the configuration: viper layers the YAML file, FASTLVS_* environment
-// variables and command-line flags into one tree of plain values; a small
-// decoder of our own then fills the Config structs. The decoder (rather than
-// mapstructure) is ours so that every refused value - an unknown key, a port
-// that is not a number, an address that does not parse - comes back as one
-// line naming its path in the document.
+// Reading the configuration: the YAML file, FASTLVS_* environment variables
+// and command-line flags are layered into one tree of plain values (later
+// layers win), and a small decoder of our own fills the Config structs from
+// it, so that every refused value - an unknown key, a port that is not a
+// number, an address that does not parse - comes back as one line naming its
+// path in the document. Field names come from the `mapstructure` struct tags.
+//
+// Why not viper: docs/OPERATIONS.md ("Why the configuration loader is not
+// viper") has the measurements; in short its Unmarshal loses the path of a
+// refused value, and the layering left to it was a map merge that brought
+// in dozens of packages.
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -21,13 +25,12 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
-	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
 )
 
 // configEnvPrefix prefixes the environment overrides: FASTLVS_METRICS,
 // FASTLVS_CONNTRACK_CAPACITY, FASTLVS_CONNTRACK_TIMEOUTS_TCP, ...
-const configEnvPrefix = "FASTLVS"
+const configEnvPrefix = "FASTLVS_"
 
 // configFlagKeys maps the command-line flags that override configuration keys.
 var configFlagKeys = map[string]string{
@@ -39,7 +42,7 @@ var configFlagKeys = map[string]string{
 	"xdp-mode": "xdp_mode",
 }
 
-// RegisterConfigFlags defines the flags LoadConfig reads on fs: --iface
+// RegisterConfigFlags defines the flags Load reads on fs: --iface
 // (repeatable), --workers, --cpus, --api, --metrics and --xdp-mode. A flag
 // overrides the file and the environment only when it is given.
 func RegisterConfigFlags(fs *pflag.FlagSet) {
@@ -51,25 +54,26 @@ func RegisterConfigFlags(fs *pflag.FlagSet) {
 	fs.String("xdp-mode", "", "XDP attach mode: auto, native or generic")
 }
 
-// LoadConfig reads the YAML file at path (none when path is empty), applies
+// Load reads the YAML file at path (none when path is empty), applies
 // FASTLVS_* environment overrides and then the flags of flags that were set
 // (flags may be nil), and returns the validated configuration.
-func LoadConfig(path string, flags *pflag.FlagSet) (*Config, error) {
-	v := viper.New()
+func Load(path string, flags *pflag.FlagSet) (*Config, error) {
+	tree := configTree{}
 	if path != "" {
 		text, err := os.ReadFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("read config: %w", err)
 		}
-		if err := mergeConfigYAML(v, text); err != nil {
+		if tree, err = parseConfigYAML(text); err != nil {
 			return nil, fmt.Errorf("parse config %s: %w", path, err)
 		}
 	}
-	v.SetEnvPrefix(configEnvPrefix)
-	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	// FASTLVS_CONNTRACK_TIMEOUTS_TCP overrides conntrack.timeouts.tcp; an
+	// empty variable counts as unset.
 	for _, key := range configEnvKeys(reflect.TypeFor[Config](), "") {
-		if err := v.BindEnv(key); err != nil {
-			return nil, fmt.Errorf("bind environment for %s: %w", key, err)
+		name := configEnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+		if value := os.Getenv(name); value != "" {
+			tree.set(key, value)
 		}
 	}
 	if flags != nil {
@@ -79,39 +83,79 @@ func LoadConfig(path string, flags *pflag.FlagSet) (*Config, error) {
 				continue
 			}
 			if slice, ok := flag.Value.(pflag.SliceValue); ok {
-				v.Set(key, slice.GetSlice())
+				tree.set(key, slice.GetSlice())
 			} else {
-				v.Set(key, flag.Value.String())
+				tree.set(key, flag.Value.String())
 			}
 		}
 	}
-	return decodeConfig(v)
+	return decodeConfig(tree)
 }
 
-// ParseConfig reads a configuration from YAML text alone (no environment, no
+// Parse reads a configuration from YAML text alone (no environment, no
 // flags) and returns it validated.
-func ParseConfig(yamlText []byte) (*Config, error) {
-	v := viper.New()
-	if err := mergeConfigYAML(v, yamlText); err != nil {
+func Parse(yamlText []byte) (*Config, error) {
+	tree, err := parseConfigYAML(yamlText)
+	if err != nil {
 		return nil, fmt.Errorf("parse config: %w", err)
 	}
-	return decodeConfig(v)
+	return decodeConfig(tree)
 }
 
-func mergeConfigYAML(v *viper.Viper, text []byte) error {
+// configTree is the layered document: YAML mappings as map[string]any with
+// the keys of nested mappings (outside lists) in lower case, so a layer's
+// dotted key finds the mapping the file spelled with capitals.
+type configTree map[string]any
+
+func parseConfigYAML(text []byte) (configTree, error) {
 	var tree map[string]any
-	decoder := yaml.NewDecoder(bytes.NewReader(text))
 	// An empty document decodes to io.EOF: it means "all defaults".
-	if err := decoder.Decode(&tree); err != nil && !errors.Is(err, io.EOF) {
-		return err
+	if err := yaml.Unmarshal(text, &tree); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
 	}
-	return v.MergeConfigMap(tree)
+	return lowerKeys(tree), nil
 }
 
-func decodeConfig(v *viper.Viper) (*Config, error) {
+// lowerKeys lower-cases the keys of m and of the mappings nested in it. Two
+// keys that differ only in case keep the value of the later one in sort
+// order.
+func lowerKeys(m map[string]any) configTree {
+	keys := make([]string, 0, len(m))
+	for key := range m {
+		keys = append(keys, key)
+	}
+	sort.Strings(keys)
+	out := make(configTree, len(m))
+	for _, key := range keys {
+		value := m[key]
+		if nested, ok := value.(map[string]any); ok {
+			value = map[string]any(lowerKeys(nested))
+		}
+		out[strings.ToLower(key)] = value
+	}
+	return out
+}
+
+// set puts value at the dotted key, making the mappings on the way (and
+// replacing a non-mapping that stands where one is needed).
+func (t configTree) set(key string, value any) {
+	parts := strings.Split(key, ".")
+	node := map[string]any(t)
+	for _, part := range parts[:len(parts)-1] {
+		next, ok := node[part].(map[string]any)
+		if !ok {
+			next = map[string]any{}
+			node[part] = next
+		}
+		node = next
+	}
+	node[parts[len(parts)-1]] = value
+}
+
+func decodeConfig(tree configTree) (*Config, error) {
 	cfg := DefaultConfig()
 	d := configDecoder{}
-	if err := d.decodeStruct("", v.AllSettings(), reflect.ValueOf(&cfg).Elem()); err != nil {
+	if err := d.decodeStruct("", map[string]any(tree), reflect.ValueOf(&cfg).Elem()); err != nil {
 		return nil, err
 	}
 	if err := cfg.Validate(); err != nil {
@@ -159,7 +203,7 @@ var (
 // configLeafType reports the struct types decoded from one scalar.
 func configLeafType(t reflect.Type) bool { return t == configAddrType }
 
-// configDecoder fills Config structs from the plain tree viper produces.
+// configDecoder fills Config structs from a configTree.
 type configDecoder struct {
 	// serviceCheck is the health check of the service being decoded: a real
 	// server's override starts from it.
@@ -169,7 +213,7 @@ type configDecoder struct {
 func (d *configDecoder) decodeStruct(path string, raw any, dst reflect.Value) error {
 	tree, ok := raw.(map[string]any)
 	if !ok {
-		return configErrorf(path, "must be a mapping (got %s)", configDescribe(raw))
+		return Errorf(path, "must be a mapping (got %s)", configDescribe(raw))
 	}
 	if service, ok := dst.Addr().Interface().(*ServiceConfig); ok {
 		d.serviceCheck = &service.HealthCheck
@@ -190,7 +234,7 @@ func (d *configDecoder) decodeStruct(path string, raw any, dst reflect.Value) er
 	for _, key := range keys {
 		lower := strings.ToLower(key)
 		if _, ok := known[lower]; !ok {
-			return configErrorf(configJoinPath(path, key), "unknown key%s", configSuggestKey(lower, known))
+			return Errorf(configJoinPath(path, key), "unknown key%s", configSuggestKey(lower, known))
 		}
 		values[lower] = tree[key]
 	}
@@ -215,18 +259,18 @@ func (d *configDecoder) decodeValue(path, option string, raw any, dst reflect.Va
 	case configAddrType:
 		text, ok := raw.(string)
 		if !ok {
-			return configErrorf(path, "%s is not an IP address", configQuote(raw))
+			return Errorf(path, "%s is not an IP address", configQuote(raw))
 		}
 		addr, err := netip.ParseAddr(strings.TrimSpace(text))
 		if err != nil || addr.Zone() != "" {
-			return configErrorf(path, "%q is not an IP address", text)
+			return Errorf(path, "%q is not an IP address", text)
 		}
 		dst.Set(reflect.ValueOf(addr.Unmap()))
 		return nil
 	case configDurationType:
 		duration, err := parseConfigDuration(raw, option == "booldur")
 		if err != nil {
-			return configErrorf(path, "%v", err)
+			return Errorf(path, "%v", err)
 		}
 		dst.SetInt(int64(duration))
 		return nil
@@ -235,7 +279,7 @@ func (d *configDecoder) decodeValue(path, option string, raw any, dst reflect.Va
 	case reflect.String:
 		switch raw.(type) {
 		case map[string]any, []any, []string:
-			return configErrorf(path, "must be a string (got %s)", configDescribe(raw))
+			return Errorf(path, "must be a string (got %s)", configDescribe(raw))
 		}
 		dst.SetString(fmt.Sprint(raw))
 	case reflect.Bool:
@@ -245,11 +289,11 @@ func (d *configDecoder) decodeValue(path, option string, raw any, dst reflect.Va
 		case string:
 			parsed, err := strconv.ParseBool(value)
 			if err != nil {
-				return configErrorf(path, "%q is not a boolean (true or false)", value)
+				return Errorf(path, "%q is not a boolean (true or false)", value)
 			}
 			dst.SetBool(parsed)
 		default:
-			return configErrorf(path, "%s is not a boolean (true or false)", configQuote(raw))
+			return Errorf(path, "%s is not a boolean (true or false)", configQuote(raw))
 		}
 	case reflect.Int:
 		if text, ok := raw.(string); ok && option == "auto" && strings.EqualFold(strings.TrimSpace(text), "auto") {
@@ -262,13 +306,13 @@ func (d *configDecoder) decodeValue(path, option string, raw any, dst reflect.Va
 			if option == "auto" {
 				want = `an integer or "auto"`
 			}
-			return configErrorf(path, "%s is not %s", configQuote(raw), want)
+			return Errorf(path, "%s is not %s", configQuote(raw), want)
 		}
 		dst.SetInt(number)
 	case reflect.Slice:
 		items, ok := configList(raw)
 		if !ok {
-			return configErrorf(path, "must be a list (got %s)", configDescribe(raw))
+			return Errorf(path, "must be a list (got %s)", configDescribe(raw))
 		}
 		slice := reflect.MakeSlice(dst.Type(), len(items), len(items))
 		for i, item := range items {
@@ -287,7 +331,7 @@ func (d *configDecoder) decodeValue(path, option string, raw any, dst reflect.Va
 				continue
 			}
 			if item == nil {
-				return configErrorf(itemPath, "must not be empty")
+				return Errorf(itemPath, "must not be empty")
 			}
 			if err := d.decodeValue(itemPath, option, item, element); err != nil {
 				return err
@@ -306,7 +350,7 @@ func (d *configDecoder) decodeValue(path, option string, raw any, dst reflect.Va
 	case reflect.Struct:
 		return d.decodeStruct(path, raw, dst)
 	default:
-		return configErrorf(path, "cannot decode into %s", dst.Type())
+		return Errorf(path, "cannot decode into %s", dst.Type())
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package control
+package config
 
 import (
 	"errors"
@@ -14,11 +14,11 @@ import (
 )
 
 func TestParseConfigFullExample(t *testing.T) {
-	text, err := os.ReadFile("testdata/config/full.yaml")
+	text, err := os.ReadFile("../testdata/config/full.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := ParseConfig(text)
+	cfg, err := Parse(text)
 	if err != nil {
 		t.Fatalf("full example refused: %v", err)
 	}
@@ -52,6 +52,9 @@ func TestParseConfigFullExample(t *testing.T) {
 	}
 	if web.DrainTimeout != 30*time.Second || cfg.Sync.Peer != "198.18.2.3:8848" || cfg.Notify.Webhook == "" || cfg.Options.SloppyTCP {
 		t.Errorf("drain %v sync %+v notify %+v options %+v", web.DrainTimeout, cfg.Sync, cfg.Notify, cfg.Options)
+	}
+	if cfg.Monitor != (MonitorConfig{Listen: "0.0.0.0:9443", UsersFile: "/etc/fastlvs/monitor-users", CertFile: "/etc/fastlvs/monitor.crt", KeyFile: "/etc/fastlvs/monitor.key"}) {
+		t.Errorf("monitor %+v", cfg.Monitor)
 	}
 	if web.SorryServer == nil || *web.SorryServer != (SorryServerConfig{Address: netip.MustParseAddr("198.18.2.99"), Port: 80}) || web.Quorum != 2 {
 		t.Errorf("web sorry server %+v quorum %d", web.SorryServer, web.Quorum)
@@ -99,7 +102,7 @@ func TestParseConfigFullExample(t *testing.T) {
 }
 
 func TestParseConfigDefaults(t *testing.T) {
-	cfg, err := ParseConfig([]byte(`
+	cfg, err := Parse([]byte(`
 services:
   - vip: 198.18.0.10
     port: 80
@@ -130,7 +133,7 @@ services:
 		t.Errorf("udp service defaults: %+v", udp)
 	}
 
-	empty, err := ParseConfig(nil)
+	empty, err := Parse(nil)
 	if err != nil {
 		t.Fatalf("empty document: %v", err)
 	}
@@ -140,7 +143,7 @@ services:
 }
 
 func TestParseConfigAcceptsAlternativeForms(t *testing.T) {
-	cfg, err := ParseConfig([]byte(`
+	cfg, err := Parse([]byte(`
 workers: auto
 services:
   - vip: 198.18.0.10
@@ -206,6 +209,16 @@ func TestParseConfigRejects(t *testing.T) {
 			"services[0].real_servers[0].port: forward dr cannot change the port (got 8080, service port 80)"},
 		{"local addresses without fullnat", "services: [{vip: 198.18.0.10, port: 80, forward: nat, local_addresses: [198.18.3.1]}]",
 			"services[0].local_addresses: only for forward fullnat (service uses nat)"},
+		{"tunnel without tun", "services: [{vip: 198.18.0.10, port: 80, forward: nat, tunnel: gue, gue_port: 6080}]",
+			"services[0].tunnel: only for forward tun (service uses nat)"},
+		{"unknown tunnel", "services: [{vip: 198.18.0.10, port: 80, forward: tun, tunnel: gre}]",
+			`services[0].tunnel: unknown tunnel "gre" (want ipip or gue)`},
+		{"gue without port", "services: [{vip: 198.18.0.10, port: 80, forward: tun, tunnel: gue}]",
+			"services[0].gue_port: required for tunnel gue: the real servers' GUE port, 1-65535 (got 0)"},
+		{"gue port out of range", "services: [{vip: 198.18.0.10, port: 80, forward: tun, tunnel: gue, gue_port: 70000}]",
+			"services[0].gue_port: required for tunnel gue: the real servers' GUE port, 1-65535 (got 70000)"},
+		{"gue port without gue", "services: [{vip: 198.18.0.10, port: 80, forward: tun, gue_port: 6080}]",
+			"services[0].gue_port: only for tunnel gue"},
 		{"fullnat without local addresses", "services: [{vip: 198.18.0.10, port: 80, forward: fullnat}]",
 			"services[0].local_addresses: required for forward fullnat"},
 		{"bad local address", "services: [{vip: 198.18.0.10, port: 80, forward: fullnat, local_addresses: [198.18.3.1, nope]}]",
@@ -277,10 +290,16 @@ func TestParseConfigRejects(t *testing.T) {
 		{"conntrack pressure mark", "conntrack: {pressure: {high_percent: 101}}", "conntrack.pressure.high_percent: must be between 1 and 100 (got 101)"},
 		{"conntrack embryonic timeout", "conntrack: {pressure: {embryonic_timeout: 0s}}", "conntrack.pressure.embryonic_timeout: must be positive"},
 		{"boolean", "options: {expire_nodest_conn: maybe}", `options.expire_nodest_conn: "maybe" is not a boolean (true or false)`},
+		{"monitor without users", "monitor: {listen: 127.0.0.1:9443}",
+			"monitor.users_file: required: the monitor needs users (fastlvs passwd --users-file FILE --role admin NAME)"},
+		{"monitor without listen", "monitor: {users_file: /etc/fastlvs/users}",
+			"monitor.listen: required when the monitor is configured (host:port, e.g. 0.0.0.0:9443)"},
+		{"monitor key without cert", "monitor: {listen: 127.0.0.1:9443, users_file: /u, key_file: /k}", "monitor.cert_file: required with monitor.key_file"},
+		{"monitor unknown key", "monitor: {listen: 127.0.0.1:9443, user_file: /u}", "monitor.user_file: unknown key (did you mean users_file?)"},
 	}
 	for _, test := range tests {
 		t.Run(test.name, func(t *testing.T) {
-			_, err := ParseConfig([]byte(test.yaml))
+			_, err := Parse([]byte(test.yaml))
 			if err == nil {
 				t.Fatalf("accepted, want %q", test.want)
 			}
@@ -299,7 +318,7 @@ func TestParseConfigRejects(t *testing.T) {
 }
 
 func TestParseConfigRejectsBrokenYAML(t *testing.T) {
-	_, err := ParseConfig([]byte("services: [\n"))
+	_, err := Parse([]byte("services: [\n"))
 	if err == nil || !strings.HasPrefix(err.Error(), "parse config: yaml: ") {
 		t.Fatalf("got %v, want a yaml parse error", err)
 	}
@@ -313,7 +332,7 @@ func TestLoadConfigEnvironmentAndFlagOverrides(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	fileOnly, err := LoadConfig(path, nil)
+	fileOnly, err := Load(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,7 +350,7 @@ func TestLoadConfigEnvironmentAndFlagOverrides(t *testing.T) {
 	if err := flags.Parse([]string{"--iface", "veth-a", "--iface", "veth-b", "--workers", "auto", "--xdp-mode", "native"}); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := LoadConfig(path, flags)
+	cfg, err := Load(path, flags)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,7 +368,7 @@ func TestLoadConfigEnvironmentAndFlagOverrides(t *testing.T) {
 	}
 
 	t.Setenv("FASTLVS_WORKERS", "lots")
-	if _, err := LoadConfig(path, nil); err == nil || err.Error() != `workers: "lots" is not an integer or "auto"` {
+	if _, err := Load(path, nil); err == nil || err.Error() != `workers: "lots" is not an integer or "auto"` {
 		t.Errorf("bad environment value: got %v", err)
 	}
 }
@@ -360,14 +379,14 @@ func TestLoadConfigWithoutFile(t *testing.T) {
 	if err := flags.Parse([]string{"--iface", "eth9", "--metrics", "127.0.0.1:9300"}); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := LoadConfig("", flags)
+	cfg, err := Load("", flags)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(cfg.Interfaces, []string{"eth9"}) || cfg.Metrics != "127.0.0.1:9300" || cfg.API != DefaultAPI {
 		t.Errorf("got %+v", cfg)
 	}
-	if _, err := LoadConfig(filepath.Join(t.TempDir(), "missing.yaml"), nil); err == nil || !strings.HasPrefix(err.Error(), "read config: ") {
+	if _, err := Load(filepath.Join(t.TempDir(), "missing.yaml"), nil); err == nil || !strings.HasPrefix(err.Error(), "read config: ") {
 		t.Errorf("missing file: got %v", err)
 	}
 }
@@ -401,5 +420,26 @@ func TestHealthCheckStatusRanges(t *testing.T) {
 	check.Status = ""
 	if ranges, _ := check.StatusRanges(); !slices.Equal(ranges, [][2]int{{200, 399}}) {
 		t.Errorf("default ranges %v", ranges)
+	}
+}
+
+// An environment override reaches a mapping the file spells with capitals,
+// and keeps the file's other keys in it.
+func TestEnvironmentOverridesCapitalisedKeys(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fastlvs.yaml")
+	if err := os.WriteFile(path, []byte("Interfaces: [eth1]\nConntrack:\n  Capacity: 1000\n  Timeouts: {TCP: 60s}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("FASTLVS_CONNTRACK_TIMEOUTS_UDP", "30s")
+	t.Setenv("FASTLVS_API", "")
+	cfg, err := Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Conntrack.Capacity != 1000 || cfg.Conntrack.Timeouts.TCP != 60*time.Second || cfg.Conntrack.Timeouts.UDP != 30*time.Second {
+		t.Errorf("conntrack %+v", cfg.Conntrack)
+	}
+	if cfg.API != DefaultConfig().API {
+		t.Errorf("an empty variable must count as unset: api %q", cfg.API)
 	}
 }

@@ -1,9 +1,11 @@
-package control
-
-// The configuration schema. These structs are specs: plain, copyable values read
-// from YAML (config_load.go) and checked by Validate (config_validate.go).
-// Compiling them into a dataplane table is the only step that touches the
-// running system.
+// Package config is the fastlvs configuration: its schema (schema.go), how
+// it is read from YAML, FASTLVS_* variables and flags (load.go), and how it
+// is checked, every error naming its field (validate.go). These structs are
+// specs: plain, copyable values. Compiling them into a dataplane table is
+// package control's job and the only step that touches the running system;
+// tools such as the keepalived importer use this package without the
+// daemon.
+package config
 
 import (
 	"fmt"
@@ -40,8 +42,18 @@ type Config struct {
 	// them on after a failover.
 	Sync SyncConfig `mapstructure:"sync" yaml:"sync,omitempty"`
 	// Notify is told of every health-check transition (up or down).
-	Notify   NotifyConfig    `mapstructure:"notify" yaml:"notify,omitempty"`
+	Notify NotifyConfig `mapstructure:"notify" yaml:"notify,omitempty"`
+	// Monitor serves the web monitor over HTTPS; empty listen disables it.
+	Monitor  MonitorConfig   `mapstructure:"monitor" yaml:"monitor,omitempty"`
 	Services []ServiceConfig `mapstructure:"services" yaml:"services"`
+
+	// BGP announces the VIPs of usable services to routers; nil runs no
+	// speaker. Changing it needs a restart.
+	BGP *BGPConfig `mapstructure:"bgp" yaml:"bgp,omitempty"`
+	// DrainGrace is how long a stopping director (SIGTERM, POST /v1/drain)
+	// keeps forwarding after withdrawing its VIPs, so routers move new flows
+	// first. It applies only with bgp: without it nothing is withdrawn.
+	DrainGrace time.Duration `mapstructure:"drain_grace" yaml:"drain_grace,omitempty"`
 }
 
 // APITLSConfig names the certificate (PEM, chain first) and its key for a
@@ -49,6 +61,37 @@ type Config struct {
 type APITLSConfig struct {
 	CertFile string `mapstructure:"cert_file" yaml:"cert_file,omitempty"`
 	KeyFile  string `mapstructure:"key_file" yaml:"key_file,omitempty"`
+}
+
+// BGPConfig is the embedded BGP speaker (control/bgp). A VIP is announced as
+// a /32 or /128 while at least one of its services is usable.
+type BGPConfig struct {
+	ASN      int        `mapstructure:"asn" yaml:"asn"`
+	RouterID netip.Addr `mapstructure:"router_id" yaml:"router_id"`
+	// ListenPort is where passive peers connect; 0 (the default) listens on
+	// no port, since the director dials its routers.
+	ListenPort int             `mapstructure:"listen_port" yaml:"listen_port,omitempty"`
+	Peers      []BGPPeerConfig `mapstructure:"peers" yaml:"peers"`
+	// Communities ("65000:100") and MED (0 = none) go with every VIP.
+	Communities []string `mapstructure:"communities" yaml:"communities,omitempty"`
+	MED         int      `mapstructure:"med" yaml:"med,omitempty"`
+	// NextHop holds at most one address per family; a family without one
+	// announces each session's local address.
+	NextHop []netip.Addr `mapstructure:"next_hop" yaml:"next_hop,omitempty"`
+}
+
+// BGPPeerConfig is one router the speaker peers with.
+type BGPPeerConfig struct {
+	Address netip.Addr `mapstructure:"address" yaml:"address"`
+	// Port 0 means 179.
+	Port int `mapstructure:"port" yaml:"port,omitempty"`
+	ASN  int `mapstructure:"asn" yaml:"asn"`
+	// HoldTime 0 means 90s; keepalives go every third of it.
+	HoldTime time.Duration `mapstructure:"hold_time" yaml:"hold_time,omitempty"`
+	// Password turns on TCP MD5 signatures (RFC 2385).
+	Password string `mapstructure:"password" yaml:"password,omitempty"`
+	// Passive waits for the router to connect (needs listen_port).
+	Passive bool `mapstructure:"passive" yaml:"passive,omitempty"`
 }
 
 // SyncConfig names where this director receives its peer's connections and
@@ -60,6 +103,16 @@ type SyncConfig struct {
 	Listen  string `mapstructure:"listen" yaml:"listen,omitempty"`
 	Peer    string `mapstructure:"peer" yaml:"peer,omitempty"`
 	KeyFile string `mapstructure:"key_file" yaml:"key_file,omitempty"`
+}
+
+// MonitorConfig places the web monitor: listen, cert_file, key_file and
+// users_file. Without cert_file and key_file a self-signed certificate is
+// generated beside users_file.
+type MonitorConfig struct {
+	Listen    string `mapstructure:"listen" yaml:"listen,omitempty"`
+	CertFile  string `mapstructure:"cert_file" yaml:"cert_file,omitempty"`
+	KeyFile   string `mapstructure:"key_file" yaml:"key_file,omitempty"`
+	UsersFile string `mapstructure:"users_file" yaml:"users_file,omitempty"`
 }
 
 // NotifyConfig names the hooks run on health-check transitions.
@@ -100,7 +153,8 @@ type ConntrackTimeouts struct {
 
 // ConntrackPressure defends a filling table against floods of half-open
 // connections: from HighPercent of the capacity, a connection that never
-// completed its handshake (or a UDP flow never answered) lives only
+// completed its handshake (or a UDP flow whose client never spoke again
+// after an answer) lives only
 // EmbryonicTimeout; when the table is full, a new connection replaces a
 // random old half-open one. Established connections are never touched.
 type ConntrackPressure struct {
@@ -146,6 +200,10 @@ type ServiceConfig struct {
 	PersistencePrefix int `mapstructure:"-" yaml:"-"`
 	// Forward is dr, nat, fullnat or tun.
 	Forward string `mapstructure:"forward" yaml:"forward"`
+	// Tunnel is the encapsulation of forward tun: ipip (the default: IPIP,
+	// IPv6-in-IP) or gue (the same inside UDP to GUEPort with a GUE header).
+	Tunnel  string `mapstructure:"tunnel" yaml:"tunnel,omitempty"`
+	GUEPort int    `mapstructure:"gue_port" yaml:"gue_port,omitempty"`
 	// LocalAddresses are the FULLNAT source addresses (fullnat only).
 	LocalAddresses []netip.Addr `mapstructure:"local_addresses" yaml:"local_addresses,omitempty"`
 	SynProxy       bool         `mapstructure:"synproxy" yaml:"synproxy,omitempty"`
@@ -163,6 +221,17 @@ type ServiceConfig struct {
 	// the configuration live on; 0 lets them run until they end (IPVS).
 	DrainTimeout time.Duration      `mapstructure:"drain_timeout" yaml:"drain_timeout,omitempty"`
 	RealServers  []RealServerConfig `mapstructure:"real_servers" yaml:"real_servers"`
+
+	// BGP sets the MED and communities announced with this service's VIP
+	// instead of the bgp section's; services sharing a VIP must agree.
+	BGP *ServiceBGPConfig `mapstructure:"bgp" yaml:"bgp,omitempty"`
+}
+
+// ServiceBGPConfig is a VIP's own BGP attributes: a MED of 0 or no
+// communities keep the bgp section's.
+type ServiceBGPConfig struct {
+	MED         int      `mapstructure:"med" yaml:"med,omitempty"`
+	Communities []string `mapstructure:"communities" yaml:"communities,omitempty"`
 }
 
 // RealServerConfig is one real server of a service.
@@ -237,6 +306,7 @@ const (
 	DefaultForward         = "dr"
 	DefaultWeight          = 1
 	DefaultPersistenceTrue = 360 * time.Second // ipvsadm -p without a timeout
+	DefaultDrainGrace      = 5 * time.Second
 
 	// DefaultPressureHighPercent and DefaultEmbryonicTimeout are conntrack.DefaultPressure.
 	DefaultPressureHighPercent = 75
@@ -251,6 +321,7 @@ func DefaultConfig() Config {
 		UMEMFrames: DefaultUMEMFrames,
 		RingSize:   DefaultRingSize,
 		XDPMode:    DefaultXDPMode,
+		DrainGrace: DefaultDrainGrace,
 		Conntrack: ConntrackConfig{
 			Capacity: DefaultConntrackSize,
 			Timeouts: ConntrackTimeouts{TCP: 900 * time.Second, TCPFin: 120 * time.Second, UDP: 300 * time.Second},
@@ -309,6 +380,6 @@ func (e *ConfigError) Error() string {
 	return e.Field + ": " + e.Reason
 }
 
-func configErrorf(field, format string, args ...any) error {
+func Errorf(field, format string, args ...any) error {
 	return &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)}
 }

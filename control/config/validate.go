@@ -1,4 +1,4 @@
-package control
+package config
 
 // Validate refuses a configuration with one line naming the field and the
 // reason, and normalizes what it accepts (fills derived fields). A reload runs
@@ -69,11 +69,11 @@ func (c *Config) Validate() error {
 		}
 		key := fmt.Sprintf("%s %s", service.Protocol, netip.AddrPortFrom(service.VIP, uint16(service.Port)))
 		if first, ok := seenServices[key]; ok {
-			return configErrorf(path, "duplicate service %s (same as services[%d])", key, first)
+			return Errorf(path, "duplicate service %s (same as services[%d])", key, first)
 		}
 		seenServices[key] = i
 		if first, ok := seenNames[service.Name]; ok {
-			return configErrorf(path+".name", "duplicate name %q (same as services[%d])", service.Name, first)
+			return Errorf(path+".name", "duplicate name %q (same as services[%d])", service.Name, first)
 		}
 		seenNames[service.Name] = i
 	}
@@ -82,17 +82,17 @@ func (c *Config) Validate() error {
 
 func (c *Config) validateGlobals() error {
 	if len(c.Interfaces) > configMaxInterfaces {
-		return configErrorf("interfaces", "at most %d interfaces (one-arm or two-arm director), got %d", configMaxInterfaces, len(c.Interfaces))
+		return Errorf("interfaces", "at most %d interfaces (one-arm or two-arm director), got %d", configMaxInterfaces, len(c.Interfaces))
 	}
 	for i, name := range c.Interfaces {
 		path := fmt.Sprintf("interfaces[%d]", i)
 		switch {
 		case name == "":
-			return configErrorf(path, "must not be empty")
+			return Errorf(path, "must not be empty")
 		case len(name) > configMaxInterfaceName || strings.ContainsAny(name, "/ \t"):
-			return configErrorf(path, "%q is not an interface name", name)
+			return Errorf(path, "%q is not an interface name", name)
 		case slices.Index(c.Interfaces, name) < i:
-			return configErrorf(path, "duplicate interface %q", name)
+			return Errorf(path, "duplicate interface %q", name)
 		}
 	}
 	for _, f := range []struct{ path, value string }{{"sync.listen", c.Sync.Listen}, {"sync.peer", c.Sync.Peer}} {
@@ -100,27 +100,33 @@ func (c *Config) validateGlobals() error {
 			continue
 		}
 		if ap, err := netip.ParseAddrPort(f.value); err != nil || ap.Port() == 0 {
-			return configErrorf(f.path, "%q is not an IP:port", f.value)
+			return Errorf(f.path, "%q is not an IP:port", f.value)
 		}
+	}
+	if err := c.validateBGP(); err != nil {
+		return err
 	}
 	if err := c.Sync.validate(); err != nil {
 		return err
 	}
+	if err := validateMonitor(c.Monitor); err != nil {
+		return err
+	}
 	if c.Notify.Webhook != "" {
 		if u, err := url.Parse(c.Notify.Webhook); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return configErrorf("notify.webhook", "%q is not an http(s) URL", c.Notify.Webhook)
+			return Errorf("notify.webhook", "%q is not an http(s) URL", c.Notify.Webhook)
 		}
 	}
 	if c.Workers < 0 {
-		return configErrorf("workers", `must be "auto" or at least 1 (got %d)`, c.Workers)
+		return Errorf("workers", `must be "auto" or at least 1 (got %d)`, c.Workers)
 	}
 	for i, cpu := range c.CPUs {
 		path := fmt.Sprintf("cpus[%d]", i)
 		if cpu < 0 {
-			return configErrorf(path, "must not be negative (got %d)", cpu)
+			return Errorf(path, "must not be negative (got %d)", cpu)
 		}
 		if slices.Index(c.CPUs, cpu) < i {
-			return configErrorf(path, "duplicate cpu %d", cpu)
+			return Errorf(path, "duplicate cpu %d", cpu)
 		}
 	}
 	if err := c.validateAPI(); err != nil {
@@ -128,23 +134,23 @@ func (c *Config) validateGlobals() error {
 	}
 	if c.Metrics != "" {
 		if err := validateConfigHostPort(c.Metrics); err != nil {
-			return configErrorf("metrics", "%q is not host:port (%v)", c.Metrics, err)
+			return Errorf("metrics", "%q is not host:port (%v)", c.Metrics, err)
 		}
 	}
 	if !configPowerOfTwo(c.RingSize) || c.RingSize < configMinRingSize || c.RingSize > configMaxRingSize {
-		return configErrorf("ring_size", "must be a power of two between %d and %d (got %d)", configMinRingSize, configMaxRingSize, c.RingSize)
+		return Errorf("ring_size", "must be a power of two between %d and %d (got %d)", configMinRingSize, configMaxRingSize, c.RingSize)
 	}
 	if !configPowerOfTwo(c.UMEMFrames) || c.UMEMFrames > configMaxUMEMFrames {
-		return configErrorf("umem_frames", "must be a power of two up to %d (got %d)", configMaxUMEMFrames, c.UMEMFrames)
+		return Errorf("umem_frames", "must be a power of two up to %d (got %d)", configMaxUMEMFrames, c.UMEMFrames)
 	}
 	if c.UMEMFrames < 2*c.RingSize {
-		return configErrorf("umem_frames", "must be at least twice ring_size so the fill and tx rings both fit (got %d, ring_size %d)", c.UMEMFrames, c.RingSize)
+		return Errorf("umem_frames", "must be at least twice ring_size so the fill and tx rings both fit (got %d, ring_size %d)", c.UMEMFrames, c.RingSize)
 	}
 	if !slices.Contains(configXDPModes, c.XDPMode) {
-		return configErrorf("xdp_mode", "unknown mode %q (want one of %s)", c.XDPMode, strings.Join(configXDPModes, ", "))
+		return Errorf("xdp_mode", "unknown mode %q (want one of %s)", c.XDPMode, strings.Join(configXDPModes, ", "))
 	}
 	if c.Conntrack.Capacity < 1 {
-		return configErrorf("conntrack.capacity", "must be at least 1 (got %d)", c.Conntrack.Capacity)
+		return Errorf("conntrack.capacity", "must be at least 1 (got %d)", c.Conntrack.Capacity)
 	}
 	t := &c.Conntrack.Timeouts
 	for _, timeout := range []struct {
@@ -160,15 +166,15 @@ func (c *Config) validateGlobals() error {
 		{"tcp_none", t.TCPNone, true}, {"icmp", t.ICMP, true},
 	} {
 		if timeout.value < 0 || (timeout.value == 0 && !timeout.optional) {
-			return configErrorf("conntrack.timeouts."+timeout.name, "must be positive")
+			return Errorf("conntrack.timeouts."+timeout.name, "must be positive")
 		}
 	}
 	p := c.Conntrack.Pressure
 	if p.HighPercent < 1 || p.HighPercent > 100 {
-		return configErrorf("conntrack.pressure.high_percent", "must be between 1 and 100 (got %d)", p.HighPercent)
+		return Errorf("conntrack.pressure.high_percent", "must be between 1 and 100 (got %d)", p.HighPercent)
 	}
 	if p.EmbryonicTimeout <= 0 {
-		return configErrorf("conntrack.pressure.embryonic_timeout", "must be positive")
+		return Errorf("conntrack.pressure.embryonic_timeout", "must be positive")
 	}
 	return nil
 }
@@ -182,29 +188,29 @@ func (c *Config) validateAPI() error {
 	switch {
 	case ok && scheme == "unix":
 		if !strings.HasPrefix(rest, "/") {
-			return configErrorf("api", "%q needs an absolute socket path (unix:///run/fastlvs.sock)", c.API)
+			return Errorf("api", "%q needs an absolute socket path (unix:///run/fastlvs.sock)", c.API)
 		}
 	case ok && scheme == "tcp":
 		if err := validateConfigHostPort(rest); err != nil {
-			return configErrorf("api", "%q is not tcp://host:port (%v)", c.API, err)
+			return Errorf("api", "%q is not tcp://host:port (%v)", c.API, err)
 		}
 		if c.APIToken == "" {
-			return configErrorf("api_token", "required when the api listens on tcp")
+			return Errorf("api_token", "required when the api listens on tcp")
 		}
 		if len(c.APIToken) < apiTokenMinLength {
-			return configErrorf("api_token", "%d bytes is too short to resist guessing: at least %d", len(c.APIToken), apiTokenMinLength)
+			return Errorf("api_token", "%d bytes is too short to resist guessing: at least %d", len(c.APIToken), apiTokenMinLength)
 		}
 	default:
-		return configErrorf("api", "%q is not unix:///path or tcp://host:port", c.API)
+		return Errorf("api", "%q is not unix:///path or tcp://host:port", c.API)
 	}
 	switch t := c.APITLS; {
 	case t == APITLSConfig{}:
 	case scheme != "tcp":
-		return configErrorf("api_tls", "only for an api on tcp://")
+		return Errorf("api_tls", "only for an api on tcp://")
 	case t.CertFile == "":
-		return configErrorf("api_tls.cert_file", "required with api_tls.key_file")
+		return Errorf("api_tls.cert_file", "required with api_tls.key_file")
 	case t.KeyFile == "":
-		return configErrorf("api_tls.key_file", "required with api_tls.cert_file")
+		return Errorf("api_tls.key_file", "required with api_tls.cert_file")
 	}
 	return nil
 }
@@ -228,47 +234,50 @@ func (s *ServiceConfig) validate(path string) error {
 		return err
 	}
 	if !slices.Contains(configProtocols, s.Protocol) {
-		return configErrorf(path+".protocol", "unknown protocol %q (want one of %s)", s.Protocol, strings.Join(configProtocols, ", "))
+		return Errorf(path+".protocol", "unknown protocol %q (want one of %s)", s.Protocol, strings.Join(configProtocols, ", "))
 	}
 	if s.Name == "" {
 		s.Name = fmt.Sprintf("%s-%s-%d", s.Protocol, s.VIP, s.Port)
 	}
 	if !configNamePattern.MatchString(s.Name) {
-		return configErrorf(path+".name", "%q may hold only letters, digits and . _ : -", s.Name)
+		return Errorf(path+".name", "%q may hold only letters, digits and . _ : -", s.Name)
 	}
 	if !slices.Contains(configSchedulers, s.Scheduler) {
-		return configErrorf(path+".scheduler", "unknown scheduler %q (want one of %s)", s.Scheduler, strings.Join(configSchedulers, ", "))
+		return Errorf(path+".scheduler", "unknown scheduler %q (want one of %s)", s.Scheduler, strings.Join(configSchedulers, ", "))
 	}
 	for i, flag := range s.Flags {
 		flagPath := fmt.Sprintf("%s.flags[%d]", path, i)
 		scheduler, known := configSchedulerFlags[flag]
 		switch {
 		case !known:
-			return configErrorf(flagPath, "unknown flag %q (want one of sh-fallback, sh-port, mh-fallback, mh-port)", flag)
+			return Errorf(flagPath, "unknown flag %q (want one of sh-fallback, sh-port, mh-fallback, mh-port)", flag)
 		case scheduler != s.Scheduler:
-			return configErrorf(flagPath, "%s applies only to scheduler %s (service uses %s)", flag, scheduler, s.Scheduler)
+			return Errorf(flagPath, "%s applies only to scheduler %s (service uses %s)", flag, scheduler, s.Scheduler)
 		case slices.Index(s.Flags, flag) < i:
-			return configErrorf(flagPath, "duplicate flag %q", flag)
+			return Errorf(flagPath, "duplicate flag %q", flag)
 		}
 	}
 	if err := s.validatePersistence(path); err != nil {
 		return err
 	}
 	if !slices.Contains(configForwardMethods, s.Forward) {
-		return configErrorf(path+".forward", "unknown forwarding method %q (want one of %s)", s.Forward, strings.Join(configForwardMethods, ", "))
+		return Errorf(path+".forward", "unknown forwarding method %q (want one of %s)", s.Forward, strings.Join(configForwardMethods, ", "))
 	}
 	if s.DrainTimeout < 0 {
-		return configErrorf(path+".drain_timeout", "must not be negative (got %s)", s.DrainTimeout)
+		return Errorf(path+".drain_timeout", "must not be negative (got %s)", s.DrainTimeout)
 	}
 	if err := s.validateLocalAddresses(path); err != nil {
 		return err
 	}
+	if err := s.validateTunnel(path); err != nil {
+		return err
+	}
 	if s.SynProxy {
 		if s.Protocol != "tcp" {
-			return configErrorf(path+".synproxy", "applies only to tcp services")
+			return Errorf(path+".synproxy", "applies only to tcp services")
 		}
 		if s.Forward != "nat" && s.Forward != "fullnat" {
-			return configErrorf(path+".synproxy", "needs forward nat or fullnat (the director must see the replies), not %s", s.Forward)
+			return Errorf(path+".synproxy", "needs forward nat or fullnat (the director must see the replies), not %s", s.Forward)
 		}
 	}
 	if err := s.validateClientAddress(path); err != nil {
@@ -276,13 +285,13 @@ func (s *ServiceConfig) validate(path string) error {
 	}
 	if s.MaglevTableSize != 0 {
 		if s.Scheduler != "mh" {
-			return configErrorf(path+".maglev_table_size", "applies only to scheduler mh (service uses %s)", s.Scheduler)
+			return Errorf(path+".maglev_table_size", "applies only to scheduler mh (service uses %s)", s.Scheduler)
 		}
 		if s.MaglevTableSize < 0 || s.MaglevTableSize > configMaxMaglevSize || !configPrime(s.MaglevTableSize) {
-			return configErrorf(path+".maglev_table_size", "must be a prime up to %d (got %d)", configMaxMaglevSize, s.MaglevTableSize)
+			return Errorf(path+".maglev_table_size", "must be a prime up to %d (got %d)", configMaxMaglevSize, s.MaglevTableSize)
 		}
 		if s.MaglevTableSize < len(s.RealServers) {
-			return configErrorf(path+".maglev_table_size", "must be at least the number of real servers (%d), got %d", len(s.RealServers), s.MaglevTableSize)
+			return Errorf(path+".maglev_table_size", "must be at least the number of real servers (%d), got %d", len(s.RealServers), s.MaglevTableSize)
 		}
 	}
 	if err := s.HealthCheck.validate(path+".health_check", s.Protocol); err != nil {
@@ -293,14 +302,14 @@ func (s *ServiceConfig) validate(path string) error {
 			return err
 		}
 		if sorry.Address.Is4() != s.VIP.Is4() {
-			return configErrorf(path+".sorry_server.address", "%s is not of the vip's address family", sorry.Address)
+			return Errorf(path+".sorry_server.address", "%s is not of the vip's address family", sorry.Address)
 		}
 		if err := validateConfigPort(path+".sorry_server.port", sorry.Port); err != nil {
 			return err
 		}
 	}
 	if s.Quorum < 0 {
-		return configErrorf(path+".quorum", "must not be negative (got %d)", s.Quorum)
+		return Errorf(path+".quorum", "must not be negative (got %d)", s.Quorum)
 	}
 	for i := range s.RealServers {
 		if err := s.validateRealServer(fmt.Sprintf("%s.real_servers[%d]", path, i), i); err != nil {
@@ -312,10 +321,10 @@ func (s *ServiceConfig) validate(path string) error {
 
 func (s *ServiceConfig) validatePersistence(path string) error {
 	if s.Persistence < 0 {
-		return configErrorf(path+".persistence", "must not be negative (got %s)", s.Persistence)
+		return Errorf(path+".persistence", "must not be negative (got %s)", s.Persistence)
 	}
 	if s.Port == 0 && s.Persistence == 0 {
-		return configErrorf(path+".port", "0 (all ports) needs persistence")
+		return Errorf(path+".port", "0 (all ports) needs persistence")
 	}
 	bitsInAddr := s.VIP.BitLen()
 	s.PersistencePrefix = bitsInAddr
@@ -324,27 +333,27 @@ func (s *ServiceConfig) validatePersistence(path string) error {
 	}
 	netmaskPath := path + ".persistence_netmask"
 	if s.Persistence == 0 {
-		return configErrorf(netmaskPath, "needs persistence")
+		return Errorf(netmaskPath, "needs persistence")
 	}
 	if prefix, err := strconv.Atoi(strings.TrimPrefix(s.PersistenceNetmask, "/")); err == nil {
 		if prefix < 1 || prefix > bitsInAddr {
-			return configErrorf(netmaskPath, "prefix length must be between 1 and %d (got %d)", bitsInAddr, prefix)
+			return Errorf(netmaskPath, "prefix length must be between 1 and %d (got %d)", bitsInAddr, prefix)
 		}
 		s.PersistencePrefix = prefix
 		return nil
 	}
 	if !s.VIP.Is4() {
-		return configErrorf(netmaskPath, "%q is not a prefix length (IPv6 services take e.g. 64)", s.PersistenceNetmask)
+		return Errorf(netmaskPath, "%q is not a prefix length (IPv6 services take e.g. 64)", s.PersistenceNetmask)
 	}
 	mask, err := netip.ParseAddr(s.PersistenceNetmask)
 	if err != nil || !mask.Is4() {
-		return configErrorf(netmaskPath, "%q is not a netmask (e.g. 255.255.255.0 or 24)", s.PersistenceNetmask)
+		return Errorf(netmaskPath, "%q is not a netmask (e.g. 255.255.255.0 or 24)", s.PersistenceNetmask)
 	}
 	raw := mask.As4()
 	value := uint32(raw[0])<<24 | uint32(raw[1])<<16 | uint32(raw[2])<<8 | uint32(raw[3])
 	ones := bits.LeadingZeros32(^value)
 	if value == 0 || bits.TrailingZeros32(value) != 32-ones {
-		return configErrorf(netmaskPath, "%q is not a contiguous netmask", s.PersistenceNetmask)
+		return Errorf(netmaskPath, "%q is not a contiguous netmask", s.PersistenceNetmask)
 	}
 	s.PersistencePrefix = ones
 	return nil
@@ -353,12 +362,12 @@ func (s *ServiceConfig) validatePersistence(path string) error {
 func (s *ServiceConfig) validateLocalAddresses(path string) error {
 	if s.Forward != "fullnat" {
 		if len(s.LocalAddresses) > 0 {
-			return configErrorf(path+".local_addresses", "only for forward fullnat (service uses %s)", s.Forward)
+			return Errorf(path+".local_addresses", "only for forward fullnat (service uses %s)", s.Forward)
 		}
 		return nil
 	}
 	if len(s.LocalAddresses) == 0 {
-		return configErrorf(path+".local_addresses", "required for forward fullnat")
+		return Errorf(path+".local_addresses", "required for forward fullnat")
 	}
 	for i, addr := range s.LocalAddresses {
 		addrPath := fmt.Sprintf("%s.local_addresses[%d]", path, i)
@@ -366,10 +375,10 @@ func (s *ServiceConfig) validateLocalAddresses(path string) error {
 			return err
 		}
 		if addr.Is4() != s.VIP.Is4() {
-			return configErrorf(addrPath, "%s is not of the vip's address family", addr)
+			return Errorf(addrPath, "%s is not of the vip's address family", addr)
 		}
 		if slices.Index(s.LocalAddresses, addr) < i {
-			return configErrorf(addrPath, "duplicate local address %s", addr)
+			return Errorf(addrPath, "duplicate local address %s", addr)
 		}
 	}
 	return nil
@@ -381,39 +390,39 @@ func (s *ServiceConfig) validateRealServer(path string, index int) error {
 		return err
 	}
 	if server.Address.Is4() != s.VIP.Is4() {
-		return configErrorf(path+".address", "%s is not of the vip's address family (mixing IPv4 and IPv6 is not supported)", server.Address)
+		return Errorf(path+".address", "%s is not of the vip's address family (mixing IPv4 and IPv6 is not supported)", server.Address)
 	}
 	if err := validateConfigPort(path+".port", server.Port); err != nil {
 		return err
 	}
 	if s.Port == 0 && server.Port != 0 {
-		return configErrorf(path+".port", "must be 0 when the service port is 0 (got %d)", server.Port)
+		return Errorf(path+".port", "must be 0 when the service port is 0 (got %d)", server.Port)
 	}
 	if server.Port == 0 {
 		server.Port = s.Port
 	}
 	if (s.Forward == "dr" || s.Forward == "tun") && server.Port != s.Port {
-		return configErrorf(path+".port", "forward %s cannot change the port (got %d, service port %d)", s.Forward, server.Port, s.Port)
+		return Errorf(path+".port", "forward %s cannot change the port (got %d, service port %d)", s.Forward, server.Port, s.Port)
 	}
 	for i := range index {
 		if other := s.RealServers[i]; other.Address == server.Address && other.Port == server.Port {
-			return configErrorf(path, "duplicate real server %s (same as real_servers[%d])", netip.AddrPortFrom(server.Address, uint16(server.Port)), i)
+			return Errorf(path, "duplicate real server %s (same as real_servers[%d])", netip.AddrPortFrom(server.Address, uint16(server.Port)), i)
 		}
 	}
 	if server.Weight < 0 || server.Weight > configMaxWeight {
-		return configErrorf(path+".weight", "must be between 0 and %d (got %d)", configMaxWeight, server.Weight)
+		return Errorf(path+".weight", "must be between 0 and %d (got %d)", configMaxWeight, server.Weight)
 	}
 	if server.UpperThreshold < 0 {
-		return configErrorf(path+".upper_threshold", "must not be negative (got %d)", server.UpperThreshold)
+		return Errorf(path+".upper_threshold", "must not be negative (got %d)", server.UpperThreshold)
 	}
 	if server.LowerThreshold < 0 {
-		return configErrorf(path+".lower_threshold", "must not be negative (got %d)", server.LowerThreshold)
+		return Errorf(path+".lower_threshold", "must not be negative (got %d)", server.LowerThreshold)
 	}
 	if server.LowerThreshold > 0 && server.UpperThreshold == 0 {
-		return configErrorf(path+".lower_threshold", "needs upper_threshold")
+		return Errorf(path+".lower_threshold", "needs upper_threshold")
 	}
 	if server.LowerThreshold > server.UpperThreshold {
-		return configErrorf(path+".lower_threshold", "must not exceed upper_threshold %d (got %d)", server.UpperThreshold, server.LowerThreshold)
+		return Errorf(path+".lower_threshold", "must not exceed upper_threshold %d (got %d)", server.UpperThreshold, server.LowerThreshold)
 	}
 	if server.HealthCheck != nil {
 		if err := server.HealthCheck.validate(path+".health_check", s.Protocol); err != nil {
@@ -428,25 +437,25 @@ func (h *HealthCheckConfig) validate(path, protocol string) error {
 		h.Type = protocol
 	}
 	if !slices.Contains(configCheckTypes, h.Type) {
-		return configErrorf(path+".type", "unknown type %q (want one of %s)", h.Type, strings.Join(configCheckTypes, ", "))
+		return Errorf(path+".type", "unknown type %q (want one of %s)", h.Type, strings.Join(configCheckTypes, ", "))
 	}
 	if h.WarmUp < 0 {
-		return configErrorf(path+".warm_up", "must not be negative (got %s)", h.WarmUp)
+		return Errorf(path+".warm_up", "must not be negative (got %s)", h.WarmUp)
 	}
 	if h.Interval <= 0 {
-		return configErrorf(path+".interval", "must be positive (got %s)", h.Interval)
+		return Errorf(path+".interval", "must be positive (got %s)", h.Interval)
 	}
 	if h.Timeout <= 0 {
-		return configErrorf(path+".timeout", "must be positive (got %s)", h.Timeout)
+		return Errorf(path+".timeout", "must be positive (got %s)", h.Timeout)
 	}
 	if h.Timeout >= h.Interval {
-		return configErrorf(path+".timeout", "must be shorter than interval %s (got %s)", h.Interval, h.Timeout)
+		return Errorf(path+".timeout", "must be shorter than interval %s (got %s)", h.Interval, h.Timeout)
 	}
 	if h.Rise < 1 {
-		return configErrorf(path+".rise", "must be at least 1 (got %d)", h.Rise)
+		return Errorf(path+".rise", "must be at least 1 (got %d)", h.Rise)
 	}
 	if h.Fall < 1 {
-		return configErrorf(path+".fall", "must be at least 1 (got %d)", h.Fall)
+		return Errorf(path+".fall", "must be at least 1 (got %d)", h.Fall)
 	}
 	if err := validateConfigPort(path+".port", h.Port); err != nil {
 		return err
@@ -467,27 +476,27 @@ func (h *HealthCheckConfig) validate(path, protocol string) error {
 		{"command", h.Command, []string{"exec"}},
 	} {
 		if field.value != "" && !slices.Contains(field.types, h.Type) {
-			return configErrorf(path+"."+field.name, "applies only to type %s (check type is %s)", strings.Join(field.types, " or "), h.Type)
+			return Errorf(path+"."+field.name, "applies only to type %s (check type is %s)", strings.Join(field.types, " or "), h.Type)
 		}
 	}
 	if h.Path != "" && !strings.HasPrefix(h.Path, "/") {
-		return configErrorf(path+".path", "%q must start with /", h.Path)
+		return Errorf(path+".path", "%q must start with /", h.Path)
 	}
 	if h.Path != "" {
 		if _, err := url.ParseRequestURI(h.Path); err != nil {
-			return configErrorf(path+".path", "%q is not a request path", h.Path)
+			return Errorf(path+".path", "%q is not a request path", h.Path)
 		}
 	}
 	if _, err := h.StatusRanges(); err != nil {
-		return configErrorf(path+".status", "%v", err)
+		return Errorf(path+".status", "%v", err)
 	}
 	if h.BodyRegex != "" {
 		if _, err := regexp.Compile(h.BodyRegex); err != nil {
-			return configErrorf(path+".body_regex", "%q does not compile: %v", h.BodyRegex, err)
+			return Errorf(path+".body_regex", "%q does not compile: %v", h.BodyRegex, err)
 		}
 	}
 	if h.Type == "exec" && strings.TrimSpace(h.Command) == "" {
-		return configErrorf(path+".command", "required for type exec")
+		return Errorf(path+".command", "required for type exec")
 	}
 	return nil
 }
@@ -517,16 +526,16 @@ func (h *HealthCheckConfig) StatusRanges() ([][2]int, error) {
 func validateConfigAddress(path string, addr netip.Addr) error {
 	switch {
 	case !addr.IsValid():
-		return configErrorf(path, "required")
+		return Errorf(path, "required")
 	case addr.IsUnspecified() || addr.IsMulticast():
-		return configErrorf(path, "%s is not a unicast address", addr)
+		return Errorf(path, "%s is not a unicast address", addr)
 	}
 	return nil
 }
 
 func validateConfigPort(path string, port int) error {
 	if port < 0 || port > 65535 {
-		return configErrorf(path, "must be between 0 and 65535 (got %d)", port)
+		return Errorf(path, "must be between 0 and 65535 (got %d)", port)
 	}
 	return nil
 }
@@ -545,8 +554,8 @@ func configPrime(n int) bool {
 	return true
 }
 
-// ConfigSchedulerNames lists the scheduler names a service may use.
-func ConfigSchedulerNames() []string { return slices.Clone(configSchedulers) }
+// SchedulerNames lists the scheduler names a service may use.
+func SchedulerNames() []string { return slices.Clone(configSchedulers) }
 
 // validate checks what sync needs besides its addresses: the peer (the only
 // accepted source) and a key file; the file itself is read (and refused if
@@ -554,15 +563,49 @@ func ConfigSchedulerNames() []string { return slices.Clone(configSchedulers) }
 func (s *SyncConfig) validate() error {
 	if s.Listen == "" && s.Peer == "" {
 		if s.KeyFile != "" {
-			return configErrorf("sync.key_file", "set without sync.peer")
+			return Errorf("sync.key_file", "set without sync.peer")
 		}
 		return nil
 	}
 	if s.Peer == "" {
-		return configErrorf("sync.peer", "required with sync.listen: only the peer's datagrams are accepted")
+		return Errorf("sync.peer", "required with sync.listen: only the peer's datagrams are accepted")
 	}
 	if s.KeyFile == "" {
-		return configErrorf("sync.key_file", "required: sync datagrams are authenticated with this shared key (at least 32 bytes)")
+		return Errorf("sync.key_file", "required: sync datagrams are authenticated with this shared key (at least 32 bytes)")
+	}
+	return nil
+}
+
+func validateMonitor(m MonitorConfig) error {
+	if m == (MonitorConfig{}) {
+		return nil
+	}
+	switch {
+	case m.Listen == "":
+		return Errorf("monitor.listen", "required when the monitor is configured (host:port, e.g. 0.0.0.0:9443)")
+	case validateConfigHostPort(m.Listen) != nil:
+		return Errorf("monitor.listen", "%q is not host:port (%v)", m.Listen, validateConfigHostPort(m.Listen))
+	case m.UsersFile == "":
+		return Errorf("monitor.users_file", "required: the monitor needs users (fastlvs passwd --users-file FILE --role admin NAME)")
+	case m.CertFile == "" && m.KeyFile != "":
+		return Errorf("monitor.cert_file", "required with monitor.key_file")
+	case m.CertFile != "" && m.KeyFile == "":
+		return Errorf("monitor.key_file", "required with monitor.cert_file")
+	}
+	return nil
+}
+
+// validateTunnel checks the encapsulation of a tun service.
+func (s *ServiceConfig) validateTunnel(path string) error {
+	switch {
+	case s.Tunnel != "" && s.Forward != "tun":
+		return Errorf(path+".tunnel", "only for forward tun (service uses %s)", s.Forward)
+	case s.GUEPort != 0 && s.Tunnel != "gue":
+		return Errorf(path+".gue_port", "only for tunnel gue")
+	case s.Tunnel != "" && s.Tunnel != "ipip" && s.Tunnel != "gue":
+		return Errorf(path+".tunnel", "unknown tunnel %q (want ipip or gue)", s.Tunnel)
+	case s.Tunnel == "gue" && (s.GUEPort < 1 || s.GUEPort > 65535):
+		return Errorf(path+".gue_port", "required for tunnel gue: the real servers' GUE port, 1-65535 (got %d)", s.GUEPort)
 	}
 	return nil
 }
@@ -574,13 +617,13 @@ func (s *ServiceConfig) validateClientAddress(path string) error {
 		return nil
 	}
 	if _, err := dataplane.ParseClientAddress(s.ClientAddress); err != nil {
-		return configErrorf(path+".client_address", "%v", err)
+		return Errorf(path+".client_address", "%v", err)
 	}
 	if s.Forward != "fullnat" {
-		return configErrorf(path+".client_address", "applies only to forward fullnat (the real server sees the client otherwise), not %s", s.Forward)
+		return Errorf(path+".client_address", "applies only to forward fullnat (the real server sees the client otherwise), not %s", s.Forward)
 	}
 	if s.Protocol != "tcp" && s.ClientAddress != "proxy_v2" {
-		return configErrorf(path+".client_address", "%s applies only to tcp services (udp takes proxy_v2)", s.ClientAddress)
+		return Errorf(path+".client_address", "%s applies only to tcp services (udp takes proxy_v2)", s.ClientAddress)
 	}
 	return nil
 }
