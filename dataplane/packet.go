@@ -46,9 +46,9 @@ const (
 // verdict is process's answer for one packet.
 type verdict struct {
 	action action
+	reason Drop // actionDrop: why (already counted)
 	port   int  // actionTransmit: the port to send packet.frame() on
 	owner  int  // actionHandoff: the worker owning the connection
-	reason Drop // actionDrop: why (already counted)
 }
 
 func transmitOn(port int) verdict { return verdict{action: actionTransmit, port: port} }
