@@ -22,8 +22,12 @@ type learnedHop struct {
 }
 
 // learnSource records the source MAC of a packet as the way back to its
-// source address.
+// source address, when it came in by the port the route back leaves by: a
+// packet forged on another side must not steer replies to its sender.
 func (w *Worker) learnSource(pkt *packet) {
+	if port, ok := w.hop.PortOf(pkt.hdr.Src); !ok || port != pkt.inPort {
+		return
+	}
 	slot := &w.learned[learnedSlot(&pkt.hdr.Src)]
 	slot.addr, slot.mac, slot.port, slot.set = pkt.hdr.Src, header.Ethernet(pkt.frame()).SourceAddress(), pkt.inPort, true
 }

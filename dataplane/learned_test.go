@@ -35,3 +35,20 @@ func TestReplyToUnresolvedClientUsesLearnedHop(t *testing.T) {
 		t.Fatalf("learned hops %d, drops %v; want 1 and none", w.Stats.Count(CountLearnedHops), dropCounts(w))
 	}
 }
+
+// TestNoLearningFromTheWrongSide: a client packet that comes in by a port
+// its address does not route through teaches nothing, so a forged source
+// cannot steer replies to its sender.
+func TestNoLearningFromTheWrongSide(t *testing.T) {
+	d := newMemDataplane(t, testSpec(), 1, 1024)
+	w := d.Workers[0]
+	forger := header.MAC{0x02, 0xee, 0, 0, 0, 0x01}
+	syn := natSyn.with(func(p *pkt) { p.src = "198.18.1.77"; p.srcMAC = forger }) // on-link via port 0, sent on port 1
+	if v := w.processFrame(syn.frame(t), 1); v.action != actionTransmit {
+		t.Fatalf("SYN: verdict %+v drops %v", v, dropCounts(w))
+	}
+	synAck := syn.toReal("198.18.2.2", 8080, realMAC2).fromReal(synAck).frame(t)
+	if v := w.processFrame(synAck, 1); v.action != actionDrop || v.reason != DropNeighborUnresolved {
+		t.Fatalf("reply to a client learned from the wrong side: verdict %+v, want neighbor_unresolved", v)
+	}
+}

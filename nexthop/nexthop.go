@@ -84,24 +84,44 @@ func (s *Snapshot) Lookup(dst [16]byte) (hop Hop, want [16]byte, ok bool) {
 	if s == nil {
 		return Hop{}, dst, false
 	}
+	r := s.routeTo(&dst)
+	if r == nil {
+		return Hop{}, [16]byte{}, false
+	}
+	key := dst
+	if r.hasGW {
+		key = r.gateway
+	}
+	n, found := s.neighbors[key]
+	if !found || n.port != r.port {
+		return Hop{}, key, false
+	}
+	return Hop{Port: r.port, DstMAC: n.mac, SrcMAC: s.portMACs[r.port], OnLink: !r.hasGW}, key, true
+}
+
+// routeTo is the first route covering dst, or nil.
+func (s *Snapshot) routeTo(dst *[16]byte) *route {
 	hi, lo := binary.BigEndian.Uint64(dst[:8]), binary.BigEndian.Uint64(dst[8:])
 	is4 := hi == 0 && lo>>32 == 0xffff
 	for i := range s.routes {
 		r := &s.routes[i]
-		if r.is4 != is4 || hi&r.mask[0] != r.net[0] || lo&r.mask[1] != r.net[1] {
-			continue
+		if r.is4 == is4 && hi&r.mask[0] == r.net[0] && lo&r.mask[1] == r.net[1] {
+			return r
 		}
-		key := dst
-		if r.hasGW {
-			key = r.gateway
-		}
-		n, found := s.neighbors[key]
-		if !found || n.port != r.port {
-			return Hop{}, key, false
-		}
-		return Hop{Port: r.port, DstMAC: n.mac, SrcMAC: s.portMACs[r.port], OnLink: !r.hasGW}, key, true
 	}
-	return Hop{}, [16]byte{}, false
+	return nil
+}
+
+// PortOf is the port the route to dst leaves by, whether or not its next
+// hop is resolved; false when no route of the dataplane's ports covers it.
+func (s *Snapshot) PortOf(dst [16]byte) (int, bool) {
+	if s == nil {
+		return 0, false
+	}
+	if r := s.routeTo(&dst); r != nil {
+		return r.port, true
+	}
+	return 0, false
 }
 
 // PortMAC is the MAC address of a dataplane port.
