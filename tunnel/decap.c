@@ -23,6 +23,12 @@
 //   words, proto 4 or 41) or version 1 (the inner IP header directly)
 //     -> outer IP, UDP and GUE headers removed, as above.
 //
+// Two refusals, each dropped and counted: a tunnel packet whose inner
+// destination is not one of this host's addresses (a real server holds its
+// VIPs on lo, so anything else was not meant for it), and, when the
+// allowed_sources map is switched on (source_filter), one whose outer
+// source is not in it (only the directors may tunnel to this host).
+//
 // Everything else passes untouched. Outer IPv4 fragments pass too (the
 // kernel has no tunnel to reassemble them for: the director does not
 // fragment, it drops oversize packets).
@@ -56,7 +62,9 @@ enum counter {
 	COUNTER_PASSED_NOT_LOCAL = 5, // a tunnel packet for another host
 	COUNTER_PASSED_MALFORMED = 6, // truncated, fragmented, or inner version wrong
 	COUNTER_DECAP_GUE = 7,        // GUE opened, either family in either
-	COUNTER_MAX = 8,
+	COUNTER_DROPPED_SOURCE = 8,   // outer source not among allowed_sources
+	COUNTER_DROPPED_INNER = 9,    // inner destination not one of this host's addresses
+	COUNTER_MAX = 10,
 };
 
 // This host's addresses: only tunnel packets to them are opened.
@@ -75,6 +83,28 @@ struct {
 	__type(value, __u8);
 } gue_ports SEC(".maps");
 
+// The directors allowed to tunnel to this host, as prefixes of the 16-byte
+// form (IPv4 v4-mapped, its length + 96), used while source_filter[0] is 1.
+struct source_key {
+	__u32 prefixlen;
+	__u8 addr[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 256);
+	__type(key, struct source_key);
+	__type(value, __u8);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} allowed_sources SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u8);
+} source_filter SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, COUNTER_MAX);
@@ -91,17 +121,50 @@ static __always_inline int count(enum counter which)
 	return XDP_PASS;
 }
 
-// inner_version checks that the byte at pos starts an IP header of the
-// family the outer protocol announced.
-static __always_inline int inner_matches(void *pos, void *end, __u8 proto)
+// refuse counts a dropped frame.
+static __always_inline int refuse(enum counter which)
 {
-	__u8 *first = pos;
-	if ((void *)(first + 1) > end)
-		return 0;
-	if (proto == PROTO_IPIP)
-		return (*first >> 4) == 4;
-	return (*first >> 4) == 6;
+	count(which);
+	return XDP_DROP;
 }
+
+// source_allowed says whether a tunnel packet from src (16-byte form) may
+// be opened: any, unless the source filter is on.
+static __always_inline int source_allowed(const __u8 *src)
+{
+	__u32 zero = 0;
+	__u8 *on = bpf_map_lookup_elem(&source_filter, &zero);
+	if (!on || !*on)
+		return 1;
+	struct source_key key = {.prefixlen = 128};
+	__builtin_memcpy(key.addr, src, 16);
+	return bpf_map_lookup_elem(&allowed_sources, &key) != 0;
+}
+
+// Outcomes of inner_check.
+enum inner_verdict { INNER_OK, INNER_MALFORMED, INNER_NOT_LOCAL };
+
+// inner_check checks that pos starts an IP header of the family the outer
+// protocol announced, addressed to one of this host's addresses.
+static __always_inline enum inner_verdict inner_check(void *pos, void *end, __u8 proto)
+{
+	struct address dst = {};
+	if (proto == PROTO_IPIP) {
+		struct iphdr *ip = pos;
+		if ((void *)(ip + 1) > end || ip->version != 4)
+			return INNER_MALFORMED;
+		dst.addr[10] = 0xff;
+		dst.addr[11] = 0xff;
+		__builtin_memcpy(&dst.addr[12], &ip->daddr, 4);
+	} else {
+		struct ipv6hdr *ip6 = pos;
+		if ((void *)(ip6 + 1) > end || ip6->version != 6)
+			return INNER_MALFORMED;
+		__builtin_memcpy(dst.addr, &ip6->daddr, 16);
+	}
+	return bpf_map_lookup_elem(&local_addrs, &dst) ? INNER_OK : INNER_NOT_LOCAL;
+}
+
 
 // strip removes len bytes after the Ethernet header and gives the frame the
 // inner packet's EtherType.
@@ -122,6 +185,21 @@ static __always_inline int strip(struct xdp_md *ctx, __u32 len, __u8 proto, enum
 		return count(COUNTER_PASSED_MALFORMED);
 	__builtin_memcpy(data, &eth, sizeof(eth));
 	return count(which);
+}
+
+// open_inner refuses or opens a tunnel packet whose inner header is at
+// inner, len bytes (the outer headers) after the Ethernet header.
+static __always_inline int open_inner(struct xdp_md *ctx, void *inner, void *end, __u32 len, __u8 proto,
+				      enum counter which)
+{
+	switch (inner_check(inner, end, proto)) {
+	case INNER_MALFORMED:
+		return count(COUNTER_PASSED_MALFORMED);
+	case INNER_NOT_LOCAL:
+		return refuse(COUNTER_DROPPED_INNER);
+	default:
+		return strip(ctx, len, proto, which);
+	}
 }
 
 // ---- GUE --------------------------------------------------------------
@@ -161,9 +239,7 @@ static __always_inline int decap_gue(struct xdp_md *ctx, void *pos, void *end, _
 	if (skip > 256)
 		return count(COUNTER_PASSED_MALFORMED);
 	void *data = (void *)(long)ctx->data;
-	if (!inner_matches(data + sizeof(struct ethhdr) + skip, end, proto))
-		return count(COUNTER_PASSED_MALFORMED);
-	return strip(ctx, skip, proto, COUNTER_DECAP_GUE);
+	return open_inner(ctx, data + sizeof(struct ethhdr) + skip, end, skip, proto, COUNTER_DECAP_GUE);
 }
 
 // is_gue says whether the UDP header at pos is to a GUE port.
@@ -199,12 +275,16 @@ static __always_inline int decap_ipv4(struct xdp_md *ctx, void *pos, void *end)
 		return count(COUNTER_PASSED_NOT_LOCAL);
 	if (bpf_ntohs(ip->frag_off) & IPV4_FRAG_MASK)
 		return count(COUNTER_PASSED_MALFORMED);
+	struct address src = {};
+	src.addr[10] = 0xff;
+	src.addr[11] = 0xff;
+	__builtin_memcpy(&src.addr[12], &ip->saddr, 4);
+	if (!source_allowed(src.addr))
+		return refuse(COUNTER_DROPPED_SOURCE);
 	if (gue)
 		return decap_gue(ctx, pos + hlen, end, hlen);
-	if (!inner_matches(pos + hlen, end, ip->protocol))
-		return count(COUNTER_PASSED_MALFORMED);
-	return strip(ctx, hlen, ip->protocol,
-		     ip->protocol == PROTO_IPIP ? COUNTER_DECAP_4IN4 : COUNTER_DECAP_6IN4);
+	return open_inner(ctx, pos + hlen, end, hlen, ip->protocol,
+			  ip->protocol == PROTO_IPIP ? COUNTER_DECAP_4IN4 : COUNTER_DECAP_6IN4);
 }
 
 static __always_inline int decap_ipv6(struct xdp_md *ctx, void *pos, void *end)
@@ -222,12 +302,12 @@ static __always_inline int decap_ipv6(struct xdp_md *ctx, void *pos, void *end)
 	__builtin_memcpy(dst.addr, &ip6->daddr, 16);
 	if (!bpf_map_lookup_elem(&local_addrs, &dst))
 		return count(COUNTER_PASSED_NOT_LOCAL);
+	if (!source_allowed(ip6->saddr.in6_u.u6_addr8))
+		return refuse(COUNTER_DROPPED_SOURCE);
 	if (gue)
 		return decap_gue(ctx, ip6 + 1, end, sizeof(*ip6));
-	if (!inner_matches(pos + sizeof(*ip6), end, ip6->nexthdr))
-		return count(COUNTER_PASSED_MALFORMED);
-	return strip(ctx, sizeof(*ip6), ip6->nexthdr,
-		     ip6->nexthdr == PROTO_IPIP ? COUNTER_DECAP_4IN6 : COUNTER_DECAP_6IN6);
+	return open_inner(ctx, pos + sizeof(*ip6), end, sizeof(*ip6), ip6->nexthdr,
+			  ip6->nexthdr == PROTO_IPIP ? COUNTER_DECAP_4IN6 : COUNTER_DECAP_6IN6);
 }
 
 SEC("xdp")

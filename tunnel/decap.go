@@ -25,6 +25,8 @@ const (
 	counterPassedNotLocal
 	counterPassedMalformed
 	counterDecapGUE
+	counterDroppedSource
+	counterDroppedInner
 	counterCount
 )
 
@@ -39,6 +41,8 @@ type DecapStats struct {
 	PassedNotLocal  uint64 // a tunnel packet for an address this host does not hold
 	PassedMalformed uint64 // truncated, fragmented, or the inner version is wrong
 	DecapGUE        uint64 // GUE (UDP to a GUE port) opened, any families
+	DroppedSource   uint64 // a tunnel packet from a source not allowed (SetAllowedSources)
+	DroppedInner    uint64 // a tunnel packet whose inner destination is not this host's
 }
 
 // Decapsulated sums the frames opened, whatever the families.
@@ -205,6 +209,47 @@ func bigEndianPort(p uint16) uint16 {
 	return binary.NativeEndian.Uint16(b[:])
 }
 
+// SetAllowedSources limits the outer sources tunnel packets may come from
+// (the directors) to prefixes; none allows every source.
+func (d *Decap) SetAllowedSources(prefixes []netip.Prefix) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var keys []decapSourceKey
+	iter := d.objects.AllowedSources.Iterate()
+	var k decapSourceKey
+	var v uint8
+	for iter.Next(&k, &v) {
+		keys = append(keys, k)
+	}
+	if err := iter.Err(); err != nil {
+		return fmt.Errorf("list allowed sources: %w", err)
+	}
+	for _, k := range keys {
+		if err := d.objects.AllowedSources.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("remove allowed source: %w", err)
+		}
+	}
+	for _, p := range prefixes {
+		p = p.Masked()
+		bits := p.Bits()
+		if p.Addr().Is4() {
+			bits += 96
+		}
+		key := decapSourceKey{Prefixlen: uint32(bits), Addr: p.Addr().As16()}
+		if err := d.objects.AllowedSources.Put(key, uint8(1)); err != nil {
+			return fmt.Errorf("allow source %s: %w", p, err)
+		}
+	}
+	on := uint8(0)
+	if len(prefixes) > 0 {
+		on = 1
+	}
+	if err := d.objects.SourceFilter.Put(uint32(0), on); err != nil {
+		return fmt.Errorf("switch the source filter: %w", err)
+	}
+	return nil
+}
+
 // Stats reads the counters, summing the per-CPU values.
 func (d *Decap) Stats() (DecapStats, error) {
 	var sums [counterCount]uint64
@@ -226,6 +271,8 @@ func (d *Decap) Stats() (DecapStats, error) {
 		PassedNotLocal:  sums[counterPassedNotLocal],
 		PassedMalformed: sums[counterPassedMalformed],
 		DecapGUE:        sums[counterDecapGUE],
+		DroppedSource:   sums[counterDroppedSource],
+		DroppedInner:    sums[counterDroppedInner],
 	}, nil
 }
 

@@ -18,14 +18,22 @@ type decapAddress struct {
 	Addr [16]uint8
 }
 
+type decapSourceKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Addr      [16]uint8
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	decapMapCounters      = "counters"
-	decapMapGuePorts      = "gue_ports"
-	decapMapLocalAddrs    = "local_addrs"
-	decapProgFastlvsDecap = "fastlvs_decap"
+	decapMapAllowedSources = "allowed_sources"
+	decapMapCounters       = "counters"
+	decapMapGuePorts       = "gue_ports"
+	decapMapLocalAddrs     = "local_addrs"
+	decapMapSourceFilter   = "source_filter"
+	decapProgFastlvsDecap  = "fastlvs_decap"
 )
 
 // loadDecap returns the embedded CollectionSpec for decap.
@@ -77,9 +85,11 @@ type decapProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type decapMapSpecs struct {
-	Counters   *ebpf.MapSpec `ebpf:"counters"`
-	GuePorts   *ebpf.MapSpec `ebpf:"gue_ports"`
-	LocalAddrs *ebpf.MapSpec `ebpf:"local_addrs"`
+	AllowedSources *ebpf.MapSpec `ebpf:"allowed_sources"`
+	Counters       *ebpf.MapSpec `ebpf:"counters"`
+	GuePorts       *ebpf.MapSpec `ebpf:"gue_ports"`
+	LocalAddrs     *ebpf.MapSpec `ebpf:"local_addrs"`
+	SourceFilter   *ebpf.MapSpec `ebpf:"source_filter"`
 }
 
 // decapVariableSpecs contains global variables before they are loaded into the kernel.
@@ -108,16 +118,20 @@ func (o *decapObjects) Close() error {
 //
 // It can be passed to loadDecapObjects or ebpf.CollectionSpec.LoadAndAssign.
 type decapMaps struct {
-	Counters   *ebpf.Map `ebpf:"counters"`
-	GuePorts   *ebpf.Map `ebpf:"gue_ports"`
-	LocalAddrs *ebpf.Map `ebpf:"local_addrs"`
+	AllowedSources *ebpf.Map `ebpf:"allowed_sources"`
+	Counters       *ebpf.Map `ebpf:"counters"`
+	GuePorts       *ebpf.Map `ebpf:"gue_ports"`
+	LocalAddrs     *ebpf.Map `ebpf:"local_addrs"`
+	SourceFilter   *ebpf.Map `ebpf:"source_filter"`
 }
 
 func (m *decapMaps) Close() error {
 	return _DecapClose(
+		m.AllowedSources,
 		m.Counters,
 		m.GuePorts,
 		m.LocalAddrs,
+		m.SourceFilter,
 	)
 }
 

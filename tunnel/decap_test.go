@@ -11,8 +11,12 @@ import (
 
 const xdpPass = 2
 
+// testVIPs are the fixtures' inner destinations: a real server holds them
+// on lo, so they are among its local addresses.
+var testVIPs = []string{"198.18.0.10", "2001:2::10"}
+
 // loadTestDecap loads the program (not attached) holding the given local
-// addresses.
+// addresses and the VIPs.
 func loadTestDecap(t *testing.T, local ...string) *Decap {
 	t.Helper()
 	d, err := loadDecapProgram()
@@ -21,7 +25,7 @@ func loadTestDecap(t *testing.T, local ...string) *Decap {
 	}
 	t.Cleanup(func() { _ = d.Close() })
 	var addrs []netip.Addr
-	for _, a := range local {
+	for _, a := range append(local, testVIPs...) {
 		addrs = append(addrs, netip.MustParseAddr(a))
 	}
 	if err := d.SetLocalAddresses(addrs); err != nil {
@@ -34,15 +38,50 @@ func loadTestDecap(t *testing.T, local ...string) *Decap {
 // frame the kernel would go on with.
 func run(t *testing.T, d *Decap, frame []byte) []byte {
 	t.Helper()
+	ret, out := runVerdict(t, d, frame)
+	if ret != xdpPass {
+		t.Fatalf("verdict %d, want XDP_PASS", ret)
+	}
+	return out
+}
+
+// runVerdict is run returning the verdict too.
+func runVerdict(t *testing.T, d *Decap, frame []byte) (uint32, []byte) {
+	t.Helper()
 	opts := &ebpf.RunOptions{Data: frame, DataOut: make([]byte, len(frame)+256)}
 	ret, err := d.objects.FastlvsDecap.Run(opts)
 	if err != nil {
 		t.Fatalf("run decap program: %v", err)
 	}
-	if ret != xdpPass {
-		t.Fatalf("verdict %d, want XDP_PASS", ret)
+	return ret, opts.DataOut
+}
+
+const xdpDrop = 1
+
+// TestDecapRefusesForeignSourcesAndDestinations: with allowed sources set,
+// only those may tunnel to the host; an inner packet for an address the
+// host does not hold is dropped whatever its source.
+func TestDecapRefusesForeignSourcesAndDestinations(t *testing.T) {
+	d := loadTestDecap(t, "198.18.2.12")
+	tcp := inner{src: "198.18.1.11", dst: "198.18.0.10"}
+	elsewhere := inner{src: "198.18.1.11", dst: "198.18.0.99"}
+	if ret, _ := runVerdict(t, d, elsewhere.encapsulated(t, "198.18.2.1", "198.18.2.12", 3)); ret != xdpDrop || stats(t, d).DroppedInner != 1 {
+		t.Fatalf("inner packet for another address: verdict %d, stats %+v; want dropped and counted", ret, stats(t, d))
 	}
-	return opts.DataOut
+	if err := d.SetAllowedSources([]netip.Prefix{netip.MustParsePrefix("198.18.2.0/30")}); err != nil {
+		t.Fatal(err)
+	}
+	run(t, d, tcp.encapsulated(t, "198.18.2.1", "198.18.2.12", 3)) // an allowed director
+	if ret, _ := runVerdict(t, d, tcp.encapsulated(t, "198.18.2.9", "198.18.2.12", 3)); ret != xdpDrop || stats(t, d).DroppedSource != 1 {
+		t.Fatalf("tunnel from a source not allowed: verdict %d, stats %+v; want dropped and counted", ret, stats(t, d))
+	}
+	if err := d.SetAllowedSources(nil); err != nil {
+		t.Fatal(err)
+	}
+	run(t, d, tcp.encapsulated(t, "198.18.2.9", "198.18.2.12", 3)) // the filter is off again
+	if s := stats(t, d); s.Decap4in4 != 2 {
+		t.Fatalf("opened %d, want the allowed director's and the unfiltered one", s.Decap4in4)
+	}
 }
 
 func stats(t *testing.T, d *Decap) DecapStats {
@@ -133,7 +172,7 @@ func TestDecapPassesOthersUntouched(t *testing.T) {
 // host gave up: their tunnel packets pass unopened.
 func TestSetLocalAddressesReplaces(t *testing.T) {
 	d := loadTestDecap(t, "198.18.2.12", "198.18.2.13")
-	if err := d.SetLocalAddresses([]netip.Addr{netip.MustParseAddr("198.18.2.13")}); err != nil {
+	if err := d.SetLocalAddresses([]netip.Addr{netip.MustParseAddr("198.18.2.13"), netip.MustParseAddr("198.18.0.10")}); err != nil {
 		t.Fatal(err)
 	}
 	tcp := inner{src: "198.18.1.11", dst: "198.18.0.10"}

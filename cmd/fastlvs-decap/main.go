@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
@@ -35,10 +36,11 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("fastlvs-decap", pflag.ContinueOnError)
-	cli.SetUsage(fs, "Usage:\n  fastlvs-decap --iface IFACE [--stats-interval D]\n")
+	cli.SetUsage(fs, "Usage:\n  fastlvs-decap --iface IFACE [--gue-port P]... [--allow-source PREFIX]... [--stats-interval D]\n")
 	iface := fs.String("iface", "", "interface the tunnel packets arrive on (required)")
 	statsInterval := fs.Duration("stats-interval", 0, "log the decap counters this often (0 = only at exit)")
 	guePorts := fs.UintSlice("gue-port", nil, "also open GUE arriving on this UDP port (repeatable; the director's gue_port)")
+	allowed := fs.StringSlice("allow-source", nil, "open tunnel packets only from this address or prefix (repeatable: the directors; default any)")
 	showVersion := fs.Bool("version", false, "print the version and commit, then exit")
 	logFlags := cli.AddLogFlags(fs)
 	if code, ok := cli.Parse(fs, args, stdout, stderr); !ok {
@@ -67,7 +69,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		ports = append(ports, uint16(p))
 	}
-	if err := serve(ctx, *iface, ports, *statsInterval); err != nil {
+	var sources []netip.Prefix
+	for _, a := range *allowed {
+		p, err := netip.ParsePrefix(a)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(a)
+			if aerr != nil {
+				fmt.Fprintf(stderr, "fastlvs-decap: --allow-source %q is neither an address nor a prefix\n", a)
+				return 2
+			}
+			p = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		sources = append(sources, p)
+	}
+	if err := serve(ctx, *iface, ports, sources, *statsInterval); err != nil {
 		fmt.Fprintln(stderr, "fastlvs-decap:", err)
 		return 1
 	}
@@ -76,7 +91,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // serve attaches the program to iface and keeps its local addresses in step
 // with the kernel's until ctx ends.
-func serve(ctx context.Context, iface string, guePorts []uint16, statsInterval time.Duration) error {
+func serve(ctx context.Context, iface string, guePorts []uint16, sources []netip.Prefix, statsInterval time.Duration) error {
 	link, err := netlink.LinkByName(iface)
 	if err != nil {
 		return fmt.Errorf("find interface %s: %w", iface, err)
@@ -87,6 +102,9 @@ func serve(ctx context.Context, iface string, guePorts []uint16, statsInterval t
 	}
 	defer decap.Close()
 	if err := decap.SetGUEPorts(guePorts); err != nil {
+		return err
+	}
+	if err := decap.SetAllowedSources(sources); err != nil {
 		return err
 	}
 	slog.Info("fastlvs-decap running", "iface", iface, "xdp_mode", decap.Mode())
@@ -130,5 +148,6 @@ func logStats(decap *tunnel.Decap, msg string) {
 	}
 	slog.Info(msg, "decapsulated", s.Decapsulated(), "ipip", s.Decap4in4, "6in4", s.Decap6in4,
 		"4in6", s.Decap4in6, "6in6", s.Decap6in6, "gue", s.DecapGUE, "passed", s.Passed,
-		"not_local", s.PassedNotLocal, "malformed", s.PassedMalformed)
+		"not_local", s.PassedNotLocal, "malformed", s.PassedMalformed,
+		"dropped_source", s.DroppedSource, "dropped_inner", s.DroppedInner)
 }
