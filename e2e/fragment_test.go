@@ -63,9 +63,17 @@ func checkBigEchoes(t *testing.T, topo *testbed.Topology, clientAddrs []string, 
 		request[k] = byte(k)
 	}
 	servers := map[string]int{}
+	retried := 0
 	for k := range requests {
 		i := k % len(topo.Clients)
 		answer, err := topo.Clients[i].UDPRequest(ctx, net.JoinHostPort(vip, strconv.Itoa(port)), clientAddrs[i], request, 3*time.Second)
+		if err != nil && retried == 0 {
+			// One datagram of the run may be lost on a busy two-core
+			// machine, and a UDP client asks again; a second loss fails.
+			retried++
+			t.Logf("request %d of %d bytes: %v; asking again", k, bigDatagram, err)
+			answer, err = topo.Clients[i].UDPRequest(ctx, net.JoinHostPort(vip, strconv.Itoa(port)), clientAddrs[i], request, 3*time.Second)
+		}
 		if err != nil {
 			t.Fatalf("request %d of %d bytes: %v", k, bigDatagram, err)
 		}
