@@ -202,7 +202,7 @@ func (dp *Dataplane) Publish(t *Table) error {
 	}
 	// Steer the new endpoints before the table is visible: a packet for a new
 	// service that reaches a worker still on the old table is dropped as
-	// no_service (counted) rather than answered by the kernel with a reset.
+	// reply_no_conn (counted) rather than answered by the kernel with a reset.
 	for _, p := range dp.Ports {
 		if err := p.Program.SetServices(toEndpoints(services)); err != nil {
 			return err

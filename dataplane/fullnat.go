@@ -11,9 +11,9 @@ import (
 // worker owns, and the VIP:port becomes the real server's; a reply from the
 // real server to local:lport goes back as VIP:vport → client:cport. Real
 // servers need no route through the director for the clients, only one to
-// the local addresses, and they see the local address as their client (no
-// TOA option carries the client's address here). Nothing is added to the
-// packet, so the MSS stays as it is.
+// the local addresses, and they see the local address as their client
+// unless the service's client_address tells them the real one (a PROXY
+// protocol header or the TOA option, clientaddr.go and proxyheader.go).
 
 // buildLocalAddresses collects the table's FULLNAT local addresses, so that
 // isLocalAddress is one map lookup. Build calls it.

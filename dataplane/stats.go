@@ -39,7 +39,6 @@ const (
 	DropParseBadUDP
 	DropParseBadICMP
 	DropParseUnsupportedL4
-	DropNoService           // steered to us but matches no service (table changed)
 	DropTCPNotSYN           // no connection and not a SYN: IPVS creates TCP conns on SYN only
 	DropNoRealServer        // the scheduler found no available real server
 	DropConnTableFull       // new connection refused: the worker's table is full
@@ -93,7 +92,6 @@ var dropNames = [NumDrops]string{
 	DropParseBadUDP:             "bad_udp",
 	DropParseBadICMP:            "bad_icmp",
 	DropParseUnsupportedL4:      "unsupported_l4",
-	DropNoService:               "no_service",
 	DropTCPNotSYN:               "tcp_not_syn",
 	DropNoRealServer:            "no_real_server",
 	DropConnTableFull:           "conn_table_full",

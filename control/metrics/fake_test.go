@@ -37,7 +37,7 @@ func populatedReader() *fakeReader {
 	} {
 		w0.Counts[c] = v
 	}
-	w0.Drops[dataplane.DropNoService] = 6
+	w0.Drops[dataplane.DropReplyNoConn] = 6
 	w0.Drops[dataplane.DropTxRingFull] = 4
 	w0.Batches[0] = 80 // empty or single-frame receives
 	w0.Batches[3] = 12 // 5..8 frames
