@@ -14,7 +14,14 @@ import (
 
 // guePortOf is the GUE port of c's service, 0 for IPIP.
 func (w *Worker) guePortOf(c *conntrack.Conn) uint16 {
-	if r := w.table.real(c.RealID); r != nil && r.Service.Spec.GUE {
+	r := w.table.real(c.RealID)
+	switch {
+	case r == nil:
+	case r.overflow:
+		if o := &r.Service.Spec.Overflow; o.GUE {
+			return o.GUEPort
+		}
+	case r.Service.Spec.GUE:
 		return r.Service.Spec.GUEPort
 	}
 	return 0

@@ -16,6 +16,13 @@ import (
 // read.
 func (w *Worker) process(pkt *packet, res header.ParseResult, ref conntrack.Ref, dir conntrack.Dir, looked bool) verdict {
 	p := &pkt.hdr
+	if w.table.isOverflowTunnel(res, p) { // overflowaccept.go
+		var drop Drop
+		if res, drop = w.openOverflowTunnel(pkt); drop != 0 {
+			return w.drop(drop)
+		}
+		looked = false // the batch looked the outer header up
+	}
 	if res == header.ParseFragment {
 		return w.processFragment(pkt) // fragment.go; comes back here for a first fragment
 	}
@@ -204,8 +211,14 @@ func (w *Worker) track(ref conntrack.Ref, dir conntrack.Dir, tcpFlags uint8) (dr
 // newConn schedules a real server for the first packet of a connection and
 // records it. It returns ref 0 and the reason when the packet must drop.
 func (w *Worker) newConn(svc *Service, p *header.Packet, tuple *conntrack.Tuple) (conntrack.Ref, Drop) {
+	if svc.overflowReal != nil && svc.State.Overflow.Shedding() {
+		return w.newOverflowConn(svc, p, tuple) // overflow.go
+	}
 	real, template := w.pickReal(svc, p)
 	if real == nil {
+		if svc.overflowReal != nil {
+			return w.newOverflowConn(svc, p, tuple)
+		}
 		return 0, DropNoRealServer
 	}
 	rport := real.Spec.Port
@@ -234,9 +247,15 @@ func (w *Worker) newConn(svc *Service, p *header.Packet, tuple *conntrack.Tuple)
 		reply = conntrack.Tuple{Src: real.Addr, Dst: c.Local, SrcPort: rport, DstPort: c.LocalPort, Proto: p.Proto}
 		out = &reply
 	}
-	ref, err := w.conns.Insert(&c, tuple, out, w.now)
+	return w.insertConn(&c, tuple, out, real, svc)
+}
+
+// insertConn records a new connection c to real of svc (out: its reply
+// tuple, nil when replies do not pass the director) and counts it.
+func (w *Worker) insertConn(c *conntrack.Conn, tuple, out *conntrack.Tuple, real *Real, svc *Service) (conntrack.Ref, Drop) {
+	ref, err := w.conns.Insert(c, tuple, out, w.now)
 	if err == conntrack.ErrExists && out != nil && w.evict(out) {
-		ref, err = w.conns.Insert(&c, tuple, out, w.now)
+		ref, err = w.conns.Insert(c, tuple, out, w.now)
 	}
 	switch err {
 	case nil:

@@ -39,6 +39,8 @@ type RealState struct {
 type ServiceState struct {
 	ID    uint32
 	Stats []PaddedTraffic // one per worker
+	// Overflow is the service's shedding decision (overflow.go).
+	Overflow OverflowState
 }
 
 // Registry hands out stable ids. Ids start at 1 (0 means none) and are never

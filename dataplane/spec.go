@@ -59,6 +59,9 @@ type TableSpec struct {
 	// Draining lists real servers removed from the configuration whose
 	// connections must end by a deadline.
 	Draining []DrainSpec
+	// OverflowAccept lets other sites' directors shed connections to this
+	// one's VIPs (overflow.go).
+	OverflowAccept OverflowAcceptSpec
 }
 
 // DrainSpec bounds the life of a removed real server's connections.
@@ -99,7 +102,10 @@ type ServiceSpec struct {
 	// instead of IPIP (tunnel/gue.go).
 	GUE     bool
 	GUEPort uint16
-	Reals   []RealSpec
+	// Overflow sheds new connections to another site while the service is
+	// over its capacity (overflow.go); a zero To never sheds.
+	Overflow OverflowSpec
+	Reals    []RealSpec
 }
 
 // RealSpec is one real server of a service.

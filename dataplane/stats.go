@@ -79,6 +79,10 @@ const (
 	DropEgressTooLarge          // a NAT/FULLNAT packet for the real server over the egress port's MTU
 	// Client address for FULLNAT real servers (clientaddr.go).
 	DropClientAddrNoRoom // the client's first data segment cannot grow by the PROXY header (frame or egress MTU)
+	// Site overflow, receiving side (overflowaccept.go).
+	DropOverflowPeerRefused // a tunnel packet to a VIP from a source not in overflow_accept.from
+	DropOverflowBadTunnel   // a peer's tunnel packet with no IP packet inside (GUE options or control, wrong inner version)
+	DropOverflowNotVIP      // a peer's tunnelled packet whose inner destination is not a VIP
 	NumDrops
 )
 
@@ -130,6 +134,9 @@ var dropNames = [NumDrops]string{
 	DropTTLExceeded:             "ttl_exceeded",
 	DropEgressTooLarge:          "egress_too_large",
 	DropClientAddrNoRoom:        "client_address_no_room",
+	DropOverflowPeerRefused:     "overflow_peer_refused",
+	DropOverflowBadTunnel:       "overflow_bad_tunnel",
+	DropOverflowNotVIP:          "overflow_not_vip",
 }
 
 func (d Drop) String() string { return dropNames[d] }
@@ -219,6 +226,10 @@ const (
 	CountTOAInserted        // TOA options added to a client's segment
 	CountTOANoRoom          // client segments that went on without the TOA option: no room
 	CountMSSClamped         // SYN/ACKs whose MSS was lowered to leave room for the client address
+	// Site overflow (overflow.go, overflowaccept.go): new connections shed
+	// to another site, and tunnelled packets from other sites opened here.
+	CountOverflowShed
+	CountOverflowReceived
 	NumCounts
 )
 
@@ -269,6 +280,8 @@ var counterInfo = [NumCounts]CountInfo{
 	CountTOAInserted:        {"toa_inserted_total", "TOA options (the client's address and port) added to FULLNAT client segments toward a real server."},
 	CountTOANoRoom:          {"toa_no_room_total", "FULLNAT client segments sent on without the TOA option: their header or the egress MTU had no room for it."},
 	CountMSSClamped:         {"client_address_mss_clamped_total", "Real servers' SYN/ACKs whose MSS was lowered so that the client's segments leave room for the PROXY header or TOA option."},
+	CountOverflowShed:       {"overflow_shed_connections_total", "New connections sent to another site's director because their service was over its capacity (overflow)."},
+	CountOverflowReceived:   {"overflow_received_packets_total", "Tunnelled packets from another site's director opened and served here (overflow_accept)."},
 }
 
 // Info says how the count is exported.

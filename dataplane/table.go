@@ -39,6 +39,9 @@ type Table struct {
 	localAddrs map[[16]byte]struct{}
 	// vips holds every service address (see isVIP, icmp.go).
 	vips map[[16]byte]struct{}
+	// overflowPeers are the directors whose tunnelled connections this one
+	// serves (overflowaccept.go); nil accepts none.
+	overflowPeers map[[16]byte]struct{}
 }
 
 // Service is one virtual service in a table.
@@ -53,6 +56,9 @@ type Service struct {
 	persistBits int
 	// proxyConfig is what the SYN proxy answers with (Spec.SynProxy).
 	proxyConfig synproxy.Config
+	// overflowReal is the other site new connections are shed to
+	// (Spec.Overflow, overflow.go); nil without one.
+	overflowReal *Real
 }
 
 // Real is one real server of a service in a table.
@@ -63,6 +69,8 @@ type Real struct {
 	Service *Service
 	State   *RealState
 	load    *sched.Load // the Load its scheduler counts on, adopted by State
+	// overflow marks a service's overflow target: no scheduler picks it.
+	overflow bool
 }
 
 // Build compiles a spec into a table for workers workers. It fails, leaving
@@ -102,6 +110,9 @@ func Build(spec TableSpec, reg *Registry, workers int) (*Table, error) {
 				return nil, fmt.Errorf("service %s: %w", svc.Key, err)
 			}
 			t.hasSynProxy = true
+		}
+		if ss.Overflow.Enabled() && ss.SynProxy {
+			return nil, fmt.Errorf("service %s: overflow cannot shed a synproxy service's connections", svc.Key)
 		}
 		if ss.Persistence > 0 && ss.PersistenceBits > 0 {
 			if ss.VIP.Unmap().Is4() {
@@ -145,6 +156,7 @@ func Build(spec TableSpec, reg *Registry, workers int) (*Table, error) {
 			r.ID = r.State.ID
 			r.State.method, r.State.lastInTable = svc.Spec.Method, now
 		}
+		t.buildOverflowReal(svc, reg, now)
 		svc.schedulers = make([]sched.Scheduler, workers)
 		for w := range svc.schedulers {
 			svc.schedulers[w] = svc.plan.Instance()
@@ -167,8 +179,12 @@ func Build(spec TableSpec, reg *Registry, workers int) (*Table, error) {
 		for _, r := range t.services[i].reals {
 			t.realsByID[r.ID] = r
 		}
+		if r := t.services[i].overflowReal; r != nil {
+			t.realsByID[r.ID] = r
+		}
 	}
 	t.buildLocalAddresses()
+	t.buildOverflowAccept()
 	t.buildVIPs()
 	return t, nil
 }
