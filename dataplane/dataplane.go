@@ -216,6 +216,10 @@ func (dp *Dataplane) Publish(t *Table) error {
 		if err := p.Program.SetHostAddresses(hostAddrs); err != nil {
 			return err
 		}
+		accept := t.Spec.OverflowAccept
+		if err := p.Program.SetOverflowAccept(len(accept.From) > 0, accept.GUEPort); err != nil {
+			return err
+		}
 	}
 	dp.table.Store(t)
 	var reals []netip.Addr

@@ -138,6 +138,7 @@ var steerOutcomes = [...]struct {
 	{"fullnat_reply", func(s *steer.Stats) uint64 { return s.SteeredFullNATReply }},
 	{"icmp_error", func(s *steer.Stats) uint64 { return s.SteeredICMPError }},
 	{"fragment", func(s *steer.Stats) uint64 { return s.SteeredFragment }},
+	{"overflow_tunnel", func(s *steer.Stats) uint64 { return s.SteeredTunnel }},
 	{"passed", func(s *steer.Stats) uint64 { return s.Passed }},
 	{"passed_fragment", func(s *steer.Stats) uint64 { return s.PassedFragment }},
 }

@@ -72,6 +72,7 @@ func run(tb testing.TB, prog *Program, frame []byte) (uint32, Stats) {
 		SteeredICMPError:    after.SteeredICMPError - before.SteeredICMPError,
 		Passed:              after.Passed - before.Passed,
 		SteeredFragment:     after.SteeredFragment - before.SteeredFragment,
+		SteeredTunnel:       after.SteeredTunnel - before.SteeredTunnel,
 		PassedFragment:      after.PassedFragment - before.PassedFragment,
 		NoSocket:            after.NoSocket - before.NoSocket,
 	}

@@ -156,3 +156,21 @@ func replaceKeys[K comparable](m *ebpf.Map, name string, want map[K]struct{}) er
 	}
 	return nil
 }
+
+// SetOverflowAccept turns steering of other sites' overflow tunnels on or
+// off: IPIP, IPv6-in-IP and (guePort not 0) GUE whose inner packet is for a
+// service.
+func (p *Program) SetOverflowAccept(enabled bool, guePort uint16) error {
+	var port [2]byte
+	binary.BigEndian.PutUint16(port[:], guePort)
+	cfg := steerOverflowAcceptConfig{GuePort: binary.NativeEndian.Uint16(port[:])}
+	if enabled {
+		cfg.Enabled = 1
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.objects.OverflowAccept.Update(uint32(0), cfg, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("set overflow accept: %w", err)
+	}
+	return nil
+}

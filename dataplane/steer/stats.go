@@ -12,6 +12,7 @@ const (
 	counterNoSocket
 	counterSteeredICMPError
 	counterSteeredFragment
+	counterSteeredTunnel
 	counterCount
 )
 
@@ -25,6 +26,7 @@ type Stats struct {
 	SteeredFullNATReply uint64 // to a FULLNAT local address
 	SteeredICMPError    uint64 // ICMP error about a packet fastlvs sent
 	SteeredFragment     uint64 // a TCP/UDP fragment to a service or local address, or from a NAT real server
+	SteeredTunnel       uint64 // IPIP/GUE whose inner packet is to a service (overflow from another site)
 	Passed              uint64 // not fastlvs's (ARP, SSH, health checks, ...) or truncated
 	PassedFragment      uint64 // other fragments (not fastlvs's, or not TCP/UDP)
 	NoSocket            uint64 // steered, but no AF_XDP socket for the queue
@@ -48,6 +50,7 @@ func (p *Program) Stats() (Stats, error) {
 		SteeredFullNATReply: sums[counterSteeredFullNATReply],
 		SteeredICMPError:    sums[counterSteeredICMPError],
 		SteeredFragment:     sums[counterSteeredFragment],
+		SteeredTunnel:       sums[counterSteeredTunnel],
 		Passed:              sums[counterPassed],
 		PassedFragment:      sums[counterPassedFragment],
 		NoSocket:            sums[counterNoSocket],

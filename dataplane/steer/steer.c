@@ -26,6 +26,11 @@
 //   6. echo:     an ICMP/ICMPv6 echo request to a VIP (the services map holds
 //                (VIP, 0, ICMP or ICMPv6) for every service address), which
 //                fastlvs answers; counted as steered_service.
+//   7. overflow: IPIP, IPv6-in-IP, or GUE to the overflow GUE port, whose
+//                inner packet is TCP/UDP to a service: another site's
+//                director shedding connections to us (classify_tunnel;
+//                user space checks the outer source and opens it). Only
+//                when overflow_accept is configured.
 // Everything else is passed to the kernel.
 //
 // Addresses in every map key are 16 bytes; IPv4 is stored v4-mapped
@@ -98,7 +103,8 @@ enum counter {
 	COUNTER_NO_SOCKET = 5,
 	COUNTER_STEERED_ICMP_ERROR = 6,
 	COUNTER_STEERED_FRAGMENT = 7,
-	COUNTER_MAX = 8,
+	COUNTER_STEERED_TUNNEL = 8,
+	COUNTER_MAX = 9,
 };
 
 // AF_XDP sockets indexed by receive queue.
@@ -404,6 +410,70 @@ static __always_inline enum counter classify_fragment(void *pos, void *end, __be
 
 // ---- end of fragments ----------------------------------------------------
 
+// ---- Overflow tunnels (rule 7) -----------------------------------------
+//
+// Another site's director sheds connections to our VIPs inside IPIP,
+// IPv6-in-IP or GUE (version 0, no options, as fastlvs sends it). The outer
+// destination is this director; the inner packet decides.
+
+#define PROTO_IPIP 4
+#define PROTO_IPV6 41
+#define GUE_HEADER_SIZE 4
+
+// overflow_accept[0]: whether tunnels are steered at all, and the GUE port
+// (network byte order; 0 = IPIP only).
+struct overflow_accept_config {
+	__u8 enabled;
+	__u8 pad;
+	__be16 gue_port;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct overflow_accept_config);
+} overflow_accept SEC(".maps");
+
+// classify_tunnel applies rule 7 to the outer flow f whose payload is at l4.
+static __always_inline enum counter classify_tunnel(void *l4, void *end, struct flow *f)
+{
+	__u32 zero = 0;
+	struct overflow_accept_config *cfg = bpf_map_lookup_elem(&overflow_accept, &zero);
+	if (!cfg || !cfg->enabled)
+		return COUNTER_PASSED;
+	__u8 inner_proto = f->proto;
+	void *inner_ip = l4;
+	if (f->proto == PROTO_UDP) {
+		__be16 *udp = l4;
+		__u8 *gue = l4 + 8;
+		if ((void *)(gue + GUE_HEADER_SIZE) > end)
+			return COUNTER_PASSED;
+		if (!cfg->gue_port || udp[1] != cfg->gue_port || gue[0] != 0)
+			return COUNTER_PASSED;
+		inner_proto = gue[1];
+		inner_ip = gue + GUE_HEADER_SIZE;
+	}
+	struct flow inner = {};
+	void *inner_l4;
+	enum parsed parsed;
+	if (inner_proto == PROTO_IPIP)
+		parsed = parse_ipv4(inner_ip, end, &inner, &inner_l4, 0);
+	else if (inner_proto == PROTO_IPV6)
+		parsed = parse_ipv6(inner_ip, end, &inner, &inner_l4);
+	else
+		return COUNTER_PASSED;
+	if (parsed != PARSED_OK || !is_tcp_or_udp(inner.proto))
+		return COUNTER_PASSED;
+	if (parse_ports(inner_l4, end, &inner))
+		return COUNTER_PASSED;
+	if (endpoint_in(&services, inner.daddr, inner.dport, inner.proto))
+		return COUNTER_STEERED_TUNNEL;
+	return COUNTER_PASSED;
+}
+
+// ---- end of overflow tunnels ---------------------------------------------
+
 // classify returns the outcome counter of the frame; steered_* outcomes are
 // redirected, the others passed.
 static __always_inline enum counter classify(void *data, void *end)
@@ -445,11 +515,16 @@ static __always_inline enum counter classify(void *data, void *end)
 		return classify_icmp4(l4, end, &f);
 	if (f.proto == PROTO_ICMPV6 && ethertype == bpf_htons(ETH_P_IPV6))
 		return classify_icmp6(l4, end, &f);
+	if (f.proto == PROTO_IPIP || f.proto == PROTO_IPV6)
+		return classify_tunnel(l4, end, &f);
 	if (!is_tcp_or_udp(f.proto))
 		return COUNTER_PASSED;
 	if (parse_ports(l4, end, &f))
 		return COUNTER_PASSED;
-	return classify_transport(&f);
+	enum counter outcome = classify_transport(&f);
+	if (outcome == COUNTER_PASSED && f.proto == PROTO_UDP)
+		return classify_tunnel(l4, end, &f);
+	return outcome;
 }
 
 SEC("xdp")

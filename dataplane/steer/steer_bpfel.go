@@ -26,19 +26,27 @@ type steerEndpoint struct {
 	Pad   uint8
 }
 
+type steerOverflowAcceptConfig struct {
+	_       structs.HostLayout
+	Enabled uint8
+	Pad     uint8
+	GuePort uint16
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	steerMapCounters      = "counters"
-	steerMapHostAddrs     = "host_addrs"
-	steerMapLocalAddrs    = "local_addrs"
-	steerMapReplyAddrs    = "reply_addrs"
-	steerMapReplySources  = "reply_sources"
-	steerMapServices      = "services"
-	steerMapVipAddrs      = "vip_addrs"
-	steerMapXsks          = "xsks"
-	steerProgFastlvsSteer = "fastlvs_steer"
+	steerMapCounters       = "counters"
+	steerMapHostAddrs      = "host_addrs"
+	steerMapLocalAddrs     = "local_addrs"
+	steerMapOverflowAccept = "overflow_accept"
+	steerMapReplyAddrs     = "reply_addrs"
+	steerMapReplySources   = "reply_sources"
+	steerMapServices       = "services"
+	steerMapVipAddrs       = "vip_addrs"
+	steerMapXsks           = "xsks"
+	steerProgFastlvsSteer  = "fastlvs_steer"
 )
 
 // loadSteer returns the embedded CollectionSpec for steer.
@@ -90,14 +98,15 @@ type steerProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type steerMapSpecs struct {
-	Counters     *ebpf.MapSpec `ebpf:"counters"`
-	HostAddrs    *ebpf.MapSpec `ebpf:"host_addrs"`
-	LocalAddrs   *ebpf.MapSpec `ebpf:"local_addrs"`
-	ReplyAddrs   *ebpf.MapSpec `ebpf:"reply_addrs"`
-	ReplySources *ebpf.MapSpec `ebpf:"reply_sources"`
-	Services     *ebpf.MapSpec `ebpf:"services"`
-	VipAddrs     *ebpf.MapSpec `ebpf:"vip_addrs"`
-	Xsks         *ebpf.MapSpec `ebpf:"xsks"`
+	Counters       *ebpf.MapSpec `ebpf:"counters"`
+	HostAddrs      *ebpf.MapSpec `ebpf:"host_addrs"`
+	LocalAddrs     *ebpf.MapSpec `ebpf:"local_addrs"`
+	OverflowAccept *ebpf.MapSpec `ebpf:"overflow_accept"`
+	ReplyAddrs     *ebpf.MapSpec `ebpf:"reply_addrs"`
+	ReplySources   *ebpf.MapSpec `ebpf:"reply_sources"`
+	Services       *ebpf.MapSpec `ebpf:"services"`
+	VipAddrs       *ebpf.MapSpec `ebpf:"vip_addrs"`
+	Xsks           *ebpf.MapSpec `ebpf:"xsks"`
 }
 
 // steerVariableSpecs contains global variables before they are loaded into the kernel.
@@ -126,14 +135,15 @@ func (o *steerObjects) Close() error {
 //
 // It can be passed to loadSteerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type steerMaps struct {
-	Counters     *ebpf.Map `ebpf:"counters"`
-	HostAddrs    *ebpf.Map `ebpf:"host_addrs"`
-	LocalAddrs   *ebpf.Map `ebpf:"local_addrs"`
-	ReplyAddrs   *ebpf.Map `ebpf:"reply_addrs"`
-	ReplySources *ebpf.Map `ebpf:"reply_sources"`
-	Services     *ebpf.Map `ebpf:"services"`
-	VipAddrs     *ebpf.Map `ebpf:"vip_addrs"`
-	Xsks         *ebpf.Map `ebpf:"xsks"`
+	Counters       *ebpf.Map `ebpf:"counters"`
+	HostAddrs      *ebpf.Map `ebpf:"host_addrs"`
+	LocalAddrs     *ebpf.Map `ebpf:"local_addrs"`
+	OverflowAccept *ebpf.Map `ebpf:"overflow_accept"`
+	ReplyAddrs     *ebpf.Map `ebpf:"reply_addrs"`
+	ReplySources   *ebpf.Map `ebpf:"reply_sources"`
+	Services       *ebpf.Map `ebpf:"services"`
+	VipAddrs       *ebpf.Map `ebpf:"vip_addrs"`
+	Xsks           *ebpf.Map `ebpf:"xsks"`
 }
 
 func (m *steerMaps) Close() error {
@@ -141,6 +151,7 @@ func (m *steerMaps) Close() error {
 		m.Counters,
 		m.HostAddrs,
 		m.LocalAddrs,
+		m.OverflowAccept,
 		m.ReplyAddrs,
 		m.ReplySources,
 		m.Services,
