@@ -713,6 +713,7 @@ func (b *apiBackend) addLiveNumbers(s *api.Service) {
 		rs.ActiveConns, rs.InactiveConns = st.Load.Active(), st.Load.Inactive()
 		rs.Rates = b.rates.rates(RealServerKey{Service: key, Real: rs.AddrPort()})
 	}
+	s.Overflow = overflowToAPI(b.dp.Table(), key)
 }
 
 // sampleTraffic reads the counters of every configured service (Real zero)

@@ -35,6 +35,9 @@ func CompileTable(cfg *config.Config, overrides map[RealServerKey]Override) (dat
 		ExpireQuiescentTemplate: cfg.Options.ExpireQuiescentTemplate,
 		SloppyTCP:               cfg.Options.SloppyTCP,
 	}
+	if a := cfg.OverflowAccept; a != nil {
+		spec.OverflowAccept = dataplane.OverflowAcceptSpec{From: a.From, GUEPort: uint16(a.GUEPort)}
+	}
 	for i := range cfg.Services {
 		sc := &cfg.Services[i]
 		svc, err := compileService(sc)
@@ -120,7 +123,17 @@ func compileService(sc *config.ServiceConfig) (dataplane.ServiceSpec, error) {
 		ClientAddress:   clientAddress,
 		GUE:             sc.Tunnel == "gue",
 		GUEPort:         uint16(sc.GUEPort),
+		Overflow:        compileOverflow(sc.Overflow),
 	}, nil
+}
+
+// compileOverflow is a validated overflow section as the dataplane takes it.
+func compileOverflow(o *config.OverflowConfig) dataplane.OverflowSpec {
+	if o == nil {
+		return dataplane.OverflowSpec{}
+	}
+	return dataplane.OverflowSpec{To: o.To.Unmap(), High: o.High, Low: o.Low, Capacity: uint32(o.Capacity),
+		GUE: o.Tunnel == "gue", GUEPort: uint16(o.GUEPort)}
 }
 
 // healthCheckOf is the check that applies to a real server: its own

@@ -304,6 +304,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.WatchConfig {
 		go d.RoutineWatchConfig(ctx)
 	}
+	go d.RoutineOverflow(dataplaneCtx)
 	slog.Info("fastlvs running", "interfaces", d.cfg.Interfaces, "workers", len(d.dp.Workers), "services", len(d.cfg.Services))
 	d.dp.Run(dataplaneCtx)
 	stopEndpoints() // nothing may read the sockets once they close

@@ -255,6 +255,24 @@ func printService(w *bufio.Writer, s api.Service, format int) {
 				forwardName(rs.Forward), weight, u32(rs.ActiveConns), u32(rs.InactiveConns))
 		}
 	}
+	printOverflow(w, s, format)
+}
+
+// printOverflow is a fastlvs extension: the service's site overflow, on a
+// line of its own marked "=>" (no real server's "->"), so that nothing
+// reading ipvsadm's listing counts the other site as a real server. -S
+// leaves it out: overflow is set in the configuration file only.
+func printOverflow(w *bufio.Writer, s api.Service, format int) {
+	o := s.Overflow
+	if o == nil || format&fmtRule != 0 {
+		return
+	}
+	state := "home"
+	if o.Shedding {
+		state = "shedding"
+	}
+	fmt.Fprintf(w, "  => overflow to %s: %s, load %.2f of capacity %d (high %.2f, low %.2f), %d shed, %d active\n",
+		o.To, state, o.LoadRatio, o.Capacity, o.High, o.Low, o.ShedConns, o.ActiveConns)
 }
 
 // weightShown is the weight a listing prints: the one in force, as IPVS

@@ -69,6 +69,23 @@ type Service struct {
 	RealServers    []RealServer `json:"real_servers,omitempty"`
 	Stats          Stats        `json:"stats"`
 	Rates          Rates        `json:"rates"`
+	// Overflow is the service's site overflow, read-only (set in the
+	// configuration file); nil without one. It is no real server.
+	Overflow *Overflow `json:"overflow,omitempty"`
+}
+
+// Overflow is where a service sheds new connections over its capacity and
+// how it stands: Shedding now or not, the LoadRatio that decided it,
+// ShedConns so far and ActiveConns of them still established.
+type Overflow struct {
+	To          netip.Addr `json:"to"`
+	High        float64    `json:"high"`
+	Low         float64    `json:"low"`
+	Capacity    uint32     `json:"capacity"`
+	Shedding    bool       `json:"shedding"`
+	LoadRatio   float64    `json:"load_ratio"`
+	ShedConns   uint64     `json:"shed_conns"`
+	ActiveConns int64      `json:"active_conns"`
 }
 
 // RealServer is one destination of a service.

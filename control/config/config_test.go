@@ -56,6 +56,13 @@ func TestParseConfigFullExample(t *testing.T) {
 	if cfg.Monitor != (MonitorConfig{Listen: "0.0.0.0:9443", UsersFile: "/etc/fastlvs/monitor-users", CertFile: "/etc/fastlvs/monitor.crt", KeyFile: "/etc/fastlvs/monitor.key"}) {
 		t.Errorf("monitor %+v", cfg.Monitor)
 	}
+	wantOverflow := OverflowConfig{To: netip.MustParseAddr("198.18.9.1"), High: 1.1, Low: 0.7, Capacity: 1500, Tunnel: "gue", GUEPort: 6080}
+	if web.Overflow == nil || *web.Overflow != wantOverflow {
+		t.Errorf("web overflow %+v, want %+v", web.Overflow, wantOverflow)
+	}
+	if a := cfg.OverflowAccept; a == nil || len(a.From) != 2 || a.From[1] != netip.MustParseAddr("198.18.9.2") || a.GUEPort != 6080 {
+		t.Errorf("overflow_accept %+v", cfg.OverflowAccept)
+	}
 	if web.SorryServer == nil || *web.SorryServer != (SorryServerConfig{Address: netip.MustParseAddr("198.18.2.99"), Port: 80}) || web.Quorum != 2 {
 		t.Errorf("web sorry server %+v quorum %d", web.SorryServer, web.Quorum)
 	}
@@ -219,6 +226,38 @@ func TestParseConfigRejects(t *testing.T) {
 			"services[0].gue_port: required for tunnel gue: the real servers' GUE port, 1-65535 (got 70000)"},
 		{"gue port without gue", "services: [{vip: 198.18.0.10, port: 80, forward: tun, gue_port: 6080}]",
 			"services[0].gue_port: only for tunnel gue"},
+		{"overflow without to", "services: [{vip: 198.18.0.10, port: 80, real_servers: [{address: 198.18.2.2, upper_threshold: 5}], overflow: {high: 1.2}}]",
+			"services[0].overflow.to: required"},
+		{"overflow to its own vip", "services: [{vip: 198.18.0.10, port: 80, real_servers: [{address: 198.18.2.2, upper_threshold: 5}], overflow: {to: 198.18.0.10}}]",
+			"services[0].overflow.to: 198.18.0.10 is this service's own VIP: name the other site's director"},
+		{"overflow to a real server", "services: [{vip: 198.18.0.10, port: 80, real_servers: [{address: 198.18.2.2, upper_threshold: 5}], overflow: {to: 198.18.2.2}}]",
+			"services[0].overflow.to: 198.18.2.2 is real_servers[0]: name the other site's director"},
+		{"overflow low above high", "services: [{vip: 198.18.0.10, port: 80, real_servers: [{address: 198.18.2.2, upper_threshold: 5}], overflow: {to: 198.18.9.1, high: 1.0, low: 1.0}}]",
+			"services[0].overflow.low: must be positive and below high 1 (got 1): the gap keeps the state from flapping"},
+		{"overflow default low above high", "services: [{vip: 198.18.0.10, port: 80, real_servers: [{address: 198.18.2.2, upper_threshold: 5}], overflow: {to: 198.18.9.1, high: 0.5}}]",
+			"services[0].overflow.low: must be positive and below high 0.5 (got 0.7): the gap keeps the state from flapping"},
+		{"overflow high not a number", "services: [{vip: 198.18.0.10, port: 80, real_servers: [{address: 198.18.2.2, upper_threshold: 5}], overflow: {to: 198.18.9.1, high: lots}}]",
+			`services[0].overflow.high: "lots" is not a number`},
+		{"overflow without capacity or thresholds", "services: [{vip: 198.18.0.10, port: 80, real_servers: [{address: 198.18.2.2}], overflow: {to: 198.18.9.1}}]",
+			"services[0].overflow.capacity: required: real_servers[0] has no upper_threshold to derive it from"},
+		{"overflow negative capacity", "services: [{vip: 198.18.0.10, port: 80, real_servers: [{address: 198.18.2.2, upper_threshold: 5}], overflow: {to: 198.18.9.1, capacity: -1}}]",
+			"services[0].overflow.capacity: must not be negative (got -1)"},
+		{"overflow gue without port", "services: [{vip: 198.18.0.10, port: 80, real_servers: [{address: 198.18.2.2, upper_threshold: 5}], overflow: {to: 198.18.9.1, tunnel: gue}}]",
+			"services[0].overflow.gue_port: required for tunnel gue: the other site's overflow_accept.gue_port, 1-65535 (got 0)"},
+		{"overflow unknown tunnel", "services: [{vip: 198.18.0.10, port: 80, real_servers: [{address: 198.18.2.2, upper_threshold: 5}], overflow: {to: 198.18.9.1, tunnel: gre}}]",
+			`services[0].overflow.tunnel: unknown tunnel "gre" (want ipip or gue)`},
+		{"overflow gue port without gue", "services: [{vip: 198.18.0.10, port: 80, real_servers: [{address: 198.18.2.2, upper_threshold: 5}], overflow: {to: 198.18.9.1, gue_port: 6080}}]",
+			"services[0].overflow.gue_port: only for tunnel gue"},
+		{"overflow of a synproxy service", "services: [{vip: 198.18.0.10, port: 80, forward: nat, synproxy: true, real_servers: [{address: 198.18.2.2}], overflow: {to: 198.18.9.1, capacity: 10}}]",
+			"services[0].overflow: cannot shed a synproxy service's connections (the director answers their handshake itself)"},
+		{"overflow_accept without peers", "overflow_accept: {gue_port: 6080}",
+			"overflow_accept.from: at least one peer director is needed (tunnels from anyone else are refused)"},
+		{"overflow_accept bad peer", "overflow_accept: {from: [198.18.9.1, 0.0.0.0]}",
+			"overflow_accept.from[1]: 0.0.0.0 is not a unicast address"},
+		{"overflow_accept duplicate peer", "overflow_accept: {from: [198.18.9.1, 198.18.9.1]}",
+			"overflow_accept.from[1]: duplicate peer 198.18.9.1"},
+		{"overflow_accept gue port out of range", "overflow_accept: {from: [198.18.9.1], gue_port: 70000}",
+			"overflow_accept.gue_port: must be between 0 and 65535 (got 70000)"},
 		{"fullnat without local addresses", "services: [{vip: 198.18.0.10, port: 80, forward: fullnat}]",
 			"services[0].local_addresses: required for forward fullnat"},
 		{"bad local address", "services: [{vip: 198.18.0.10, port: 80, forward: fullnat, local_addresses: [198.18.3.1, nope]}]",

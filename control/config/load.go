@@ -309,6 +309,12 @@ func (d *configDecoder) decodeValue(path, option string, raw any, dst reflect.Va
 			return Errorf(path, "%s is not %s", configQuote(raw), want)
 		}
 		dst.SetInt(number)
+	case reflect.Float64:
+		number, ok := configFloat(raw)
+		if !ok {
+			return Errorf(path, "%s is not a number", configQuote(raw))
+		}
+		dst.SetFloat(number)
 	case reflect.Slice:
 		items, ok := configList(raw)
 		if !ok {
@@ -434,6 +440,20 @@ func configInt(raw any) (int64, bool) {
 		return number, err == nil
 	}
 	return 0, false
+}
+
+// configFloat converts the number forms a YAML tree, an environment
+// variable or a flag can hold.
+func configFloat(raw any) (float64, bool) {
+	switch value := raw.(type) {
+	case float64:
+		return value, true
+	case string:
+		number, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+		return number, err == nil
+	}
+	number, ok := configInt(raw)
+	return float64(number), ok
 }
 
 // configList accepts YAML lists, flag slices, and the comma or space

@@ -54,7 +54,46 @@ type Config struct {
 	// keeps forwarding after withdrawing its VIPs, so routers move new flows
 	// first. It applies only with bgp: without it nothing is withdrawn.
 	DrainGrace time.Duration `mapstructure:"drain_grace" yaml:"drain_grace,omitempty"`
+
+	// OverflowAccept serves connections that other sites' directors shed to
+	// this one's VIPs (their services' overflow); nil accepts none.
+	OverflowAccept *OverflowAcceptConfig `mapstructure:"overflow_accept" yaml:"overflow_accept,omitempty"`
 }
+
+// OverflowAcceptConfig names the other sites' directors whose tunnelled
+// connections this director opens and serves.
+type OverflowAcceptConfig struct {
+	// From lists the peers' addresses: tunnel packets from any other source
+	// are dropped (overflow_peer_refused), whatever is inside.
+	From []netip.Addr `mapstructure:"from" yaml:"from"`
+	// GUEPort is the UDP port peers send GUE to; 0 accepts IPIP only.
+	GUEPort int `mapstructure:"gue_port" yaml:"gue_port,omitempty"`
+}
+
+// OverflowConfig sheds a service's new connections to another site while
+// its load is over its capacity: above High times the capacity they are
+// tunnelled to To, below Low times it they stay home again. Established
+// connections never move.
+type OverflowConfig struct {
+	// To is the other site's director (an address its overflow_accept
+	// steers; its services must include this one's VIP and port).
+	To netip.Addr `mapstructure:"to" yaml:"to"`
+	// High and Low are load ratios (0 means 1.1 and 0.7).
+	High float64 `mapstructure:"high" yaml:"high,omitempty"`
+	Low  float64 `mapstructure:"low" yaml:"low,omitempty"`
+	// Capacity is the number of active connections the site serves at a
+	// load of 1; 0 means the sum of the real servers' upper_threshold.
+	Capacity int `mapstructure:"capacity" yaml:"capacity,omitempty"`
+	// Tunnel is ipip (the default) or gue, to GUEPort.
+	Tunnel  string `mapstructure:"tunnel" yaml:"tunnel,omitempty"`
+	GUEPort int    `mapstructure:"gue_port" yaml:"gue_port,omitempty"`
+}
+
+// Overflow defaults.
+const (
+	DefaultOverflowHigh = 1.1
+	DefaultOverflowLow  = 0.7
+)
 
 // APITLSConfig names the certificate (PEM, chain first) and its key for a
 // TCP API over TLS.
@@ -225,6 +264,10 @@ type ServiceConfig struct {
 	// BGP sets the MED and communities announced with this service's VIP
 	// instead of the bgp section's; services sharing a VIP must agree.
 	BGP *ServiceBGPConfig `mapstructure:"bgp" yaml:"bgp,omitempty"`
+
+	// Overflow sheds new connections to another site while the service is
+	// over its capacity; nil never sheds.
+	Overflow *OverflowConfig `mapstructure:"overflow" yaml:"overflow,omitempty"`
 }
 
 // ServiceBGPConfig is a VIP's own BGP attributes: a MED of 0 or no

@@ -106,6 +106,9 @@ func (c *Config) validateGlobals() error {
 	if err := c.validateBGP(); err != nil {
 		return err
 	}
+	if err := c.validateOverflowAccept(); err != nil {
+		return err
+	}
 	if err := c.Sync.validate(); err != nil {
 		return err
 	}
@@ -270,6 +273,9 @@ func (s *ServiceConfig) validate(path string) error {
 		return err
 	}
 	if err := s.validateTunnel(path); err != nil {
+		return err
+	}
+	if err := s.validateOverflow(path); err != nil {
 		return err
 	}
 	if s.SynProxy {

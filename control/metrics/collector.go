@@ -202,6 +202,12 @@ func (c *collector) collectServices(ch chan<- prometheus.Metric, services []Serv
 		counter(ch, d.serviceOutPackets, s.Traffic.OutPackets, l...)
 		counter(ch, d.serviceInBytes, s.Traffic.InBytes, l...)
 		counter(ch, d.serviceOutBytes, s.Traffic.OutBytes, l...)
+		if o := s.Overflow; o != nil {
+			gauge(ch, d.overflowShedding, b2f(o.Shedding), l...)
+			gauge(ch, d.overflowLoadRatio, o.LoadRatio, l...)
+			counter(ch, d.overflowShed, o.Traffic.Conns, l...)
+			gauge(ch, d.overflowShedActive, float64(o.Active), l...)
+		}
 	}
 }
 

@@ -104,6 +104,18 @@ func servicesOf(t *dataplane.Table) []ServiceSample {
 			}
 			o.Reals = append(o.Reals, rs)
 		}
+		o.Overflow = overflowOf(svc)
 	}
 	return out
+}
+
+// overflowOf samples a service's overflow, nil without one.
+func overflowOf(svc *dataplane.Service) *OverflowSample {
+	target := svc.OverflowReal()
+	if target == nil || svc.State == nil {
+		return nil
+	}
+	st := &svc.State.Overflow
+	return &OverflowSample{To: target.Spec.Addr, Shedding: st.Shedding(), LoadRatio: st.LoadRatio(),
+		Traffic: dataplane.Sum(target.State.Stats), Active: target.State.Load.Active()}
 }

@@ -44,8 +44,9 @@ type descs struct {
 
 	steerPackets, steerNoSocket *metricDesc
 
-	serviceConns, serviceActive, serviceInactive                         *metricDesc
-	serviceInPackets, serviceOutPackets, serviceInBytes, serviceOutBytes *metricDesc
+	serviceConns, serviceActive, serviceInactive                          *metricDesc
+	serviceInPackets, serviceOutPackets, serviceInBytes, serviceOutBytes  *metricDesc
+	overflowShedding, overflowLoadRatio, overflowShed, overflowShedActive *metricDesc
 
 	realConns, realActive, realInactive, realWeight          *metricDesc
 	realInPackets, realOutPackets, realInBytes, realOutBytes *metricDesc
@@ -95,6 +96,10 @@ func newDescs() *descs {
 	d.serviceOutPackets = d.add(kindCounter, "fastlvs_service_out_packets_total", "Packets from the service to clients (OutPkts).", serviceLabels...)
 	d.serviceInBytes = d.add(kindCounter, "fastlvs_service_in_bytes_total", "Bytes from clients to the service (InBytes).", serviceLabels...)
 	d.serviceOutBytes = d.add(kindCounter, "fastlvs_service_out_bytes_total", "Bytes from the service to clients (OutBytes).", serviceLabels...)
+	d.overflowShedding = d.add(kindGauge, "fastlvs_service_overflow_shedding", "1 while the service sends its new connections to the other site (overflow), else 0.", serviceLabels...)
+	d.overflowLoadRatio = d.add(kindGauge, "fastlvs_service_overflow_load_ratio", "The service's load over its capacity, as overflow last measured it.", serviceLabels...)
+	d.overflowShed = d.add(kindCounter, "fastlvs_service_overflow_shed_connections_total", "New connections of the service sent to the other site (overflow).", serviceLabels...)
+	d.overflowShedActive = d.add(kindGauge, "fastlvs_service_overflow_shed_active_connections", "Connections shed to the other site that are still established.", serviceLabels...)
 
 	d.realConns = d.add(kindCounter, "fastlvs_real_server_connections_total", "Connections scheduled to the real server.", realLabels...)
 	d.realActive = d.add(kindGauge, "fastlvs_real_server_active_connections", "Active connections of the real server (ActiveConn).", realLabels...)

@@ -71,6 +71,8 @@ func populatedReader() *fakeReader {
 				{Addr: netip.MustParseAddr("198.18.2.12"), Port: 0, Weight: 3, Active: 2, Inactive: 3,
 					Traffic: dataplane.TrafficTotals{Conns: 5, InPackets: 20, OutPackets: 15, InBytes: 1200, OutBytes: 900}},
 			},
+			Overflow: &OverflowSample{To: netip.MustParseAddr("198.18.9.1"), Shedding: true, LoadRatio: 1.25,
+				Traffic: dataplane.TrafficTotals{Conns: 4}, Active: 2},
 		}},
 	}
 }

@@ -54,6 +54,19 @@ type ServiceSample struct {
 	Proto   uint8
 	Traffic dataplane.TrafficTotals
 	Reals   []RealSample
+	// Overflow is the service's site overflow; nil without one.
+	Overflow *OverflowSample
+}
+
+// OverflowSample is a service's overflow state: whether it sheds new
+// connections now, the load ratio that decided it, and the connections
+// shed so far (Traffic.Conns) with those still active.
+type OverflowSample struct {
+	To        netip.Addr
+	Shedding  bool
+	LoadRatio float64
+	Traffic   dataplane.TrafficTotals
+	Active    int64
 }
 
 // RealSample is one real server of a service.

@@ -1,0 +1,55 @@
+package control
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"fastlvs/control/api"
+	"fastlvs/dataplane"
+)
+
+// overflowInterval is how often services' overflow load is measured: short
+// against a connection's life, so a site that fills up sheds within a
+// fraction of a second, and cheap (a few atomic loads per real server).
+const overflowInterval = 100 * time.Millisecond
+
+// RoutineOverflow measures every overflow service's load and flips its
+// shedding state (dataplane/overflow.go) until ctx ends. Workers read the
+// state when they create a connection; nothing here touches them.
+func (d *Daemon) RoutineOverflow(ctx context.Context) {
+	slog.Debug("overflow measurement started", "interval", overflowInterval)
+	defer slog.Debug("overflow measurement stopped")
+	tick := time.NewTicker(overflowInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if t := d.dp.Table(); t != nil {
+				t.UpdateOverflow()
+			}
+		}
+	}
+}
+
+// overflowToAPI reports the overflow of service key in table t, nil when it
+// has none.
+func overflowToAPI(t *dataplane.Table, key dataplane.ServiceKey) *api.Overflow {
+	if t == nil {
+		return nil
+	}
+	for i := range t.Services() {
+		svc := &t.Services()[i]
+		target := svc.OverflowReal()
+		if svc.Key != key || target == nil {
+			continue
+		}
+		o, st := &svc.Spec.Overflow, &svc.State.Overflow
+		return &api.Overflow{To: o.To, High: o.High, Low: o.Low, Capacity: svc.OverflowCapacity(),
+			Shedding: st.Shedding(), LoadRatio: st.LoadRatio(),
+			ShedConns: dataplane.Sum(target.State.Stats).Conns, ActiveConns: target.State.Load.Active()}
+	}
+	return nil
+}
