@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	endian "encoding/binary"
 	"fmt"
+	"net"
 	"net/http"
 	"net/netip"
 	"testing"
@@ -9,6 +11,8 @@ import (
 
 	"fastlvs/control/api"
 	"fastlvs/testbed"
+
+	"golang.org/x/sys/unix"
 )
 
 // Site overflow: two sites, each a fastlvs director with a DR real server,
@@ -37,17 +41,8 @@ type overflowBed struct {
 
 func buildOverflowBed(t *testing.T, prefix string) *overflowBed {
 	bed := testbed.ForTest(t, prefix)
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	host := func(name string) *testbed.Host {
-		h, err := bed.Host(name)
-		must(err)
-		return h
-	}
+	must := func(err error) { t.Helper(); mustOK(t, err) }
+	host := func(name string) *testbed.Host { t.Helper(); return bedHost(t, bed, name) }
 	router := host("router")
 	must(router.Sysctl("net.ipv4.ip_forward", "1"))
 	e := &overflowBed{t: t, client: host("client")}
@@ -150,6 +145,37 @@ func (e *overflowBed) expect(k *keepAlive, wantServer string) {
 	}
 }
 
+// spoofTunnel sends n IPIP packets from the client (no peer of site B) to
+// site B's director, each holding a SYN from the client to the VIP: a
+// stranger trying to have site B serve a forged connection.
+func (e *overflowBed) spoofTunnel(n int) {
+	e.t.Helper()
+	conn, err := e.client.ListenPacket("ip4:4", overflowClient)
+	mustOK(e.t, err)
+	defer conn.Close()
+	inner := make([]byte, 40)
+	for i := range n {
+		buildSpoofed(inner, unix.IPPROTO_TCP, netip.MustParseAddr(overflowClient).As4(),
+			netip.MustParseAddrPort(overflowVIP+":80"), uint16(41000+i), 1)
+		endian.BigEndian.PutUint16(inner[10:], ipv4HeaderChecksum(inner[:20]))
+		if _, err := conn.WriteTo(inner, &net.IPAddr{IP: net.ParseIP("198.18.3.2")}); err != nil {
+			e.t.Fatalf("send a tunnel packet to site B: %v", err)
+		}
+	}
+}
+
+// ipv4HeaderChecksum is the RFC 1071 sum of a header whose checksum is 0.
+func ipv4HeaderChecksum(h []byte) uint16 {
+	var sum uint32
+	for i := 0; i+1 < len(h); i += 2 {
+		sum += uint32(endian.BigEndian.Uint16(h[i:]))
+	}
+	for sum > 0xffff {
+		sum = sum>>16 + sum&0xffff
+	}
+	return ^uint16(sum)
+}
+
 func (e *overflowBed) scrape(h *testbed.Host) exposition {
 	e.t.Helper()
 	scraper := &http.Client{Timeout: 5 * time.Second,
@@ -206,6 +232,7 @@ func TestSiteOverflow(t *testing.T) {
 	if o.ShedConns != 3 || o.ActiveConns != 3 {
 		t.Errorf("site A reports %d shed, %d of them active; want 3 and 3", o.ShedConns, o.ActiveConns)
 	}
+	e.spoofTunnel(3)                   // a stranger's tunnel to site B is refused
 	time.Sleep(200 * time.Millisecond) // counters are published per batch
 	a, b := e.scrape(e.dirA), e.scrape(e.dirB)
 	if got := a.sum("fastlvs_service_overflow_shed_connections_total", ""); got != 3 {
@@ -220,7 +247,7 @@ func TestSiteOverflow(t *testing.T) {
 	if got := b.sum("fastlvs_steer_packets_total", "outcome=overflow_tunnel"); got < 6 {
 		t.Errorf("site B's steering took %v tunnelled packets, want at least 6", got)
 	}
-	if got := b.sum("fastlvs_worker_dropped_packets_total", "reason=overflow_peer_refused"); got != 0 {
-		t.Errorf("site B refused %v tunnelled packets of its peer", got)
+	if got := b.sum("fastlvs_worker_dropped_packets_total", "reason=overflow_peer_refused"); got != 3 {
+		t.Errorf("site B refused %v tunnelled packets, want the client's 3 (not its peer's)", got)
 	}
 }
