@@ -14,6 +14,7 @@
 //	synproxy.go  SYN proxy: cookies, the server handshake, sequence adjustment
 //	fullnat.go, localpool.go, tunnel.go, fragneeded.go, learned.go: the methods' details
 //	sync.go      connections to and from the peer director
+//	overflow.go, overflowaccept.go: shedding new connections to another site, and serving another site's
 //	table.go, registry.go, spec.go: what the control plane hands the workers
 //	stats.go     every counter and drop reason, with the names metrics export
 //

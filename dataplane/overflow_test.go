@@ -222,36 +222,60 @@ func TestOverflowAcceptBadGUE(t *testing.T) {
 	}
 }
 
-func TestOverflowAllocatesNothing(t *testing.T) {
-	d := newOverflowDataplane(t, acceptSpec())
-	w := d.Workers[0]
-	in := tunnelledFrame(t, tunSyn, "198.18.2.3", true)
-	chunk := make([]byte, tunnelHeadroom+handoffFrameMax)
-	copy(chunk[tunnelHeadroom:], in)
-	w.processIn(chunk, tunnelHeadroom, len(in), 1)
-	frame := tunnelledFrame(t, tunSyn.with(func(p *pkt) { p.flags = ack }), "198.18.2.3", true)
-	if n := testing.AllocsPerRun(1000, func() {
-		copy(chunk[tunnelHeadroom:], frame)
-		if v, _ := w.processIn(chunk, tunnelHeadroom, len(frame), 1); v.action != actionTransmit {
-			t.Fatalf("dropped: %v", dropCounts(w))
-		}
-	}); n != 0 {
-		t.Fatalf("%v allocations per tunnelled packet, want 0", n)
+// overflowFlows are the first and a later frame of one connection, and the
+// port they arrive on, through a dataplane that sheds (the SYN is shed) or
+// accepts (the frames are a peer's GUE).
+func overflowFlows(tb testing.TB, shedding bool) (w *Worker, syn, data []byte, port int) {
+	ack := tunSyn.with(func(p *pkt) { p.flags = ack })
+	if shedding {
+		d := newOverflowDataplane(tb, overflowSpec(true))
+		w = d.Workers[0]
+		w.table.Services()[0].State.Overflow.shedding.Store(true)
+		return w, tunSyn.frame(tb), ack.frame(tb), 0
 	}
+	d := newOverflowDataplane(tb, acceptSpec())
+	return d.Workers[0], tunnelledFrame(tb, tunSyn, "198.18.2.3", true), tunnelledFrame(tb, ack, "198.18.2.3", true), 1
+}
 
-	s := newOverflowDataplane(t, overflowSpec(true))
-	sw := s.Workers[0]
-	sw.table.Services()[0].State.Overflow.shedding.Store(true)
-	syn := tunSyn.frame(t)
+// processEstablished opens the overflowFlows connection, then returns a
+// func that runs its later frame through process as the receive loop does.
+func processEstablished(tb testing.TB, shedding bool) func() {
+	w, syn, data, port := overflowFlows(tb, shedding)
+	chunk := make([]byte, tunnelHeadroom+handoffFrameMax)
 	copy(chunk[tunnelHeadroom:], syn)
-	sw.processIn(chunk, tunnelHeadroom, len(syn), 0)
-	data := tunSyn.with(func(p *pkt) { p.flags = ack }).frame(t)
-	if n := testing.AllocsPerRun(1000, func() {
+	if v, _ := w.processIn(chunk, tunnelHeadroom, len(syn), port); v.action != actionTransmit {
+		tb.Fatalf("first packet dropped: %v", dropCounts(w))
+	}
+	return func() {
 		copy(chunk[tunnelHeadroom:], data)
-		if v, _ := sw.processIn(chunk, tunnelHeadroom, len(data), 0); v.action != actionTransmit {
-			t.Fatalf("dropped: %v", dropCounts(sw))
+		if v, _ := w.processIn(chunk, tunnelHeadroom, len(data), port); v.action != actionTransmit {
+			tb.Fatalf("dropped: %v", dropCounts(w))
 		}
-	}); n != 0 {
-		t.Fatalf("%v allocations per shed packet, want 0", n)
+	}
+}
+
+func TestOverflowAllocatesNothing(t *testing.T) {
+	for _, shedding := range []bool{true, false} {
+		if n := testing.AllocsPerRun(1000, processEstablished(t, shedding)); n != 0 {
+			t.Fatalf("shedding side %v: %v allocations per packet, want 0", shedding, n)
+		}
+	}
+}
+
+// BenchmarkProcessOverflow is one established packet of a shed connection
+// (encapsulated in GUE to the other site) and one of a peer's tunnelled
+// connection (GUE opened, then DR).
+func BenchmarkProcessOverflow(b *testing.B) {
+	for _, c := range []struct {
+		name     string
+		shedding bool
+	}{{"shed", true}, {"accept", false}} {
+		b.Run(c.name, func(b *testing.B) {
+			run := processEstablished(b, c.shedding)
+			b.ReportAllocs()
+			for b.Loop() {
+				run()
+			}
+		})
 	}
 }

@@ -120,6 +120,9 @@ func (w *Worker) publishSync(c *conntrack.Conn) {
 	if w.syncOut == nil || c.Flags&connProxyPending != 0 {
 		return // a proxied connection is offered once its server answered
 	}
+	if r := w.table.real(c.RealID); r != nil && r.overflow {
+		return // shed to another site: the peer has no such real server (overflow.go)
+	}
 	c.SyncedAt = syncClock(w.now)
 	slot := w.syncOut.Reserve()
 	if slot == nil {
