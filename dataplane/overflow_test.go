@@ -279,3 +279,31 @@ func BenchmarkProcessOverflow(b *testing.B) {
 		})
 	}
 }
+
+// TestOverflowAcceptNAT: a peer's tunnelled connection to a NAT service is
+// translated as a direct one, and its real server's replies go from the
+// VIP straight to the client.
+func TestOverflowAcceptNAT(t *testing.T) {
+	spec := testSpec()
+	spec.OverflowAccept = OverflowAcceptSpec{From: []netip.Addr{addr("198.18.2.3")}}
+	direct, tunnelled := newMemDataplane(t, testSpec(), 1, 1024), newMemDataplane(t, spec, 1, 1024)
+	synAckIn := natSyn.toReal("198.18.2.2", 8080, realMAC2).fromReal(synAck)
+	for _, c := range []struct {
+		name             string
+		direct, overflow []byte
+		port, wantPort   int
+	}{
+		{"client SYN", natSyn.frame(t), tunnelledFrame(t, natSyn, "198.18.2.3", false), 0, 1},
+		{"real server's SYN-ACK", synAckIn.frame(t), synAckIn.frame(t), 1, 0},
+	} {
+		_, want := processInChunk(direct.Workers[0], c.direct, c.port, tunnelHeadroom)
+		port := c.port
+		if c.name == "client SYN" {
+			port = 1 // the peer's tunnel may arrive on any port
+		}
+		v, got := processInChunk(tunnelled.Workers[0], c.overflow, port, tunnelHeadroom)
+		if v.action != actionTransmit || v.port != c.wantPort || len(got) > len(want) || !bytes.Equal(got, want[:len(got)]) {
+			t.Fatalf("%s: verdict %+v, drops %v\n got: %s\nwant: %s", c.name, v, dropCounts(tunnelled.Workers[0]), dump(got), dump(want))
+		}
+	}
+}

@@ -39,7 +39,9 @@ type overflowBed struct {
 	siteB      *director
 }
 
-func buildOverflowBed(t *testing.T, prefix string) *overflowBed {
+// buildOverflowBed builds the two sites; tunnel is site A's overflow
+// tunnel, ipip or gue (site B accepts both).
+func buildOverflowBed(t *testing.T, prefix, tunnel string) *overflowBed {
 	bed := testbed.ForTest(t, prefix)
 	must := func(err error) { t.Helper(); mustOK(t, err) }
 	host := func(name string) *testbed.Host { t.Helper(); return bedHost(t, bed, name) }
@@ -83,17 +85,21 @@ func buildOverflowBed(t *testing.T, prefix string) *overflowBed {
 	must(router.AddRoute(overflowVIP+"/32", "198.18.2.2")) // the VIP lives at site A
 
 	e.siteB = startDirectorOn(t, e.dirB, `interfaces: [eth0]
-overflow_accept: {from: [198.18.2.2]}
+overflow_accept: {from: [198.18.2.2], gue_port: 6080}
 services:
   - {vip: `+overflowVIP+`, port: 80, scheduler: rr, forward: dr, health_check: {type: none},
      real_servers: [{address: 198.18.3.11}]}
 `, "--metrics", metricsAddr)
+	tunnelSetting := "tunnel: ipip"
+	if tunnel == "gue" {
+		tunnelSetting = "tunnel: gue, gue_port: 6080"
+	}
 	e.siteA = startDirectorOn(t, e.dirA, fmt.Sprintf(`interfaces: [eth0]
 services:
   - {vip: %s, port: 80, scheduler: rr, forward: dr, health_check: {type: none},
      real_servers: [{address: 198.18.2.11}],
-     overflow: {to: 198.18.3.2, high: 1.1, low: 0.7, capacity: %d}}
-`, overflowVIP, overflowCapacity), "--metrics", metricsAddr)
+     overflow: {to: 198.18.3.2, high: 1.1, low: 0.7, capacity: %d, %s}}
+`, overflowVIP, overflowCapacity, tunnelSetting), "--metrics", metricsAddr)
 	return e
 }
 
@@ -184,10 +190,17 @@ func (e *overflowBed) scrape(h *testbed.Host) exposition {
 }
 
 // TestSiteOverflow ramps the load on site A up past 1.1 times its capacity
-// and back down below 0.7 times it: new connections go to site B while A is
-// over, and come home after; every connection keeps its site to the end.
+// and back down below 0.7 times it: new connections go to site B (by IPIP,
+// then by GUE) while A is over, and come home after; every connection keeps
+// its site to the end.
 func TestSiteOverflow(t *testing.T) {
-	e := buildOverflowBed(t, "ov")
+	for _, tunnel := range []string{"ipip", "gue"} {
+		t.Run(tunnel, func(t *testing.T) { testSiteOverflow(t, "ov"+tunnel[:1], tunnel) })
+	}
+}
+
+func testSiteOverflow(t *testing.T, prefix, tunnel string) {
+	e := buildOverflowBed(t, prefix, tunnel)
 
 	// Up to capacity and one over it (5 of 4: 1.25 > 1.1), all at home.
 	var home []*keepAlive
