@@ -12,17 +12,19 @@ import (
 // client's flow (address, port, VIP port), so each flow keeps one port and
 // the flows spread over the real server's receive queues.
 
-// guePortOf is the GUE port of c's service, 0 for IPIP.
+// guePortOf is the GUE port of c's real server (a service's, or an
+// overflow target's), 0 for IPIP; it outlives the server's removal.
 func (w *Worker) guePortOf(c *conntrack.Conn) uint16 {
-	r := w.table.real(c.RealID)
-	switch {
-	case r == nil:
-	case r.overflow:
-		if o := &r.Service.Spec.Overflow; o.GUE {
-			return o.GUEPort
-		}
-	case r.Service.Spec.GUE:
-		return r.Service.Spec.GUEPort
+	if rs := w.table.realState(c.RealID); rs != nil {
+		return uint16(rs.guePort.Load())
+	}
+	return 0
+}
+
+// guePortOfSpec is the GUE port a spec asks for, 0 for IPIP.
+func guePortOfSpec(gue bool, port uint16) uint16 {
+	if gue {
+		return port
 	}
 	return 0
 }

@@ -142,6 +142,7 @@ func (t *Table) buildOverflowReal(svc *Service, reg *Registry, now int64) {
 	r.State = reg.realLocked(realKey{service: svc.Key, addr: addr, port: overflowRealPort}, new(sched.Load))
 	r.ID, r.load = r.State.ID, r.State.Load
 	r.State.method, r.State.lastInTable = MethodTunnel, now
+	r.State.guePort.Store(uint32(guePortOfSpec(o.GUE, o.GUEPort)))
 	svc.overflowReal = r
 }
 

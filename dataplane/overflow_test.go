@@ -307,3 +307,24 @@ func TestOverflowAcceptNAT(t *testing.T) {
 		}
 	}
 }
+
+// TestOverflowKeepsTunnelAfterReload: a connection shed by GUE stays on
+// GUE to the other site when a new table drops the overflow.
+func TestOverflowKeepsTunnelAfterReload(t *testing.T) {
+	d := newOverflowDataplane(t, overflowSpec(true))
+	w := d.Workers[0]
+	w.table.Services()[0].State.Overflow.shedding.Store(true)
+	if v, _ := processInChunk(w, tunSyn.frame(t), 0, tunnelHeadroom); v.action != actionTransmit {
+		t.Fatalf("SYN dropped: %v", dropCounts(w))
+	}
+	spec := overflowSpec(false)
+	spec.Services[0].Overflow = OverflowSpec{}
+	d.publish(t, spec)
+	d.beginBatch()
+	v, out := processInChunk(w, tunSyn.with(func(p *pkt) { p.flags = ack }).frame(t), 0, tunnelHeadroom)
+	var h header.Packet
+	h.Parse(out)
+	if v.action != actionTransmit || h.Proto != header.ProtocolUDP || h.DstPort != 6080 || h.Dst != addr("198.18.2.3").As16() {
+		t.Fatalf("after the reload: verdict %+v, drops %v, frame %s", v, dropCounts(w), dump(out))
+	}
+}

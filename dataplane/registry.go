@@ -33,6 +33,10 @@ type RealState struct {
 	// table: its connections live on until they end or drain.
 	method      Method
 	lastInTable int64
+	// guePort is where the real server's GUE goes, 0 for IPIP: kept here
+	// (Build stores it, workers load it) so a connection keeps its
+	// encapsulation after its real server leaves the table.
+	guePort atomic.Uint32
 }
 
 // ServiceState is what survives table swaps for one service.

@@ -155,6 +155,7 @@ func Build(spec TableSpec, reg *Registry, workers int) (*Table, error) {
 			r.State = reg.realLocked(realKey{service: svc.Key, addr: r.Addr, port: r.Spec.Port}, r.load)
 			r.ID = r.State.ID
 			r.State.method, r.State.lastInTable = svc.Spec.Method, now
+			r.State.guePort.Store(uint32(guePortOfSpec(svc.Spec.GUE, svc.Spec.GUEPort)))
 		}
 		t.buildOverflowReal(svc, reg, now)
 		svc.schedulers = make([]sched.Scheduler, workers)
