@@ -79,6 +79,9 @@ const (
 	DropEgressTooLarge          // a NAT/FULLNAT packet for the real server over the egress port's MTU
 	// Client address for FULLNAT real servers (clientaddr.go).
 	DropClientAddrNoRoom // the client's first data segment cannot grow by the PROXY header (frame or egress MTU)
+	// VLANs (vlan.go).
+	DropVLANUnknown // a tagged frame whose VLAN is no sub-interface of the interface it came in on
+	DropVLANStacked // a frame with two VLAN tags (QinQ): one tag is supported
 	NumDrops
 )
 
@@ -130,6 +133,8 @@ var dropNames = [NumDrops]string{
 	DropTTLExceeded:             "ttl_exceeded",
 	DropEgressTooLarge:          "egress_too_large",
 	DropClientAddrNoRoom:        "client_address_no_room",
+	DropVLANUnknown:             "vlan_unknown",
+	DropVLANStacked:             "vlan_stacked",
 }
 
 func (d Drop) String() string { return dropNames[d] }

@@ -23,6 +23,12 @@ type Port struct {
 	Name  string
 	Index int
 	MAC   header.MAC
+	// A VLAN sub-interface's (vlan.go): the socket port carrying its
+	// frames, its tag (TPID 0: an attached interface itself), and whether
+	// it was deleted.
+	Parent     int
+	TPID, VLAN uint16
+	Gone       bool
 }
 
 // Resolver keeps the current Snapshot in step with the kernel.
@@ -48,7 +54,7 @@ func NewResolver(ifaces []string) (*Resolver, error) {
 		}
 		var mac header.MAC
 		copy(mac[:], link.Attrs().HardwareAddr)
-		r.ports = append(r.ports, Port{Name: name, Index: link.Attrs().Index, MAC: mac})
+		r.ports = append(r.ports, Port{Name: name, Index: link.Attrs().Index, MAC: mac, Parent: len(r.ports)})
 	}
 	if err := r.rebuild(); err != nil {
 		return nil, err
@@ -165,7 +171,7 @@ func (r *Resolver) probe(addr [16]byte) {
 
 func (r *Resolver) portOf(ifindex int) int {
 	for i, p := range r.ports {
-		if p.Index == ifindex {
+		if p.Index == ifindex && !p.Gone {
 			return i
 		}
 	}
@@ -173,7 +179,10 @@ func (r *Resolver) portOf(ifindex int) int {
 }
 
 func (r *Resolver) rebuild() error {
-	s := &Snapshot{neighbors: map[[16]byte]neighbor{}}
+	if err := r.discoverVLANs(); err != nil {
+		return fmt.Errorf("list vlan interfaces: %w", err)
+	}
+	s := &Snapshot{neighbors: map[[16]byte]neighbor{}, links: r.portLinks()}
 	for _, p := range r.ports {
 		s.portMACs = append(s.portMACs, p.MAC)
 	}
@@ -214,6 +223,9 @@ func (r *Resolver) rebuild() error {
 		return a.priority < b.priority
 	})
 	for port, p := range r.ports {
+		if p.Gone {
+			continue
+		}
 		neighs, err := netlink.NeighList(p.Index, netlink.FAMILY_ALL)
 		if err != nil {
 			return fmt.Errorf("list neighbours of %s: %w", p.Name, err)
