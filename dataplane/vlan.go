@@ -2,6 +2,9 @@ package dataplane
 
 import (
 	"encoding/binary"
+	"fmt"
+
+	"github.com/vishvananda/netlink"
 
 	"fastlvs/header"
 )
@@ -18,6 +21,19 @@ import (
 //
 // One tag is supported: a frame with two (QinQ) is dropped as vlan_stacked,
 // one whose tag names no sub-interface of its interface as vlan_unknown.
+
+// vlanInterfaceError refuses to attach to a VLAN sub-interface: XDP there
+// runs in generic mode only, after the kernel took the tag off, and the
+// director's frames would need the kernel's VLAN path on the way out. The
+// trunk (its parent) is where fastlvs attaches.
+func vlanInterfaceError(vlan *netlink.Vlan) error {
+	parent := fmt.Sprintf("ifindex %d", vlan.ParentIndex)
+	if p, err := netlink.LinkByIndex(vlan.ParentIndex); err == nil {
+		parent = p.Attrs().Name
+	}
+	return fmt.Errorf("interface %s is VLAN %d of %s: attach fastlvs to %s instead; its VLAN sub-interfaces become ports (trunk mode, see OPERATIONS.md)",
+		vlan.Name, vlan.VlanId, parent, parent)
+}
 
 // ingressPort is the port a frame received on socket arrived by. A frame
 // too short for its tag is left to the parser to drop.

@@ -29,6 +29,7 @@ type Port struct {
 	Parent     int
 	TPID, VLAN uint16
 	Gone       bool
+	Named      bool // from the config, not found as an 802.1Q device
 }
 
 // Resolver keeps the current Snapshot in step with the kernel.
@@ -44,8 +45,9 @@ type Resolver struct {
 	lastProbe        atomic.Int64 // unix nanoseconds
 }
 
-// NewResolver looks the named interfaces up and builds a first snapshot.
-func NewResolver(ifaces []string) (*Resolver, error) {
+// NewResolver looks the named interfaces and VLAN devices up and builds a
+// first snapshot.
+func NewResolver(ifaces []string, vlans []VLANDevice) (*Resolver, error) {
 	r := &Resolver{kick: make(chan struct{}, 1)}
 	for _, name := range ifaces {
 		link, err := netlink.LinkByName(name)
@@ -55,6 +57,9 @@ func NewResolver(ifaces []string) (*Resolver, error) {
 		var mac header.MAC
 		copy(mac[:], link.Attrs().HardwareAddr)
 		r.ports = append(r.ports, Port{Name: name, Index: link.Attrs().Index, MAC: mac, Parent: len(r.ports)})
+	}
+	if err := r.addNamedVLANs(vlans); err != nil {
+		return nil, err
 	}
 	if err := r.rebuild(); err != nil {
 		return nil, err

@@ -1,6 +1,8 @@
 package nexthop
 
 import (
+	"fmt"
+
 	"github.com/vishvananda/netlink"
 
 	"fastlvs/header"
@@ -9,12 +11,46 @@ import (
 // VLAN ports. A port is either an interface fastlvs is attached to (it owns
 // the AF_XDP sockets; ports 0..n-1 in --iface order, socket index = port) or
 // an 802.1Q / 802.1ad sub-interface of one (eth1.100), which the resolver
-// finds by itself: nothing in the config names it. A VLAN port's routes,
+// finds by itself: nothing in the config names it. Where the kernel's side
+// of a VLAN is some other device (a kernel without 802.1Q support), the
+// config names it (VLANDevice); those come first, in config order. A VLAN port's routes,
 // neighbours, addresses and MTU are the sub-interface's own, as the kernel
 // keeps them; its frames travel on the parent's sockets carrying its tag.
 // Port numbers stay fixed while the resolver runs (a deleted sub-interface
 // keeps its number, unused), so a port held across snapshots keeps its
 // meaning.
+
+// VLANDevice names the kernel device standing for VLAN ID (802.1Q) of the
+// attached interface Parent.
+type VLANDevice struct {
+	Parent string
+	ID     uint16
+	Device string
+}
+
+// addNamedVLANs adds the configured VLAN devices as ports.
+func (r *Resolver) addNamedVLANs(vlans []VLANDevice) error {
+	for _, v := range vlans {
+		parent := -1
+		for i, p := range r.ports {
+			if p.Name == v.Parent && p.TPID == 0 {
+				parent = i
+			}
+		}
+		if parent < 0 {
+			return fmt.Errorf("vlan %d of %s: %s is not an attached interface", v.ID, v.Parent, v.Parent)
+		}
+		link, err := netlink.LinkByName(v.Device)
+		if err != nil {
+			return fmt.Errorf("find vlan %d device %s: %w", v.ID, v.Device, err)
+		}
+		var mac header.MAC
+		copy(mac[:], link.Attrs().HardwareAddr)
+		r.ports = append(r.ports, Port{Name: v.Device, Index: link.Attrs().Index, MAC: mac,
+			Parent: parent, TPID: header.EtherTypeVLAN, VLAN: v.ID, Named: true})
+	}
+	return nil
+}
 
 // portLink is how a port's frames travel: on which socket, with which tag.
 type portLink struct {
@@ -89,6 +125,7 @@ func (r *Resolver) discoverVLANs() error {
 	}
 	present := map[int]bool{}
 	for _, l := range links {
+		present[l.Attrs().Index] = true
 		vlan, ok := l.(*netlink.Vlan)
 		if !ok {
 			continue
@@ -97,7 +134,6 @@ func (r *Resolver) discoverVLANs() error {
 		if parent < 0 || r.ports[parent].TPID != 0 { // stacked tags are not supported
 			continue
 		}
-		present[vlan.Index] = true
 		if r.portOf(vlan.Index) >= 0 {
 			continue
 		}
