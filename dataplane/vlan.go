@@ -64,6 +64,13 @@ func (w *Worker) taggedPort(socket int, frame []byte) (int, Drop) {
 
 func isTPID(t uint16) bool { return t == header.EtherTypeVLAN || t == header.EtherTypeQinQ }
 
+// sendsInPlace says whether pkt, received on socket port rxSocket, can
+// leave by outPort from its own frame, and if so gives it outPort's tag.
+func (w *Worker) sendsInPlace(pkt *packet, rxSocket, outPort int) bool {
+	socket, tpid, vlan := w.hop.Link(outPort)
+	return socket == rxSocket && (!needsRetag(pkt.frame(), tpid, vlan) || retagInPlace(pkt, tpid, vlan))
+}
+
 // needsRetag says whether a frame's outer tag differs from (tpid, vlan);
 // tpid 0 means no tag.
 func needsRetag(frame []byte, tpid, vlan uint16) bool {

@@ -309,8 +309,7 @@ func batchBucket(n int) int {
 // can be set there, else copied into a frame of the outgoing socket.
 func (w *Worker) queueTransmit(pkt *packet, rxSocket, outPort int, base uint64) {
 	in := &w.ports[rxSocket]
-	socket, tpid, vlan := w.hop.Link(outPort)
-	if socket == rxSocket && (!needsRetag(pkt.frame(), tpid, vlan) || retagInPlace(pkt, tpid, vlan)) {
+	if w.sendsInPlace(pkt, rxSocket, outPort) {
 		in.tx = append(in.tx, xsk.Desc{Addr: base + uint64(pkt.off), Len: uint32(pkt.size)})
 		return
 	}
