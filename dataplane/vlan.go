@@ -35,31 +35,40 @@ func vlanInterfaceError(vlan *netlink.Vlan) error {
 		vlan.Name, vlan.VlanId, parent, parent)
 }
 
-// ingressPort is the port a frame received on socket arrived by. A frame
-// too short for its tag is left to the parser to drop.
-func (w *Worker) ingressPort(socket int, frame []byte) (int, Drop) {
-	if len(frame) < header.EthernetMinimumSize || !isTPID(binary.BigEndian.Uint16(frame[12:])) {
-		return socket, 0
+// tagged says whether a frame starts with a VLAN tag; it inlines, so an
+// untagged frame pays a length and a byte compare on arrival.
+func tagged(pkt *packet) bool {
+	if pkt.size < header.EthernetMinimumSize {
+		return false // left to the parser to drop
 	}
-	return w.taggedPort(socket, frame)
+	t := pkt.buf[pkt.off+12]
+	return t == header.EtherTypeVLAN>>8 || t == header.EtherTypeQinQ>>8
 }
 
-func (w *Worker) taggedPort(socket int, frame []byte) (int, Drop) {
-	if len(frame) < header.EthernetMinimumSize+header.VLANSize {
-		return socket, 0
+// arriveTagged sets the port a tagged frame arrived by (pkt.inPort holds
+// its socket's): its tag's VLAN port. It reports false, the drop counted,
+// when the tag names none or a second tag follows.
+func (w *Worker) arriveTagged(pkt *packet) bool {
+	frame := pkt.frame()
+	tpid := binary.BigEndian.Uint16(frame[12:])
+	if !isTPID(tpid) || len(frame) < header.EthernetMinimumSize+header.VLANSize {
+		return true
 	}
 	tag := header.VLAN(frame[header.EthernetMinimumSize:])
 	if isTPID(tag.Type()) {
-		return socket, DropVLANStacked
+		w.drop(DropVLANStacked)
+		return false
 	}
 	if tag.ID() == 0 { // priority-tagged: the interface's own traffic
-		return socket, 0
+		return true
 	}
-	port, ok := w.hop.PortOfTag(socket, binary.BigEndian.Uint16(frame[12:]), tag.ID())
+	port, ok := w.hop.PortOfTag(pkt.inPort, tpid, tag.ID())
 	if !ok {
-		return socket, DropVLANUnknown
+		w.drop(DropVLANUnknown)
+		return false
 	}
-	return port, 0
+	pkt.inPort = port
+	return true
 }
 
 func isTPID(t uint16) bool { return t == header.EtherTypeVLAN || t == header.EtherTypeQinQ }

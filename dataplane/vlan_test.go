@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"net/netip"
+	"strings"
 	"testing"
+
+	"github.com/vishvananda/netlink"
 
 	"fastlvs/header"
 	"fastlvs/nexthop"
@@ -201,5 +204,15 @@ func TestPollVLANAllocatesNothing(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("%v allocations per tagged packet, want 0", allocs)
+	}
+}
+
+func TestAttachingToAVLANSubInterfaceNamesItsParent(t *testing.T) {
+	vlan := &netlink.Vlan{LinkAttrs: netlink.LinkAttrs{Name: "eth1.100", ParentIndex: 1 << 30}, VlanId: 100}
+	err := vlanInterfaceError(vlan)
+	for _, want := range []string{"eth1.100 is VLAN 100 of", "attach fastlvs to", "trunk mode"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("error %v does not say %q", err, want)
+		}
 	}
 }

@@ -251,11 +251,8 @@ func (w *Worker) poll() int {
 			w.count(CountRxPackets)
 			w.tally.counts[CountRxBytes] += uint64(pkt.size)
 			base := sock.FrameBase(w.rx[i].Addr)
-			var v verdict
-			if in, drop := w.ingressPort(port, pkt.frame()); drop != 0 {
-				v = w.drop(drop)
-			} else {
-				pkt.inPort = in
+			v := verdict{action: actionDrop}
+			if !tagged(pkt) || w.arriveTagged(pkt) { // vlan.go
 				v = w.process(pkt, w.batchResults[i], w.batchRefs[i], w.batchDirs[i], true)
 			}
 			switch v.action {
