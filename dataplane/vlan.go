@@ -23,9 +23,9 @@ import (
 // one whose tag names no sub-interface of its interface as vlan_unknown.
 
 // vlanInterfaceError refuses to attach to a VLAN sub-interface: XDP there
-// runs in generic mode only, after the kernel took the tag off, and the
-// director's frames would need the kernel's VLAN path on the way out. The
-// trunk (its parent) is where fastlvs attaches.
+// runs in generic mode only, behind the kernel's VLAN code, on one queue,
+// and fastlvs could serve that one VLAN alone. The trunk (its parent) is
+// where fastlvs attaches.
 func vlanInterfaceError(vlan *netlink.Vlan) error {
 	parent := fmt.Sprintf("ifindex %d", vlan.ParentIndex)
 	if p, err := netlink.LinkByIndex(vlan.ParentIndex); err == nil {

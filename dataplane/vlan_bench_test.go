@@ -23,8 +23,8 @@ func BenchmarkVLAN(b *testing.B) {
 		tagged bool
 	}{
 		{"untagged", testNextHops(), false},
-		{"tagged", vlanNextHops(false), true},
-		{"tagged-to-untagged", vlanNextHops(true), true},
+		{"tagged", vlanNextHops(realsOnTrunk), true},
+		{"tagged-to-untagged", vlanNextHops(realsUntagged), true},
 	} {
 		b.Run("nat/"+c.name, func(b *testing.B) {
 			d := newMemDataplane(b, testSpec(), 1, 1024)

@@ -65,14 +65,19 @@ func TestRetag(t *testing.T) {
 	}
 }
 
+// The real servers' port in vlanNextHops: socket port 1 untagged, VLAN 200
+// on the trunk (socket port 0) with the client's VLAN, or VLAN 200 of socket
+// port 1.
+const (
+	realsUntagged  = 1
+	realsOnTrunk   = 3
+	realsTaggedOn1 = 4
+)
+
 // vlanNextHops is a trunk on socket port 0 carrying VLAN 100 (port 2, the
-// clients) and VLAN 200 (port 3, the real servers, or with realsUntagged
-// socket port 1 itself).
-func vlanNextHops(realsUntagged bool) *nexthop.Snapshot {
-	realPort := 3
-	if realsUntagged {
-		realPort = 1
-	}
+// clients) and VLAN 200 (port 3); socket port 1 carries VLAN 200 too (port
+// 4). The real servers are on realPort.
+func vlanNextHops(realPort int) *nexthop.Snapshot {
 	neighbors := map[netip.Addr]nexthop.StaticNeighbor{
 		addr("198.18.1.5"): {MAC: clientMAC, Port: 2},
 		addr("198.18.2.2"): {MAC: realMAC2, Port: realPort},
@@ -85,6 +90,7 @@ func vlanNextHops(realsUntagged bool) *nexthop.Snapshot {
 		}, neighbors).WithVLANPorts([]nexthop.VLANPort{
 		{Parent: 0, TPID: header.EtherTypeVLAN, ID: 100, MAC: portMAC0},
 		{Parent: 0, TPID: header.EtherTypeVLAN, ID: 200, MAC: portMAC1},
+		{Parent: 1, TPID: header.EtherTypeVLAN, ID: 200, MAC: portMAC1},
 	})
 }
 
@@ -103,7 +109,7 @@ func (d *ringDataplane) exchange(tb testing.TB, port int, in []byte, out int) []
 
 func TestPollVLANTrunkNAT(t *testing.T) {
 	d := newRingDataplane(t, testSpec(), 1, 64)
-	d.hops = vlanNextHops(false)
+	d.hops = vlanNextHops(realsOnTrunk)
 	toReal := natSyn.toReal("198.18.2.2", 8080, realMAC2).routed()
 	if got, want := d.exchange(t, 0, tag1q(natSyn.frame(t), 100), 0), tag1q(toReal.frame(t), 200); !bytes.Equal(got, want) {
 		t.Fatalf("SYN to the real server:\n got %x\nwant %x", got, want)
@@ -125,7 +131,7 @@ func TestPollVLANTrunkNAT(t *testing.T) {
 
 func TestPollVLANBetweenTrunkAndUntaggedPort(t *testing.T) {
 	d := newRingDataplane(t, testSpec(), 1, 64)
-	d.hops = vlanNextHops(true)
+	d.hops = vlanNextHops(realsUntagged)
 	toReal := natSyn.toReal("198.18.2.2", 8080, realMAC2).routed()
 	if got, want := d.exchange(t, 0, tag1q(natSyn.frame(t), 100), 1), toReal.frame(t); !bytes.Equal(got, want) {
 		t.Fatalf("SYN to the untagged real server:\n got %x\nwant %x", got, want)
@@ -139,7 +145,7 @@ func TestPollVLANBetweenTrunkAndUntaggedPort(t *testing.T) {
 
 func TestPollVLANGeneratedAnswersCarryTheTag(t *testing.T) {
 	d := newRingDataplane(t, testSpec(), 1, 64)
-	d.hops = vlanNextHops(false)
+	d.hops = vlanNextHops(realsOnTrunk)
 	echo := icmpPkt{srcMAC: clientMAC, dstMAC: portMAC0, src: "198.18.1.5", dst: "198.18.0.20",
 		typ: header.ICMPv4EchoRequest, word: 7<<16 | 1, payload: []byte("ping")}
 	wantEcho := icmpPkt{srcMAC: portMAC0, dstMAC: clientMAC, src: "198.18.0.20", dst: "198.18.1.5",
@@ -163,7 +169,7 @@ func TestPollVLANGeneratedAnswersCarryTheTag(t *testing.T) {
 
 func TestPollVLANDrops(t *testing.T) {
 	d := newRingDataplane(t, testSpec(), 1, 64)
-	d.hops = vlanNextHops(false)
+	d.hops = vlanNextHops(realsOnTrunk)
 	w := d.Workers[0]
 	plain := natSyn.frame(t)
 	for _, c := range []struct {
@@ -192,7 +198,7 @@ func TestPollVLANDrops(t *testing.T) {
 
 func TestPollVLANAllocatesNothing(t *testing.T) {
 	d := newRingDataplane(t, testSpec(), 1, 64)
-	d.hops = vlanNextHops(false)
+	d.hops = vlanNextHops(realsOnTrunk)
 	w := d.Workers[0]
 	d.deliver(t, 0, 0, tag1q(natSyn.frame(t), 100))
 	w.poll()
@@ -215,4 +221,18 @@ func TestAttachingToAVLANSubInterfaceNamesItsParent(t *testing.T) {
 			t.Fatalf("error %v does not say %q", err, want)
 		}
 	}
+}
+
+func TestPollVLANBetweenTwoTrunks(t *testing.T) {
+	d := newRingDataplane(t, testSpec(), 1, 64)
+	d.hops = vlanNextHops(realsTaggedOn1)
+	toReal := natSyn.toReal("198.18.2.2", 8080, realMAC2).routed()
+	if got, want := d.exchange(t, 0, tag1q(natSyn.frame(t), 100), 1), tag1q(toReal.frame(t), 200); !bytes.Equal(got, want) {
+		t.Fatalf("SYN to the real server on the other trunk:\n got %x\nwant %x", got, want)
+	}
+	back := natSyn.with(func(p *pkt) { p.flags = synAck }).reply().routed()
+	if got, want := d.exchange(t, 1, tag1q(toReal.fromReal(synAck).frame(t), 200), 0), tag1q(back.frame(t), 100); !bytes.Equal(got, want) {
+		t.Fatalf("SYN/ACK to the client:\n got %x\nwant %x", got, want)
+	}
+	d.checkNoLeak(t)
 }
