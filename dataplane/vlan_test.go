@@ -107,40 +107,44 @@ func (d *ringDataplane) exchange(tb testing.TB, port int, in []byte, out int) []
 	return got[0]
 }
 
-func TestPollVLANTrunkNAT(t *testing.T) {
-	d := newRingDataplane(t, testSpec(), 1, 64)
-	d.hops = vlanNextHops(realsOnTrunk)
-	toReal := natSyn.toReal("198.18.2.2", 8080, realMAC2).routed()
-	if got, want := d.exchange(t, 0, tag1q(natSyn.frame(t), 100), 0), tag1q(toReal.frame(t), 200); !bytes.Equal(got, want) {
-		t.Fatalf("SYN to the real server:\n got %x\nwant %x", got, want)
+// TestPollVLANNAT: a NAT connection from a client on VLAN 100 of the trunk
+// (socket port 0) to a real server on VLAN 200 of the same trunk, on the
+// other, untagged interface, or on VLAN 200 of the other interface: each
+// frame leaves with the tag of the port it leaves by. The real server's
+// reply arriving on the clients' VLAN is a forgery.
+func TestPollVLANNAT(t *testing.T) {
+	tagged := func(vlan uint16) func([]byte) []byte {
+		return func(f []byte) []byte { return tag1q(f, vlan) }
 	}
-	reply := toReal.fromReal(synAck)
-	back := natSyn.with(func(p *pkt) { p.flags = synAck }).reply().routed()
-	if got, want := d.exchange(t, 0, tag1q(reply.frame(t), 200), 0), tag1q(back.frame(t), 100); !bytes.Equal(got, want) {
-		t.Fatalf("SYN/ACK to the client:\n got %x\nwant %x", got, want)
+	untagged := func(f []byte) []byte { return f }
+	for _, c := range []struct {
+		name       string
+		realPort   int
+		realSocket int
+		realTag    func([]byte) []byte
+	}{
+		{"one trunk", realsOnTrunk, 0, tagged(200)},
+		{"trunk to untagged interface", realsUntagged, 1, untagged},
+		{"two trunks", realsTaggedOn1, 1, tagged(200)},
+	} {
+		d := newRingDataplane(t, testSpec(), 1, 64)
+		d.hops = vlanNextHops(c.realPort)
+		toReal := natSyn.toReal("198.18.2.2", 8080, realMAC2).routed()
+		if got, want := d.exchange(t, 0, tag1q(natSyn.frame(t), 100), c.realSocket), c.realTag(toReal.frame(t)); !bytes.Equal(got, want) {
+			t.Fatalf("%s: SYN to the real server:\n got %x\nwant %x", c.name, got, want)
+		}
+		reply := toReal.fromReal(synAck)
+		back := natSyn.with(func(p *pkt) { p.flags = synAck }).reply().routed()
+		if got, want := d.exchange(t, c.realSocket, c.realTag(reply.frame(t)), 0), tag1q(back.frame(t), 100); !bytes.Equal(got, want) {
+			t.Fatalf("%s: SYN/ACK to the client:\n got %x\nwant %x", c.name, got, want)
+		}
+		d.deliver(t, 0, 0, tag1q(reply.frame(t), 100))
+		d.Workers[0].poll()
+		if n := d.Workers[0].Stats.Drops[DropSpoofedReply].Load(); n != 1 {
+			t.Fatalf("%s: spoofed_reply %d after a reply on the clients' VLAN, want 1", c.name, n)
+		}
+		d.checkNoLeak(t)
 	}
-	// The reply must come from the real servers' VLAN: the same frame on
-	// the clients' VLAN is a forgery.
-	d.deliver(t, 0, 0, tag1q(reply.frame(t), 100))
-	d.Workers[0].poll()
-	if n := d.Workers[0].Stats.Drops[DropSpoofedReply].Load(); n != 1 {
-		t.Fatalf("spoofed_reply %d after a reply on the clients' VLAN, want 1", n)
-	}
-	d.checkNoLeak(t)
-}
-
-func TestPollVLANBetweenTrunkAndUntaggedPort(t *testing.T) {
-	d := newRingDataplane(t, testSpec(), 1, 64)
-	d.hops = vlanNextHops(realsUntagged)
-	toReal := natSyn.toReal("198.18.2.2", 8080, realMAC2).routed()
-	if got, want := d.exchange(t, 0, tag1q(natSyn.frame(t), 100), 1), toReal.frame(t); !bytes.Equal(got, want) {
-		t.Fatalf("SYN to the untagged real server:\n got %x\nwant %x", got, want)
-	}
-	back := natSyn.with(func(p *pkt) { p.flags = synAck }).reply().routed()
-	if got, want := d.exchange(t, 1, toReal.fromReal(synAck).frame(t), 0), tag1q(back.frame(t), 100); !bytes.Equal(got, want) {
-		t.Fatalf("SYN/ACK to the tagged client:\n got %x\nwant %x", got, want)
-	}
-	d.checkNoLeak(t)
 }
 
 func TestPollVLANGeneratedAnswersCarryTheTag(t *testing.T) {
@@ -221,18 +225,4 @@ func TestAttachingToAVLANSubInterfaceNamesItsParent(t *testing.T) {
 			t.Fatalf("error %v does not say %q", err, want)
 		}
 	}
-}
-
-func TestPollVLANBetweenTwoTrunks(t *testing.T) {
-	d := newRingDataplane(t, testSpec(), 1, 64)
-	d.hops = vlanNextHops(realsTaggedOn1)
-	toReal := natSyn.toReal("198.18.2.2", 8080, realMAC2).routed()
-	if got, want := d.exchange(t, 0, tag1q(natSyn.frame(t), 100), 1), tag1q(toReal.frame(t), 200); !bytes.Equal(got, want) {
-		t.Fatalf("SYN to the real server on the other trunk:\n got %x\nwant %x", got, want)
-	}
-	back := natSyn.with(func(p *pkt) { p.flags = synAck }).reply().routed()
-	if got, want := d.exchange(t, 1, tag1q(toReal.fromReal(synAck).frame(t), 200), 0), tag1q(back.frame(t), 100); !bytes.Equal(got, want) {
-		t.Fatalf("SYN/ACK to the client:\n got %x\nwant %x", got, want)
-	}
-	d.checkNoLeak(t)
 }
