@@ -171,6 +171,20 @@ func TestPollVLANGeneratedAnswersCarryTheTag(t *testing.T) {
 	d.checkNoLeak(t)
 }
 
+func TestPollVLANSynProxyAnswersOnTheClientsVLAN(t *testing.T) {
+	d := newRingDataplane(t, proxySpec(), 1, 64)
+	d.hops = vlanNextHops(realsOnTrunk)
+	syn := segment{srcMAC: clientMAC, dstMAC: portMAC0, src: "198.18.1.5", dst: "198.18.0.20", sport: 40000, dport: 80,
+		seq: 1000, syn: true, withOptions: true, tsVal: 111}
+	got := d.exchange(t, 0, tag1q(syn.frame(t), 100), 0)
+	if binary.BigEndian.Uint16(got[12:]) != header.EtherTypeVLAN || header.VLAN(got[14:]).ID() != 100 {
+		t.Fatalf("SYN/ACK left with ethertype %#x: want VLAN 100", binary.BigEndian.Uint16(got[12:]))
+	}
+	if answer := decode(t, got); !answer.tcp.SYN || !answer.tcp.ACK || answer.tcp.Ack != 1001 {
+		t.Fatalf("answer %+v, want the cookie SYN/ACK", answer.tcp)
+	}
+}
+
 func TestPollVLANDrops(t *testing.T) {
 	d := newRingDataplane(t, testSpec(), 1, 64)
 	d.hops = vlanNextHops(realsOnTrunk)
