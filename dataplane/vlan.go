@@ -123,6 +123,12 @@ func retagInPlace(pkt *packet, tpid, vlan uint16) bool {
 // copyRetagged copies frame to dst with the tag (tpid, vlan) in place of
 // its own and returns the length written, 0 when dst is too small.
 func copyRetagged(dst, frame []byte, tpid, vlan uint16) int {
+	if !needsRetag(frame, tpid, vlan) { // the untagged two-arm director's every copy
+		if len(frame) > len(dst) {
+			return 0
+		}
+		return copy(dst, frame)
+	}
 	if len(frame) < header.EthernetMinimumSize {
 		return 0
 	}
