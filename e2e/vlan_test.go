@@ -33,7 +33,28 @@ const (
 	vlanRealID        = 200
 	vlanClientAddress = "198.18.1.11"
 	vlanLocal         = "198.18.3.1" // FULLNAT local address
+	// IPv6 (NAT): the same picture in 2001:2::/48.
+	vlanVIP6    = "2001:2::10"
+	vlanClient6 = "2001:2:1::11"
 )
+
+// vlanReal6 is real server i's IPv6 address (1-based).
+func vlanReal6(i int) string { return fmt.Sprintf("2001:2:2::%d", 10+i) }
+
+// vlanCase is one run of TestVLANTrunk: a forwarding method over one family.
+type vlanCase struct {
+	name, forward string
+	vip, client   string
+	reals         [2]string
+	seenAs        string // the client address the real servers see
+}
+
+var vlanCases = []vlanCase{
+	{"nat", "nat", vlanVIP, vlanClientAddress, [2]string{testbed.RealAddr(1), testbed.RealAddr(2)}, vlanClientAddress},
+	{"fullnat", "fullnat", vlanVIP, vlanClientAddress, [2]string{testbed.RealAddr(1), testbed.RealAddr(2)}, vlanLocal},
+	{"dr", "dr", vlanVIP, vlanClientAddress, [2]string{testbed.RealAddr(1), testbed.RealAddr(2)}, vlanClientAddress},
+	{"nat6", "nat", vlanVIP6, vlanClient6, [2]string{vlanReal6(1), vlanReal6(2)}, vlanClient6},
+}
 
 type vlanBed struct {
 	client, sw, director *testbed.Host
@@ -66,19 +87,26 @@ func buildVLANBed(t *testing.T, prefix, forward string) vlanBed {
 	vlanStandIn(t, bed, b.director, "eth0", "v200", vlanRealID)
 	must(b.director.AddAddr("v100", "198.18.1.1/24"))
 	must(b.director.AddAddr("v200", "198.18.2.1/24"))
+	must(b.director.AddAddr("v100", "2001:2:1::1/64"))
+	must(b.director.AddAddr("v200", "2001:2:2::1/64"))
 	must(b.director.Sysctl("net.ipv4.ip_forward", "1"))
+	must(b.director.Sysctl("net.ipv6.conf.all.forwarding", "1"))
 
 	must(bed.Connect(b.client, "eth0", b.sw, "c1", one))
 	must(bed.Attach(b.sw, "br0", "c1"))
 	accessPort(t, b.client, "eth0", vlanClientID)
 	must(b.client.AddAddr("eth0", vlanClientAddress+"/24"))
 	must(b.client.AddRoute("default", "198.18.1.1"))
+	must(b.client.AddAddr("eth0", vlanClient6+"/64"))
+	must(b.client.AddRoute("::/0", "2001:2:1::1"))
 	for i, r := range b.reals {
 		port := fmt.Sprintf("r%d", i+1)
 		must(bed.Connect(r, "eth0", b.sw, port, one))
 		must(bed.Attach(b.sw, "br0", port))
 		accessPort(t, r, "eth0", vlanRealID)
 		must(r.AddAddr("eth0", testbed.RealAddr(i+1)+"/24"))
+		must(r.AddAddr("eth0", vlanReal6(i+1)+"/64"))
+		must(r.AddRoute("::/0", "2001:2:2::1"))
 		switch forward {
 		case "fullnat":
 			must(r.AddRoute("198.18.3.0/24", "198.18.2.1"))
@@ -92,11 +120,13 @@ func buildVLANBed(t *testing.T, prefix, forward string) vlanBed {
 		default:
 			must(r.AddRoute("default", "198.18.2.1"))
 		}
-		if _, err := r.ServeHTTP(port, "0.0.0.0:80"); err != nil {
+		if _, err := r.ServeHTTP(port, "[::]:80"); err != nil { // both families
 			t.Fatal(err)
 		}
-		if _, err := r.ServeUDPEcho(port, "0.0.0.0:7"); err != nil {
-			t.Fatal(err)
+		for _, addr := range []string{"0.0.0.0:7", "[::]:7"} {
+			if _, err := r.ServeUDPEcho(port, addr); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	if forward == "dr" { // the real servers answer from the VIP through the director's kernel
@@ -105,34 +135,34 @@ func buildVLANBed(t *testing.T, prefix, forward string) vlanBed {
 	return b
 }
 
-func vlanConfig(forward string) string {
+func vlanConfig(c vlanCase) string {
 	extra := ""
-	if forward == "fullnat" {
+	if c.forward == "fullnat" {
 		extra = ", local_addresses: [" + vlanLocal + "]"
 	}
 	cfg := "interfaces: [eth0]\nvlans:\n  - {interface: eth0, id: 100, device: v100}\n  - {interface: eth0, id: 200, device: v200}\nservices:\n"
 	for _, svc := range []string{"port: 80, protocol: tcp", "port: 7, protocol: udp"} {
-		cfg += fmt.Sprintf("  - {vip: %s, %s, scheduler: rr, forward: %s%s, health_check: {type: none}, real_servers: [{address: %s}, {address: %s}]}\n",
-			vlanVIP, svc, forward, extra, testbed.RealAddr(1), testbed.RealAddr(2))
+		cfg += fmt.Sprintf("  - {vip: '%s', %s, scheduler: rr, forward: %s%s, health_check: {type: none}, real_servers: [{address: '%s'}, {address: '%s'}]}\n",
+			c.vip, svc, c.forward, extra, c.reals[0], c.reals[1])
 	}
 	return cfg
 }
 
 // TestVLANTrunk: a director attached to one trunk balances HTTP and UDP
 // from the clients' VLAN to real servers on another VLAN, for NAT, FULLNAT
-// and DR; what it sends to the real servers carries their VLAN's tag and
-// what it sends to the client the client's. For NAT, a ping to the VIP is
-// answered and a datagram arriving with TTL 1 is answered with time
-// exceeded, both tagged for the client's VLAN.
+// and DR, and NAT over IPv6; what it sends to the real servers carries their
+// VLAN's tag and what it sends to the client the client's. For NAT, a ping
+// to the VIP is answered and a datagram arriving with TTL 1 is answered with
+// time exceeded, both tagged for the client's VLAN.
 func TestVLANTrunk(t *testing.T) {
-	for _, forward := range []string{"nat", "fullnat", "dr"} {
-		t.Run(forward, func(t *testing.T) {
-			b := buildVLANBed(t, "vl"+forward[:2], forward)
-			d := startDirectorOn(t, b.director, vlanConfig(forward))
+	for _, c := range vlanCases {
+		t.Run(c.name, func(t *testing.T) {
+			b := buildVLANBed(t, "vl"+c.name, c.forward)
+			d := startDirectorOn(t, b.director, vlanConfig(c))
 			var served map[string]int
 			frames := captureTagged(t, b.sw, "eth0", func() {
-				served = vlanTraffic(t, b.client, forward)
-				if forward == "nat" {
+				served = vlanTraffic(t, b.client, c)
+				if c.name == "nat" {
 					pingOnce(t, b.client, vlanVIP)
 					sendUDP(t, b.client, 1, "expires")
 				}
@@ -140,7 +170,7 @@ func TestVLANTrunk(t *testing.T) {
 			if served["r1"] == 0 || served["r2"] == 0 {
 				t.Errorf("served %v: want both real servers", served)
 			}
-			checkVLANFrames(t, frames, forward)
+			checkVLANFrames(t, frames, c)
 			if t.Failed() {
 				t.Logf("director:\n%s", lastLines(d.output.String(), 5))
 			}
@@ -150,36 +180,33 @@ func TestVLANTrunk(t *testing.T) {
 
 // vlanTraffic makes 6 HTTP requests and 4 UDP requests to the VIP and
 // counts the answers by real server.
-func vlanTraffic(t *testing.T, client *testbed.Host, forward string) map[string]int {
+func vlanTraffic(t *testing.T, client *testbed.Host, c vlanCase) map[string]int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	served := map[string]int{}
 	answer := func(body string, err error, what string) {
 		if err != nil {
-			t.Errorf("%s %s: %v", forward, what, err)
+			t.Errorf("%s %s: %v", c.name, what, err)
 			return
 		}
 		fields := strings.Fields(body)
 		if len(fields) != 2 {
-			t.Errorf("%s %s: answer %q", forward, what, body)
+			t.Errorf("%s %s: answer %q", c.name, what, body)
 			return
 		}
-		want := vlanClientAddress // NAT and DR keep the client's address
-		if forward == "fullnat" {
-			want = vlanLocal
-		}
-		if !strings.HasPrefix(fields[1], want+":") {
-			t.Errorf("%s %s: the real server saw %s, want %s", forward, what, fields[1], want)
+		if seen, err := netip.ParseAddrPort(fields[1]); err != nil || seen.Addr().Unmap().String() != c.seenAs {
+			t.Errorf("%s %s: the real server saw %s, want %s", c.name, what, fields[1], c.seenAs)
 		}
 		served[fields[0]]++
 	}
+	vip := netip.AddrPortFrom(netip.MustParseAddr(c.vip), 80)
 	for range 6 {
-		body, err := client.HTTPGet(ctx, "http://"+vlanVIP+"/", "")
+		body, err := client.HTTPGet(ctx, "http://"+vip.String()+"/", "")
 		answer(body, err, "http")
 	}
 	for i := range 4 {
-		body, err := client.UDPRequest(ctx, vlanVIP+":7", "", []byte(fmt.Sprint("q", i)), 2*time.Second)
+		body, err := client.UDPRequest(ctx, netip.AddrPortFrom(vip.Addr(), 7).String(), "", []byte(fmt.Sprint("q", i)), 2*time.Second)
 		answer(body, err, "udp")
 	}
 	return served
@@ -187,30 +214,34 @@ func vlanTraffic(t *testing.T, client *testbed.Host, forward string) map[string]
 
 // checkVLANFrames looks at what the director sent on the trunk: every frame
 // to a real server tagged 200, every frame to the client tagged 100, and
-// among them (NAT) the echo reply and the time exceeded from the VIP.
-func checkVLANFrames(t *testing.T, frames []taggedFrame, forward string) {
+// among them (NAT over IPv4) the echo reply and the time exceeded from the
+// VIP.
+func checkVLANFrames(t *testing.T, frames []taggedFrame, c vlanCase) {
 	t.Helper()
 	toReal, toClient := 0, 0
 	var echo, exceeded bool
 	for _, f := range frames {
 		p := gopacket.NewPacket(f.data, layers.LayerTypeEthernet, gopacket.Default)
-		ip, _ := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
-		if ip == nil {
+		var src, dst string
+		if ip, _ := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4); ip != nil {
+			src, dst = ip.SrcIP.String(), ip.DstIP.String()
+		} else if ip, _ := p.Layer(layers.LayerTypeIPv6).(*layers.IPv6); ip != nil {
+			src, dst = ip.SrcIP.String(), ip.DstIP.String()
+		} else {
 			continue
 		}
-		dst := ip.DstIP.String()
 		switch {
-		case dst == testbed.RealAddr(1) || dst == testbed.RealAddr(2), forward == "dr" && dst == vlanVIP:
+		case dst == c.reals[0] || dst == c.reals[1], c.forward == "dr" && dst == c.vip:
 			toReal++
 			if f.vlan != vlanRealID {
-				t.Errorf("%s: frame to the real server %s tagged %d, want %d", forward, dst, f.vlan, vlanRealID)
+				t.Errorf("%s: frame to the real server %s tagged %d, want %d", c.name, dst, f.vlan, vlanRealID)
 			}
-		case dst == vlanClientAddress:
+		case dst == c.client:
 			toClient++
 			if f.vlan != vlanClientID {
-				t.Errorf("%s: frame to the client from %s tagged %d, want %d", forward, ip.SrcIP, f.vlan, vlanClientID)
+				t.Errorf("%s: frame to the client from %s tagged %d, want %d", c.name, src, f.vlan, vlanClientID)
 			}
-			if icmp, _ := p.Layer(layers.LayerTypeICMPv4).(*layers.ICMPv4); icmp != nil && ip.SrcIP.String() == vlanVIP {
+			if icmp, _ := p.Layer(layers.LayerTypeICMPv4).(*layers.ICMPv4); icmp != nil && src == c.vip {
 				switch icmp.TypeCode.Type() {
 				case layers.ICMPv4TypeEchoReply:
 					echo = true
@@ -221,9 +252,9 @@ func checkVLANFrames(t *testing.T, frames []taggedFrame, forward string) {
 		}
 	}
 	if toReal == 0 || toClient == 0 {
-		t.Errorf("%s: captured %d frames to the real servers, %d to the client: want both", forward, toReal, toClient)
+		t.Errorf("%s: captured %d frames to the real servers, %d to the client: want both", c.name, toReal, toClient)
 	}
-	if forward == "nat" && (!echo || !exceeded) {
+	if c.name == "nat" && (!echo || !exceeded) {
 		t.Errorf("nat: echo reply seen %v, time exceeded seen %v: want both, tagged %d", echo, exceeded, vlanClientID)
 	}
 }
