@@ -9,6 +9,7 @@ import (
 	"fastlvs/conntrack"
 	"fastlvs/dataplane"
 	"fastlvs/dataplane/steer"
+	"fastlvs/nexthop"
 	"fastlvs/sched"
 )
 
@@ -154,8 +155,13 @@ func CompileDataplane(cfg *config.Config) (dataplane.Config, error) {
 	case "generic":
 		mode = steer.ModeGeneric
 	}
+	var vlans []nexthop.VLANDevice
+	for _, v := range cfg.VLANs {
+		vlans = append(vlans, nexthop.VLANDevice{Parent: v.Interface, ID: uint16(v.ID), Device: v.Device})
+	}
 	return dataplane.Config{
 		Interfaces:   cfg.Interfaces,
+		VLANs:        vlans,
 		Workers:      cfg.Workers,
 		CPUs:         cfg.CPUs,
 		Frames:       cfg.UMEMFrames,

@@ -218,6 +218,7 @@ func restartOnlyChange(old, next *config.Config) error {
 		before, then any
 	}{
 		{"interfaces", old.Interfaces, next.Interfaces},
+		{"vlans", old.VLANs, next.VLANs},
 		{"workers", old.Workers, next.Workers},
 		{"cpus", old.CPUs, next.CPUs},
 		{"umem_frames", old.UMEMFrames, next.UMEMFrames},

@@ -25,9 +25,10 @@ import (
 // configuration.
 type Config struct {
 	Interfaces   []string
-	Workers      int   // 0 = one per queue of the first interface
-	CPUs         []int // worker i runs on CPUs[i % len]; empty = CPU i % NumCPU
-	Frames       int   // UMEM frames per socket
+	VLANs        []nexthop.VLANDevice // named VLAN devices (nexthop/vlan.go)
+	Workers      int                  // 0 = one per queue of the first interface
+	CPUs         []int                // worker i runs on CPUs[i % len]; empty = CPU i % NumCPU
+	Frames       int                  // UMEM frames per socket
 	RingSize     int
 	XDPMode      steer.Mode
 	ConnCapacity int // per worker
@@ -93,7 +94,7 @@ func New(cfg Config) (dp *Dataplane, err error) {
 			dp.Close()
 		}
 	}()
-	if dp.Resolver, err = nexthop.NewResolver(cfg.Interfaces); err != nil {
+	if dp.Resolver, err = nexthop.NewResolver(cfg.Interfaces, cfg.VLANs); err != nil {
 		return nil, err
 	}
 	perWorker := dp.ConnCapacityPerWorker()
@@ -149,6 +150,9 @@ func openPort(name string, cfg Config) (*Port, error) {
 	link, err := netlink.LinkByName(name)
 	if err != nil {
 		return nil, fmt.Errorf("find interface %s: %w", name, err)
+	}
+	if vlan, ok := link.(*netlink.Vlan); ok {
+		return nil, vlanInterfaceError(vlan)
 	}
 	port := &Port{Name: name, Index: link.Attrs().Index}
 	if port.Program, err = steer.Attach(port.Index, cfg.XDPMode); err != nil {

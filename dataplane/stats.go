@@ -83,6 +83,9 @@ const (
 	DropOverflowPeerRefused // a tunnel packet to a VIP from a source not in overflow_accept.from
 	DropOverflowBadTunnel   // a peer's tunnel packet with no IP packet inside (GUE options or control, wrong inner version)
 	DropOverflowNotVIP      // a peer's tunnelled packet whose inner destination is not a VIP
+	// VLANs (vlan.go).
+	DropVLANUnknown // a tagged frame whose VLAN is no sub-interface of the interface it came in on
+	DropVLANStacked // a frame with two VLAN tags (QinQ): one tag is supported
 	NumDrops
 )
 
@@ -137,6 +140,8 @@ var dropNames = [NumDrops]string{
 	DropOverflowPeerRefused:     "overflow_peer_refused",
 	DropOverflowBadTunnel:       "overflow_bad_tunnel",
 	DropOverflowNotVIP:          "overflow_not_vip",
+	DropVLANUnknown:             "vlan_unknown",
+	DropVLANStacked:             "vlan_stacked",
 }
 
 func (d Drop) String() string { return dropNames[d] }

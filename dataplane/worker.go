@@ -251,11 +251,14 @@ func (w *Worker) poll() int {
 			w.count(CountRxPackets)
 			w.tally.counts[CountRxBytes] += uint64(pkt.size)
 			base := sock.FrameBase(w.rx[i].Addr)
-			v := w.process(pkt, w.batchResults[i], w.batchRefs[i], w.batchDirs[i], true)
+			v := verdict{action: actionDrop}
+			if !tagged(pkt) || w.arriveTagged(pkt) { // vlan.go
+				v = w.process(pkt, w.batchResults[i], w.batchRefs[i], w.batchDirs[i], true)
+			}
 			switch v.action {
 			case actionTransmit:
 				w.sendExtra()
-				w.queueTransmit(pkt, v.port, base)
+				w.queueTransmit(pkt, port, v.port, base)
 			case actionHandoff:
 				w.handoff(v.owner, pkt)
 				sock.Free(base)
@@ -298,12 +301,12 @@ func batchBucket(n int) int {
 	return len(BatchBuckets)
 }
 
-// queueTransmit sends a processed packet held in the UMEM frame at base: in
-// place when it leaves by the port it came in on, else copied into a frame
-// of the outgoing port.
-func (w *Worker) queueTransmit(pkt *packet, outPort int, base uint64) {
-	in := &w.ports[pkt.inPort]
-	if pkt.inPort == outPort {
+// queueTransmit sends a processed packet held in the UMEM frame at base of
+// socket port rxSocket: in place when it leaves by that socket and its tag
+// can be set there, else copied into a frame of the outgoing socket.
+func (w *Worker) queueTransmit(pkt *packet, rxSocket, outPort int, base uint64) {
+	in := &w.ports[rxSocket]
+	if w.sendsInPlace(pkt, rxSocket, outPort) {
 		in.tx = append(in.tx, xsk.Desc{Addr: base + uint64(pkt.off), Len: uint32(pkt.size)})
 		return
 	}
@@ -311,15 +314,22 @@ func (w *Worker) queueTransmit(pkt *packet, outPort int, base uint64) {
 	in.sock.Free(base)
 }
 
+// transmitCopy sends a copy of frame on a port, with the port's tag.
 func (w *Worker) transmitCopy(outPort int, frame []byte) {
-	out := &w.ports[outPort]
+	socket, tpid, vlan := w.hop.Link(outPort)
+	out := &w.ports[socket]
 	a, ok := out.sock.Alloc()
 	if !ok {
 		w.drop(DropNoFreeFrame)
 		return
 	}
-	copy(out.sock.Buffer(a), frame)
-	out.tx = append(out.tx, xsk.Desc{Addr: a, Len: uint32(len(frame))})
+	n := copyRetagged(out.sock.Buffer(a), frame, tpid, vlan)
+	if n == 0 {
+		out.sock.Free(a)
+		w.drop(DropFrameTooLarge)
+		return
+	}
+	out.tx = append(out.tx, xsk.Desc{Addr: a, Len: uint32(n)})
 }
 
 func (w *Worker) flushTransmit() {

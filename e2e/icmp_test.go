@@ -312,8 +312,28 @@ func sendUDP(t *testing.T, client *testbed.Host, ttl int, payload string) {
 }
 
 // captureWhile records every frame on host's iface (both directions) while
-// fn runs, with an AF_PACKET socket.
+// fn runs.
 func captureWhile(t *testing.T, h *testbed.Host, iface string, fn func()) [][]byte {
+	t.Helper()
+	var frames [][]byte
+	for _, f := range captureFrames(t, h, iface, fn) {
+		frames = append(frames, f.data)
+	}
+	return frames
+}
+
+// capturedFrame is a frame a packet socket saw, with its VLAN id (0:
+// untagged) and whether the host sent it.
+type capturedFrame struct {
+	taggedFrame
+	outgoing bool
+}
+
+// captureFrames records every frame on host's iface while fn runs, with an
+// AF_PACKET socket. The kernel takes the tag out of a received frame
+// before a packet socket sees it and hands it over beside the frame
+// (PACKET_AUXDATA), which is where this reads it.
+func captureFrames(t *testing.T, h *testbed.Host, iface string, fn func()) []capturedFrame {
 	t.Helper()
 	ifindex, err := h.Ifindex(iface)
 	if err != nil {
@@ -324,6 +344,9 @@ func captureWhile(t *testing.T, h *testbed.Host, iface string, fn func()) [][]by
 	err = h.Do(func() error {
 		var err error
 		if fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, proto); err != nil {
+			return err
+		}
+		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_AUXDATA, 1); err != nil {
 			return err
 		}
 		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: uint16(proto), Ifindex: ifindex})
@@ -337,14 +360,15 @@ func captureWhile(t *testing.T, h *testbed.Host, iface string, fn func()) [][]by
 		t.Fatal(err)
 	}
 	stop, done := make(chan struct{}), make(chan struct{})
-	var frames [][]byte
+	var frames []capturedFrame
 	go func() {
 		defer close(done)
-		buf := make([]byte, 65536)
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
-			n, _, err := unix.Recvfrom(fd, buf, 0)
-			if err == nil {
-				frames = append(frames, append([]byte(nil), buf[:n]...))
+		buf, oob := make([]byte, 65536), make([]byte, 256)
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
+			n, oobn, _, from, err := unix.Recvmsg(fd, buf, oob, 0)
+			if ll, ok := from.(*unix.SockaddrLinklayer); err == nil && ok {
+				frames = append(frames, capturedFrame{taggedFrame{data: append([]byte(nil), buf[:n]...), vlan: auxVLAN(oob[:oobn], buf[:n])},
+					ll.Pkttype == unix.PACKET_OUTGOING})
 			}
 			select {
 			case <-stop:

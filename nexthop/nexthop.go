@@ -69,7 +69,8 @@ type Snapshot struct {
 	routes    []route // longest prefix first
 	neighbors map[[16]byte]neighbor
 	portMACs  []header.MAC
-	sources   sources // source addresses and MTUs, see source.go
+	links     []portLink // by port: socket and tag (vlan.go)
+	sources   sources    // source addresses and MTUs, see source.go
 }
 
 type neighbor struct {

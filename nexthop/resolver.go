@@ -23,6 +23,13 @@ type Port struct {
 	Name  string
 	Index int
 	MAC   header.MAC
+	// A VLAN sub-interface's (vlan.go): the socket port carrying its
+	// frames, its tag (TPID 0: an attached interface itself), and whether
+	// it was deleted.
+	Parent     int
+	TPID, VLAN uint16
+	Gone       bool
+	Named      bool // from the config, not found as an 802.1Q device
 }
 
 // Resolver keeps the current Snapshot in step with the kernel.
@@ -38,8 +45,9 @@ type Resolver struct {
 	lastProbe        atomic.Int64 // unix nanoseconds
 }
 
-// NewResolver looks the named interfaces up and builds a first snapshot.
-func NewResolver(ifaces []string) (*Resolver, error) {
+// NewResolver looks the named interfaces and VLAN devices up and builds a
+// first snapshot.
+func NewResolver(ifaces []string, vlans []VLANDevice) (*Resolver, error) {
 	r := &Resolver{kick: make(chan struct{}, 1)}
 	for _, name := range ifaces {
 		link, err := netlink.LinkByName(name)
@@ -48,7 +56,10 @@ func NewResolver(ifaces []string) (*Resolver, error) {
 		}
 		var mac header.MAC
 		copy(mac[:], link.Attrs().HardwareAddr)
-		r.ports = append(r.ports, Port{Name: name, Index: link.Attrs().Index, MAC: mac})
+		r.ports = append(r.ports, Port{Name: name, Index: link.Attrs().Index, MAC: mac, Parent: len(r.ports)})
+	}
+	if err := r.addNamedVLANs(vlans); err != nil {
+		return nil, err
 	}
 	if err := r.rebuild(); err != nil {
 		return nil, err
@@ -165,7 +176,7 @@ func (r *Resolver) probe(addr [16]byte) {
 
 func (r *Resolver) portOf(ifindex int) int {
 	for i, p := range r.ports {
-		if p.Index == ifindex {
+		if p.Index == ifindex && !p.Gone {
 			return i
 		}
 	}
@@ -173,7 +184,10 @@ func (r *Resolver) portOf(ifindex int) int {
 }
 
 func (r *Resolver) rebuild() error {
-	s := &Snapshot{neighbors: map[[16]byte]neighbor{}}
+	if err := r.discoverVLANs(); err != nil {
+		return fmt.Errorf("list vlan interfaces: %w", err)
+	}
+	s := &Snapshot{neighbors: map[[16]byte]neighbor{}, links: r.portLinks()}
 	for _, p := range r.ports {
 		s.portMACs = append(s.portMACs, p.MAC)
 	}
@@ -214,6 +228,9 @@ func (r *Resolver) rebuild() error {
 		return a.priority < b.priority
 	})
 	for port, p := range r.ports {
+		if p.Gone {
+			continue
+		}
 		neighs, err := netlink.NeighList(p.Index, netlink.FAMILY_ALL)
 		if err != nil {
 			return fmt.Errorf("list neighbours of %s: %w", p.Name, err)

@@ -104,6 +104,9 @@ func (r *Resolver) withKernelSources(s *Snapshot) (*Snapshot, error) {
 	addrs := make([][]netip.Prefix, len(r.ports))
 	mtus := make([]int, len(r.ports))
 	for i, p := range r.ports {
+		if p.Gone {
+			continue
+		}
 		link, err := netlink.LinkByIndex(p.Index)
 		if err != nil {
 			return nil, fmt.Errorf("find interface %s: %w", p.Name, err)

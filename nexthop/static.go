@@ -27,6 +27,7 @@ type StaticNeighbor struct {
 func NewStaticSnapshot(portMACs []header.MAC, routes []StaticRoute, neighbors map[netip.Addr]StaticNeighbor) *Snapshot {
 	s := &Snapshot{
 		portMACs:  append([]header.MAC(nil), portMACs...),
+		links:     socketLinks(len(portMACs)),
 		neighbors: make(map[[16]byte]neighbor, len(neighbors)),
 	}
 	for _, r := range routes {

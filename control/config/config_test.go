@@ -314,6 +314,18 @@ func TestParseConfigRejects(t *testing.T) {
 		{"three interfaces", "interfaces: [a, b, c]", "interfaces: at most 2 interfaces (one-arm or two-arm director), got 3"},
 		{"duplicate interface", "interfaces: [eth1, eth1]", `interfaces[1]: duplicate interface "eth1"`},
 		{"duplicate cpu", "cpus: [1, 1]", "cpus[1]: duplicate cpu 1"},
+		{"vlan of no attached interface", "interfaces: [eth1]\nvlans: [{interface: eth2, id: 100, device: v100}]",
+			`vlans[0].interface: "eth2" is not one of interfaces [eth1]`},
+		{"vlan id 0", "interfaces: [eth1]\nvlans: [{interface: eth1, id: 0, device: v100}]", "vlans[0].id: must be between 1 and 4094 (got 0)"},
+		{"vlan id 4095", "interfaces: [eth1]\nvlans: [{interface: eth1, id: 4095, device: v100}]", "vlans[0].id: must be between 1 and 4094 (got 4095)"},
+		{"vlan without device", "interfaces: [eth1]\nvlans: [{interface: eth1, id: 100}]", `vlans[0].device: "" is not an interface name`},
+		{"vlan device attached", "interfaces: [eth1, eth2]\nvlans: [{interface: eth1, id: 100, device: eth2}]",
+			`vlans[0].device: "eth2" is an attached interface, not a VLAN's device`},
+		{"vlan twice", "interfaces: [eth1]\nvlans: [{interface: eth1, id: 100, device: a}, {interface: eth1, id: 100, device: b}]",
+			"vlans[1].id: VLAN 100 of eth1 named twice (same as vlans[0])"},
+		{"vlan device twice", "interfaces: [eth1]\nvlans: [{interface: eth1, id: 100, device: a}, {interface: eth1, id: 200, device: a}]",
+			`vlans[1].device: device "a" named twice (same as vlans[0])`},
+		{"vlan unknown key", "interfaces: [eth1]\nvlans: [{interface: eth1, vid: 100, device: a}]", "vlans[0].vid: unknown key (did you mean id?)"},
 		{"api scheme", "api: http://127.0.0.1:1", `api: "http://127.0.0.1:1" is not unix:///path or tcp://host:port`},
 		{"tcp api without token", "api: tcp://127.0.0.1:9121", "api_token: required when the api listens on tcp"},
 		{"short api token", "api: tcp://127.0.0.1:9121\napi_token: s3cret", "api_token: 6 bytes is too short to resist guessing: at least 32"},
@@ -480,5 +492,16 @@ func TestEnvironmentOverridesCapitalisedKeys(t *testing.T) {
 	}
 	if cfg.API != DefaultConfig().API {
 		t.Errorf("an empty variable must count as unset: api %q", cfg.API)
+	}
+}
+
+func TestParseConfigVLANs(t *testing.T) {
+	cfg, err := Parse([]byte("interfaces: [eth1]\nvlans:\n  - {interface: eth1, id: 100, device: v100}\n  - {interface: eth1, id: 4094, device: v4094}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []VLANConfig{{Interface: "eth1", ID: 100, Device: "v100"}, {Interface: "eth1", ID: 4094, Device: "v4094"}}
+	if !slices.Equal(cfg.VLANs, want) {
+		t.Fatalf("vlans %+v, want %+v", cfg.VLANs, want)
 	}
 }

@@ -18,6 +18,10 @@ type Config struct {
 	// Interfaces are the ports the director serves; two interfaces make a
 	// two-arm director (clients on the first, real servers on the second).
 	Interfaces []string `mapstructure:"interfaces" yaml:"interfaces"`
+	// VLANs name the kernel device standing for a VLAN of an interface when
+	// it is not an 802.1Q sub-interface of it (those are found without
+	// being named; see OPERATIONS.md, VLANs).
+	VLANs []VLANConfig `mapstructure:"vlans" yaml:"vlans,omitempty"`
 	// Workers is the number of packet workers; 0 means "auto" (one per queue).
 	Workers int `mapstructure:"workers" yaml:"workers" fastlvs:"auto"`
 	// CPUs pins workers to these CPUs, in order; empty leaves them unpinned.
@@ -97,6 +101,14 @@ const (
 
 // APITLSConfig names the certificate (PEM, chain first) and its key for a
 // TCP API over TLS.
+// VLANConfig says that frames tagged ID on Interface belong to the kernel
+// device Device: its addresses, routes and neighbours are that VLAN's.
+type VLANConfig struct {
+	Interface string `mapstructure:"interface" yaml:"interface"`
+	ID        int    `mapstructure:"id" yaml:"id"`
+	Device    string `mapstructure:"device" yaml:"device"`
+}
+
 type APITLSConfig struct {
 	CertFile string `mapstructure:"cert_file" yaml:"cert_file,omitempty"`
 	KeyFile  string `mapstructure:"key_file" yaml:"key_file,omitempty"`

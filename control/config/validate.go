@@ -95,6 +95,9 @@ func (c *Config) validateGlobals() error {
 			return Errorf(path, "duplicate interface %q", name)
 		}
 	}
+	if err := c.validateVLANs(); err != nil {
+		return err
+	}
 	for _, f := range []struct{ path, value string }{{"sync.listen", c.Sync.Listen}, {"sync.peer", c.Sync.Peer}} {
 		if f.value == "" {
 			continue

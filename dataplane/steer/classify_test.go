@@ -117,6 +117,17 @@ func classifyCases(tb testing.TB) []classifyCase {
 		{"qinq tagged to vip:port", vipSYNQinQ, service},
 		{"qinq tagged ipv6 to vip:port", vlanFrame(tb, []uint16{100, 200}, client6, clientPort, vip6, servicePort, layers.IPProtocolTCP), service},
 		{"three vlan tags", vlanFrame(tb, []uint16{1, 2, 3}, client, clientPort, vip, servicePort, layers.IPProtocolTCP), passed},
+		// A trunk: every rule below holds behind a tag (802.1Q or 802.1ad).
+		{"vlan tagged nat reply", tagged(frame(tb, realServer, realServerPort, client, clientPort, layers.IPProtocolTCP), 0x8100, 200), natReply},
+		{"802.1ad tagged real server, udp", tagged(frame(tb, realServer, realServerPort, client, clientPort, layers.IPProtocolUDP), 0x88a8, 200), passed},
+		{"802.1ad tagged tcp nat reply", tagged(frame(tb, realServer, realServerPort, client, clientPort, layers.IPProtocolTCP), 0x88a8, 200), natReply},
+		{"vlan tagged ipv6 nat reply", tagged(frame(tb, realServer6, realServerPort, client6, clientPort, layers.IPProtocolTCP), 0x8100, 200), natReply},
+		{"vlan tagged fullnat reply", tagged(frame(tb, realServer, realServerPort, localAddr, localPort, layers.IPProtocolTCP), 0x8100, 200), fullNAT},
+		{"vlan tagged frag needed about a vip reply", tagged(icmpAboutVIPReply, 0x8100, 100), icmpErr},
+		{"vlan tagged echo to vip", tagged(echoRequest(tb, client, vip), 0x8100, 100), service},
+		{"vlan tagged fragment to vip", tagged(fragment4(tb, vip, dnsPort, layers.IPv4MoreFragments, 100), 0x8100, 100), steeredF},
+		{"vlan tagged ssh to director", tagged(frame(tb, client, clientPort, directorIn, 22, layers.IPProtocolTCP), 0x8100, 100), passed},
+		{"vlan tagged arp for vip", tagged(arpRequest(tb, vip), 0x8100, 100), passed},
 
 		// The kernel's traffic.
 		{"arp for vip", arpRequest(tb, vip), passed},

@@ -1,6 +1,7 @@
 package steer
 
 import (
+	"encoding/binary"
 	"net"
 	"net/netip"
 	"testing"
@@ -116,6 +117,14 @@ func vlanFrame(tb testing.TB, vlans []uint16, src netip.Addr, sport uint16, dst 
 		ls = append(ls, &layers.Dot1Q{VLANIdentifier: id, Type: next})
 	}
 	return serialize(tb, append(ls, transport(src, sport, dst, dport, proto)...)...)
+}
+
+// tagged is frame with one more tag (tpid, id) right after its MACs.
+func tagged(frame []byte, tpid, id uint16) []byte {
+	out := append([]byte(nil), frame[:12]...)
+	out = binary.BigEndian.AppendUint16(out, tpid)
+	out = binary.BigEndian.AppendUint16(out, id)
+	return append(out, frame[12:]...)
 }
 
 func arpRequest(tb testing.TB, target netip.Addr) []byte {
