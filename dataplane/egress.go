@@ -10,7 +10,7 @@ import "fastlvs/header"
 // fragments' worth, or a packet no check before could answer) is dropped,
 // counted.
 func (w *Worker) leave(pkt *packet, port int) verdict {
-	if pkt.size-header.EthernetMinimumSize > w.hop.SmallestMTU() {
+	if pkt.size-header.EthernetMinimumSize > w.smallestMTU {
 		return w.leaveLarge(pkt, port)
 	}
 	return transmitOn(port)

@@ -76,12 +76,21 @@ func (w *Worker) refuseTooBig(pkt *packet, c *conntrack.Conn, dir conntrack.Dir,
 // became of it. An IPv4 packet without DF passes: leave fragments it.
 func (w *Worker) fitsEgress(pkt *packet, c *conntrack.Conn, dir conntrack.Dir) (v verdict, ok bool) {
 	p := &pkt.hdr
+	if p.L4Off-p.L3Off+p.L4Len <= w.smallestMTU && c.Flags&connClientAddrState == 0 {
+		return verdict{}, true // nearly every packet: it fits any port and will not grow
+	}
+	return w.checkEgress(pkt, c, dir)
+}
+
+// checkEgress is fitsEgress for a packet that may not fit.
+func (w *Worker) checkEgress(pkt *packet, c *conntrack.Conn, dir conntrack.Dir) (v verdict, ok bool) {
+	p := &pkt.hdr
 	size := p.L4Off - p.L3Off + p.L4Len
 	grow := 0
-	if c.Flags&connClientAddrState != 0 && dir == conntrack.DirIn {
+	if dir == conntrack.DirIn {
 		grow = clientAddrGrowth(c, p)
 	}
-	if size+grow <= w.hop.SmallestMTU() {
+	if size+grow <= w.smallestMTU {
 		return verdict{}, true
 	}
 	mtu := w.egressMTU(c, dir)
