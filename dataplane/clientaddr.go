@@ -167,15 +167,20 @@ func roomToGrow(pkt *packet, n int) bool {
 // clientAddrGrowth is the most c's way of telling the client address may
 // add to the client's packet p on its way to the real server: what
 // fitsEgress leaves room for. Only a segment with data (or a datagram) can
-// grow by a PROXY header; a TOA option on a bare ACK is never near the MTU.
+// grow by a PROXY header; a TOA option on a bare ACK is never near the MTU,
+// and one that finds its TCP header full is not added (toa.go).
 func clientAddrGrowth(c *conntrack.Conn, p *header.Packet) int {
 	if Method(c.Forward) != MethodFullNAT || c.Flags&connClientAddrPending == 0 {
 		return 0
 	}
-	if p.Proto == header.ProtocolTCP && p.TCP().DataOffset() >= p.L4Len {
-		return 0
+	way := pendingClientAddress(c)
+	n := clientAddrRoom(way, p.IsIPv6)
+	if p.Proto == header.ProtocolTCP {
+		if hdrLen := p.TCP().DataOffset(); hdrLen >= p.L4Len || way == ClientAddressTOA && hdrLen+n > tcpMaxHeaderLen {
+			return 0
+		}
 	}
-	return clientAddrRoom(pendingClientAddress(c), p.IsIPv6)
+	return n
 }
 
 // insertSegmentBytes writes b into pkt's frame at offset at (among the TCP

@@ -22,6 +22,7 @@ func egressDataplane(tb testing.TB, mtus []int) *memDataplane {
 func TestEgressMTUAnswers(t *testing.T) {
 	natReply := natSyn.toReal("198.18.2.2", 8080, realMAC2).fromReal(ack)
 	nat6Reply := nat6Syn.toReal("2001:2:2::2", 8080, realMAC6).fromReal(ack)
+	fnatReply := fnatSyn.viaLocal("198.18.3.1", 1024, "198.18.2.2", 8080, realMAC2).fromReal(ack)
 	for _, c := range []struct {
 		name   string
 		mtus   []int
@@ -39,9 +40,20 @@ func TestEgressMTUAnswers(t *testing.T) {
 		{"NAT IPv6 reply, clients' port 1400", []int{1400, 1500}, nat6Syn, nat6Reply.with(func(p *pkt) { p.payload = make([]byte, 1400-60+1) }), 1,
 			icmpPkt{srcMAC: portMAC1, dstMAC: realMAC6, src: "2001:2::20", dst: "2001:2:2::2", typ: header.ICMPv6PacketTooBig, word: 1400,
 				ttl: icmpTTL, quote: nat6Reply.with(func(p *pkt) { p.payload = make([]byte, 1400-60+1) }).routed(), quoteLen: icmpv6QuoteMax}},
+		// FULLNAT: the real server sent its reply to the local address, which answers.
+		{"FULLNAT reply, clients' port 1400", []int{1400, 1500}, fnatSyn, fnatReply.with(func(p *pkt) { p.payload = make([]byte, 1400-40+1) }), 1,
+			icmpPkt{srcMAC: portMAC1, dstMAC: realMAC2, src: "198.18.3.1", dst: "198.18.2.2", typ: unreachable, code: fragNeeded, word: 1400,
+				ttl: icmpTTL, quote: fnatReply.with(func(p *pkt) { p.payload = make([]byte, 1400-40+1) }).routed(), quoteLen: 28}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			w := egressDataplane(t, c.mtus).Workers[0]
+			spec := testSpec()
+			if c.open.dst == fnatSyn.dst {
+				spec = fullnatSpec()
+			}
+			d := newMemDataplane(t, spec, 1, 1024)
+			d.hops = testNextHops().WithPortAddresses(tunnelPortAddrs, c.mtus)
+			d.beginBatch()
+			w := d.Workers[0]
 			if v, _ := processInChunk(w, c.open.frame(t), 0, tunnelHeadroom); v.action != actionTransmit {
 				t.Fatalf("first packet: %+v (drops %v)", v, dropCounts(w))
 			}
