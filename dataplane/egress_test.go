@@ -182,3 +182,83 @@ func BenchmarkEgressMTU(b *testing.B) {
 		})
 	}
 }
+
+// FuzzEgressMTU sends arbitrary frames through a worker whose ports carry
+// less than the frames (MTU 1300 towards the clients, 1280 towards the
+// real servers) and that holds established DR, NAT and IPv6 connections.
+// No input may panic, every outcome is a transmit or a drop counted once,
+// and whatever is transmitted fits its port: the frame, and the spare
+// frame a split queues ahead of it.
+func FuzzEgressMTU(f *testing.F) {
+	established, seeds := fuzzTraffic(f)
+	big := func(p pkt) []byte { return p.with(func(p *pkt) { p.payload = bigPayload(1400); p.padTo = 0 }).frame(f) }
+	natOut := natSyn.toReal("198.18.2.2", 8080, realMAC2)
+	for _, s := range append(seeds,
+		fuzzFrame{0, big(drSyn.with(func(p *pkt) { p.flags = ack }))},
+		fuzzFrame{0, big(natSyn.with(func(p *pkt) { p.flags = ack }))},
+		fuzzFrame{1, big(natOut.fromReal(ack))},
+		fuzzFrame{1, big(nat6Syn.toReal("2001:2:2::2", 8080, realMAC6).fromReal(ack))},
+	) {
+		f.Add(uint8(s.port), s.frame, false)
+		f.Add(uint8(s.port), s.frame, true) // DF cleared, where IPv4
+	}
+	mtus := []int{1300, 1280} // IPv6 links carry at least 1280
+	f.Fuzz(func(t *testing.T, port uint8, frame []byte, clearDF bool) {
+		d := newMemDataplane(t, testSpec(), 1, 64)
+		d.hops = testNextHops().WithPortAddresses(tunnelPortAddrs, mtus)
+		d.beginBatch()
+		w := d.Workers[0]
+		for _, e := range established {
+			if v := w.processFrame(append([]byte(nil), e.frame...), e.port); v.action != actionTransmit {
+				t.Fatalf("populate: dropped %v", dropCounts(w))
+			}
+		}
+		if len(frame) > handoffFrameMax {
+			return
+		}
+		if clearDF {
+			var p header.Packet
+			if p.Parse(frame) == header.ParseOK && !p.IsIPv6 {
+				p.IPv4()[6] &^= 0x40 // the checksum may break: the dataplane does not check it
+			}
+		}
+		drops := func() (n uint64) {
+			w.publish()
+			for d := range NumDrops {
+				n += w.Stats.Drops[d].Load()
+			}
+			return n
+		}
+		before := drops()
+		w.extra.pending = false
+		v, out := processInChunk(w, frame, int(port%2), tunnelHeadroom)
+		switch grew := drops() - before; v.action {
+		case actionDrop:
+			if grew != 1 {
+				t.Fatalf("drop counted %d times: %v", grew, dropCounts(w))
+			}
+		case actionTransmit:
+			var answer header.Packet // an ICMP answer is sent for a counted drop
+			answered := answer.Parse(out) == header.ParseOK && (answer.Proto == header.ProtocolICMPv4 || answer.Proto == header.ProtocolICMPv6)
+			if grew != 0 && !(grew == 1 && answered) {
+				t.Fatalf("transmit counted %d drops: %v", grew, dropCounts(w))
+			}
+			sent := [][]byte{out}
+			if w.extra.pending {
+				if w.extra.port != v.port {
+					t.Fatalf("spare frame for port %d, frame for %d", w.extra.port, v.port)
+				}
+				sent = append(sent, w.extra.bytes())
+			}
+			for _, s := range sent {
+				var p header.Packet
+				if r := p.Parse(s); r != header.ParseOK && r != header.ParseFragment {
+					t.Fatalf("sent a frame that parses as %v", r)
+				}
+				if l3 := p.L4Off - p.L3Off + p.L4Len; l3 > mtus[v.port] {
+					t.Fatalf("sent %d bytes on port %d (MTU %d)", l3, v.port, mtus[v.port])
+				}
+			}
+		}
+	})
+}
