@@ -23,7 +23,8 @@ import (
 // everything else 1500: the real server's full-size replies are too big
 // for it. fastlvs answers the real server about its own packet (real server
 // to client), the real server's route cache learns 1400 towards the client
-// and a 1 MB download completes. Without the answers both stall.
+// and a 1 MB download completes. FULLNAT: the same, the answer from the
+// local address the replies go to. Without the answers all stall.
 func TestPathMTUAtTheDirector(t *testing.T) {
 	for _, c := range []struct {
 		forward string
@@ -36,6 +37,7 @@ func TestPathMTUAtTheDirector(t *testing.T) {
 			})
 		}},
 		{"nat", func(b icmpBed) error { return setMTUs(b.director, "eth0", b.router, "eth1", bottleneck, nil) }},
+		{"fullnat", func(b icmpBed) error { return setMTUs(b.director, "eth0", b.router, "eth1", bottleneck, nil) }},
 	} {
 		t.Run(c.forward, func(t *testing.T) {
 			b := buildICMPBed(t, "edmtu"+c.forward, c.forward, 1)
@@ -51,6 +53,9 @@ func TestPathMTUAtTheDirector(t *testing.T) {
 			} else {
 				serveDownload(t, b.real)
 				learner, peer = b.real, icmpClient
+				if c.forward == "fullnat" {
+					peer = icmpLocal // its replies go to the local address, which answers
+				}
 			}
 			d := startDirectorOn(t, b.director, icmpConfig(c.forward))
 			var took time.Duration
