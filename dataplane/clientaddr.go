@@ -157,15 +157,30 @@ func (w *Worker) clampClientMSS(c *conntrack.Conn, p *header.Packet) {
 const minClampedMSS = 400
 
 // roomToGrow says whether pkt's frame may grow by n bytes: its buffer has
-// them and the egress MTU toward c's real server allows them.
-func (w *Worker) roomToGrow(c *conntrack.Conn, pkt *packet, n int) bool {
+// them. The egress MTU is fitsEgress's: it has answered a packet that
+// would not fit once grown, or leave fragments it (IPv4 without DF).
+func roomToGrow(pkt *packet, n int) bool {
 	p := &pkt.hdr
-	end := p.L4Off + p.L4Len
-	mtu := 0
-	if path, _ := w.pathToReal(c); path != nil {
-		mtu = path.mtu
+	return pkt.off+p.L4Off+p.L4Len+n <= len(pkt.buf)
+}
+
+// clientAddrGrowth is the most c's way of telling the client address may
+// add to the client's packet p on its way to the real server: what
+// fitsEgress leaves room for. Only a segment with data (or a datagram) can
+// grow by a PROXY header; a TOA option on a bare ACK is never near the MTU,
+// and one that finds its TCP header full is not added (toa.go).
+func clientAddrGrowth(c *conntrack.Conn, p *header.Packet) int {
+	if Method(c.Forward) != MethodFullNAT || c.Flags&connClientAddrPending == 0 {
+		return 0
 	}
-	return pkt.off+end+n <= len(pkt.buf) && (mtu == 0 || end-p.L3Off+n <= mtu)
+	way := pendingClientAddress(c)
+	n := clientAddrRoom(way, p.IsIPv6)
+	if p.Proto == header.ProtocolTCP {
+		if hdrLen := p.TCP().DataOffset(); hdrLen >= p.L4Len || way == ClientAddressTOA && hdrLen+n > tcpMaxHeaderLen {
+			return 0
+		}
+	}
+	return n
 }
 
 // insertSegmentBytes writes b into pkt's frame at offset at (among the TCP

@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"bytes"
+	"encoding/binary"
 	"net"
 	"testing"
 
@@ -160,18 +161,50 @@ func TestProxyHeaderShiftsTheStream(t *testing.T) {
 	}
 }
 
-// TestProxyHeaderNoRoom: a first data segment that would exceed the egress
-// MTU once the header is in front of it is dropped and counted.
-func TestProxyHeaderNoRoom(t *testing.T) {
-	d := newMemDataplane(t, clientAddrSpec(ClientAddressProxyV1), 1, 1024)
-	w := d.Workers[0]
-	d.beginBatch()
-	sent(t, w, tcpSegment(t, "198.18.1.5", "198.18.0.30", 40001, 80, 1000, 0, syn, 1460, nil), 0)
-	big := tcpSegment(t, "198.18.1.5", "198.18.0.30", 40001, 80, 1001, 1, pshAck, 0, make([]byte, 1460))
-	buf := make([]byte, 2048)
-	n := copy(buf, big)
-	if v, _ := w.processIn(buf, 0, n, 0); v.action != actionDrop || v.reason != DropClientAddrNoRoom {
-		t.Fatalf("oversized first segment: %+v", v)
+// TestClientAddressTooBig: a first data segment that would exceed the
+// egress MTU once its PROXY header or TOA option is in it is, with DF,
+// answered with fragmentation needed from the VIP advertising the MTU less
+// the most the way adds; without DF it goes on, grown, as two fragments.
+func TestClientAddressTooBig(t *testing.T) {
+	for _, way := range []ClientAddress{ClientAddressProxyV1, ClientAddressProxyV2, ClientAddressTOA} {
+		t.Run(way.String(), func(t *testing.T) {
+			d := newMemDataplane(t, clientAddrSpec(way), 1, 1024)
+			w := d.Workers[0]
+			d.beginBatch()
+			sent(t, w, tcpSegment(t, "198.18.1.5", "198.18.0.30", 40001, 80, 1000, 0, syn, 1460, nil), 0)
+			big := tcpSegment(t, "198.18.1.5", "198.18.0.30", 40001, 80, 1001, 1, pshAck, 0, make([]byte, 1460))
+
+			v, out := processInChunk(w, setDF(t, append([]byte(nil), big...), true), 0, tunnelHeadroom)
+			var answer header.Packet
+			if v.action != actionTransmit || v.port != 0 || answer.Parse(out) != header.ParseOK || answer.Proto != header.ProtocolICMPv4 {
+				t.Fatalf("with DF: verdict %+v, want an ICMP answer on port 0 (drops %v)", v, dropCounts(w))
+			}
+			icmp := answer.ICMPv4()
+			wantMTU := 1500 - clientAddrRoom(way, false)
+			if icmp.Type() != header.ICMPv4DestinationUnreachable || icmp.Code() != header.ICMPv4CodeFragmentationNeeded ||
+				int(binary.BigEndian.Uint16(answer.L4()[6:])) != wantMTU || answer.Src != addr("198.18.0.30").As16() || answer.Dst != addr("198.18.1.5").As16() {
+				t.Fatalf("with DF: answer %s, want fragmentation needed (MTU %d) from the VIP to the client", dump(out), wantMTU)
+			}
+
+			v, second := processInChunk(w, big, 0, tunnelHeadroom)
+			if v.action != actionTransmit || v.port != 1 || !w.extra.pending {
+				t.Fatalf("without DF: verdict %+v, spare frame pending %v (drops %v)", v, w.extra.pending, dropCounts(w))
+			}
+			total := 0
+			for i, f := range [][]byte{w.extra.bytes(), second} {
+				ip := header.IPv4(f[header.EthernetMinimumSize:])
+				if len(f)-header.EthernetMinimumSize > 1500 || !ip.IsChecksumValid() || ip.MoreFragments() != (i == 0) || int(ip.FragmentOffset()) != total {
+					t.Fatalf("fragment %d: %s", i, dump(f))
+				}
+				total += int(ip.TotalLength()) - ip.HeaderLength()
+			}
+			if n := w.tally.counts[CountProxyHeaders] + w.tally.counts[CountTOAInserted]; total <= 20+1460 || n != 1 {
+				t.Fatalf("fragments carry %d bytes, %d headers or options written; want the segment grown by one", total, n)
+			}
+			if w.tally.counts[CountEgressFragmented] != 1 || w.tally.counts[CountFragNeededSent] != 1 {
+				t.Fatalf("counted %d fragmented, %d answered; want 1 and 1", w.tally.counts[CountEgressFragmented], w.tally.counts[CountFragNeededSent])
+			}
+		})
 	}
 }
 

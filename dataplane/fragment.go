@@ -121,21 +121,44 @@ func (w *Worker) learnFragments(k *fragKey, d *fragDecision) {
 		pkt.hdr.Parse(pkt.frame()) // it parsed as a fragment when it was held
 		pkt.hdr.ParseFragmentHeader()
 		if v := w.forwardFragment(d, pkt); v.action == actionTransmit {
+			w.sendExtra() // the first half of a fragment leave cut in two
 			w.sendCopy(v.port, pkt.frame())
 		}
 		w.frags.held.free(s)
 	}
 }
 
-// forwardFragment sends a later fragment the way its first went.
+// forwardFragment sends a later fragment the way its first went. It is
+// routed as its first was: NAT and FULLNAT take one off its TTL / hop limit
+// (routeHop: at 1 it stops, and only an IPv6 sender hears time exceeded),
+// and every method checks it against the egress MTU (an IPv6 fragment too
+// big is answered with packet too big, an IPv4 one cut in two, or dropped
+// if it has DF).
 func (w *Worker) forwardFragment(d *fragDecision, pkt *packet) verdict {
-	// What the methods' functions read of a connection. Virtual is only the
-	// source of a tunnel's fragmentation-needed answer, which a later
-	// fragment (never DF) does not get; for DR and TUN d.dst is the VIP.
+	// What the methods' functions read of a connection. Virtual and Local
+	// are the sources of the ICMP the director may send (icmpSource): what
+	// the fragment was sent to, but for a NAT reply, the VIP its rewrite
+	// gives it.
+	p := &pkt.hdr
 	c := &w.frags.conn
-	c.Real, c.Client, c.Virtual, c.RealID, c.ServiceID = d.real, d.client, d.dst, d.realID, d.serviceID
-	c.ClientPort, c.VirtualPort = d.clientPort, d.virtualPort
-	setFragmentAddresses(&pkt.hdr, &d.src, &d.dst)
+	c.Real, c.Client, c.RealID, c.ServiceID = d.real, d.client, d.realID, d.serviceID
+	c.ClientPort, c.VirtualPort, c.Forward = d.clientPort, d.virtualPort, uint8(d.method)
+	c.Virtual, c.Local = p.Dst, p.Dst
+	if !d.in {
+		c.Virtual = d.src
+	}
+	dir := dirOf(d.in)
+	switch d.method {
+	case MethodNAT, MethodFullNAT:
+		if v, ok := w.routeHop(pkt, c, dir); !ok {
+			return v
+		}
+	case MethodDR:
+		if v, ok := w.fitsEgress(pkt, c, dir); !ok {
+			return v
+		}
+	}
+	setFragmentAddresses(p, &d.src, &d.dst)
 	var v verdict
 	switch {
 	case d.method == MethodTunnel:
@@ -147,7 +170,7 @@ func (w *Worker) forwardFragment(d *fragDecision, pkt *packet) verdict {
 	}
 	if v.action == actionTransmit {
 		w.count(CountFragmentsForwarded)
-		w.countTraffic(c, dirOf(d.in), pkt.size)
+		w.countTraffic(c, dir, pkt.size)
 	}
 	return v
 }

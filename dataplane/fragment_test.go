@@ -451,3 +451,58 @@ func benchmarkFragment(b *testing.B, which int) {
 		}
 	}
 }
+
+// TestLaterFragmentTTL: a NAT datagram's later fragments are routed as its
+// first: one off the TTL / hop limit (the IPv4 checksum still valid), and a
+// fragment that arrives with 1 goes no further. An IPv4 sender hears nothing
+// about it (RFC 1812 section 4.3.2.7: no ICMP error about a non-first
+// fragment); an IPv6 sender hears time exceeded from the VIP, as from a
+// Linux router.
+func TestLaterFragmentTTL(t *testing.T) {
+	for _, tc := range []struct{ client, vip string }{{"198.18.1.5", "198.18.0.20"}, {"2001:2:1::5", "2001:2::20"}} {
+		t.Run(tc.vip, func(t *testing.T) {
+			var sent [][]byte
+			w := newFragDataplane(t, 1, &sent).Workers[0]
+			q := pkt{srcMAC: clientMAC, dstMAC: portMAC0, src: tc.client, dst: tc.vip, proto: header.ProtocolUDP,
+				sport: 40000, dport: 53, payload: bigPayload(3000)}
+			frags := fragmentFrame(t, q.frame(t), 1000, 0x77)
+			hopLimit := func(f []byte) int {
+				var p header.Packet
+				p.Parse(f)
+				if p.IsIPv6 {
+					return int(p.IPv6().HopLimit())
+				}
+				if !p.IPv4().IsChecksumValid() {
+					t.Fatal("IPv4 header checksum invalid")
+				}
+				return int(p.IPv4().TTL())
+			}
+			for i, f := range frags[:2] {
+				v, out := processInChunk(w, f, 0, tunnelHeadroom)
+				if v.action != actionTransmit || v.port != 1 || hopLimit(out) != 63 {
+					t.Fatalf("fragment %d: verdict %+v, TTL %d, want sent on port 1 with 63 (drops %v)", i, v, hopLimit(out), dropCounts(w))
+				}
+			}
+			last := frags[2]
+			var p header.Packet
+			p.Parse(last)
+			if p.IsIPv6 {
+				p.IPv6().SetHopLimit(1)
+			} else {
+				setTTL(p.IPv4(), 1)
+			}
+			v, out := processInChunk(w, last, 0, tunnelHeadroom)
+			if dropCounts(w)["ttl_exceeded"] != 1 {
+				t.Fatalf("drops %v, want ttl_exceeded 1", dropCounts(w))
+			}
+			var answer header.Packet
+			switch {
+			case !p.IsIPv6 && v.action != actionDrop:
+				t.Fatalf("IPv4 fragment with TTL 1: verdict %+v, want a silent drop", v)
+			case p.IsIPv6 && (v.action != actionTransmit || v.port != 0 || answer.Parse(out) != header.ParseOK ||
+				answer.Proto != header.ProtocolICMPv6 || answer.L4()[0] != header.ICMPv6TimeExceeded || answer.Src != addr(tc.vip).As16()):
+				t.Fatalf("IPv6 fragment with hop limit 1: verdict %+v, want time exceeded from the VIP on port 0: %s", v, dump(out))
+			}
+		})
+	}
+}

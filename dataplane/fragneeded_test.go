@@ -11,14 +11,21 @@ import (
 )
 
 // clearDF clears an IPv4 frame's don't-fragment bit, fixing the checksum.
-func clearDF(t *testing.T, frame []byte) []byte {
+func clearDF(t *testing.T, frame []byte) []byte { return setDF(t, frame, false) }
+
+// setDF sets or clears an IPv4 frame's don't-fragment bit, fixing the
+// checksum.
+func setDF(t *testing.T, frame []byte, df bool) []byte {
 	t.Helper()
 	var p header.Packet
 	if p.Parse(frame) != header.ParseOK {
-		t.Fatal("clearDF: frame does not parse")
+		t.Fatal("setDF: frame does not parse")
 	}
 	ip := p.IPv4()
 	ip[6] &^= 0x40
+	if df {
+		ip[6] |= 0x40
+	}
 	ip.SetChecksum(ip.CalculateChecksum())
 	return frame
 }

@@ -428,18 +428,25 @@ func TestNATEgressMTU(t *testing.T) {
 		if v.action != actionTransmit || v.port != 0 {
 			t.Fatalf("%s: verdict %+v, want the answer on port 0 (drops %v)", c.name, v, dropCounts(w))
 		}
-		var got header.Packet
-		got.Parse(out)
-		if !got.IsIPv6 {
-			got.IPv4()[1] = 0 // TOS 0xc0, as the kernel's ICMP; gopacket's is 0
-			got.IPv4().SetChecksum(got.IPv4().CalculateChecksum())
-		}
-		if want := c.want.frame(t); !bytes.Equal(out, want) {
-			t.Fatalf("%s:\n got %s\nwant %s", c.name, dump(out), dump(want))
-		}
+		checkAnswer(t, c.name, out, c.want)
 		if dropCounts(w)["egress_too_large"] != before+1 {
 			t.Fatalf("%s: egress_too_large not counted", c.name)
 		}
+	}
+}
+
+// checkAnswer compares an ICMP error the director built with want, byte
+// for byte but the TOS (0xc0, as the kernel's ICMP; gopacket's is 0).
+func checkAnswer(t *testing.T, name string, out []byte, want icmpPkt) {
+	t.Helper()
+	var got header.Packet
+	got.Parse(out)
+	if !got.IsIPv6 {
+		got.IPv4()[1] = 0
+		got.IPv4().SetChecksum(got.IPv4().CalculateChecksum())
+	}
+	if w := want.frame(t); !bytes.Equal(out, w) {
+		t.Fatalf("%s:\n got %s\nwant %s", name, dump(out), dump(w))
 	}
 }
 

@@ -149,11 +149,11 @@ func setTTL(ip header.IPv4, ttl uint8) {
 // routeHop is the router's part of forwarding a NAT or FULLNAT packet of
 // connection c, before its rewrite: the TTL / hop limit goes down by one,
 // and a packet that arrived with 1 or less goes no further; its sender
-// hears time exceeded from the address it sent to (the VIP, or a FULLNAT
-// reply's local address), within the worker's ICMP budget. A
-// packet for the real server that the egress port cannot carry is answered
-// as a tunnel's is (fragneeded.go). ok is false when the packet stops, v
-// then says what became of it.
+// hears time exceeded from the address it sent to (icmpSource), within the
+// worker's ICMP budget; for an IPv4 non-first fragment it hears nothing
+// (mayAnswer). A packet the egress port cannot carry is answered by
+// fitsEgress (fragneeded.go). ok is false when the packet stops, v then
+// says what became of it.
 func (w *Worker) routeHop(pkt *packet, c *conntrack.Conn, dir conntrack.Dir) (v verdict, ok bool) {
 	p := &pkt.hdr
 	if p.IsIPv6 {
@@ -166,16 +166,12 @@ func (w *Worker) routeHop(pkt *packet, c *conntrack.Conn, dir conntrack.Dir) (v 
 		ip.DecTTLWithChecksumUpdate()
 		return w.fitsEgress(pkt, c, dir)
 	}
-	from := &c.Virtual // the address the sender sent to
-	if Method(c.Forward) == MethodFullNAT && dir != conntrack.DirIn {
-		from = &c.Local // a real server's FULLNAT reply: it knows only the local address
-	}
 	dropped := w.drop(DropTTLExceeded)
 	typ := uint8(header.ICMPv4TimeExceeded)
 	if p.IsIPv6 {
 		typ = header.ICMPv6TimeExceeded
 	}
-	if !w.icmpBudget.take(w.now) || !buildICMPError(pkt, typ, 0, 0, from) {
+	if !mayAnswer(p) || !w.icmpBudget.take(w.now) || !buildICMPError(pkt, typ, 0, 0, icmpSource(c, dir)) {
 		return dropped, false
 	}
 	w.count(CountTimeExceededSent)

@@ -40,7 +40,7 @@ func (w *Worker) transmitLearned(dst *[16]byte, pkt *packet) (verdict, bool) {
 	}
 	header.Ethernet(pkt.frame()).Readdress(slot.mac, w.hop.PortMAC(slot.port))
 	w.count(CountLearnedHops)
-	return transmitOn(slot.port), true
+	return w.leave(pkt, slot.port), true
 }
 
 func learnedSlot(a *[16]byte) uint32 {

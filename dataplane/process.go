@@ -112,6 +112,9 @@ func (w *Worker) process(pkt *packet, res header.ParseResult, ref conntrack.Ref,
 	}
 	switch Method(c.Forward) {
 	case MethodDR:
+		if v, ok := w.fitsEgress(pkt, c, dir); !ok { // fragneeded.go
+			return v
+		}
 		return w.transmitToReal(c, pkt)
 	case MethodNAT, MethodFullNAT:
 		if dir == conntrack.DirIn {
@@ -159,7 +162,7 @@ func (w *Worker) transmitTo(dst *[16]byte, pkt *packet) verdict {
 		return w.drop(DropNeighborUnresolved)
 	}
 	header.Ethernet(pkt.frame()).Readdress(hop.DstMAC, hop.SrcMAC)
-	return transmitOn(hop.Port)
+	return w.leave(pkt, hop.Port)
 }
 
 // transmitToReal is transmitTo for a connection's real server, through the
@@ -178,10 +181,10 @@ func (w *Worker) transmitToReal(c *conntrack.Conn, pkt *packet) verdict {
 		if !dr.Forward(pkt.frame(), &path.hop) {
 			return w.drop(DropDRRealNotOnLink)
 		}
-		return transmitOn(path.hop.Port)
+		return w.leave(pkt, path.hop.Port)
 	}
 	header.Ethernet(pkt.frame()).Readdress(path.hop.DstMAC, path.hop.SrcMAC)
-	return transmitOn(path.hop.Port)
+	return w.leave(pkt, path.hop.Port)
 }
 
 // track advances an existing connection's state for this packet and says

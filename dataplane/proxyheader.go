@@ -191,7 +191,7 @@ func (w *Worker) writeProxyHeader(c *conntrack.Conn, pkt *packet, seq uint32) (i
 	} else {
 		n = proxyproto.EncodeV2(hdr[:], &addrs, proxyproto.TCP, w.proxyHeaderID(c, seq))
 	}
-	if n == 0 || !w.roomToGrow(c, pkt, n) {
+	if n == 0 || !roomToGrow(pkt, n) {
 		return 0, DropClientAddrNoRoom
 	}
 	insertSegmentBytes(pkt, dataOff, hdr[:n])
@@ -215,7 +215,7 @@ func (w *Worker) writeDatagramProxyHeader(c *conntrack.Conn, pkt *packet) Drop {
 	var hdr [proxyproto.V2IPv6]byte
 	addrs := proxyproto.Addrs{Src: c.Client, Dst: c.Virtual, SrcPort: c.ClientPort, DstPort: c.VirtualPort}
 	n := proxyproto.EncodeV2(hdr[:], &addrs, proxyproto.UDP, w.proxyHeaderID(c, uint32(w.tally.counts[CountProxyHeaders])))
-	if n == 0 || !w.roomToGrow(c, pkt, n) {
+	if n == 0 || !roomToGrow(pkt, n) {
 		return DropClientAddrNoRoom
 	}
 	insertSegmentBytes(pkt, p.L4Off+header.UDPMinimumSize, hdr[:n])

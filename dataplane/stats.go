@@ -76,9 +76,9 @@ const (
 	DropICMPBadQuote            // an ICMP error whose quote names no TCP/UDP packet
 	DropICMPNoConn              // an ICMP error about no known connection
 	DropTTLExceeded             // a NAT/FULLNAT packet arrived with TTL / hop limit 1 or less
-	DropEgressTooLarge          // a NAT/FULLNAT packet for the real server over the egress port's MTU
+	DropEgressTooLarge          // a DR/NAT/FULLNAT packet (either way) over the egress port's MTU (fragneeded.go, egress.go)
 	// Client address for FULLNAT real servers (clientaddr.go).
-	DropClientAddrNoRoom // the client's first data segment cannot grow by the PROXY header (frame or egress MTU)
+	DropClientAddrNoRoom // the client's first data segment's frame cannot grow by the PROXY header (the MTU is fitsEgress's)
 	// Site overflow, receiving side (overflowaccept.go).
 	DropOverflowPeerRefused // a tunnel packet to a VIP from a source not in overflow_accept.from
 	DropOverflowBadTunnel   // a peer's tunnel packet with no IP packet inside (GUE options or control, wrong inner version)
@@ -181,9 +181,10 @@ const (
 	// CountRescheduled counts connections ended because a packet on their
 	// tuple starts a new one (reuse.go).
 	CountRescheduled
-	// CountFragNeededSent counts ICMP "fragmentation needed" answers to
-	// tunnel packets over the MTU (each such packet is also a drop,
-	// encap_too_large).
+	// CountFragNeededSent counts ICMP "fragmentation needed" and "packet
+	// too big" answers to packets over their egress MTU, in every method
+	// (each such packet is also a drop, encap_too_large for a tunnel's,
+	// egress_too_large for the others').
 	CountFragNeededSent
 	// CountLearnedHops counts packets sent to a next hop learned from a
 	// client's own packet because the kernel's neighbour entry was not in the
@@ -225,6 +226,9 @@ const (
 	// CountTunnelFragmented counts IPv4 packets without DF too large for the
 	// tunnel, sent as two encapsulated fragments (tunnelsplit.go).
 	CountTunnelFragmented
+	// CountEgressFragmented counts DR, NAT and FULLNAT IPv4 packets without
+	// DF over their egress port's MTU, sent as two fragments (egress.go).
+	CountEgressFragmented
 	// Client address for FULLNAT real servers (clientaddr.go).
 	CountProxyHeaders       // PROXY protocol headers written in front of a connection's first data
 	CountProxyHeadersResent // PROXY headers written again into a retransmitted first data segment
@@ -254,7 +258,7 @@ var counterInfo = [NumCounts]CountInfo{
 	CountNewConns:       {"connections_created_total", "Connections the worker created."},
 	CountEvictions:      {"connections_evicted_total", "Connections replaced by a new one whose replies carry the same tuple (a client reusing its port)."},
 	CountRescheduled:    {"connections_rescheduled_total", "Connections ended because a new connection reused their tuple: a SYN after the old one closed, or towards a real server out of rotation."},
-	CountFragNeededSent: {"frag_needed_sent_total", "ICMP fragmentation-needed and ICMPv6 packet-too-big answers to tunnel, NAT and FULLNAT packets over the egress MTU."},
+	CountFragNeededSent: {"frag_needed_sent_total", "ICMP fragmentation-needed and ICMPv6 packet-too-big answers to packets over their egress MTU (less what the method adds), in every method and direction."},
 	CountLearnedHops:    {"learned_next_hop_packets_total", "Replies sent to a next hop learned from the client's own packet, before the kernel's neighbour entry reached the snapshot."},
 	CountSyncPublished:  {"sync_published_total", "Connections the worker published for the peer director."},
 	CountSyncOutFull:    {"sync_out_full_total", "Connections not published for the peer: the worker's sync ring was full."},
@@ -280,10 +284,11 @@ var counterInfo = [NumCounts]CountInfo{
 	CountEchoReplies:        {"icmp_echo_replies_total", "Echo requests to a VIP the director answered."},
 	CountTimeExceededSent:   {"icmp_time_exceeded_sent_total", "Time exceeded messages sent for NAT/FULLNAT packets that arrived with TTL 1."},
 	CountTunnelFragmented:   {"tunnel_fragmented_total", "IPv4 packets without DF too large for the tunnel, sent as two encapsulated fragments."},
+	CountEgressFragmented:   {"egress_fragmented_total", "DR, NAT and FULLNAT IPv4 packets without DF over their egress port's MTU, sent as two fragments."},
 	CountProxyHeaders:       {"proxy_protocol_headers_total", "PROXY protocol headers written in front of a FULLNAT connection's first data bytes."},
 	CountProxyHeadersResent: {"proxy_protocol_headers_resent_total", "PROXY protocol headers written again into a retransmission of a connection's first data segment before the real server acknowledged them."},
 	CountTOAInserted:        {"toa_inserted_total", "TOA options (the client's address and port) added to FULLNAT client segments toward a real server."},
-	CountTOANoRoom:          {"toa_no_room_total", "FULLNAT client segments sent on without the TOA option: their header or the egress MTU had no room for it."},
+	CountTOANoRoom:          {"toa_no_room_total", "FULLNAT client segments sent on without the TOA option: their TCP header or the frame had no room for it."},
 	CountMSSClamped:         {"client_address_mss_clamped_total", "Real servers' SYN/ACKs whose MSS was lowered so that the client's segments leave room for the PROXY header or TOA option."},
 	CountOverflowShed:       {"overflow_shed_connections_total", "New connections sent to another site's director because their service was over its capacity (overflow)."},
 	CountOverflowReceived:   {"overflow_received_packets_total", "Tunnelled packets from another site's director opened and served here (overflow_accept)."},

@@ -58,7 +58,7 @@ func (w *Worker) writeTOA(c *conntrack.Conn, pkt *packet) {
 	}
 	opt[1] = byte(n)
 	binary.BigEndian.PutUint16(opt[2:], c.ClientPort)
-	if hdrLen+n > tcpMaxHeaderLen || !w.roomToGrow(c, pkt, n) {
+	if hdrLen+n > tcpMaxHeaderLen || !roomToGrow(pkt, n) {
 		w.count(CountTOANoRoom)
 		return
 	}

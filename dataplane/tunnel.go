@@ -39,12 +39,7 @@ func (w *Worker) forwardTunnel(c *conntrack.Conn, pkt *packet) verdict {
 		if v, ok := w.fragmentForTunnel(c, pkt, path, path.mtu-overhead); ok { // tunnelsplit.go
 			return v
 		}
-		dropped := w.drop(DropEncapTooLarge) // the packet itself goes no further
-		if v, ok := w.answerFragmentationNeeded(c, pkt, path.mtu-overhead); ok {
-			w.count(CountFragNeededSent)
-			return v
-		}
-		return dropped
+		return w.refuseTooBig(pkt, c, conntrack.DirIn, path.mtu-overhead, DropEncapTooLarge) // fragneeded.go
 	}
 	if pkt.headroom() < overhead {
 		return w.drop(DropEncapTooLarge) // no headroom to grow into

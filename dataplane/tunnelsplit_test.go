@@ -85,3 +85,34 @@ func TestPollSendsBothFragments(t *testing.T) {
 	}
 	d.checkNoLeak(t)
 }
+
+// TestSplitAFragment: a fragment cut in two keeps its place in the
+// datagram: the halves start at its offset and at its offset plus the
+// first half's payload, the first with MF, the second with the fragment's
+// own MF (set for a middle fragment, clear for the last).
+func TestSplitAFragment(t *testing.T) {
+	q := pkt{srcMAC: clientMAC, dstMAC: portMAC0, src: "198.18.1.5", dst: "198.18.0.20", proto: header.ProtocolUDP,
+		sport: 40000, dport: 53, payload: bigPayload(3500)}
+	middle := fragmentFrame(t, q.frame(t), 1480, 0x99)[1]                                                   // offset 1480, MF
+	last := fragmentFrame(t, q.with(func(p *pkt) { p.payload = bigPayload(4400) }).frame(t), 1480, 0x99)[2] // offset 2960, 1,448 bytes
+	for i, c := range []struct {
+		frame []byte
+		more  bool
+	}{{middle, true}, {last, false}} {
+		frame, more := c.frame, c.more
+		orig := header.IPv4(frame[header.EthernetMinimumSize:])
+		base, total := int(orig.FragmentOffset()), int(orig.TotalLength())
+		first := make([]byte, handoffFrameMax)
+		firstLen, secondOff, secondLen, ok := splitIPv4(frame, header.EthernetMinimumSize, 1000, first)
+		if !ok {
+			t.Fatalf("fragment %d: not split", i)
+		}
+		a, b := header.IPv4(first[header.EthernetMinimumSize:firstLen]), header.IPv4(frame[secondOff+header.EthernetMinimumSize:secondOff+secondLen])
+		cut := int(a.TotalLength()) - 20
+		if int(a.FragmentOffset()) != base || !a.MoreFragments() || int(b.FragmentOffset()) != base+cut || b.MoreFragments() != more ||
+			cut+int(b.TotalLength())-20 != total-20 || !a.IsChecksumValid() || !b.IsChecksumValid() {
+			t.Fatalf("fragment %d (offset %d, MF %v): halves at %d MF %v and %d MF %v, payloads %d+%d of %d",
+				i, base, more, a.FragmentOffset(), a.MoreFragments(), b.FragmentOffset(), b.MoreFragments(), cut, b.TotalLength()-20, total-20)
+		}
+	}
+}

@@ -83,7 +83,10 @@ type Worker struct {
 	table  *Table
 	hops   func() *nexthop.Snapshot
 	hop    *nexthop.Snapshot
-	wants  *spsc.Ring[[16]byte]
+	// smallestMTU is hop's least port MTU: a packet within it fits any
+	// port (egress.go, fragneeded.go).
+	smallestMTU int
+	wants       *spsc.Ring[[16]byte]
 
 	conns    *conntrack.Table
 	expireFn func(conntrack.Ref, *conntrack.Conn)
@@ -166,6 +169,7 @@ func (w *Worker) beginBatch(now int64) {
 		w.syncLocalPools()
 	}
 	w.hop = w.hops()
+	w.smallestMTU = w.hop.SmallestMTU()
 	w.now = now
 	if w.table != nil {
 		w.syncProxy(now)

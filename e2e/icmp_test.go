@@ -151,15 +151,20 @@ func serveDownload(t *testing.T, h *testbed.Host) {
 	t.Cleanup(func() { srv.Close() })
 }
 
+// httpClientIn is an HTTP client whose connections start inside h.
+func httpClientIn(h *testbed.Host) *http.Client {
+	return &http.Client{Transport: &http.Transport{DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return h.DialContext(ctx, network, addr)
+		}}}
+}
+
 // download fetches 1 MB from the VIP (a URL host) and says how long it took.
 func download(t *testing.T, client *testbed.Host, vip string) time.Duration {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return client.DialContext(ctx, network, addr)
-		}}}
+	hc := httpClientIn(client)
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+vip+"/", nil)
 	start := time.Now()
 	resp, err := hc.Do(req)
@@ -383,6 +388,43 @@ func captureFrames(t *testing.T, h *testbed.Host, iface string, fn func()) []cap
 	return frames
 }
 
+// serveUpload counts what every POST to the real server's port 80 sends and
+// answers with the count.
+func serveUpload(t *testing.T, h *testbed.Host) {
+	t.Helper()
+	l, err := h.Listen("tcp", ":80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		fmt.Fprint(w, n)
+	})}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+}
+
+// upload posts 1 MB to the VIP (served by serveUpload) and says how long it
+// took.
+func upload(t *testing.T, client *testbed.Host, d *director) time.Duration {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	hc := httpClientIn(client)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+icmpVIP+"/", bytes.NewReader(make([]byte, downloadSize)))
+	start := time.Now()
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatalf("upload: %v\n%s", err, lastLines(d.output.String(), 3))
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(got) != fmt.Sprint(downloadSize) {
+		t.Fatalf("the real server received %s bytes, want %d", got, downloadSize)
+	}
+	return time.Since(start)
+}
+
 // TestPathMTUTunnel: every link has MTU 1500, so a full-size packet from the
 // client no longer fits once the director encapsulates it; fastlvs answers
 // the client itself with fragmentation needed (MTU 1480), the client's
@@ -403,16 +445,7 @@ func TestPathMTUTunnel(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { decap.Close() })
-	l, err := b.real.Listen("tcp", ":80")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n, _ := io.Copy(io.Discard, r.Body)
-		fmt.Fprint(w, n)
-	})}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
+	serveUpload(t, b.real)
 	d := startDirectorOn(t, b.director, icmpConfig("tun"))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -449,22 +482,7 @@ func TestPathMTUTunnel(t *testing.T) {
 		t.Fatalf("no answer to a datagram sent in two tunnelled fragments: %q %v\n%s", answer[:n], err, lastLines(d.output.String(), 2))
 	}
 
-	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return b.client.DialContext(ctx, network, addr)
-		}}}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+icmpVIP+"/", bytes.NewReader(make([]byte, downloadSize)))
-	start := time.Now()
-	resp, err := hc.Do(req)
-	if err != nil {
-		t.Fatalf("upload through the tunnel: %v\n%s", err, lastLines(d.output.String(), 3))
-	}
-	got, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if string(got) != fmt.Sprint(downloadSize) {
-		t.Fatalf("the real server received %s bytes, want %d", got, downloadSize)
-	}
-	t.Logf("1 MB uploaded through the tunnel in %v", time.Since(start))
+	t.Logf("1 MB uploaded through the tunnel in %v", upload(t, b.client, d))
 	out, err := b.client.Run("ip", "route", "get", icmpVIP)
 	if err != nil || !strings.Contains(string(out), "mtu 1480") {
 		t.Fatalf("client's route to the VIP: %s (%v), want mtu 1480", out, err)

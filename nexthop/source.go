@@ -17,6 +17,9 @@ const DefaultMTU = 1500
 type sources struct {
 	route []routeSource // parallel to Snapshot.routes
 	mtu   []int         // by port
+	// smallestMTU is the least of the ports' MTUs (0: DefaultMTU): a
+	// packet within it fits every port, so the workers check no further.
+	smallestMTU int
 }
 
 type routeSource struct {
@@ -58,6 +61,15 @@ func (s *Snapshot) MTU(port int) int {
 	return s.sources.mtu[port]
 }
 
+// SmallestMTU returns the least MTU of the snapshot's ports: a packet no
+// larger fits whichever port it leaves by.
+func (s *Snapshot) SmallestMTU() int {
+	if s == nil || s.sources.smallestMTU == 0 {
+		return DefaultMTU
+	}
+	return s.sources.smallestMTU
+}
+
 // WithPortAddresses returns a copy of s that knows the ports' addresses
 // (addrs[port]) and MTUs (mtus[port], 0 = DefaultMTU), for Source and MTU.
 // The resolver uses it with the kernel's view; tests with their own.
@@ -70,6 +82,11 @@ func (s *Snapshot) WithPortAddresses(addrs [][]netip.Prefix, mtus []int) *Snapsh
 			if a, ok := pickSource(r, addrs[r.port]); ok {
 				out.sources.route[i] = routeSource{addr: a.As16(), ok: true}
 			}
+		}
+	}
+	for port := range max(len(s.portMACs), len(mtus)) {
+		if m := out.MTU(port); out.sources.smallestMTU == 0 || m < out.sources.smallestMTU {
+			out.sources.smallestMTU = m
 		}
 	}
 	return &out
