@@ -49,3 +49,10 @@ func Nap(d time.Duration) {
 	ts := unix.NsecToTimespec(d.Nanoseconds())
 	_ = unix.Nanosleep(&ts, nil)
 }
+
+// Yield gives the calling thread's CPU to any other runnable thread of its
+// scheduling class (sched_yield); it returns at once when there is none.
+// Under SCHED_FIFO it passes only to real-time threads.
+func Yield() {
+	_, _, _ = unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
+}
