@@ -25,9 +25,11 @@ const (
 	idleWaitMillis    = 1
 )
 
-// idle backs off after emptyPolls polls in a row found nothing.
+// idle backs off after emptyPolls polls in a row found nothing. A fifo
+// worker sleeps at once: its yield would pass only to real-time threads,
+// and NAPI's are not.
 func (w *Worker) idle(emptyPolls int) {
-	if emptyPolls <= yieldsBeforeSleep {
+	if emptyPolls <= yieldsBeforeSleep && !w.runsFIFO() {
 		xsk.Yield()
 		return
 	}

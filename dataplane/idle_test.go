@@ -22,3 +22,14 @@ func TestIdleYieldsThenSleeps(t *testing.T) {
 		t.Fatalf("empty poll %d did not block: noted %d, want %d", yieldsBeforeSleep+1, got, w.now)
 	}
 }
+
+// TestIdleFIFOSleepsAtOnce: a fifo worker's yield would not reach NAPI, so
+// its first empty poll already blocks.
+func TestIdleFIFOSleepsAtOnce(t *testing.T) {
+	w := &Worker{Stats: new(WorkerStats), poller: xsk.NewPoller(), priority: Priority{PriorityFIFO, 10}}
+	w.now = 777
+	w.idle(1)
+	if got := w.lastBlocked.Load(); got != w.now {
+		t.Fatalf("first empty poll of a fifo worker noted %d, want a block at %d", got, w.now)
+	}
+}
