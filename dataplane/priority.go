@@ -6,7 +6,7 @@ package dataplane
 // socket, so raising the worker can starve the very thread that fills its
 // RX ring. Three valves keep NAPI and the control plane running:
 //
-//  1. An idle worker always blocks in poll(2) (RoutineWorker), whatever its
+//  1. An idle worker always blocks in poll(2) (idle.go), whatever its
 //     priority.
 //  2. Under fifo, a worker that has not blocked for fifoBusyLimit naps for
 //     fifoNap in the kernel (a sched_yield would only yield to other
