@@ -33,3 +33,16 @@ func TestIdleFIFOSleepsAtOnce(t *testing.T) {
 		t.Fatalf("first empty poll of a fifo worker noted %d, want a block at %d", got, w.now)
 	}
 }
+
+// BenchmarkEmptyPoll is what a worker pays for a poll that finds nothing
+// (in-memory rings): the price of every spin or yield of the idle policy.
+func BenchmarkEmptyPoll(b *testing.B) {
+	d := newRingDataplane(b, testSpec(), 1, 64)
+	w := d.Workers[0]
+	b.ReportAllocs()
+	for b.Loop() {
+		if w.poll() != 0 {
+			b.Fatal("an empty ring gave frames")
+		}
+	}
+}

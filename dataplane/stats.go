@@ -15,6 +15,15 @@ type counter struct{ v atomic.Uint64 }
 
 func (c *counter) add(n uint64) { c.v.Store(c.v.Load() + n) }
 
+// set stores v unless the counter holds it already: the store is a locked
+// XCHG, the load a plain read, and a worker publishes after every poll,
+// empty ones included.
+func (c *counter) set(v uint64) {
+	if c.v.Load() != v {
+		c.v.Store(v)
+	}
+}
+
 // drain adds a tally to the counter and zeroes the tally.
 func (c *counter) drain(tally *uint64) {
 	if *tally != 0 {
@@ -297,14 +306,14 @@ type WorkerStats struct {
 
 // publishTable stores what the connection table counts itself.
 func (s *WorkerStats) publishTable(st conntrack.Stats) {
-	s.Conns.v.Store(uint64(st.Conns))
-	s.Counts[CountEmbryonicEvicted].v.Store(st.EvictedEmbryonic)
-	s.Counts[CountPressureShortened].v.Store(st.PressureShortened)
+	s.Conns.set(uint64(st.Conns))
+	s.Counts[CountEmbryonicEvicted].set(st.EvictedEmbryonic)
+	s.Counts[CountPressureShortened].set(st.PressureShortened)
 	var under uint64
 	if st.UnderPressure {
 		under = 1
 	}
-	s.UnderPressure.v.Store(under)
+	s.UnderPressure.set(under)
 }
 
 // Count reads one counter.
