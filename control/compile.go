@@ -159,6 +159,10 @@ func CompileDataplane(cfg *config.Config) (dataplane.Config, error) {
 	for _, v := range cfg.VLANs {
 		vlans = append(vlans, nexthop.VLANDevice{Parent: v.Interface, ID: uint16(v.ID), Device: v.Device})
 	}
+	priority, err := dataplane.ParsePriority(cfg.WorkerPriority)
+	if err != nil {
+		return dataplane.Config{}, fmt.Errorf("worker_priority: %w", err)
+	}
 	return dataplane.Config{
 		Interfaces:   cfg.Interfaces,
 		VLANs:        vlans,
@@ -170,6 +174,7 @@ func CompileDataplane(cfg *config.Config) (dataplane.Config, error) {
 		ConnCapacity: cfg.Conntrack.Capacity,
 		Timeouts:     compileTimeouts(cfg.Conntrack.Timeouts),
 		Pressure:     compilePressure(cfg.Conntrack.Pressure),
+		Priority:     priority,
 	}, nil
 }
 

@@ -15,6 +15,15 @@ type counter struct{ v atomic.Uint64 }
 
 func (c *counter) add(n uint64) { c.v.Store(c.v.Load() + n) }
 
+// set stores v unless the counter holds it already: the store is a locked
+// XCHG, the load a plain read, and a worker publishes after every poll,
+// empty ones included.
+func (c *counter) set(v uint64) {
+	if c.v.Load() != v {
+		c.v.Store(v)
+	}
+}
+
 // drain adds a tally to the counter and zeroes the tally.
 func (c *counter) drain(tally *uint64) {
 	if *tally != 0 {
@@ -239,6 +248,9 @@ const (
 	// to another site, and tunnelled packets from other sites opened here.
 	CountOverflowShed
 	CountOverflowReceived
+	// Worker priority (priority.go).
+	CountForcedNaps        // a fifo worker busy for fifoBusyLimit napped to let NAPI run
+	CountPriorityDemotions // the watchdog's (its only writer) demotions of a fifo worker that never blocked
 	NumCounts
 )
 
@@ -292,6 +304,8 @@ var counterInfo = [NumCounts]CountInfo{
 	CountMSSClamped:         {"client_address_mss_clamped_total", "Real servers' SYN/ACKs whose MSS was lowered so that the client's segments leave room for the PROXY header or TOA option."},
 	CountOverflowShed:       {"overflow_shed_connections_total", "New connections sent to another site's director because their service was over its capacity (overflow)."},
 	CountOverflowReceived:   {"overflow_received_packets_total", "Tunnelled packets from another site's director opened and served here (overflow_accept)."},
+	CountForcedNaps:         {"forced_naps_total", "Naps a worker under worker_priority fifo took after running 2 ms without blocking, so NAPI and the control plane run."},
+	CountPriorityDemotions:  {"priority_demotions_total", "Times the watchdog moved a fifo worker that had not blocked for 250 ms back to the normal policy (until restart)."},
 }
 
 // Info says how the count is exported.
@@ -315,14 +329,14 @@ type WorkerStats struct {
 
 // publishTable stores what the connection table counts itself.
 func (s *WorkerStats) publishTable(st conntrack.Stats) {
-	s.Conns.v.Store(uint64(st.Conns))
-	s.Counts[CountEmbryonicEvicted].v.Store(st.EvictedEmbryonic)
-	s.Counts[CountPressureShortened].v.Store(st.PressureShortened)
+	s.Conns.set(uint64(st.Conns))
+	s.Counts[CountEmbryonicEvicted].set(st.EvictedEmbryonic)
+	s.Counts[CountPressureShortened].set(st.PressureShortened)
 	var under uint64
 	if st.UnderPressure {
 		under = 1
 	}
-	s.UnderPressure.v.Store(under)
+	s.UnderPressure.set(under)
 }
 
 // Count reads one counter.

@@ -39,9 +39,12 @@ type Config struct {
 	// RingSize is the descriptor count of the rx/tx/fill/completion rings (power of two).
 	RingSize int `mapstructure:"ring_size" yaml:"ring_size"`
 	// XDPMode is auto, native or generic.
-	XDPMode   string          `mapstructure:"xdp_mode" yaml:"xdp_mode"`
-	Conntrack ConntrackConfig `mapstructure:"conntrack" yaml:"conntrack"`
-	Options   Options         `mapstructure:"options" yaml:"options"`
+	XDPMode string `mapstructure:"xdp_mode" yaml:"xdp_mode"`
+	// WorkerPriority schedules the worker threads: normal, nice:<-20..19>
+	// or fifo:<1..99>; default nice:-10 (docs/TUNING.md says why).
+	WorkerPriority string          `mapstructure:"worker_priority" yaml:"worker_priority,omitempty"`
+	Conntrack      ConntrackConfig `mapstructure:"conntrack" yaml:"conntrack"`
+	Options        Options         `mapstructure:"options" yaml:"options"`
 	// Sync exchanges connections with a peer director, so the peer carries
 	// them on after a failover.
 	Sync SyncConfig `mapstructure:"sync" yaml:"sync,omitempty"`
@@ -355,6 +358,7 @@ const (
 	DefaultUMEMFrames      = 4096
 	DefaultRingSize        = 2048
 	DefaultXDPMode         = "auto"
+	DefaultWorkerPriority  = "nice:-10" // measured: docs/TUNING.md
 	DefaultConntrackSize   = 1 << 20
 	DefaultScheduler       = "wlc"
 	DefaultProtocol        = "tcp"
@@ -371,12 +375,13 @@ const (
 // DefaultConfig returns a Config with every default filled and no services.
 func DefaultConfig() Config {
 	return Config{
-		API:        DefaultAPI,
-		Metrics:    DefaultMetrics,
-		UMEMFrames: DefaultUMEMFrames,
-		RingSize:   DefaultRingSize,
-		XDPMode:    DefaultXDPMode,
-		DrainGrace: DefaultDrainGrace,
+		API:            DefaultAPI,
+		Metrics:        DefaultMetrics,
+		UMEMFrames:     DefaultUMEMFrames,
+		RingSize:       DefaultRingSize,
+		XDPMode:        DefaultXDPMode,
+		WorkerPriority: DefaultWorkerPriority,
+		DrainGrace:     DefaultDrainGrace,
 		Conntrack: ConntrackConfig{
 			Capacity: DefaultConntrackSize,
 			Timeouts: ConntrackTimeouts{TCP: 900 * time.Second, TCPFin: 120 * time.Second, UDP: 300 * time.Second},
