@@ -52,12 +52,34 @@ func (rep *Report) peers() []string {
 	return names
 }
 
-// methods lists every forwarder in the order it ran.
+// ratioPeers are the peers fastlvs gets a ratio column against: each
+// peer, but of the C forwarder only its poll-when-empty variant (the
+// ceiling; the other idle policies are there to show what idling costs).
+func (rep *Report) ratioPeers() []string {
+	var names []string
+	for _, p := range rep.peers() {
+		if p == "cforward" || !strings.HasPrefix(p, "cforward") {
+			names = append(names, p)
+		}
+	}
+	return names
+}
+
+// peerHeader titles a ratio column.
+func peerHeader(peer string) string {
+	if peer == "cforward" {
+		return "vs C forwarder"
+	}
+	return "vs " + peer
+}
+
+// methods lists every forwarder, with its priority unless normal, in the
+// order it ran.
 func (rep *Report) methods() []string {
 	var names []string
 	for _, r := range rep.Packets {
-		if !slices.Contains(names, r.Method) {
-			names = append(names, r.Method)
+		if !slices.Contains(names, r.Label()) {
+			names = append(names, r.Label())
 		}
 	}
 	return names
@@ -74,20 +96,31 @@ func (rep *Report) flows() []int {
 	return flows
 }
 
-// lookup finds the result of method at flows.
-func (rep *Report) lookup(method string, flows int) (Result, bool) {
+// lookup finds the result labelled label (see Result.Label) at flows.
+func (rep *Report) lookup(label string, flows int) (Result, bool) {
 	for _, r := range rep.Packets {
-		if r.Method == method && r.Flows == flows {
+		if r.Label() == label && r.Flows == flows {
 			return r, true
 		}
 	}
 	return Result{}, false
 }
 
-// Ratio is fastlvs's pps over the peer's at the same flow count; ok is false
-// when either was not measured.
+// lookupPeer finds peer's result at flows under priority, or its only
+// result when it takes no priority.
+func (rep *Report) lookupPeer(peer string, flows int, priority string) (Result, bool) {
+	for _, r := range rep.Packets {
+		if r.Method == peer && r.Flows == flows && (r.Priority == priority || r.Priority == "") {
+			return r, true
+		}
+	}
+	return Result{}, false
+}
+
+// Ratio is fastlvs's pps over the peer's at the same flow count and
+// priority; ok is false when either was not measured.
 func (rep *Report) Ratio(r Result, peer string) (float64, bool) {
-	p, found := rep.lookup(peer, r.Flows)
+	p, found := rep.lookupPeer(peer, r.Flows, r.Priority)
 	if !found || !p.Measured() || !r.Measured() || p.PPS == 0 {
 		return 0, false
 	}
@@ -112,8 +145,13 @@ func (rep *Report) Markdown() string {
 		"generator and sink NAPI on core %d (sink SCHED_FIFO), director NAPI and forwarder on core %d\n", o.GenCPU, o.DirCPU)
 	fmt.Fprintf(&b, "- packet rate: 64-byte UDP, %s warm-up, %s measured, median of %d; pps = frames counted by an XDP drop "+
 		"program on the sink's port / time. Director core busy %% is from /proc/stat (user+system+softirq: includes the "+
-		"kernel's share of every path); process %% is utime+stime of the forwarder process.\n\n",
+		"kernel's share of every path); process %% is utime+stime of the forwarder process.\n",
 		o.Warmup, o.Duration, o.Repeats)
+	b.WriteString("- cforward is the project's minimal C AF_XDP L2 forwarder on libxdp (bench/cforward): the same ports, copy " +
+		"mode, rings, batch and core as fastlvs, nothing done to a frame but its Ethernet addresses; it polls as soon as " +
+		"its RX rings are empty, \"spin\" after 256 empty passes (fastlvs's policy), \"busy\" never.\n")
+	fmt.Fprintf(&b, "- priorities (fastlvs's worker_priority and cforward's thread alike): %s; a method's name "+
+		"carries its priority unless normal.\n\n", strings.Join(o.Priorities, ", "))
 
 	if len(rep.Generators) > 0 {
 		b.WriteString("## Generators\n\nEach generator on core " + strconv.Itoa(o.GenCPU) +
@@ -130,15 +168,15 @@ func (rep *Report) Markdown() string {
 	}
 	b.WriteString(".\n\n")
 
-	peers := rep.peers()
+	peers := rep.ratioPeers()
 	b.WriteString("## Packet rate through one director core\n\n")
 	b.WriteString("| method | flows | pps at sink | pps offered | director core busy % | process CPU % |")
 	for _, p := range peers {
-		b.WriteString(" vs " + p + " |")
+		b.WriteString(" " + peerHeader(p) + " |")
 	}
 	b.WriteString("\n|---|---:|---:|---:|---:|---:|" + strings.Repeat("---:|", len(peers)) + "\n")
 	for _, r := range rep.Packets {
-		name := r.Method
+		name := r.Label()
 		if r.Fastlvs {
 			name = "**" + name + "**"
 		}
@@ -152,7 +190,9 @@ func (rep *Report) Markdown() string {
 		}
 		b.WriteString("\n")
 	}
-	b.WriteString("\nRatios are fastlvs's pps over the peer's at the same flow count, measured in this run on the same ports and cores.\n\n")
+	b.WriteString("\nRatios are fastlvs's pps over the peer's at the same flow count (and, for the C forwarder, the same " +
+		"priority), measured in this run on the same ports and cores.\n\n")
+	rep.writeCPUSplit(&b)
 
 	if len(rep.TCP) > 0 {
 		fmt.Fprintf(&b, "## TCP through the director\n\nwrk on core %d, %d connections, %s per run, HTTP server on the sink; "+
@@ -173,6 +213,24 @@ func (rep *Report) Markdown() string {
 		fmt.Fprintf(&b, "\n![TCP requests/s](%s)\n", PlotTCPFile)
 	}
 	return b.String()
+}
+
+// writeCPUSplit is the second packet-rate table: where the director's CPU
+// went in each run.
+func (rep *Report) writeCPUSplit(b *strings.Builder) {
+	fmt.Fprintf(b, "## Where the director's CPU went\n\nIn %% of one core over the measured window: the forwarder "+
+		"process's user and system time (/proc/<pid>/stat), the director ports' NAPI kthreads (napi/<port>-<id>, "+
+		"where copy mode copies every frame), the director core's softirq share and its busy share.\n\n")
+	b.WriteString("| method | flows | process user % | process sys % | NAPI threads % | core softirq % | core busy % |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range rep.Packets {
+		if !r.Measured() {
+			continue
+		}
+		fmt.Fprintf(b, "| %s | %d | %s | %s | %s | %s | %s |\n", r.Label(), r.Flows, pctCell(r, r.CPU.ProcUser),
+			pctCell(r, r.CPU.ProcSys), pctCell(r, r.CPU.NAPI), pctCell(r, r.CPU.CoreSoftirq), pctCell(r, r.CoreBusy))
+	}
+	b.WriteString("\n")
 }
 
 // cell makes free text safe inside a Markdown table cell.
