@@ -141,6 +141,10 @@ func CompileDataplane(cfg *config.Config) (dataplane.Config, error) {
 	case "generic":
 		mode = steer.ModeGeneric
 	}
+	priority, err := dataplane.ParsePriority(cfg.WorkerPriority)
+	if err != nil {
+		return dataplane.Config{}, fmt.Errorf("worker_priority: %w", err)
+	}
 	return dataplane.Config{
 		Interfaces:   cfg.Interfaces,
 		Workers:      cfg.Workers,
@@ -151,6 +155,7 @@ func CompileDataplane(cfg *config.Config) (dataplane.Config, error) {
 		ConnCapacity: cfg.Conntrack.Capacity,
 		Timeouts:     compileTimeouts(cfg.Conntrack.Timeouts),
 		Pressure:     compilePressure(cfg.Conntrack.Pressure),
+		Priority:     priority,
 	}, nil
 }
 

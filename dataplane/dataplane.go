@@ -33,6 +33,7 @@ type Config struct {
 	ConnCapacity int // per worker
 	Timeouts     conntrack.Timeouts
 	Pressure     conntrack.Pressure
+	Priority     Priority // of every worker thread (priority.go)
 }
 
 // Port is one interface: its steering program and one socket per worker.
@@ -103,6 +104,7 @@ func New(cfg Config) (dp *Dataplane, err error) {
 			return nil, fmt.Errorf("make connection table of worker %d: %w", w, err)
 		}
 		worker := newWorker(w, cfg.Workers, conns, &dp.table, dp.Resolver.Snapshot, dp.Resolver.WantQueue())
+		worker.priority = cfg.Priority
 		worker.CPU = w % max(1, runtime.NumCPU())
 		if len(cfg.CPUs) > 0 {
 			worker.CPU = cfg.CPUs[w%len(cfg.CPUs)]
@@ -259,6 +261,9 @@ func (dp *Dataplane) Run(ctx context.Context) {
 	resolverCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go dp.Resolver.RoutineResolve(resolverCtx)
+	if dp.cfg.Priority.Policy == PriorityFIFO {
+		go dp.RoutineWatchdog(resolverCtx)
+	}
 	for _, w := range dp.Workers {
 		dp.wg.Add(1)
 		go func() {
@@ -266,7 +271,10 @@ func (dp *Dataplane) Run(ctx context.Context) {
 			if err := xsk.PinThread(w.CPU); err != nil {
 				slog.Warn("worker runs unpinned", "worker", w.ID, "err", err)
 			}
-			slog.Info("worker started", "worker", w.ID, "cpu", w.CPU)
+			if err := w.applyPriority(); err != nil {
+				slog.Warn("worker runs at normal priority", "worker", w.ID, "want", w.priority, "err", err)
+			}
+			slog.Info("worker started", "worker", w.ID, "cpu", w.CPU, "priority", w.priority)
 			w.RoutineWorker(&dp.stop)
 			slog.Info("worker stopped", "worker", w.ID)
 		}()

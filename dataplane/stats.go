@@ -219,6 +219,9 @@ const (
 	CountTOAInserted        // TOA options added to a client's segment
 	CountTOANoRoom          // client segments that went on without the TOA option: no room
 	CountMSSClamped         // SYN/ACKs whose MSS was lowered to leave room for the client address
+	// Worker priority (priority.go).
+	CountForcedNaps        // a fifo worker busy for fifoBusyLimit napped to let NAPI run
+	CountPriorityDemotions // the watchdog's (its only writer) demotions of a fifo worker that never blocked
 	NumCounts
 )
 
@@ -269,6 +272,8 @@ var counterInfo = [NumCounts]CountInfo{
 	CountTOAInserted:        {"toa_inserted_total", "TOA options (the client's address and port) added to FULLNAT client segments toward a real server."},
 	CountTOANoRoom:          {"toa_no_room_total", "FULLNAT client segments sent on without the TOA option: their header or the egress MTU had no room for it."},
 	CountMSSClamped:         {"client_address_mss_clamped_total", "Real servers' SYN/ACKs whose MSS was lowered so that the client's segments leave room for the PROXY header or TOA option."},
+	CountForcedNaps:         {"forced_naps_total", "Naps a worker under worker_priority fifo took after running 2 ms without blocking, so NAPI and the control plane run."},
+	CountPriorityDemotions:  {"priority_demotions_total", "Times the watchdog moved a fifo worker that had not blocked for 250 ms back to the normal policy (until restart)."},
 }
 
 // Info says how the count is exported.

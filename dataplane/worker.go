@@ -97,6 +97,13 @@ type Worker struct {
 
 	requests atomic.Pointer[request]
 
+	// Scheduling (priority.go): set before the worker starts, read by the
+	// watchdog.
+	priority    Priority
+	threadID    atomic.Int32
+	lastBlocked atomic.Int64 // monotonic ns when the worker last blocked
+	demoted     atomic.Bool
+
 	// Per-packet counts, published to Stats and the registry's Traffic
 	// once per batch (see counter).
 	tally           workerTally
@@ -427,10 +434,12 @@ func (w *Worker) RoutineWorker(stop *atomic.Bool) {
 		if w.poll() > 0 {
 			w.Stats.Counts[CountBusyPolls].add(1)
 			spins = 0
+			w.yieldIfHogging(w.now)
 			continue
 		}
 		w.Stats.Counts[CountIdlePolls].add(1)
 		if spins++; spins >= spinsBeforeIdle {
+			w.noteBlocked(w.now)
 			w.poller.Wait(idleWaitMillis)
 		}
 	}

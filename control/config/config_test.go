@@ -25,7 +25,7 @@ func TestParseConfigFullExample(t *testing.T) {
 	if !slices.Equal(cfg.Interfaces, []string{"eth1", "eth2"}) || cfg.Workers != 2 || !slices.Equal(cfg.CPUs, []int{0, 1}) {
 		t.Errorf("globals: interfaces %v workers %d cpus %v", cfg.Interfaces, cfg.Workers, cfg.CPUs)
 	}
-	if cfg.API != "tcp://127.0.0.1:9121" || cfg.APIToken != "6f1c0e3a9b2d4c7e8f5a1b3c9d2e4f6a" || cfg.APITLS.CertFile != "/etc/fastlvs/api.crt" || cfg.UMEMFrames != 8192 || cfg.RingSize != 1024 || cfg.XDPMode != "native" {
+	if cfg.API != "tcp://127.0.0.1:9121" || cfg.APIToken != "6f1c0e3a9b2d4c7e8f5a1b3c9d2e4f6a" || cfg.APITLS.CertFile != "/etc/fastlvs/api.crt" || cfg.UMEMFrames != 8192 || cfg.RingSize != 1024 || cfg.XDPMode != "native" || cfg.WorkerPriority != "nice:-10" {
 		t.Errorf("globals: %+v", cfg)
 	}
 	wantConntrack := ConntrackConfig{Capacity: 2097152,
@@ -283,6 +283,9 @@ func TestParseConfigRejects(t *testing.T) {
 		{"metrics without port", "metrics: 127.0.0.1", `metrics: "127.0.0.1" is not host:port (address 127.0.0.1: missing port in address)`},
 		{"ring size not power of two", "ring_size: 1000", "ring_size: must be a power of two between 64 and 32768 (got 1000)"},
 		{"umem frames too few", "umem_frames: 2048", "umem_frames: must be at least twice ring_size so the fill and tx rings both fit (got 2048, ring_size 2048)"},
+		{"worker priority word", "worker_priority: high", `worker_priority: "high" is not normal, nice:<-20..19> or fifo:<1..99>`},
+		{"worker priority nice", "worker_priority: nice:-21", "worker_priority: nice level -21 is outside -20..19"},
+		{"worker priority fifo", "worker_priority: fifo:0", "worker_priority: fifo priority 0 is outside 1..99"},
 		{"xdp mode", "xdp_mode: offload", `xdp_mode: unknown mode "offload" (want one of auto, native, generic)`},
 		{"conntrack capacity", "conntrack: {capacity: 0}", "conntrack.capacity: must be at least 1 (got 0)"},
 		{"conntrack timeout", "conntrack: {timeouts: {tcpfin: 0s}}", "conntrack.timeouts.tcpfin: must be positive"},

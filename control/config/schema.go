@@ -35,9 +35,12 @@ type Config struct {
 	// RingSize is the descriptor count of the rx/tx/fill/completion rings (power of two).
 	RingSize int `mapstructure:"ring_size" yaml:"ring_size"`
 	// XDPMode is auto, native or generic.
-	XDPMode   string          `mapstructure:"xdp_mode" yaml:"xdp_mode"`
-	Conntrack ConntrackConfig `mapstructure:"conntrack" yaml:"conntrack"`
-	Options   Options         `mapstructure:"options" yaml:"options"`
+	XDPMode string `mapstructure:"xdp_mode" yaml:"xdp_mode"`
+	// WorkerPriority schedules the worker threads: normal, nice:<-20..19>
+	// or fifo:<1..99> (docs/TUNING.md says which to choose).
+	WorkerPriority string          `mapstructure:"worker_priority" yaml:"worker_priority,omitempty"`
+	Conntrack      ConntrackConfig `mapstructure:"conntrack" yaml:"conntrack"`
+	Options        Options         `mapstructure:"options" yaml:"options"`
 	// Sync exchanges connections with a peer director, so the peer carries
 	// them on after a failover.
 	Sync SyncConfig `mapstructure:"sync" yaml:"sync,omitempty"`

@@ -149,6 +149,9 @@ func (c *Config) validateGlobals() error {
 	if !slices.Contains(configXDPModes, c.XDPMode) {
 		return Errorf("xdp_mode", "unknown mode %q (want one of %s)", c.XDPMode, strings.Join(configXDPModes, ", "))
 	}
+	if _, err := dataplane.ParsePriority(c.WorkerPriority); err != nil {
+		return Errorf("worker_priority", "%v", err)
+	}
 	if c.Conntrack.Capacity < 1 {
 		return Errorf("conntrack.capacity", "must be at least 1 (got %d)", c.Conntrack.Capacity)
 	}
