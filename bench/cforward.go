@@ -95,6 +95,12 @@ func (c *cforwardForwarder) Start(t *Topology) (Running, error) {
 		p.Stop(syscall.SIGTERM, 5*time.Second)
 		return nil, fmt.Errorf("cforward: %w", err)
 	}
+	if c.priority != normalPriority {
+		if err := verifyPriority(p.PID(), t.DirCPU, c.priority); err != nil {
+			p.Stop(syscall.SIGTERM, 5*time.Second)
+			return nil, fmt.Errorf("cforward -p: %w", err)
+		}
+	}
 	time.Sleep(settle) // attaching XDP resets the link
 	return &processRunning{p: p, sig: syscall.SIGTERM}, nil
 }

@@ -23,9 +23,9 @@ func BuildFastlvs(dir string) (string, error) {
 }
 
 // fastlvsConfig is the director's configuration for a bench run: both ports,
-// one worker pinned to cpu (under priority, when fastlvs takes
-// worker_priority), a UDP service for packet rate and a TCP service for
-// wrk, each with the sink as its only real server.
+// one worker pinned to cpu under priority (if not empty), a UDP service for
+// packet rate and a TCP service for wrk, each with the sink as its only real
+// server.
 func fastlvsConfig(t *Topology, forward, priority, apiSock string) string {
 	// FULLNAT needs local addresses; the sink never answers, so they only
 	// have to exist in the configuration.
@@ -34,7 +34,7 @@ func fastlvsConfig(t *Topology, forward, priority, apiSock string) string {
 		locals = "\n    local_addresses: [198.18.3.1]"
 	}
 	workerPriority := ""
-	if priority != "" && fastlvsHasWorkerPriority() {
+	if priority != "" {
 		workerPriority = "\nworker_priority: " + priority
 	}
 	return fmt.Sprintf(`interfaces: [%s, %s]
@@ -96,12 +96,10 @@ func (f *fastlvsForwarder) Start(t *Topology) (Running, error) {
 		p.Stop(syscall.SIGTERM, 5*time.Second)
 		return nil, fmt.Errorf("fastlvs %s: %w", f.forward, err)
 	}
-	// A fastlvs without worker_priority gets the policy from outside, on
-	// the one thread it pins to the director's core: its worker.
-	if f.priority != "" && f.priority != normalPriority && !fastlvsHasWorkerPriority() {
-		if err := prioritizePinnedThreads(p.PID(), t.DirCPU, f.priority); err != nil {
+	if f.priority != "" && f.priority != normalPriority {
+		if err := verifyPriority(p.PID(), t.DirCPU, f.priority); err != nil {
 			p.Stop(syscall.SIGTERM, 5*time.Second)
-			return nil, err
+			return nil, fmt.Errorf("fastlvs worker_priority: %w", err)
 		}
 	}
 	time.Sleep(settle) // attaching XDP resets the link

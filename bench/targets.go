@@ -52,19 +52,6 @@ func ParseFlows(list string) ([]int, error) {
 	return out, nil
 }
 
-// ParsePriorities reads a comma-separated list of priorities.
-func ParsePriorities(list string) ([]string, error) {
-	var out []string
-	for item := range strings.SplitSeq(list, ",") {
-		item = strings.TrimSpace(item)
-		if _, _, err := ParsePriority(item); err != nil {
-			return nil, err
-		}
-		out = append(out, item)
-	}
-	return out, nil
-}
-
 // validate checks what a caller may have set by hand.
 func (o Options) validate() error {
 	if len(o.Flows) == 0 {
@@ -81,7 +68,7 @@ func (o Options) validate() error {
 		}
 	}
 	for _, p := range o.Priorities {
-		if _, _, err := ParsePriority(p); err != nil {
+		if _, err := parsePriority(p); err != nil {
 			return fmt.Errorf("options: %w", err)
 		}
 	}

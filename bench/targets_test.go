@@ -30,7 +30,7 @@ func TestParseFlowsAndPriorities(t *testing.T) {
 			t.Errorf("flows %q accepted", bad)
 		}
 	}
-	if got, err := ParsePriorities("normal,nice:-20,fifo:10"); err != nil || !slices.Equal(got, []string{"normal", "nice:-20", "fifo:10"}) {
+	if got, err := ParsePriorities("normal, nice:-20,fifo:10"); err != nil || !slices.Equal(got, []string{"normal", "nice:-20", "fifo:10"}) {
 		t.Errorf("priorities %v %v", got, err)
 	}
 	for _, bad := range []string{"fifo:0", "fifo:100", "nice:20", "nice", "rr:5", "fifo:x", ""} {
@@ -63,22 +63,49 @@ func TestPlan(t *testing.T) {
 }
 
 // TestFastlvsConfigPriority: the bench asks fastlvs for the worker's
-// priority in its configuration exactly when fastlvs reads that key, and
-// fastlvs accepts the configuration for every method.
+// priority in its configuration, and fastlvs takes that configuration for
+// every method and priority.
 func TestFastlvsConfigPriority(t *testing.T) {
 	topo := &Topology{DirIn: "d0", DirOut: "d1", DirCPU: 1}
-	conf := fastlvsConfig(topo, "nat", "fifo:10", "/tmp/api.sock")
-	if has := strings.Contains(conf, "\nworker_priority: fifo:10\n"); has != fastlvsHasWorkerPriority() {
-		t.Errorf("worker_priority in config %v, fastlvs reads it %v:\n%s", has, fastlvsHasWorkerPriority(), conf)
-	}
 	for _, forward := range []string{"dr", "nat", "fullnat", "tun"} {
 		for _, priority := range []string{"normal", "nice:-20", "fifo:10"} {
-			if _, err := config.Parse([]byte(fastlvsConfig(topo, forward, priority, "/tmp/api.sock"))); err != nil {
+			cfg, err := config.Parse([]byte(fastlvsConfig(topo, forward, priority, "/tmp/api.sock")))
+			if err != nil {
 				t.Errorf("%s at %s: fastlvs rejects the bench's config: %v", forward, priority, err)
+				continue
+			}
+			if cfg.WorkerPriority != priority {
+				t.Errorf("%s at %s: worker_priority %q", forward, priority, cfg.WorkerPriority)
 			}
 		}
 	}
 	if strings.Contains(fastlvsConfig(topo, "nat", "", "/tmp/api.sock"), "worker_priority") {
 		t.Error("worker_priority written without a priority")
+	}
+}
+
+func TestParseThreadSched(t *testing.T) {
+	// A SCHED_FIFO 10 thread (fields 19 nice 0, 40 rt_priority 10, 41 policy 1).
+	fifo := "77 (fastlvs worker) R 1 77 77 0 -1 4194560 0 0 0 0 5 6 0 0 -11 0 30 0 100 0 0 " +
+		"18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 1 10 1 0 0 0 0 0 0 0 0 0 0 0"
+	got, err := parseThreadSched(fifo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != (threadSched{nice: 0, rtPriority: 10, policy: 1}) {
+		t.Errorf("sched %+v, want fifo 10", got)
+	}
+	fifo10, _ := parsePriority("fifo:10")
+	fifo20, _ := parsePriority("fifo:20")
+	normal, _ := parsePriority("normal")
+	if !got.runsUnder(fifo10) || got.runsUnder(fifo20) || got.runsUnder(normal) {
+		t.Error("fifo 10 thread matched the wrong priorities")
+	}
+	niced := threadSched{nice: -20}
+	if nice, _ := parsePriority("nice:-20"); !niced.runsUnder(nice) || niced.runsUnder(normal) {
+		t.Error("nice -20 thread matched the wrong priorities")
+	}
+	if _, err := parseThreadSched("77 (x) R 1 2 3"); err == nil {
+		t.Error("short stat parsed")
 	}
 }
