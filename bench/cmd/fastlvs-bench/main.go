@@ -25,7 +25,7 @@ import (
 
 func main() {
 	opts := bench.DefaultOptions()
-	smoke := flag.Bool("smoke", false, "tiny run: one fastlvs method, one peer, about a second each")
+	smoke := flag.Bool("smoke", false, "tiny run: fastlvs nat, the C forwarder and kernel routing, about a second each")
 	out := flag.String("out", opts.OutDir, "directory for latest.md and the plots")
 	generator := flag.String("generator", "", "auto (measure both, use the faster), af_xdp or trafgen")
 	duration := flag.Duration("duration", 0, "measured time per packet-rate run")
