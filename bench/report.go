@@ -222,15 +222,18 @@ func (rep *Report) Markdown() string {
 func (rep *Report) writeCPUSplit(b *strings.Builder) {
 	fmt.Fprintf(b, "## Where the director's CPU went\n\nIn %% of one core over the measured window: the forwarder "+
 		"process's user and system time (/proc/<pid>/stat), the director ports' NAPI kthreads (napi/<port>-<id>, "+
-		"where copy mode copies every frame), the director core's softirq share and its busy share.\n\n")
-	b.WriteString("| method | flows | process user % | process sys % | NAPI threads % | core softirq % | core busy % |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|\n")
+		"where copy mode copies every frame), the director core's softirq share and its busy share. Process ns per "+
+		"packet is the process's CPU time over the packets that reached the sink: what one forwarded packet costs "+
+		"the forwarder itself, less skewed by other work on the core than the rate.\n\n")
+	b.WriteString("| method | flows | process user % | process sys % | NAPI threads % | core softirq % | core busy % | process ns per packet |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range rep.Packets {
 		if !r.Measured() {
 			continue
 		}
-		fmt.Fprintf(b, "| %s | %d | %s | %s | %s | %s | %s |\n", r.Label(), r.Flows, pctCell(r, r.CPU.ProcUser),
-			pctCell(r, r.CPU.ProcSys), pctCell(r, r.CPU.NAPI), pctCell(r, r.CPU.CoreSoftirq), pctCell(r, r.CoreBusy))
+		fmt.Fprintf(b, "| %s | %d | %s | %s | %s | %s | %s | %s |\n", r.Label(), r.Flows, pctCell(r, r.CPU.ProcUser),
+			pctCell(r, r.CPU.ProcSys), pctCell(r, r.CPU.NAPI), pctCell(r, r.CPU.CoreSoftirq), pctCell(r, r.CoreBusy),
+			nsPerPacketCell(r))
 	}
 	b.WriteString("\n")
 }
@@ -260,6 +263,14 @@ func pctCell(r Result, v float64) string {
 		return "—"
 	}
 	return fmt.Sprintf("%.0f", v)
+}
+
+// nsPerPacketCell is the forwarder process's CPU time per packet at the sink.
+func nsPerPacketCell(r Result) string {
+	if !r.Measured() || math.IsNaN(r.ProcBusy) || r.PPS == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.0f", r.ProcBusy/100*1e9/r.PPS)
 }
 
 func fmtLatency(d time.Duration) string {
