@@ -224,16 +224,18 @@ func (rep *Report) writeCPUSplit(b *strings.Builder) {
 		"process's user and system time (/proc/<pid>/stat), the director ports' NAPI kthreads (napi/<port>-<id>, "+
 		"where copy mode copies every frame), the director core's softirq share and its busy share. Process ns per "+
 		"packet is the process's CPU time over the packets that reached the sink: what one forwarded packet costs "+
-		"the forwarder itself, less skewed by other work on the core than the rate.\n\n")
-	b.WriteString("| method | flows | process user % | process sys % | NAPI threads % | core softirq % | core busy % | process ns per packet |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|\n")
+		"the forwarder itself, less skewed by other work on the core than the rate. Other is what is left of the "+
+		"core's busy share: work that is not this run's (at most; a process thread on another core lowers it). "+
+		"A run with much of it measured a shared core.\n\n")
+	b.WriteString("| method | flows | process user % | process sys % | NAPI threads % | core softirq % | core busy % | other % | process ns per packet |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range rep.Packets {
 		if !r.Measured() {
 			continue
 		}
-		fmt.Fprintf(b, "| %s | %d | %s | %s | %s | %s | %s | %s |\n", r.Label(), r.Flows, pctCell(r, r.CPU.ProcUser),
+		fmt.Fprintf(b, "| %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", r.Label(), r.Flows, pctCell(r, r.CPU.ProcUser),
 			pctCell(r, r.CPU.ProcSys), pctCell(r, r.CPU.NAPI), pctCell(r, r.CPU.CoreSoftirq), pctCell(r, r.CoreBusy),
-			nsPerPacketCell(r))
+			pctCell(r, r.otherWork()), nsPerPacketCell(r))
 	}
 	b.WriteString("\n")
 }
@@ -263,6 +265,16 @@ func pctCell(r Result, v float64) string {
 		return "—"
 	}
 	return fmt.Sprintf("%.0f", v)
+}
+
+// otherWork is the director core's busy share that neither the forwarder
+// process, the NAPI threads nor softirq account for, never below zero.
+func (r Result) otherWork() float64 {
+	ours := r.CPU.NAPI + r.CPU.CoreSoftirq
+	if !math.IsNaN(r.ProcBusy) {
+		ours += r.ProcBusy
+	}
+	return max(0, r.CoreBusy-ours)
 }
 
 // nsPerPacketCell is the forwarder process's CPU time per packet at the sink.

@@ -53,7 +53,7 @@ func TestReportRatiosAndCells(t *testing.T) {
 	for _, want := range []string{
 		"| **fastlvs nat** | 1 | 0.300 M |", "| 0.50× | — | 0.75× |", "| **fastlvs nat** | 1000 | 0.200 M |", "| 0.50× |",
 		"| vs kernel route | vs dpdk-testpmd | vs C forwarder |\n", "| **fastlvs nat (fifo:10)** | 1 | 0.540 M |", "| 0.90× |\n",
-		"| fastlvs nat (fifo:10) | 1 | 12 | 30 | 55 | 1 | 0 | 778 |", "| kernel route | 1 | — | — | 40 | 0 | 90 | — |", "| cforward spin | 1 | 0.350 M |",
+		"| fastlvs nat (fifo:10) | 1 | 12 | 30 | 55 | 1 | 0 | 0 | 778 |", "| kernel route | 1 | — | — | 40 | 0 | 90 | 50 | — |", "| cforward spin | 1 | 0.350 M |",
 		"not measured: dpdk-testpmd not installed / (second line \\| pipe)", "Test CPU, 2 cores, Linux 6.18",
 		"| fastlvs nat | keep-alive | 20000 | 2.00 ms | 9.00 ms | 0 |",
 	} {
