@@ -16,9 +16,9 @@ import (
 
 // The C forwarder (cforward/cforward.c) is the ceiling fastlvs is held to:
 // the same two veth ports in the same AF_XDP copy mode with the same ring
-// sizes, batch and core, doing nothing but swap Ethernet addresses. It is
-// compiled at bench time against Debian's libxdp; without a compiler or the
-// library the peer reports "not available".
+// sizes, batch and core, doing nothing to a frame but rewrite its Ethernet
+// addresses. It is compiled at bench time against Debian's libxdp; without
+// a compiler or the library the peer reports "not available".
 //
 //go:embed cforward/cforward.c
 var cforwardSource []byte

@@ -133,8 +133,12 @@ func (rep *Report) Markdown() string {
 	o := rep.Options
 	m := rep.Machine
 	kind := "full run"
-	if o.Smoke {
-		kind = "smoke run (CI: one method, one peer, a second each; not a measurement)"
+	full := DefaultOptions()
+	switch {
+	case o.Smoke:
+		kind = "smoke run (CI: a second per path; not a measurement)"
+	case !slices.Equal(o.Forwarders, full.Forwarders) || !slices.Equal(o.Flows, full.Flows) || o.Repeats < full.Repeats:
+		kind = "partial run: chosen targets, flow counts or repeats"
 	}
 	fmt.Fprintf(&b, "# fastlvs benchmark\n\n")
 	fmt.Fprintf(&b, "- machine: %s, %d cores, %s, %s\n", m.CPU, m.Cores, m.Kernel, m.Go)
