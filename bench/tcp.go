@@ -69,47 +69,109 @@ func (r *runner) runTCP() []TCPResult {
 	defer server.Close()
 	time.Sleep(settle) // the sink's XDP program was just detached
 	_ = t.PinNAPI()
-	r.logf("TCP: wrk, %d connections, %s per run", wrkConnections, r.opts.TCPDuration)
-	for _, target := range r.opts.TCPTargets {
-		if r.ctx.Err() != nil {
-			break
-		}
-		url := "http://" + net.JoinHostPort(VIP, strconv.Itoa(HTTPPort)) + "/"
-		var running Running
-		switch target {
-		case "direct":
-			url = "http://" + net.JoinHostPort(SinkAddr, strconv.Itoa(HTTPPort)) + "/"
-		case "fastlvs nat", "nftables dnat":
-			fwd, _ := r.forwarder(target)
-			running, err = fwd.Start(t)
-		case "haproxy":
-			running, err = r.startHAProxy()
-		default:
-			err = fmt.Errorf("unknown TCP target %q", target)
-		}
-		if err != nil {
-			notMeasured(target, err.Error())
-			continue
-		}
-		_ = t.PinNAPI()
-		if err := r.waitListening(VIP); err != nil && target != "direct" {
-			notMeasured(target, err.Error())
-			if running != nil {
-				_ = running.Stop()
+	// The machine is shared and noisy: instead of one long run per target,
+	// every target gets Repeats short runs, interleaved round by round so a
+	// burst of foreign load hits them alike, and the report keeps medians.
+	rounds := max(1, r.opts.Repeats)
+	perRun := max(time.Second, r.opts.TCPDuration/time.Duration(rounds))
+	r.logf("TCP: wrk, %d connections, %d interleaved rounds of %s per target and mode", wrkConnections, rounds, perRun)
+	samples := map[string][]TCPResult{}
+	failed := map[string]string{}
+	for round := 0; round < rounds && r.ctx.Err() == nil; round++ {
+		for _, target := range r.opts.TCPTargets {
+			if r.ctx.Err() != nil {
+				break
 			}
+			if _, ok := failed[target]; ok {
+				continue
+			}
+			results, err := r.tcpRound(target, perRun)
+			if err != nil {
+				failed[target] = err.Error() // logged by notMeasured below
+				continue
+			}
+			for _, res := range results {
+				key := res.Target + "/" + res.Mode()
+				samples[key] = append(samples[key], res)
+			}
+		}
+	}
+	for _, target := range r.opts.TCPTargets {
+		if reason, ok := failed[target]; ok && len(samples[target+"/"+TCPResult{}.Mode()]) == 0 {
+			notMeasured(target, reason)
 			continue
 		}
 		for _, newConn := range []bool{false, true} {
-			res := r.wrk(target, url, newConn)
-			out = append(out, res)
+			key := target + "/" + TCPResult{NewConnection: newConn}.Mode()
+			out = append(out, medianTCP(target, newConn, samples[key]))
 		}
+	}
+	return out
+}
+
+// tcpRound starts one target, runs wrk with keep-alive and with a new
+// connection per request for d each, and stops it.
+func (r *runner) tcpRound(target string, d time.Duration) ([]TCPResult, error) {
+	t := r.topo
+	url := "http://" + net.JoinHostPort(VIP, strconv.Itoa(HTTPPort)) + "/"
+	var running Running
+	var err error
+	switch target {
+	case "direct":
+		url = "http://" + net.JoinHostPort(SinkAddr, strconv.Itoa(HTTPPort)) + "/"
+	case "fastlvs nat", "nftables dnat":
+		fwd, _ := r.forwarder(target)
+		running, err = fwd.Start(t)
+	case "haproxy":
+		running, err = r.startHAProxy()
+	default:
+		err = fmt.Errorf("unknown TCP target %q", target)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
 		if running != nil {
 			if err := running.Stop(); err != nil {
 				r.logf("  stop %s: %v", target, err)
 			}
 		}
+	}()
+	_ = t.PinNAPI()
+	if err := r.waitListening(VIP); err != nil && target != "direct" {
+		return nil, err
 	}
-	return out
+	var out []TCPResult
+	for _, newConn := range []bool{false, true} {
+		out = append(out, r.wrk(target, url, newConn, d))
+	}
+	return out, nil
+}
+
+// medianTCP folds one target and mode's rounds into their medians; errors
+// add up. Rounds wrk could not measure count only when all failed.
+func medianTCP(target string, newConn bool, rounds []TCPResult) TCPResult {
+	res := TCPResult{Target: target, NewConnection: newConn}
+	var measured []TCPResult
+	for _, round := range rounds {
+		res.Errors += round.Errors
+		if round.Note == "" {
+			measured = append(measured, round)
+		} else if res.Note == "" {
+			res.Note = round.Note
+		}
+	}
+	if len(measured) == 0 {
+		if res.Note == "" {
+			res.Note = "not measured: no round ran"
+		}
+		return res
+	}
+	res.Note = ""
+	res.RPS = median(measured, func(x TCPResult) float64 { return x.RPS })
+	res.P50 = time.Duration(median(measured, func(x TCPResult) float64 { return float64(x.P50) }))
+	res.P99 = time.Duration(median(measured, func(x TCPResult) float64 { return float64(x.P99) }))
+	return res
 }
 
 // waitListening dials addr:80 from the generator until it connects (2 s).
@@ -133,10 +195,10 @@ func (r *runner) waitListening(addr string) error {
 	}
 }
 
-// wrk runs wrk on the generator's core and parses its summary.
-func (r *runner) wrk(target, url string, newConn bool) TCPResult {
+// wrk runs wrk on the generator's core for d and parses its summary.
+func (r *runner) wrk(target, url string, newConn bool, d time.Duration) TCPResult {
 	res := TCPResult{Target: target, NewConnection: newConn}
-	secs := max(1, int(r.opts.TCPDuration.Round(time.Second)/time.Second))
+	secs := max(1, int(d.Round(time.Second)/time.Second))
 	args := []string{"-c", strconv.Itoa(r.topo.GenCPU), "wrk", "-t1", "-c" + strconv.Itoa(wrkConnections),
 		"-d" + strconv.Itoa(secs) + "s", "--timeout", "2s", "--latency"}
 	if newConn {

@@ -103,9 +103,14 @@ func (w *Worker) noteBlocked(now int64) {
 	w.lastBlocked.Store(now)
 }
 
+// runsFIFO reports whether the worker runs under SCHED_FIFO now.
+func (w *Worker) runsFIFO() bool {
+	return w.priority.Policy == PriorityFIFO && !w.demoted.Load()
+}
+
 // yieldIfHogging is valve 2: a fifo worker busy for fifoBusyLimit naps.
 func (w *Worker) yieldIfHogging(now int64) {
-	if w.priority.Policy != PriorityFIFO || w.demoted.Load() || now-w.lastBlocked.Load() < int64(fifoBusyLimit) {
+	if !w.runsFIFO() || now-w.lastBlocked.Load() < int64(fifoBusyLimit) {
 		return
 	}
 	w.noteBlocked(now)

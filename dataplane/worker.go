@@ -14,7 +14,9 @@ package dataplane
 //     copied into a frame of the other port's UMEM.
 //  5. Put the batch on the TX rings, kick the kernel once per socket, expire
 //     a bounded number of connections, recycle completions into fill rings.
-//  6. Nothing to do for a while: sleep in poll(2) for up to a millisecond.
+//  6. Nothing to do: yield the core a few times (to the kernel's NAPI work
+//     that fills the RX rings, when it shares the core), then sleep in
+//     poll(2) for up to a millisecond (idle.go).
 
 import (
 	"sync/atomic"
@@ -30,8 +32,6 @@ import (
 const (
 	batchSize       = 64
 	expireBudget    = 64 // connections examined per batch by the expiry wheel
-	spinsBeforeIdle = 256
-	idleWaitMillis  = 1
 	handoffSlots    = 1024
 	handoffFrameMax = 2048
 	// handoffHeadroom is free space before a handed-over frame, so an
@@ -425,22 +425,20 @@ func (w *Worker) serveRequest() {
 	}
 }
 
-// RoutineWorker busy-polls until stop is set, backing off into poll(2) when
-// idle.
+// RoutineWorker polls until stop is set, yielding the core and then
+// sleeping in poll(2) when idle (idle.go).
 func (w *Worker) RoutineWorker(stop *atomic.Bool) {
-	spins := 0
+	emptyPolls := 0
 	for !stop.Load() {
 		w.serveRequest()
 		if w.poll() > 0 {
 			w.Stats.Counts[CountBusyPolls].add(1)
-			spins = 0
+			emptyPolls = 0
 			w.yieldIfHogging(w.now)
 			continue
 		}
 		w.Stats.Counts[CountIdlePolls].add(1)
-		if spins++; spins >= spinsBeforeIdle {
-			w.noteBlocked(w.now)
-			w.poller.Wait(idleWaitMillis)
-		}
+		emptyPolls++
+		w.idle(emptyPolls)
 	}
 }

@@ -12,21 +12,14 @@ import (
 func ThreadID() int { return unix.Gettid() }
 
 // SetThreadNice gives thread tid the CFS policy at nice level nice
-// (-20..19); on Linux setpriority with PRIO_PROCESS and a thread id applies
-// to that thread alone.
+// (-20..19).
 func SetThreadNice(tid, nice int) error {
-	if err := setPolicy(tid, unix.SCHED_NORMAL, 0); err != nil {
-		return err
-	}
-	if err := unix.Setpriority(unix.PRIO_PROCESS, tid, nice); err != nil {
-		return fmt.Errorf("set nice %d on thread %d: %w (needs CAP_SYS_NICE below 0)", nice, tid, err)
-	}
-	return nil
+	return setPolicy(tid, unix.SchedAttr{Policy: unix.SCHED_NORMAL, Nice: int32(nice)})
 }
 
 // SetThreadFIFO puts thread tid under SCHED_FIFO at priority prio (1..99).
 func SetThreadFIFO(tid, prio int) error {
-	return setPolicy(tid, unix.SCHED_FIFO, prio)
+	return setPolicy(tid, unix.SchedAttr{Policy: unix.SCHED_FIFO, Priority: uint32(prio)})
 }
 
 // SetThreadNormal puts thread tid back under the CFS policy at nice 0.
@@ -34,10 +27,16 @@ func SetThreadNormal(tid int) error {
 	return SetThreadNice(tid, 0)
 }
 
-func setPolicy(tid int, policy uint32, prio int) error {
-	attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: policy, Priority: uint32(prio)}
+// setPolicy applies attr to one thread. Reset-on-fork keeps a thread the
+// raised one creates (the Go runtime starts its threads from a template
+// thread for locked ones, but a cgo or forked child would not) at the
+// normal policy.
+func setPolicy(tid int, attr unix.SchedAttr) error {
+	attr.Size = unix.SizeofSchedAttr
+	attr.Flags = unix.SCHED_FLAG_RESET_ON_FORK
 	if err := unix.SchedSetAttr(tid, &attr, 0); err != nil {
-		return fmt.Errorf("set scheduling policy %d priority %d on thread %d: %w (needs CAP_SYS_NICE)", policy, prio, tid, err)
+		return fmt.Errorf("set scheduling policy %d (priority %d, nice %d) on thread %d: %w (needs CAP_SYS_NICE)",
+			attr.Policy, attr.Priority, attr.Nice, tid, err)
 	}
 	return nil
 }
@@ -48,4 +47,11 @@ func setPolicy(tid int, policy uint32, prio int) error {
 func Nap(d time.Duration) {
 	ts := unix.NsecToTimespec(d.Nanoseconds())
 	_ = unix.Nanosleep(&ts, nil)
+}
+
+// Yield gives the calling thread's CPU to any other runnable thread of its
+// scheduling class (sched_yield); it returns at once when there is none.
+// Under SCHED_FIFO it passes only to real-time threads.
+func Yield() {
+	_, _, _ = unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
 }

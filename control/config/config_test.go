@@ -25,7 +25,7 @@ func TestParseConfigFullExample(t *testing.T) {
 	if !slices.Equal(cfg.Interfaces, []string{"eth1", "eth2"}) || cfg.Workers != 2 || !slices.Equal(cfg.CPUs, []int{0, 1}) {
 		t.Errorf("globals: interfaces %v workers %d cpus %v", cfg.Interfaces, cfg.Workers, cfg.CPUs)
 	}
-	if cfg.API != "tcp://127.0.0.1:9121" || cfg.APIToken != "6f1c0e3a9b2d4c7e8f5a1b3c9d2e4f6a" || cfg.APITLS.CertFile != "/etc/fastlvs/api.crt" || cfg.UMEMFrames != 8192 || cfg.RingSize != 1024 || cfg.XDPMode != "native" || cfg.WorkerPriority != "nice:-10" {
+	if cfg.API != "tcp://127.0.0.1:9121" || cfg.APIToken != "6f1c0e3a9b2d4c7e8f5a1b3c9d2e4f6a" || cfg.APITLS.CertFile != "/etc/fastlvs/api.crt" || cfg.UMEMFrames != 8192 || cfg.RingSize != 1024 || cfg.XDPMode != "native" || cfg.WorkerPriority != "fifo:20" {
 		t.Errorf("globals: %+v", cfg)
 	}
 	wantConntrack := ConntrackConfig{Capacity: 2097152,
@@ -115,7 +115,7 @@ services:
 		t.Fatal(err)
 	}
 	if cfg.API != DefaultAPI || cfg.Metrics != DefaultMetrics || cfg.Workers != 0 || cfg.UMEMFrames != 4096 || cfg.RingSize != 2048 ||
-		cfg.XDPMode != "auto" || cfg.Conntrack.Capacity != 1<<20 || cfg.Conntrack.Timeouts.TCP != 900*time.Second {
+		cfg.XDPMode != "auto" || cfg.WorkerPriority != "nice:-10" || cfg.Conntrack.Capacity != 1<<20 || cfg.Conntrack.Timeouts.TCP != 900*time.Second {
 		t.Errorf("global defaults: %+v", cfg)
 	}
 	web := cfg.Services[0]

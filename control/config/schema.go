@@ -37,7 +37,7 @@ type Config struct {
 	// XDPMode is auto, native or generic.
 	XDPMode string `mapstructure:"xdp_mode" yaml:"xdp_mode"`
 	// WorkerPriority schedules the worker threads: normal, nice:<-20..19>
-	// or fifo:<1..99> (docs/TUNING.md says which to choose).
+	// or fifo:<1..99>; default nice:-10 (docs/TUNING.md says why).
 	WorkerPriority string          `mapstructure:"worker_priority" yaml:"worker_priority,omitempty"`
 	Conntrack      ConntrackConfig `mapstructure:"conntrack" yaml:"conntrack"`
 	Options        Options         `mapstructure:"options" yaml:"options"`
@@ -303,6 +303,7 @@ const (
 	DefaultUMEMFrames      = 4096
 	DefaultRingSize        = 2048
 	DefaultXDPMode         = "auto"
+	DefaultWorkerPriority  = "nice:-10" // measured: docs/TUNING.md
 	DefaultConntrackSize   = 1 << 20
 	DefaultScheduler       = "wlc"
 	DefaultProtocol        = "tcp"
@@ -319,12 +320,13 @@ const (
 // DefaultConfig returns a Config with every default filled and no services.
 func DefaultConfig() Config {
 	return Config{
-		API:        DefaultAPI,
-		Metrics:    DefaultMetrics,
-		UMEMFrames: DefaultUMEMFrames,
-		RingSize:   DefaultRingSize,
-		XDPMode:    DefaultXDPMode,
-		DrainGrace: DefaultDrainGrace,
+		API:            DefaultAPI,
+		Metrics:        DefaultMetrics,
+		UMEMFrames:     DefaultUMEMFrames,
+		RingSize:       DefaultRingSize,
+		XDPMode:        DefaultXDPMode,
+		WorkerPriority: DefaultWorkerPriority,
+		DrainGrace:     DefaultDrainGrace,
 		Conntrack: ConntrackConfig{
 			Capacity: DefaultConntrackSize,
 			Timeouts: ConntrackTimeouts{TCP: 900 * time.Second, TCPFin: 120 * time.Second, UDP: 300 * time.Second},
