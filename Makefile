@@ -53,7 +53,8 @@ $(STATICCHECK):
 demo: build
 	./bin/fastlvs demo
 
-# Packet-rate and TCP benchmarks against the peers (about eight minutes).
+# Packet-rate and TCP benchmarks against the peers (about eight minutes;
+# fastlvs nat and the C forwarder also at nice:-10 and SCHED_FIFO 10).
 # The peers come from Debian: trafgen (netsniff-ng), nftables, wrk, haproxy,
 # dpdk-testpmd (dpdk-dev with the AF_XDP driver), and the compiler and
 # libraries of the project's C AF_XDP forwarder (gcc, libxdp-dev, libbpf-dev).

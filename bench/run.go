@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"fastlvs/control/config"
 	"fastlvs/testbed"
 )
 
@@ -59,8 +60,9 @@ func DefaultOptions() Options {
 		OutDir: "bench/results", Warmup: 500 * time.Millisecond, Duration: 2 * time.Second, Repeats: 3,
 		Flows: []int{1, 1000, 60000}, GenCPU: 0, DirCPU: 1, Generator: "auto",
 		Forwarders:         slices.Clone(Forwarders),
-		Priorities:         []string{normalPriority, "fifo:10"},
-		PriorityForwarders: []string{"fastlvs dr", "fastlvs nat", "cforward"},
+		// normal, fastlvs's default worker_priority, and real-time.
+		Priorities:         []string{normalPriority, config.DefaultWorkerPriority, "fifo:10"},
+		PriorityForwarders: []string{"fastlvs nat", "cforward"},
 		TCP:                true,
 		TCPTargets:         []string{"direct", "fastlvs nat", "nftables dnat", "haproxy"},
 		TCPDuration:        5 * time.Second,
