@@ -59,7 +59,7 @@ func DefaultOptions() Options {
 	return Options{
 		OutDir: "bench/results", Warmup: 500 * time.Millisecond, Duration: 2 * time.Second, Repeats: 3,
 		Flows: []int{1, 1000, 60000}, GenCPU: 0, DirCPU: 1, Generator: "auto",
-		Forwarders:         slices.Clone(Forwarders),
+		Forwarders: slices.Clone(Forwarders),
 		// normal, fastlvs's default worker_priority, and real-time.
 		Priorities:         []string{normalPriority, config.DefaultWorkerPriority, "fifo:10"},
 		PriorityForwarders: []string{"fastlvs nat", "cforward"},
