@@ -26,12 +26,13 @@ test: test-deps lint
 # What the tests run besides Go, from Debian: the namespace test bed
 # (iproute2, ethtool, ping, tcpdump), promtool and a real scraper
 # (prometheus), the benchmark's peers and generator for its smoke test
-# (nftables, wrk, haproxy, trafgen from netsniff-ng), and systemd-analyze
+# (nftables, wrk, haproxy, trafgen from netsniff-ng, and gcc with libxdp-dev
+# and libbpf-dev for the C forwarder it compiles), and systemd-analyze
 # (systemd) for the package test, hping3 for the SYN floods and chromium
 # for the web monitor's browser test, nginx for the PROXY protocol real
 # servers. Installed only when missing.
 TEST_PACKAGES = iproute2 ethtool iputils-ping tcpdump prometheus nftables wrk haproxy netsniff-ng systemd \
-	hping3 chromium bird2 keepalived nginx
+	hping3 chromium bird2 keepalived nginx gcc libxdp-dev libbpf-dev
 test-deps:
 	@missing=$$(for p in $(TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
@@ -52,10 +53,14 @@ $(STATICCHECK):
 demo: build
 	./bin/fastlvs demo
 
-# Packet-rate and TCP benchmarks against the peers (about four minutes).
-# The peers come from Debian: trafgen (netsniff-ng), nftables, wrk, haproxy
-# and dpdk-testpmd (dpdk-dev with the AF_XDP driver).
-BENCH_PACKAGES = netsniff-ng nftables wrk haproxy dpdk dpdk-dev librte-net-af-xdp23 ethtool iproute2
+# Packet-rate and TCP benchmarks against the peers (about eight minutes;
+# fastlvs nat and the C forwarder also at nice:-10 and SCHED_FIFO 10).
+# The peers come from Debian: trafgen (netsniff-ng), nftables, wrk, haproxy,
+# dpdk-testpmd (dpdk-dev with the AF_XDP driver), and the compiler and
+# libraries of the project's C AF_XDP forwarder (gcc, libxdp-dev, libbpf-dev).
+# A shorter run: go run ./bench/cmd/fastlvs-bench -targets fastlvs-nat,cforward
+# -flows 1,60000 -priority normal,fifo:10 -duration 1s -repeats 1 -tcp=false
+BENCH_PACKAGES = netsniff-ng nftables wrk haproxy dpdk dpdk-dev librte-net-af-xdp23 ethtool iproute2 gcc libxdp-dev libbpf-dev
 bench:
 	@missing=$$(for p in $(BENCH_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi

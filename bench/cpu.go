@@ -3,6 +3,7 @@ package bench
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -15,7 +16,7 @@ import (
 const clockTicks = 100
 
 // coreTimes is one line of /proc/stat: jiffies per state of one CPU.
-type coreTimes struct{ busy, total uint64 }
+type coreTimes struct{ busy, softirq, total uint64 }
 
 // readCoreTimes reads cpu<n> from /proc/stat. Busy is everything but idle
 // and iowait, so softirq time (NAPI, XDP, kernel forwarding) counts as busy.
@@ -47,57 +48,78 @@ func parseCoreTimes(stat string, cpu int) (coreTimes, error) {
 			if i != 3 && i != 4 { // idle, iowait
 				t.busy += v
 			}
+			if i == 6 {
+				t.softirq = v
+			}
 		}
 		return t, nil
 	}
 	return coreTimes{}, fmt.Errorf("parse /proc/stat: no line for cpu %d", cpu)
 }
 
-// readProcessTicks returns utime+stime of a process, in clock ticks.
-func readProcessTicks(pid int) (uint64, error) {
+// taskTicks is the CPU time of a process or thread, in clock ticks.
+type taskTicks struct{ user, sys uint64 }
+
+// readTaskTicks reads utime and stime of a process (all its threads) or of
+// one thread: /proc/<pid>/stat serves both.
+func readTaskTicks(pid int) (taskTicks, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0, fmt.Errorf("read stat of pid %d: %w", pid, err)
+		return taskTicks{}, fmt.Errorf("read stat of pid %d: %w", pid, err)
 	}
-	return parseProcessTicks(string(b))
+	return parseTaskTicks(string(b))
 }
 
-// parseProcessTicks reads fields 14 and 15 of /proc/<pid>/stat; the command
+// parseTaskTicks reads fields 14 and 15 of /proc/<pid>/stat; the command
 // name (field 2) may hold spaces and parentheses, so count from its end.
-func parseProcessTicks(stat string) (uint64, error) {
+func parseTaskTicks(stat string) (taskTicks, error) {
 	end := strings.LastIndexByte(stat, ')')
 	if end < 0 {
-		return 0, errors.New("parse process stat: no command name")
+		return taskTicks{}, errors.New("parse process stat: no command name")
 	}
 	fields := strings.Fields(stat[end+1:]) // fields[0] is field 3 (state)
 	if len(fields) < 13 {
-		return 0, errors.New("parse process stat: too few fields")
+		return taskTicks{}, errors.New("parse process stat: too few fields")
 	}
 	utime, err1 := strconv.ParseUint(fields[11], 10, 64)
 	stime, err2 := strconv.ParseUint(fields[12], 10, 64)
 	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("parse process stat: %w", err)
+		return taskTicks{}, fmt.Errorf("parse process stat: %w", err)
 	}
-	return utime + stime, nil
+	return taskTicks{user: utime, sys: stime}, nil
 }
 
-// cpuSample is the director's CPU state at one instant.
+// cpuSample is the director's CPU state at one instant: its core, the
+// forwarder process and the director's NAPI kthreads.
 type cpuSample struct {
-	at      time.Time
-	core    coreTimes
-	procTks uint64
+	at   time.Time
+	core coreTimes
+	proc taskTicks
+	// napi is the NAPI kthreads' time summed; napiLost says one of them
+	// could not be read (it ended), so the sum means nothing.
+	napi     uint64
+	napiLost bool
 }
 
-func sampleCPU(cpu, pid int) (cpuSample, error) {
+// sampleCPU reads the core, the process (pid > 0) and the NAPI threads.
+func sampleCPU(cpu, pid int, napiPIDs []int) (cpuSample, error) {
 	s := cpuSample{at: time.Now()}
 	var err error
 	if s.core, err = readCoreTimes(cpu); err != nil {
 		return s, err
 	}
 	if pid > 0 {
-		if s.procTks, err = readProcessTicks(pid); err != nil {
+		if s.proc, err = readTaskTicks(pid); err != nil {
 			return s, err
 		}
+	}
+	for _, tid := range napiPIDs {
+		t, err := readTaskTicks(tid)
+		if err != nil {
+			s.napiLost = true
+			continue
+		}
+		s.napi += t.user + t.sys
 	}
 	return s, nil
 }
@@ -111,13 +133,57 @@ func coreBusy(a, b cpuSample) float64 {
 	return 100 * float64(b.core.busy-a.core.busy) / float64(total)
 }
 
-// processBusy is the process's CPU time over wall time, in percent of one core.
-func processBusy(a, b cpuSample) float64 {
+// coreSoftirq is the core's softirq share between two samples, in percent.
+func coreSoftirq(a, b cpuSample) float64 {
+	total := b.core.total - a.core.total
+	if total == 0 {
+		return 0
+	}
+	return 100 * float64(b.core.softirq-a.core.softirq) / float64(total)
+}
+
+// ticksShare is ticks of CPU time over the wall time between two samples, in
+// percent of one core.
+func ticksShare(a, b cpuSample, ticks uint64) float64 {
 	wall := b.at.Sub(a.at).Seconds()
 	if wall <= 0 {
 		return 0
 	}
-	return 100 * float64(b.procTks-a.procTks) / clockTicks / wall
+	return 100 * float64(ticks) / clockTicks / wall
+}
+
+// processBusy is the process's CPU time over wall time, in percent of one core.
+func processBusy(a, b cpuSample) float64 {
+	return processUser(a, b) + processSys(a, b)
+}
+
+func processUser(a, b cpuSample) float64 { return ticksShare(a, b, b.proc.user-a.proc.user) }
+func processSys(a, b cpuSample) float64  { return ticksShare(a, b, b.proc.sys-a.proc.sys) }
+
+// napiBusy is the director's NAPI kthreads' CPU in percent of one core, NaN
+// when a thread ended between the samples.
+func napiBusy(a, b cpuSample) float64 {
+	if a.napiLost || b.napiLost {
+		return math.NaN()
+	}
+	return ticksShare(a, b, b.napi-a.napi)
+}
+
+// napiThreadsOf lists the PIDs of the NAPI kthreads of the interfaces.
+func napiThreadsOf(ifaces ...string) ([]int, error) {
+	threads, err := napiThreads()
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for pid, comm := range threads {
+		for _, iface := range ifaces {
+			if strings.HasPrefix(comm, "napi/"+iface+"-") {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids, nil
 }
 
 // pinProcess pins every thread of this process to cpu. Threads made later

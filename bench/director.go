@@ -23,18 +23,23 @@ func BuildFastlvs(dir string) (string, error) {
 }
 
 // fastlvsConfig is the director's configuration for a bench run: both ports,
-// one worker pinned to cpu, a UDP service for packet rate and a TCP service
-// for wrk, each with the sink as its only real server.
-func fastlvsConfig(t *Topology, forward, apiSock string) string {
+// one worker pinned to cpu under priority (if not empty), a UDP service for
+// packet rate and a TCP service for wrk, each with the sink as its only real
+// server.
+func fastlvsConfig(t *Topology, forward, priority, apiSock string) string {
 	// FULLNAT needs local addresses; the sink never answers, so they only
 	// have to exist in the configuration.
 	locals := ""
 	if forward == "fullnat" {
 		locals = "\n    local_addresses: [198.18.3.1]"
 	}
+	workerPriority := ""
+	if priority != "" {
+		workerPriority = "\nworker_priority: " + priority
+	}
 	return fmt.Sprintf(`interfaces: [%s, %s]
 workers: 1
-cpus: [%d]
+cpus: [%d]%s
 api: unix://%s
 metrics: ""
 conntrack: {capacity: 262144}
@@ -57,16 +62,17 @@ services:
     health_check: {type: none}
     real_servers:
       - {address: %s, port: %d, weight: 1}
-`, t.DirIn, t.DirOut, t.DirCPU, apiSock,
+`, t.DirIn, t.DirOut, t.DirCPU, workerPriority, apiSock,
 		VIP, ServicePort, forward, locals, SinkAddr, ServicePort,
 		VIP, HTTPPort, forward, locals, SinkAddr, HTTPPort)
 }
 
 // fastlvsForwarder runs the fastlvs binary in the director namespace.
 type fastlvsForwarder struct {
-	binary  string
-	forward string // dr | nat
-	workDir string
+	binary   string
+	forward  string // dr | nat | fullnat | tun
+	priority string // the worker's scheduling policy, see priority.go
+	workDir  string
 }
 
 func (f *fastlvsForwarder) Name() string        { return "fastlvs " + f.forward }
@@ -79,7 +85,7 @@ func (f *fastlvsForwarder) Start(t *Topology) (Running, error) {
 		return nil, fmt.Errorf("make fastlvs work dir: %w", err)
 	}
 	config := filepath.Join(dir, "fastlvs.yaml")
-	if err := os.WriteFile(config, []byte(fastlvsConfig(t, f.forward, filepath.Join(dir, "api.sock"))), 0o644); err != nil {
+	if err := os.WriteFile(config, []byte(fastlvsConfig(t, f.forward, f.priority, filepath.Join(dir, "api.sock"))), 0o644); err != nil {
 		return nil, fmt.Errorf("write fastlvs config: %w", err)
 	}
 	p, err := testbed.StartProcess(t.Dir.Command(f.binary, "--config", config, "--stats-interval", "1s"))
@@ -89,6 +95,12 @@ func (f *fastlvsForwarder) Start(t *Topology) (Running, error) {
 	if err := p.WaitFor("fastlvs running", 15*time.Second); err != nil {
 		p.Stop(syscall.SIGTERM, 5*time.Second)
 		return nil, fmt.Errorf("fastlvs %s: %w", f.forward, err)
+	}
+	if f.priority != "" && f.priority != normalPriority {
+		if err := verifyPriority(p.PID(), t.DirCPU, f.priority); err != nil {
+			p.Stop(syscall.SIGTERM, 5*time.Second)
+			return nil, fmt.Errorf("fastlvs worker_priority: %w", err)
+		}
 	}
 	time.Sleep(settle) // attaching XDP resets the link
 	return &processRunning{p: p, sig: syscall.SIGTERM}, nil

@@ -18,8 +18,29 @@ type Result struct {
 	CoreBusy float64 // the director core's busy share, % (softirq included)
 	ProcBusy float64 // the forwarder process's CPU, % of one core; NaN for in-kernel paths
 	SentPPS  float64 // what the generator offered, frames per second
+	// Priority is the scheduling policy the forwarder ran under ("normal",
+	// "nice:-20", "fifo:10"); empty for paths that take none (the kernel's).
+	Priority string
+	CPU      CPUSplit
 	Runs     int
 	Note     string // "not measured: <reason>" when PPS means nothing
+}
+
+// CPUSplit is where the director's CPU went during a run: the forwarder
+// process's user and system time and the NAPI kthreads of the director's two
+// ports, each in % of one core (NaN when there is no such process), and the
+// softirq share of the director core.
+type CPUSplit struct {
+	ProcUser, ProcSys, NAPI, CoreSoftirq float64
+}
+
+// Label names the result in tables and plots: the method, and its priority
+// unless normal.
+func (r Result) Label() string {
+	if r.Priority == "" || r.Priority == "normal" {
+		return r.Method
+	}
+	return r.Method + " (" + r.Priority + ")"
 }
 
 // Measured says the result holds numbers.
@@ -28,6 +49,7 @@ func (r Result) Measured() bool { return r.Note == "" }
 // sample is one run's raw figures.
 type sample struct {
 	pps, coreBusy, procBusy, sentPPS float64
+	cpu                              CPUSplit
 }
 
 // counter is what a run reads its received-frame count from.
@@ -54,7 +76,11 @@ func (r *runner) measureOnce(gen Generator, sink counter, dst string, flows, pid
 	if err != nil {
 		return sample{}, err
 	}
-	s0, err := sampleCPU(t.DirCPU, pid)
+	napi, err := napiThreadsOf(t.DirIn, t.DirOut)
+	if err != nil {
+		return sample{}, err
+	}
+	s0, err := sampleCPU(t.DirCPU, pid, napi)
 	if err != nil {
 		return sample{}, err
 	}
@@ -65,7 +91,7 @@ func (r *runner) measureOnce(gen Generator, sink counter, dst string, flows, pid
 	if err != nil {
 		return sample{}, err
 	}
-	s1, err := sampleCPU(t.DirCPU, pid)
+	s1, err := sampleCPU(t.DirCPU, pid, napi)
 	if err != nil {
 		return sample{}, err
 	}
@@ -80,9 +106,14 @@ func (r *runner) measureOnce(gen Generator, sink counter, dst string, flows, pid
 		coreBusy: coreBusy(s0, s1),
 		procBusy: math.NaN(),
 		sentPPS:  float64(sent) / (total + genDrain).Seconds(),
+		cpu:      CPUSplit{ProcUser: math.NaN(), ProcSys: math.NaN(), NAPI: napiBusy(s0, s1), CoreSoftirq: coreSoftirq(s0, s1)},
+	}
+	if len(napi) == 0 {
+		out.cpu.NAPI = math.NaN()
 	}
 	if pid > 0 {
 		out.procBusy = processBusy(s0, s1)
+		out.cpu.ProcUser, out.cpu.ProcSys = processUser(s0, s1), processSys(s0, s1)
 	}
 	return out, nil
 }
@@ -112,11 +143,19 @@ func (r *runner) measure(name string, fastlvs bool, gen Generator, sink counter,
 	res.CoreBusy = median(samples, func(s sample) float64 { return s.coreBusy })
 	res.ProcBusy = median(samples, func(s sample) float64 { return s.procBusy })
 	res.SentPPS = median(samples, func(s sample) float64 { return s.sentPPS })
+	res.CPU = CPUSplit{
+		ProcUser:    median(samples, func(s sample) float64 { return s.cpu.ProcUser }),
+		ProcSys:     median(samples, func(s sample) float64 { return s.cpu.ProcSys }),
+		NAPI:        median(samples, func(s sample) float64 { return s.cpu.NAPI }),
+		CoreSoftirq: median(samples, func(s sample) float64 { return s.cpu.CoreSoftirq }),
+	}
 	if res.PPS == 0 {
 		res.Note = "not measured: no packets reached the sink"
 	}
-	r.logf("  %-16s %6d flows: %9.0f pps at sink (offered %9.0f), core %d busy %5.1f%%, process %5.1f%%",
-		name, flows, res.PPS, res.SentPPS, r.topo.DirCPU, res.CoreBusy, res.ProcBusy)
+	r.logf("  %-16s %6d flows: %9.0f pps at sink (offered %9.0f), core %d busy %5.1f%% (softirq %4.1f%%), "+
+		"process user %5.1f%% sys %5.1f%%, NAPI %5.1f%%",
+		name, flows, res.PPS, res.SentPPS, r.topo.DirCPU, res.CoreBusy, res.CPU.CoreSoftirq,
+		res.CPU.ProcUser, res.CPU.ProcSys, res.CPU.NAPI)
 	return res
 }
 

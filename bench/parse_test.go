@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -53,34 +54,48 @@ func TestParseCoreTimes(t *testing.T) {
 		t.Fatal(err)
 	}
 	// busy = user+nice+system+irq+softirq+steal; idle and iowait are not.
-	if got.busy != 40 || got.total != 110 {
-		t.Errorf("cpu1 %+v, want busy 40 total 110", got)
+	if got.busy != 40 || got.softirq != 5 || got.total != 110 {
+		t.Errorf("cpu1 %+v, want busy 40 softirq 5 total 110", got)
 	}
 	if _, err := parseCoreTimes(stat, 7); err == nil {
 		t.Error("missing cpu7 parsed")
 	}
 }
 
-func TestParseProcessTicks(t *testing.T) {
+func TestParseTaskTicks(t *testing.T) {
 	stat := "4242 (my (odd) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 9 0 1000 0 0"
-	got, err := parseProcessTicks(stat)
+	got, err := parseTaskTicks(stat)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got != 325 {
-		t.Errorf("ticks %d, want 250+75", got)
+	if got != (taskTicks{user: 250, sys: 75}) {
+		t.Errorf("ticks %+v, want user 250 sys 75", got)
 	}
 }
 
 func TestBusyShares(t *testing.T) {
 	start := time.Unix(100, 0)
-	a := cpuSample{at: start, core: coreTimes{busy: 100, total: 400}, procTks: 50}
-	b := cpuSample{at: start.Add(2 * time.Second), core: coreTimes{busy: 250, total: 600}, procTks: 150}
+	a := cpuSample{at: start, core: coreTimes{busy: 100, softirq: 10, total: 400}, proc: taskTicks{user: 40, sys: 10}, napi: 500}
+	b := cpuSample{at: start.Add(2 * time.Second), core: coreTimes{busy: 250, softirq: 30, total: 600},
+		proc: taskTicks{user: 100, sys: 50}, napi: 620}
 	if got := coreBusy(a, b); got != 75 {
 		t.Errorf("core busy %.1f, want 75", got)
 	}
+	if got := coreSoftirq(a, b); got != 10 {
+		t.Errorf("core softirq %.1f, want 10", got)
+	}
 	if got := processBusy(a, b); got != 50 {
 		t.Errorf("process busy %.1f, want 50 (100 ticks in 2 s)", got)
+	}
+	if u, s := processUser(a, b), processSys(a, b); u != 30 || s != 20 {
+		t.Errorf("process user %.1f sys %.1f, want 30 and 20", u, s)
+	}
+	if got := napiBusy(a, b); got != 60 {
+		t.Errorf("NAPI %.1f, want 60 (120 ticks in 2 s)", got)
+	}
+	b.napiLost = true
+	if got := napiBusy(a, b); !math.IsNaN(got) {
+		t.Errorf("NAPI %.1f with a thread gone, want NaN", got)
 	}
 }
 

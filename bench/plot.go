@@ -20,6 +20,8 @@ var (
 	palette = []color.RGBA{
 		{31, 119, 180, 255}, {255, 127, 14, 255}, {44, 160, 44, 255}, {214, 39, 40, 255},
 		{148, 103, 189, 255}, {140, 86, 75, 255}, {227, 119, 194, 255}, {127, 127, 127, 255},
+		{188, 189, 34, 255}, {23, 190, 207, 255}, {0, 0, 128, 255}, {255, 187, 120, 255},
+		{152, 223, 138, 255}, {255, 152, 150, 255}, {197, 176, 213, 255}, {128, 64, 0, 255},
 	}
 	fastlvsColor = color.RGBA{31, 119, 180, 255}
 	peerColor    = color.RGBA{160, 160, 160, 255}
@@ -32,6 +34,10 @@ const (
 	marginRight = 30
 	marginTop   = 50
 	marginBot   = 80
+	// A bar chart's labels take up to maxLabelRows rows below the axis.
+	maxLabelRows   = 4
+	labelRowHeight = 14
+	legendPerRow   = 4 // a line chart's legend entries per row
 )
 
 // canvas is an RGBA image with the few primitives the charts need.
@@ -186,16 +192,19 @@ func barChart(title, yLabel string, bars []bar) canvas {
 		return c
 	}
 	slot := area.Dx() / len(bars)
-	stagger := false // labels wider than their slot alternate between two rows
+	// Labels wider than their slot take turns between up to four rows, so
+	// each has the width of as many slots.
+	widest := 0
 	for _, b := range bars {
-		stagger = stagger || textWidth(b.Label, 1) > slot-4
+		widest = max(widest, textWidth(b.Label, 1))
+	}
+	rows := 1
+	for rows < maxLabelRows && widest > rows*slot-4 {
+		rows++
 	}
 	for i, b := range bars {
 		cx := area.Min.X + slot*i + slot/2
-		labelY := area.Max.Y + 10
-		if stagger && i%2 == 1 {
-			labelY += 14
-		}
+		labelY := area.Max.Y + 10 + (i%rows)*labelRowHeight
 		c.textCentered(cx, labelY, b.Label, 1, black)
 		if math.IsNaN(b.Value) {
 			c.textCentered(cx, area.Max.Y-20, "N/A", 1, black)
@@ -221,7 +230,9 @@ type series struct {
 
 // lineChart draws each series over evenly spaced categories xs.
 func lineChart(title, yLabel, xLabel string, xs []string, lines []series) canvas {
-	c := newCanvas(chartWidth, chartHeight)
+	// The legend's rows past the third grow the canvas below the chart.
+	legendRows := (len(lines) + legendPerRow - 1) / legendPerRow
+	c := newCanvas(chartWidth, chartHeight+max(0, legendRows-3)*labelRowHeight)
 	top := 0.0
 	for _, s := range lines {
 		for _, v := range s.Values {
@@ -260,8 +271,8 @@ func lineChart(title, yLabel, xLabel string, xs []string, lines []series) canvas
 			prevX, prevY, havePrev = x, y, true
 		}
 		// Legend below the axis label, four entries a row.
-		lx := area.Min.X + (si%4)*((area.Dx())/4)
-		ly := area.Max.Y + 44 + (si/4)*14
+		lx := area.Min.X + (si%legendPerRow)*(area.Dx()/legendPerRow)
+		ly := area.Max.Y + 44 + (si/legendPerRow)*labelRowHeight
 		c.fill(lx, ly, lx+14, ly+7, col)
 		c.text(lx+20, ly, s.Name, 1, black)
 	}

@@ -52,12 +52,34 @@ func (rep *Report) peers() []string {
 	return names
 }
 
-// methods lists every forwarder in the order it ran.
+// ratioPeers are the peers fastlvs gets a ratio column against: each
+// peer, but of the C forwarder only its poll-when-empty variant (the
+// ceiling; the other idle policies are there to show what idling costs).
+func (rep *Report) ratioPeers() []string {
+	var names []string
+	for _, p := range rep.peers() {
+		if p == "cforward" || !strings.HasPrefix(p, "cforward") {
+			names = append(names, p)
+		}
+	}
+	return names
+}
+
+// peerHeader titles a ratio column.
+func peerHeader(peer string) string {
+	if peer == "cforward" {
+		return "vs C forwarder"
+	}
+	return "vs " + peer
+}
+
+// methods lists every forwarder, with its priority unless normal, in the
+// order it ran.
 func (rep *Report) methods() []string {
 	var names []string
 	for _, r := range rep.Packets {
-		if !slices.Contains(names, r.Method) {
-			names = append(names, r.Method)
+		if !slices.Contains(names, r.Label()) {
+			names = append(names, r.Label())
 		}
 	}
 	return names
@@ -74,20 +96,31 @@ func (rep *Report) flows() []int {
 	return flows
 }
 
-// lookup finds the result of method at flows.
-func (rep *Report) lookup(method string, flows int) (Result, bool) {
+// lookup finds the result labelled label (see Result.Label) at flows.
+func (rep *Report) lookup(label string, flows int) (Result, bool) {
 	for _, r := range rep.Packets {
-		if r.Method == method && r.Flows == flows {
+		if r.Label() == label && r.Flows == flows {
 			return r, true
 		}
 	}
 	return Result{}, false
 }
 
-// Ratio is fastlvs's pps over the peer's at the same flow count; ok is false
-// when either was not measured.
+// lookupPeer finds peer's result at flows under priority, or its only
+// result when it takes no priority.
+func (rep *Report) lookupPeer(peer string, flows int, priority string) (Result, bool) {
+	for _, r := range rep.Packets {
+		if r.Method == peer && r.Flows == flows && (r.Priority == priority || r.Priority == "") {
+			return r, true
+		}
+	}
+	return Result{}, false
+}
+
+// Ratio is fastlvs's pps over the peer's at the same flow count and
+// priority; ok is false when either was not measured.
 func (rep *Report) Ratio(r Result, peer string) (float64, bool) {
-	p, found := rep.lookup(peer, r.Flows)
+	p, found := rep.lookupPeer(peer, r.Flows, r.Priority)
 	if !found || !p.Measured() || !r.Measured() || p.PPS == 0 {
 		return 0, false
 	}
@@ -100,8 +133,12 @@ func (rep *Report) Markdown() string {
 	o := rep.Options
 	m := rep.Machine
 	kind := "full run"
-	if o.Smoke {
-		kind = "smoke run (CI: one method, one peer, a second each; not a measurement)"
+	full := DefaultOptions()
+	switch {
+	case o.Smoke:
+		kind = "smoke run (CI: a second per path; not a measurement)"
+	case !slices.Equal(o.Forwarders, full.Forwarders) || !slices.Equal(o.Flows, full.Flows) || o.Repeats < full.Repeats:
+		kind = "partial run: chosen targets, flow counts or repeats"
 	}
 	fmt.Fprintf(&b, "# fastlvs benchmark\n\n")
 	fmt.Fprintf(&b, "- machine: %s, %d cores, %s, %s\n", m.CPU, m.Cores, m.Kernel, m.Go)
@@ -112,8 +149,15 @@ func (rep *Report) Markdown() string {
 		"generator and sink NAPI on core %d (sink SCHED_FIFO), director NAPI and forwarder on core %d\n", o.GenCPU, o.DirCPU)
 	fmt.Fprintf(&b, "- packet rate: 64-byte UDP, %s warm-up, %s measured, median of %d; pps = frames counted by an XDP drop "+
 		"program on the sink's port / time. Director core busy %% is from /proc/stat (user+system+softirq: includes the "+
-		"kernel's share of every path); process %% is utime+stime of the forwarder process.\n\n",
+		"kernel's share of every path); process %% is utime+stime of the forwarder process.\n",
 		o.Warmup, o.Duration, o.Repeats)
+	b.WriteString("- cforward is the project's minimal C AF_XDP L2 forwarder on libxdp (bench/cforward): the same ports, copy " +
+		"mode, rings, batch and core as fastlvs, nothing done to a frame but its Ethernet addresses; it polls as soon as " +
+		"its RX rings are empty, \"spin\" after 256 empty passes (fastlvs's policy), \"busy\" never.\n")
+	fmt.Fprintf(&b, "- priorities: %s, each set through fastlvs's worker_priority and cforward's -p, and checked on the "+
+		"packet thread before a run; a method's name carries its priority unless normal. Under fifo, fastlvs's worker "+
+		"also naps 50 µs after 2 ms without blocking; cforward only blocks when its RX rings are empty.\n\n",
+		strings.Join(o.Priorities, ", "))
 
 	if len(rep.Generators) > 0 {
 		b.WriteString("## Generators\n\nEach generator on core " + strconv.Itoa(o.GenCPU) +
@@ -130,15 +174,15 @@ func (rep *Report) Markdown() string {
 	}
 	b.WriteString(".\n\n")
 
-	peers := rep.peers()
+	peers := rep.ratioPeers()
 	b.WriteString("## Packet rate through one director core\n\n")
 	b.WriteString("| method | flows | pps at sink | pps offered | director core busy % | process CPU % |")
 	for _, p := range peers {
-		b.WriteString(" vs " + p + " |")
+		b.WriteString(" " + peerHeader(p) + " |")
 	}
 	b.WriteString("\n|---|---:|---:|---:|---:|---:|" + strings.Repeat("---:|", len(peers)) + "\n")
 	for _, r := range rep.Packets {
-		name := r.Method
+		name := r.Label()
 		if r.Fastlvs {
 			name = "**" + name + "**"
 		}
@@ -152,7 +196,9 @@ func (rep *Report) Markdown() string {
 		}
 		b.WriteString("\n")
 	}
-	b.WriteString("\nRatios are fastlvs's pps over the peer's at the same flow count, measured in this run on the same ports and cores.\n\n")
+	b.WriteString("\nRatios are fastlvs's pps over the peer's at the same flow count (and, for the C forwarder, the same " +
+		"priority), measured in this run on the same ports and cores.\n\n")
+	rep.writeCPUSplit(&b)
 
 	if len(rep.TCP) > 0 {
 		fmt.Fprintf(&b, "## TCP through the director\n\nwrk on core %d, %d connections, %s per run, HTTP server on the sink; "+
@@ -173,6 +219,29 @@ func (rep *Report) Markdown() string {
 		fmt.Fprintf(&b, "\n![TCP requests/s](%s)\n", PlotTCPFile)
 	}
 	return b.String()
+}
+
+// writeCPUSplit is the second packet-rate table: where the director's CPU
+// went in each run.
+func (rep *Report) writeCPUSplit(b *strings.Builder) {
+	fmt.Fprintf(b, "## Where the director's CPU went\n\nIn %% of one core over the measured window: the forwarder "+
+		"process's user and system time (/proc/<pid>/stat), the director ports' NAPI kthreads (napi/<port>-<id>, "+
+		"where copy mode copies every frame), the director core's softirq share and its busy share. Process ns per "+
+		"packet is the process's CPU time over the packets that reached the sink: what one forwarded packet costs "+
+		"the forwarder itself, less skewed by other work on the core than the rate. Other is what is left of the "+
+		"core's busy share: work that is not this run's (at most; a process thread on another core lowers it). "+
+		"A run with much of it measured a shared core.\n\n")
+	b.WriteString("| method | flows | process user % | process sys % | NAPI threads % | core softirq % | core busy % | other % | process ns per packet |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range rep.Packets {
+		if !r.Measured() {
+			continue
+		}
+		fmt.Fprintf(b, "| %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", r.Label(), r.Flows, pctCell(r, r.CPU.ProcUser),
+			pctCell(r, r.CPU.ProcSys), pctCell(r, r.CPU.NAPI), pctCell(r, r.CPU.CoreSoftirq), pctCell(r, r.CoreBusy),
+			pctCell(r, r.otherWork()), nsPerPacketCell(r))
+	}
+	b.WriteString("\n")
 }
 
 // cell makes free text safe inside a Markdown table cell.
@@ -200,6 +269,24 @@ func pctCell(r Result, v float64) string {
 		return "—"
 	}
 	return fmt.Sprintf("%.0f", v)
+}
+
+// otherWork is the director core's busy share that neither the forwarder
+// process, the NAPI threads nor softirq account for, never below zero.
+func (r Result) otherWork() float64 {
+	ours := r.CPU.NAPI + r.CPU.CoreSoftirq
+	if !math.IsNaN(r.ProcBusy) {
+		ours += r.ProcBusy
+	}
+	return max(0, r.CoreBusy-ours)
+}
+
+// nsPerPacketCell is the forwarder process's CPU time per packet at the sink.
+func nsPerPacketCell(r Result) string {
+	if !r.Measured() || math.IsNaN(r.ProcBusy) || r.PPS == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.0f", r.ProcBusy/100*1e9/r.PPS)
 }
 
 func fmtLatency(d time.Duration) string {

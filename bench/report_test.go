@@ -15,11 +15,17 @@ func sampleReport() *Report {
 		Machine:   Machine{CPU: "Test CPU", Cores: 2, Kernel: "Linux 6.18"},
 		Generator: "af_xdp",
 		Packets: []Result{
-			{Method: "fastlvs nat", Fastlvs: true, Flows: 1, PPS: 300e3, CoreBusy: 100, ProcBusy: 40, Runs: 3},
-			{Method: "fastlvs nat", Fastlvs: true, Flows: 1000, PPS: 200e3, CoreBusy: 100, ProcBusy: 40, Runs: 3},
-			{Method: "kernel route", Flows: 1, PPS: 600e3, CoreBusy: 90, ProcBusy: math.NaN(), Runs: 3},
+			{Method: "fastlvs nat", Fastlvs: true, Flows: 1, Priority: "normal", PPS: 300e3, CoreBusy: 100, ProcBusy: 40, Runs: 3},
+			{Method: "fastlvs nat", Fastlvs: true, Flows: 1000, Priority: "normal", PPS: 200e3, CoreBusy: 100, ProcBusy: 40, Runs: 3},
+			{Method: "kernel route", Flows: 1, PPS: 600e3, CoreBusy: 90, ProcBusy: math.NaN(), Runs: 3,
+				CPU: CPUSplit{ProcUser: math.NaN(), ProcSys: math.NaN(), NAPI: 40}},
 			{Method: "kernel route", Flows: 1000, PPS: 400e3, CoreBusy: 90, ProcBusy: math.NaN(), Runs: 3},
 			{Method: "dpdk-testpmd", Flows: 1, Note: "not measured: dpdk-testpmd not installed\n(second line | pipe)"},
+			{Method: "fastlvs nat", Fastlvs: true, Flows: 1, Priority: "fifo:10", PPS: 540e3, ProcBusy: 42, Runs: 3,
+				CPU: CPUSplit{ProcUser: 12, ProcSys: 30, NAPI: 55, CoreSoftirq: 1}},
+			{Method: "cforward", Flows: 1, Priority: "normal", PPS: 400e3, Runs: 3},
+			{Method: "cforward", Flows: 1, Priority: "fifo:10", PPS: 600e3, Runs: 3},
+			{Method: "cforward spin", Flows: 1, Priority: "normal", PPS: 350e3, Runs: 3},
 		},
 		TCP: []TCPResult{{Target: "fastlvs nat", RPS: 20000, P50: 2e6, P99: 9e6}, {Target: "haproxy", NewConnection: true, Note: "not measured: x"}},
 	}
@@ -33,9 +39,21 @@ func TestReportRatiosAndCells(t *testing.T) {
 	if _, ok := rep.Ratio(rep.Packets[0], "dpdk-testpmd"); ok {
 		t.Error("ratio against a peer that was not measured")
 	}
+	// Against the C forwarder under the same priority; the kernel has one.
+	if r, ok := rep.Ratio(rep.Packets[0], "cforward"); !ok || r != 0.75 {
+		t.Errorf("ratio at normal priority %v %v, want 0.75", r, ok)
+	}
+	if r, ok := rep.Ratio(rep.Packets[5], "cforward"); !ok || r != 0.9 {
+		t.Errorf("ratio at fifo:10 %v %v, want 0.9", r, ok)
+	}
+	if r, ok := rep.Ratio(rep.Packets[5], "kernel route"); !ok || r != 0.9 {
+		t.Errorf("ratio at fifo:10 against the kernel %v %v, want 0.9", r, ok)
+	}
 	md := rep.Markdown()
 	for _, want := range []string{
-		"| **fastlvs nat** | 1 | 0.300 M |", "| 0.50× | — |", "| **fastlvs nat** | 1000 | 0.200 M |", "| 0.50× |",
+		"| **fastlvs nat** | 1 | 0.300 M |", "| 0.50× | — | 0.75× |", "| **fastlvs nat** | 1000 | 0.200 M |", "| 0.50× |",
+		"| vs kernel route | vs dpdk-testpmd | vs C forwarder |\n", "| **fastlvs nat (fifo:10)** | 1 | 0.540 M |", "| 0.90× |\n",
+		"| fastlvs nat (fifo:10) | 1 | 12 | 30 | 55 | 1 | 0 | 0 | 778 |", "| kernel route | 1 | — | — | 40 | 0 | 90 | 50 | — |", "| cforward spin | 1 | 0.350 M |",
 		"not measured: dpdk-testpmd not installed / (second line \\| pipe)", "Test CPU, 2 cores, Linux 6.18",
 		"| fastlvs nat | keep-alive | 20000 | 2.00 ms | 9.00 ms | 0 |",
 	} {

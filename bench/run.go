@@ -7,8 +7,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
+	"fastlvs/control/config"
 	"fastlvs/testbed"
 )
 
@@ -18,30 +21,37 @@ import (
 //  2. Build gen ── dir ── sink (topology.go) and attach the counting sink.
 //  3. Compare the generators (AF_XDP and trafgen) into a drop program on the
 //     director's port; the faster one drives every later run.
-//  4. For each forwarder (fastlvs dr, nat, fullnat and tun, then the peers) start it, send
-//     each flow count, keep the median pps at the sink and the director
-//     core's busy share, stop it.
+//  4. For each forwarder (fastlvs dr, nat, fullnat and tun, the C forwarder,
+//     then the other peers) and each priority it takes, start it, send each
+//     flow count, keep the median pps at the sink and where the director's
+//     CPU went (process user/sys, NAPI threads, softirq), stop it.
 //  5. TCP: swap the sink for an HTTP server and run wrk through fastlvs NAT,
 //     nftables DNAT, haproxy and straight through the director's routing.
 //  6. Write latest.md and the PNG plots.
 
 // Options shape a run; DefaultOptions and SmokeOptions fill them.
 type Options struct {
-	OutDir      string
-	Smoke       bool
-	Warmup      time.Duration
-	Duration    time.Duration // measured time per run
-	Repeats     int           // runs per point; the report keeps medians
-	Flows       []int         // flow counts for fastlvs and the peers
-	GenCPU      int
-	DirCPU      int
-	Generator   string // "auto" (the faster), "af_xdp" or "trafgen"
-	Forwarders  []string
-	TCP         bool
-	TCPTargets  []string
-	TCPDuration time.Duration
-	Command     string // how the run was started, for the report
-	Log         io.Writer
+	OutDir     string
+	Smoke      bool
+	Warmup     time.Duration
+	Duration   time.Duration // measured time per run
+	Repeats    int           // runs per point; the report keeps medians
+	Flows      []int         // flow counts for fastlvs and the peers
+	GenCPU     int
+	DirCPU     int
+	Generator  string // "auto" (the faster), "af_xdp" or "trafgen"
+	Forwarders []string
+	// Priorities are the scheduling policies fastlvs's worker and the C
+	// forwarder run under, each in turn (see priority.go); the kernel's
+	// paths and testpmd run once. PriorityForwarders, when set, limits the
+	// runs at priorities after the first to those forwarders.
+	Priorities         []string
+	PriorityForwarders []string
+	TCP                bool
+	TCPTargets         []string
+	TCPDuration        time.Duration
+	Command            string // how the run was started, for the report
+	Log                io.Writer
 }
 
 // DefaultOptions is the full run: under ten minutes on a 2-core machine.
@@ -49,22 +59,27 @@ func DefaultOptions() Options {
 	return Options{
 		OutDir: "bench/results", Warmup: 500 * time.Millisecond, Duration: 2 * time.Second, Repeats: 3,
 		Flows: []int{1, 1000, 60000}, GenCPU: 0, DirCPU: 1, Generator: "auto",
-		Forwarders:  []string{"fastlvs dr", "fastlvs nat", "fastlvs fullnat", "fastlvs tun", "kernel route", "nftables dnat", "xdp redirect", "dpdk-testpmd"},
-		TCP:         true,
-		TCPTargets:  []string{"direct", "fastlvs nat", "nftables dnat", "haproxy"},
-		TCPDuration: 5 * time.Second,
-		Log:         os.Stderr,
+		Forwarders: slices.Clone(Forwarders),
+		// normal, fastlvs's default worker_priority, and real-time.
+		Priorities:         []string{normalPriority, config.DefaultWorkerPriority, "fifo:10"},
+		PriorityForwarders: []string{"fastlvs nat", "cforward"},
+		TCP:                true,
+		TCPTargets:         []string{"direct", "fastlvs nat", "nftables dnat", "haproxy"},
+		TCPDuration:        5 * time.Second,
+		Log:                os.Stderr,
 	}
 }
 
-// SmokeOptions is the CI run: one fastlvs method, one peer, a second each.
+// SmokeOptions is the CI run: one fastlvs method, the C forwarder and one
+// kernel peer, a second each.
 func SmokeOptions() Options {
 	o := DefaultOptions()
 	o.Smoke = true
 	o.Warmup, o.Duration, o.Repeats = 300*time.Millisecond, time.Second, 1
 	o.Flows = []int{1}
 	o.Generator = "af_xdp"
-	o.Forwarders = []string{"fastlvs nat", "kernel route"}
+	o.Forwarders = []string{"fastlvs nat", "cforward", "kernel route"}
+	o.Priorities, o.PriorityForwarders = []string{normalPriority}, nil
 	o.TCPTargets = []string{"fastlvs nat"}
 	o.TCPDuration = time.Second
 	return o
@@ -90,6 +105,9 @@ type runner struct {
 	topo   *Topology
 	binary string
 	work   string
+
+	cforward    string // the C forwarder's binary, once built
+	cforwardErr error
 }
 
 func (r *runner) logf(format string, args ...any) {
@@ -116,6 +134,12 @@ func Run(ctx context.Context, opts Options) (rep *Report, err error) {
 	}
 	if opts.Repeats < 1 {
 		opts.Repeats = 1
+	}
+	if len(opts.Priorities) == 0 {
+		opts.Priorities = []string{normalPriority}
+	}
+	if err := opts.validate(); err != nil {
+		return nil, err
 	}
 	rep = &Report{Options: opts, Started: time.Now(), Machine: ReadMachine(), LoadStart: loadAverage()}
 	r := &runner{ctx: ctx, opts: opts}
@@ -159,15 +183,15 @@ func Run(ctx context.Context, opts Options) (rep *Report, err error) {
 	}
 	rep.Generators, rep.Generator = genResults, gen.Name()
 	r.logf("packet rate with %s, director core %d", gen.Name(), opts.DirCPU)
-	for _, name := range opts.Forwarders {
+	for _, run := range opts.plan() {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		fwd, err := r.forwarder(name)
+		fwd, err := r.forwarderAt(run.name, run.priority)
 		if err != nil {
 			return nil, err
 		}
-		rep.Packets = append(rep.Packets, r.measureForwarder(fwd, gen, sink)...)
+		rep.Packets = append(rep.Packets, r.measureForwarder(fwd, run.priority, gen, sink)...)
 	}
 
 	if err := ctx.Err(); err != nil {
@@ -241,16 +265,23 @@ func (r *runner) genFlows() []int {
 	return r.opts.Flows[:min(2, len(r.opts.Flows))]
 }
 
+// forwarder is the named forwarder at normal priority.
 func (r *runner) forwarder(name string) (Forwarder, error) {
+	return r.forwarderAt(name, normalPriority)
+}
+
+// forwarderAt is the named forwarder; fastlvs and the C forwarder run their
+// packet thread under priority, the others ignore it.
+func (r *runner) forwarderAt(name, priority string) (Forwarder, error) {
 	switch name {
-	case "fastlvs dr":
-		return &fastlvsForwarder{binary: r.binary, forward: "dr", workDir: r.work}, nil
-	case "fastlvs nat":
-		return &fastlvsForwarder{binary: r.binary, forward: "nat", workDir: r.work}, nil
-	case "fastlvs fullnat":
-		return &fastlvsForwarder{binary: r.binary, forward: "fullnat", workDir: r.work}, nil
-	case "fastlvs tun":
-		return &fastlvsForwarder{binary: r.binary, forward: "tun", workDir: r.work}, nil
+	case "fastlvs dr", "fastlvs nat", "fastlvs fullnat", "fastlvs tun":
+		return &fastlvsForwarder{binary: r.binary, forward: strings.TrimPrefix(name, "fastlvs "), priority: priority, workDir: r.work}, nil
+	case "cforward":
+		return &cforwardForwarder{binary: r.buildCForward, idle: idlePoll, priority: priority}, nil
+	case "cforward spin":
+		return &cforwardForwarder{binary: r.buildCForward, idle: idleSpin, priority: priority}, nil
+	case "cforward busy":
+		return &cforwardForwarder{binary: r.buildCForward, idle: idleBusy, priority: priority}, nil
 	case "kernel route":
 		return routeForwarder{}, nil
 	case "nftables dnat":
@@ -263,12 +294,25 @@ func (r *runner) forwarder(name string) (Forwarder, error) {
 	return nil, fmt.Errorf("unknown forwarder %q", name)
 }
 
-// measureForwarder starts fwd once and measures it at every flow count.
-func (r *runner) measureForwarder(fwd Forwarder, gen Generator, sink *Sink) []Result {
+// buildCForward compiles the C forwarder the first time a run needs it.
+func (r *runner) buildCForward() (string, error) {
+	if r.cforward == "" && r.cforwardErr == nil {
+		r.cforward, r.cforwardErr = BuildCForward(r.work)
+	}
+	return r.cforward, r.cforwardErr
+}
+
+// measureForwarder starts fwd once and measures it at every flow count;
+// priority is what it runs under ("" for a path that takes none).
+func (r *runner) measureForwarder(fwd Forwarder, priority string, gen Generator, sink *Sink) []Result {
+	if priority != "" {
+		r.logf("  %s at priority %s", fwd.Name(), priority)
+	}
 	notMeasured := func(err error) []Result {
 		var out []Result
 		for _, flows := range r.opts.Flows {
-			out = append(out, Result{Method: fwd.Name(), Fastlvs: fwd.IsFastlvs(), Flows: flows, Note: "not measured: " + err.Error()})
+			out = append(out, Result{Method: fwd.Name(), Fastlvs: fwd.IsFastlvs(), Flows: flows, Priority: priority,
+				Note: "not measured: " + err.Error()})
 		}
 		r.logf("  %-16s not measured: %v", fwd.Name(), err)
 		return out
@@ -284,6 +328,7 @@ func (r *runner) measureForwarder(fwd Forwarder, gen Generator, sink *Sink) []Re
 	var out []Result
 	for _, flows := range r.opts.Flows {
 		res := r.measure(fwd.Name(), fwd.IsFastlvs(), gen, sink, fwd.Destination(), flows, running.PID())
+		res.Priority = priority
 		if !res.Measured() && running.Log() != "" {
 			r.logf("%s output:\n%s", fwd.Name(), lastLines(running.Log(), 10))
 		}

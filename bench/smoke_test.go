@@ -19,9 +19,10 @@ func (l testLog) Write(p []byte) (int, error) {
 }
 
 // TestSmoke runs `fastlvs-bench -smoke` end to end: the harness builds its
-// namespaces, forwards through fastlvs and one peer, runs wrk once and
-// writes the report. It asserts that packets reached the sink through each
-// path and that the report and plots exist.
+// namespaces, forwards through fastlvs, the C forwarder (compiled here) and
+// the kernel, runs wrk once and writes the report. It asserts that packets
+// reached the sink through each path, that the director's NAPI threads were
+// seen working, and that the report and plots exist.
 func TestSmoke(t *testing.T) {
 	opts := SmokeOptions()
 	opts.OutDir = t.TempDir()
@@ -45,9 +46,14 @@ func TestSmoke(t *testing.T) {
 		if r.CoreBusy <= 0 || r.CoreBusy > 100.5 {
 			t.Errorf("%s: director core busy %.1f%%, want (0, 100]", name, r.CoreBusy)
 		}
+		if !(r.CPU.NAPI > 0) {
+			t.Errorf("%s: director NAPI threads %.1f%%, want > 0", name, r.CPU.NAPI)
+		}
 	}
-	if fastlvs, _ := rep.lookup("fastlvs nat", 1); !(fastlvs.ProcBusy > 0) {
-		t.Errorf("fastlvs process CPU %.1f%%, want > 0", fastlvs.ProcBusy)
+	for _, name := range []string{"fastlvs nat", "cforward"} {
+		if r, _ := rep.lookup(name, 1); !(r.ProcBusy > 0) || r.ProcBusy != r.CPU.ProcUser+r.CPU.ProcSys {
+			t.Errorf("%s process CPU %.1f%% (user %.1f%%, sys %.1f%%), want > 0 and the sum", name, r.ProcBusy, r.CPU.ProcUser, r.CPU.ProcSys)
+		}
 	}
 	if len(rep.TCP) == 0 || rep.TCP[0].Note != "" || rep.TCP[0].RPS <= 0 {
 		t.Errorf("TCP through fastlvs nat: %+v", rep.TCP)
@@ -57,7 +63,8 @@ func TestSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| **fastlvs nat** | 1 |", "| kernel route | 1 |", "vs kernel route", rep.Machine.Kernel} {
+	for _, want := range []string{"| **fastlvs nat** | 1 |", "| kernel route | 1 |", "| cforward | 1 |", "vs C forwarder", "vs kernel route",
+		"## Where the director's CPU went", rep.Machine.Kernel} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
 		}

@@ -6,6 +6,8 @@
 //
 //	go run ./bench/cmd/fastlvs-bench -out bench/results          full run (< 10 min on 2 cores)
 //	go run ./bench/cmd/fastlvs-bench -out /tmp/smoke -smoke      seconds: what CI runs
+//	go run ./bench/cmd/fastlvs-bench -out /tmp/b -targets fastlvs-nat,cforward -flows 1,60000 \
+//	    -priority normal,fifo:10 -duration 1s -repeats 1 -tcp=false    a minute: fastlvs against the C forwarder
 package main
 
 import (
@@ -23,7 +25,7 @@ import (
 
 func main() {
 	opts := bench.DefaultOptions()
-	smoke := flag.Bool("smoke", false, "tiny run: one fastlvs method, one peer, about a second each")
+	smoke := flag.Bool("smoke", false, "tiny run: fastlvs nat, the C forwarder and kernel routing, about a second each")
 	out := flag.String("out", opts.OutDir, "directory for latest.md and the plots")
 	generator := flag.String("generator", "", "auto (measure both, use the faster), af_xdp or trafgen")
 	duration := flag.Duration("duration", 0, "measured time per packet-rate run")
@@ -31,6 +33,11 @@ func main() {
 	tcp := flag.Bool("tcp", true, "run the wrk TCP comparison")
 	genCPU := flag.Int("gen-cpu", opts.GenCPU, "core of the generator, the sink's NAPI and wrk")
 	dirCPU := flag.Int("dir-cpu", opts.DirCPU, "core of the director: its NAPI and the forwarder")
+	targets := flag.String("targets", "", "comma-separated packet-rate targets (default all): "+
+		strings.ReplaceAll(strings.Join(bench.Forwarders, ","), " ", "-"))
+	flows := flag.String("flows", "", "comma-separated flow counts (default 1,1000,60000)")
+	priority := flag.String("priority", "", "comma-separated scheduling policies for fastlvs's worker and the C forwarder, "+
+		"each measured in turn: normal, nice:<n>, fifo:<prio> (default normal, fastlvs's default and fifo:10; past normal only for fastlvs nat and cforward)")
 	flag.Parse()
 
 	if *smoke {
@@ -45,6 +52,10 @@ func main() {
 	}
 	if *repeats > 0 {
 		opts.Repeats = *repeats
+	}
+	if err := parseLists(&opts, *targets, *flows, *priority); err != nil {
+		fmt.Fprintln(os.Stderr, "fastlvs-bench:", err)
+		os.Exit(2)
 	}
 	opts.Command = "fastlvs-bench " + strings.Join(os.Args[1:], " ")
 	if os.Geteuid() != 0 {
@@ -62,4 +73,27 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Fprintf(os.Stderr, "done in %s\n", time.Since(start).Round(time.Second))
+}
+
+// parseLists applies the -targets, -flows and -priority lists. Naming the
+// targets measures every one of them at every priority.
+func parseLists(opts *bench.Options, targets, flows, priority string) error {
+	var err error
+	if targets != "" {
+		if opts.Forwarders, err = bench.ParseTargets(targets); err != nil {
+			return err
+		}
+		opts.PriorityForwarders = nil
+	}
+	if flows != "" {
+		if opts.Flows, err = bench.ParseFlows(flows); err != nil {
+			return err
+		}
+	}
+	if priority != "" {
+		if opts.Priorities, err = bench.ParsePriorities(priority); err != nil {
+			return err
+		}
+	}
+	return nil
 }
