@@ -40,12 +40,11 @@ func (w *Worker) process(pkt *packet, res header.ParseResult, ref conntrack.Ref,
 		}
 	}
 
-	tuple := conntrack.Tuple{Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort, Proto: p.Proto}
 	// A batch lookup is stale once this batch removed a connection (its ref
 	// may be reused), and its misses may have been created by an earlier
 	// packet of the batch: look those up again.
 	if !looked || ref == 0 || w.batchRemoved {
-		ref, dir = w.conns.Lookup(&tuple)
+		ref, dir = w.conns.Lookup(tupleOf(p))
 	}
 	if ref != 0 && dir == conntrack.DirIn && w.startsAfresh(w.conns.Conn(ref), p) {
 		w.expireConn(ref)
@@ -66,15 +65,16 @@ func (w *Worker) process(pkt *packet, res header.ParseResult, ref conntrack.Ref,
 		if t.ownSource(&p.Src) {
 			return w.drop(DropSpoofedSource)
 		}
+		tuple := tupleOf(p)
 		if svc.Spec.SynProxy && p.Proto == header.ProtocolTCP {
-			return w.proxyNew(pkt, svc, &tuple)
+			return w.proxyNew(pkt, svc, tuple)
 		}
 		if drop := w.refusesFirstPacket(p); drop != 0 {
 			return w.drop(drop)
 		}
 		created = true
 		var drop Drop
-		if ref, drop = w.newConn(svc, p, &tuple); ref == 0 {
+		if ref, drop = w.newConn(svc, p, tuple); ref == 0 {
 			return w.drop(drop)
 		}
 		w.learnSource(pkt)
@@ -127,6 +127,13 @@ func (w *Worker) process(pkt *packet, res header.ParseResult, ref conntrack.Ref,
 		return w.forwardTunnel(c, pkt)
 	}
 	return w.drop(DropUnsupportedMethod)
+}
+
+// tupleOf is the connection lookup key of a parsed packet. It is built only
+// where a lookup or a new connection needs it: an established flow's
+// packets take the key LookupBatch built.
+func tupleOf(p *header.Packet) *conntrack.Tuple {
+	return &conntrack.Tuple{Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort, Proto: p.Proto}
 }
 
 // drop counts a dropped packet under its reason.

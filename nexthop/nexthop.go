@@ -37,6 +37,10 @@ type route struct {
 	is4      bool
 	port     int
 	priority int
+	// gatewayHop is the gateway's neighbour entry when gatewayKnown, found
+	// once as the snapshot is built (see resolveGateways).
+	gatewayHop   neighbor
+	gatewayKnown bool
 }
 
 // newRoute prepares a route for Lookup; an IPv4 prefix covers the v4-mapped
@@ -88,15 +92,30 @@ func (s *Snapshot) Lookup(dst [16]byte) (hop Hop, want [16]byte, ok bool) {
 	if r == nil {
 		return Hop{}, [16]byte{}, false
 	}
-	key := dst
 	if r.hasGW {
-		key = r.gateway
+		n := r.gatewayHop
+		if !r.gatewayKnown || n.port != r.port {
+			return Hop{}, r.gateway, false
+		}
+		return Hop{Port: r.port, DstMAC: n.mac, SrcMAC: s.portMACs[r.port]}, r.gateway, true
 	}
-	n, found := s.neighbors[key]
+	n, found := s.neighbors[dst]
 	if !found || n.port != r.port {
-		return Hop{}, key, false
+		return Hop{}, dst, false
 	}
-	return Hop{Port: r.port, DstMAC: n.mac, SrcMAC: s.portMACs[r.port], OnLink: !r.hasGW}, key, true
+	return Hop{Port: r.port, DstMAC: n.mac, SrcMAC: s.portMACs[r.port], OnLink: true}, dst, true
+}
+
+// resolveGateways looks every route's gateway up in the neighbours once, as
+// the snapshot is built, so a packet to a client behind a router (every NAT
+// reply, most of a director's traffic) costs Lookup no map access.
+func (s *Snapshot) resolveGateways() {
+	for i := range s.routes {
+		r := &s.routes[i]
+		if r.hasGW {
+			r.gatewayHop, r.gatewayKnown = s.neighbors[r.gateway]
+		}
+	}
 }
 
 // routeTo is the first route covering dst, or nil.
