@@ -147,6 +147,10 @@ func (w *Worker) count(c Count) { w.tally.counts[c]++ }
 
 // transmitTo readdresses the frame to the next hop towards dst.
 func (w *Worker) transmitTo(dst *[16]byte, pkt *packet) verdict {
+	if hop := w.hop.GatewayHop(dst); hop != nil {
+		header.Ethernet(pkt.frame()).Readdress(hop.DstMAC, hop.SrcMAC)
+		return transmitOn(hop.Port)
+	}
 	hop, want, ok := w.hop.Lookup(*dst)
 	if !ok {
 		if want == ([16]byte{}) {

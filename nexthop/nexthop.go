@@ -37,9 +37,10 @@ type route struct {
 	is4      bool
 	port     int
 	priority int
-	// gatewayHop is the gateway's neighbour entry when gatewayKnown, found
-	// once as the snapshot is built (see resolveGateways).
-	gatewayHop   neighbor
+	// gatewayHop is the hop to the gateway when gatewayKnown (its
+	// neighbour entry is on the route's port), found once as the snapshot
+	// is built (see resolveGateways).
+	gatewayHop   Hop
 	gatewayKnown bool
 }
 
@@ -93,11 +94,7 @@ func (s *Snapshot) Lookup(dst [16]byte) (hop Hop, want [16]byte, ok bool) {
 		return Hop{}, [16]byte{}, false
 	}
 	if r.hasGW {
-		n := r.gatewayHop
-		if !r.gatewayKnown || n.port != r.port {
-			return Hop{}, r.gateway, false
-		}
-		return Hop{Port: r.port, DstMAC: n.mac, SrcMAC: s.portMACs[r.port]}, r.gateway, true
+		return r.gatewayHop, r.gateway, r.gatewayKnown
 	}
 	n, found := s.neighbors[dst]
 	if !found || n.port != r.port {
@@ -112,10 +109,25 @@ func (s *Snapshot) Lookup(dst [16]byte) (hop Hop, want [16]byte, ok bool) {
 func (s *Snapshot) resolveGateways() {
 	for i := range s.routes {
 		r := &s.routes[i]
-		if r.hasGW {
-			r.gatewayHop, r.gatewayKnown = s.neighbors[r.gateway]
+		if n, ok := s.neighbors[r.gateway]; r.hasGW && ok && n.port == r.port {
+			r.gatewayHop = Hop{Port: r.port, DstMAC: n.mac, SrcMAC: s.portMACs[r.port]}
+			r.gatewayKnown = true
 		}
 	}
+}
+
+// GatewayHop is Lookup's fast path for a destination behind a resolved
+// gateway (a client behind a router): the hop as the snapshot holds it, or
+// nil, and then Lookup has the answer. A pointer, because copying Lookup's
+// freshly built results back costs the packet path more than the lookup.
+func (s *Snapshot) GatewayHop(dst *[16]byte) *Hop {
+	if s == nil {
+		return nil
+	}
+	if r := s.routeTo(dst); r != nil && r.gatewayKnown {
+		return &r.gatewayHop
+	}
+	return nil
 }
 
 // routeTo is the first route covering dst, or nil.
