@@ -55,27 +55,37 @@ func RewriteSource(p *header.Packet, addr *[16]byte, port uint16) {
 // (at portOff in the TCP/UDP header) of p's frame. The address's two words
 // enter the IP header checksum and, through the pseudo-header, the TCP/UDP
 // checksum, where the port word joins them: one sum of the changes, one fold
-// per checksum (RFC 1624 eqn. 3), instead of a fold per field. A UDP
-// checksum of 0 (none) stays 0; a computed 0 is sent as 0xFFFF (RFC 768).
+// per checksum (RFC 1624 eqn. 3), instead of a fold per field.
 func rewrite4(p *header.Packet, addrOff, portOff int, addr *[16]byte, port uint16) {
 	ip, l4 := p.IPv4(), p.L4()
-	oldAddr := binary.BigEndian.Uint32(ip[addrOff:])
 	newAddr := binary.BigEndian.Uint32(addr[12:])
-	addrDelta := uint64(^oldAddr>>16) + uint64(^oldAddr&0xffff) + uint64(newAddr>>16) + uint64(newAddr&0xffff)
+	addrDelta := wordsDelta(binary.BigEndian.Uint32(ip[addrOff:]), newAddr)
 	ip.SetChecksum(header.ChecksumUpdateDelta(ip.Checksum(), addrDelta))
-	l4Delta := addrDelta + uint64(^binary.BigEndian.Uint16(l4[portOff:])) + uint64(port)
+	updateL4Checksum(p, addrDelta+uint64(^binary.BigEndian.Uint16(l4[portOff:]))+uint64(port))
+	binary.BigEndian.PutUint32(ip[addrOff:], newAddr)
+	binary.BigEndian.PutUint16(l4[portOff:], port)
+}
+
+// wordsDelta is ~m + m' summed over the two 16-bit words of a 32-bit field
+// that changes from old to new (RFC 1624 eqn. 3; see
+// header.ChecksumUpdateDelta).
+func wordsDelta(old, new uint32) uint64 {
+	return uint64(^old>>16) + uint64(^old&0xffff) + uint64(new>>16) + uint64(new&0xffff)
+}
+
+// updateL4Checksum applies delta to p's TCP or UDP checksum. A UDP checksum
+// of 0 (none) stays 0; a computed 0 is sent as 0xFFFF (RFC 768).
+func updateL4Checksum(p *header.Packet, delta uint64) {
 	if p.Proto == header.ProtocolTCP {
 		tcp := p.TCP()
-		tcp.SetChecksum(header.ChecksumUpdateDelta(tcp.Checksum(), l4Delta))
+		tcp.SetChecksum(header.ChecksumUpdateDelta(tcp.Checksum(), delta))
 	} else if udp := p.UDP(); udp.Checksum() != 0 {
-		xsum := header.ChecksumUpdateDelta(udp.Checksum(), l4Delta)
+		xsum := header.ChecksumUpdateDelta(udp.Checksum(), delta)
 		if xsum == 0 {
 			xsum = 0xffff
 		}
 		udp.SetChecksum(xsum)
 	}
-	binary.BigEndian.PutUint32(ip[addrOff:], newAddr)
-	binary.BigEndian.PutUint16(l4[portOff:], port)
 }
 
 // updateL4Address folds an address change into the TCP/UDP checksum, which
