@@ -190,6 +190,9 @@ func BenchmarkProcess(b *testing.B) {
 func benchOneFrame(b *testing.B, w *Worker, frame []byte, port int) {
 	buf := make([]byte, len(frame))
 	b.ReportAllocs()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cpuStart := threadCPUNanos(b)
 	for b.Loop() {
 		copy(buf, frame)
 		if v := w.processFrame(buf, port); v.action != actionTransmit {
@@ -197,6 +200,7 @@ func benchOneFrame(b *testing.B, w *Worker, frame []byte, port int) {
 		}
 	}
 	reportMpps(b, 1)
+	reportCPU(b, cpuStart, 1)
 }
 
 func newBenchConns(tb testing.TB, capacity int) *conntrack.Table {
@@ -283,12 +287,19 @@ func benchmarkWorkerLoop(b *testing.B, method Method, flows int, batched bool) {
 		}
 	}
 	reportMpps(b, batchSize)
-	b.ReportMetric(float64(threadCPUNanos(b)-cpuStart)/float64(b.N*batchSize), "cpu-ns/packet")
+	reportCPU(b, cpuStart, batchSize)
 	huge, err := w.conns.HugePageBytes()
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(huge)/(1<<20), "huge-MB")
+}
+
+// reportCPU reports the thread CPU time per packet since cpuStart (read
+// with threadCPUNanos just before the loop, the goroutine locked to its
+// thread).
+func reportCPU(b *testing.B, cpuStart int64, packetsPerOp int) {
+	b.ReportMetric(float64(threadCPUNanos(b)-cpuStart)/float64(b.N*packetsPerOp), "cpu-ns/packet")
 }
 
 // threadCPUNanos is the CPU time of the calling thread (lock it first).
