@@ -11,7 +11,9 @@ const lookupBatchMax = 64
 // In a large table a lookup is two dependent cache misses (index slot, then record: ~150 ns each on the
 // project's machines). One at a time they cannot overlap; here the batch first hashes every key and loads
 // its home slot, then loads the first candidate record of every key, each pass a run of independent loads
-// the CPU keeps in flight together, and only then probes and compares with the data in cache.
+// the CPU keeps in flight together, and only then probes and compares with the data in cache. Both lines of
+// the record are loaded: a reply's match reads the second (meta, Local), and so does the caller's packet path
+// (the server ids).
 func (t *Table) LookupBatch(keys []Tuple, refs []Ref, dirs []Dir) {
 	for len(keys) > 0 {
 		n := min(len(keys), lookupBatchMax)
@@ -30,7 +32,7 @@ func (t *Table) lookupChunk(keys []Tuple, refs []Ref, dirs []Dir) {
 	}
 	for i := range keys {
 		if s := slots[hashes[i]&mask]; s.val != 0 && s.hash == hashes[i] {
-			prefetch(unsafe.Pointer(&t.recs[s.val>>1]))
+			prefetchPair(unsafe.Pointer(&t.recs[s.val>>1]))
 		}
 	}
 	_ = refs[len(keys)-1]

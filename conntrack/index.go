@@ -19,9 +19,9 @@ type slot struct {
 
 // newIndex sizes the index for n members at a load factor of at most 0.7 (linear probing: ~1.8 probes per hit,
 // ~5.6 per miss at 0.7, all in one or two 64-byte lines).
-func newIndex(n int) index {
+func newIndex(tab *Table, n int) index {
 	size := indexSize(n)
-	return index{slots: make([]slot, size), mask: uint32(size - 1)}
+	return index{slots: hugeSlice[slot](tab, size), mask: uint32(size - 1)}
 }
 
 func indexSize(n int) int {

@@ -7,3 +7,8 @@ import "unsafe"
 //
 //go:noescape
 func prefetch(addr unsafe.Pointer)
+
+// prefetchPair is prefetch for the two cache lines from addr on (a whole record: the packet path reads both).
+//
+//go:noescape
+func prefetchPair(addr unsafe.Pointer)

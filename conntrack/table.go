@@ -42,7 +42,7 @@ type Stats struct {
 // Memory (see MemoryBytes): a record is 128 bytes (two cache lines of an aligned pair, both NAT keys in the
 // first), plus two index slots of 8 bytes per conn at a load of at most 0.7, rounded up to a power of two
 // (16–32 bytes per conn). At 10M conns: 1.28 GB of records + 256 MiB of index ≈ 154 bytes/conn, 1.54 GB in all.
-// Records and index are advised to use transparent huge pages (see adviseHugePages).
+// Records and index of a large table live in mappings of their own backed by transparent huge pages (see hugeSlice).
 type Table struct {
 	recs []Conn // recs[0] is a zero record so Conn(0) is safe to read
 
@@ -110,18 +110,16 @@ func New(cfg Config) (*Table, error) {
 	}
 	n := uint32(cfg.Capacity)
 	t := &Table{
-		recs:      make([]Conn, 1+cfg.Capacity+tcap),
 		conns:     slab{fresh: 1, end: 1 + n},
 		tmpls:     slab{fresh: 1 + n, end: 1 + n + uint32(tcap)},
 		tmplFirst: 1 + n,
 		tmplExtra: make([]templateExtra, tcap),
-		index:     newIndex(2 * cfg.Capacity),
-		tmplIndex: newIndex(tcap),
 		seed:      newSeed(cfg.Seed),
 	}
+	t.recs = hugeSlice[Conn](t, 1+cfg.Capacity+tcap)
+	t.index = newIndex(t, 2*cfg.Capacity)
+	t.tmplIndex = newIndex(t, tcap)
 	t.rng = t.seed[2] ^ t.seed[0]
-	adviseHugePages(t.recs)
-	adviseHugePages(t.index.slots)
 	t.setTimeouts(cfg.Timeouts.merged(DefaultTimeouts()))
 	t.setPressure(cfg.Pressure)
 	return t, nil

@@ -352,16 +352,6 @@ func BenchmarkProcessFullNAT(b *testing.B) {
 		frame []byte
 		port  int
 	}{{"established", flow.with(func(p *pkt) { p.flags = ack }).frame(b), 0}, {"reply", reply, 1}} {
-		b.Run(c.name, func(b *testing.B) {
-			buf := make([]byte, len(c.frame))
-			b.ReportAllocs()
-			for b.Loop() {
-				copy(buf, c.frame)
-				if v := w.processFrame(buf, c.port); v.action != actionTransmit {
-					b.Fatalf("%s dropped: %v", c.name, dropCounts(w))
-				}
-			}
-			reportMpps(b, 1)
-		})
+		b.Run(c.name, func(b *testing.B) { benchOneFrame(b, w, c.frame, c.port) })
 	}
 }

@@ -47,12 +47,11 @@ func (w *Worker) process(pkt *packet, res header.ParseResult, ref conntrack.Ref,
 		}
 	}
 
-	tuple := conntrack.Tuple{Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort, Proto: p.Proto}
 	// A batch lookup is stale once this batch removed a connection (its ref
 	// may be reused), and its misses may have been created by an earlier
 	// packet of the batch: look those up again.
 	if !looked || ref == 0 || w.batchRemoved {
-		ref, dir = w.conns.Lookup(&tuple)
+		ref, dir = w.conns.Lookup(tupleOf(p))
 	}
 	if ref != 0 && dir == conntrack.DirIn && w.startsAfresh(w.conns.Conn(ref), p) {
 		w.expireConn(ref)
@@ -73,15 +72,16 @@ func (w *Worker) process(pkt *packet, res header.ParseResult, ref conntrack.Ref,
 		if t.ownSource(&p.Src) {
 			return w.drop(DropSpoofedSource)
 		}
+		tuple := tupleOf(p)
 		if svc.Spec.SynProxy && p.Proto == header.ProtocolTCP {
-			return w.proxyNew(pkt, svc, &tuple)
+			return w.proxyNew(pkt, svc, tuple)
 		}
 		if drop := w.refusesFirstPacket(p); drop != 0 {
 			return w.drop(drop)
 		}
 		created = true
 		var drop Drop
-		if ref, drop = w.newConn(svc, p, &tuple); ref == 0 {
+		if ref, drop = w.newConn(svc, p, tuple); ref == 0 {
 			return w.drop(drop)
 		}
 		w.learnSource(pkt)
@@ -139,6 +139,13 @@ func (w *Worker) process(pkt *packet, res header.ParseResult, ref conntrack.Ref,
 	return w.drop(DropUnsupportedMethod)
 }
 
+// tupleOf is the connection lookup key of a parsed packet. It is built only
+// where a lookup or a new connection needs it: an established flow's
+// packets take the key LookupBatch built.
+func tupleOf(p *header.Packet) *conntrack.Tuple {
+	return &conntrack.Tuple{Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort, Proto: p.Proto}
+}
+
 // drop counts a dropped packet under its reason.
 func (w *Worker) drop(d Drop) verdict {
 	w.tally.drops[d]++
@@ -150,6 +157,10 @@ func (w *Worker) count(c Count) { w.tally.counts[c]++ }
 
 // transmitTo readdresses the frame to the next hop towards dst.
 func (w *Worker) transmitTo(dst *[16]byte, pkt *packet) verdict {
+	if hop := w.hop.GatewayHop(dst); hop != nil {
+		header.Ethernet(pkt.frame()).Readdress(hop.DstMAC, hop.SrcMAC)
+		return transmitOn(hop.Port)
+	}
 	hop, want, ok := w.hop.Lookup(*dst)
 	if !ok {
 		if want == ([16]byte{}) {

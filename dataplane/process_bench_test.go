@@ -3,9 +3,13 @@ package dataplane
 import (
 	"encoding/binary"
 	"math/rand/v2"
+	"net/netip"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"fastlvs/conntrack"
 	"fastlvs/header"
@@ -48,14 +52,26 @@ func stampReplyClient(frame []byte, i int) {
 type benchFlows struct {
 	syn, ack, replySynAck, replyAck []byte
 	scratch                         []byte // where establish builds its frames
+	// locals[i] is FULLNAT flow i's local address:port, learned from the
+	// SYN as the director rewrote it (nil for the other methods).
+	locals []localEnd
+}
+
+// localEnd is a FULLNAT connection's local address and port.
+type localEnd struct {
+	addr [4]byte
+	port uint16
 }
 
 func newBenchFlows(tb testing.TB, method Method) benchFlows {
 	tb.Helper()
 	in := pkt{srcMAC: routerMAC, dstMAC: portMAC0, src: "198.18.64.0", dst: "198.18.0.10",
 		proto: header.ProtocolTCP, sport: 1024, dport: 80, flags: syn, padTo: 60}
-	if method == MethodNAT {
+	switch method {
+	case MethodNAT:
 		in.dst = "198.18.0.20"
+	case MethodFullNAT:
+		in.dst = "198.18.0.30"
 	}
 	reply := pkt{srcMAC: realMAC2, dstMAC: portMAC1, src: "198.18.2.2", dst: in.src,
 		proto: header.ProtocolTCP, sport: 8080, dport: in.sport, flags: synAck, padTo: 60}
@@ -71,10 +87,28 @@ func newBenchFlows(tb testing.TB, method Method) benchFlows {
 // establish runs a full handshake of client i through worker w.
 func (f benchFlows) establish(tb testing.TB, w *Worker, method Method, i int) {
 	f.send(tb, w, f.syn, 0, stampClient, i)
-	if method == MethodNAT {
-		f.send(tb, w, f.replySynAck, 1, stampReplyClient, i)
+	if method == MethodFullNAT {
+		f.locals[i] = localEnd{addr: [4]byte(f.scratch[offIPv4Src:]), port: binary.BigEndian.Uint16(f.scratch[offSrcPort:])}
+	}
+	if stamp := f.stampReply(method); stamp != nil {
+		f.send(tb, w, f.replySynAck, 1, stamp, i)
 	}
 	f.send(tb, w, f.ack, 0, stampClient, i)
+}
+
+// stampReply returns what makes a real server's frame a reply of flow i,
+// or nil when replies do not pass the director (DR).
+func (f benchFlows) stampReply(method Method) func([]byte, int) {
+	switch method {
+	case MethodNAT:
+		return stampReplyClient
+	case MethodFullNAT:
+		return func(frame []byte, i int) {
+			copy(frame[offIPv4Dst:], f.locals[i].addr[:])
+			binary.BigEndian.PutUint16(frame[offDstPort:], f.locals[i].port)
+		}
+	}
+	return nil
 }
 
 func (f benchFlows) send(tb testing.TB, w *Worker, tmpl []byte, port int, stamp func([]byte, int), i int) {
@@ -85,10 +119,12 @@ func (f benchFlows) send(tb testing.TB, w *Worker, tmpl []byte, port int, stamp 
 	}
 }
 
-var benchMethods = []struct {
+type benchMethod struct {
 	name   string
 	method Method
-}{{"dr", MethodDR}, {"nat", MethodNAT}}
+}
+
+var benchMethods = []benchMethod{{"dr", MethodDR}, {"nat", MethodNAT}}
 
 // reportMpps adds packets per second (millions, on one core) beside ns/op.
 func reportMpps(b *testing.B, packetsPerOp int) {
@@ -154,6 +190,9 @@ func BenchmarkProcess(b *testing.B) {
 func benchOneFrame(b *testing.B, w *Worker, frame []byte, port int) {
 	buf := make([]byte, len(frame))
 	b.ReportAllocs()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cpuStart := threadCPUNanos(b)
 	for b.Loop() {
 		copy(buf, frame)
 		if v := w.processFrame(buf, port); v.action != actionTransmit {
@@ -161,6 +200,7 @@ func benchOneFrame(b *testing.B, w *Worker, frame []byte, port int) {
 		}
 	}
 	reportMpps(b, 1)
+	reportCPU(b, cpuStart, 1)
 }
 
 func newBenchConns(tb testing.TB, capacity int) *conntrack.Table {
@@ -174,16 +214,19 @@ func newBenchConns(tb testing.TB, capacity int) *conntrack.Table {
 
 // BenchmarkWorkerLoop runs the worker's batch loop without sockets over an
 // in-memory ring of 64-byte frames of 1M established flows in random order
-// (NAT: half client packets, half replies), batch by batch as poll does: a
-// batch of 64 frames lands in the receive buffer, the batch clock is read,
-// each frame is processed and the expiry wheel runs. One op is one batch.
+// (NAT, FULLNAT: half client packets, half replies), batch by batch as poll
+// does: a batch of 64 frames lands in the receive buffer, the batch clock
+// is read, each frame is processed and the expiry wheel runs. One op is one
+// batch. huge-MB is how much of the connection table's records and index
+// the kernel backs with transparent huge pages.
 func BenchmarkWorkerLoop(b *testing.B) {
 	const flows = 1 << 20
+	methods := append(slices.Clip(benchMethods), benchMethod{"fullnat", MethodFullNAT})
 	for _, mode := range []struct {
 		name    string
 		batched bool
 	}{{"single", false}, {"batched", true}} {
-		for _, m := range benchMethods {
+		for _, m := range methods {
 			b.Run("established_flows=1M/"+m.name+"/"+mode.name, func(b *testing.B) {
 				benchmarkWorkerLoop(b, m.method, flows, mode.batched)
 			})
@@ -195,9 +238,16 @@ func BenchmarkWorkerLoop(b *testing.B) {
 // connections: one lookup per packet (single), or the receive loop's
 // LookupBatch for the whole batch (batched).
 func benchmarkWorkerLoop(b *testing.B, method Method, flows int, batched bool) {
-	d := newMemDataplane(b, testSpec(), 1, 2*flows)
+	spec := testSpec()
+	if method == MethodFullNAT {
+		spec = benchFullNATSpec()
+	}
+	d := newMemDataplane(b, spec, 1, 2*flows)
 	w := d.Workers[0]
 	f := newBenchFlows(b, method)
+	if method == MethodFullNAT {
+		f.locals = make([]localEnd, flows)
+	}
 	for i := range flows {
 		f.establish(b, w, method, i)
 	}
@@ -206,6 +256,9 @@ func benchmarkWorkerLoop(b *testing.B, method Method, flows int, batched bool) {
 	rx := make([]byte, batchSize*frameLen)
 	next := 0
 	b.ReportAllocs()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cpuStart := threadCPUNanos(b)
 	for b.Loop() {
 		copy(rx, ring[next*frameLen:(next+batchSize)*frameLen])
 		d.now += int64(2 * time.Microsecond)
@@ -234,6 +287,42 @@ func benchmarkWorkerLoop(b *testing.B, method Method, flows int, batched bool) {
 		}
 	}
 	reportMpps(b, batchSize)
+	reportCPU(b, cpuStart, batchSize)
+	huge, err := w.conns.HugePageBytes()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(huge)/(1<<20), "huge-MB")
+}
+
+// reportCPU reports the thread CPU time per packet since cpuStart (read
+// with threadCPUNanos just before the loop, the goroutine locked to its
+// thread).
+func reportCPU(b *testing.B, cpuStart int64, packetsPerOp int) {
+	b.ReportMetric(float64(threadCPUNanos(b)-cpuStart)/float64(b.N*packetsPerOp), "cpu-ns/packet")
+}
+
+// threadCPUNanos is the CPU time of the calling thread (lock it first).
+// Other work on this shared 2-core machine stretches the wall clock that
+// ns/packet divides; the loop's own CPU time per packet is steadier.
+func threadCPUNanos(tb testing.TB) int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
+		tb.Fatal(err)
+	}
+	return ts.Nano()
+}
+
+// benchFullNATSpec is fullnatSpec's first service with enough local
+// addresses for a million connections to one real server (~64k ports each).
+func benchFullNATSpec() TableSpec {
+	spec := fullnatSpec()
+	spec.Services = spec.Services[:1]
+	spec.Services[0].LocalAddresses = nil
+	for i := range 20 {
+		spec.Services[0].LocalAddresses = append(spec.Services[0].LocalAddresses, netip.AddrFrom4([4]byte{198, 18, 3, byte(1 + i)}))
+	}
+	return spec
 }
 
 // trafficRing lays out one 64-byte frame per flow, flows in random order,
@@ -243,11 +332,12 @@ func trafficRing(f benchFlows, method Method, flows int) (ring []byte, ports []u
 	ring = make([]byte, flows*frameLen)
 	ports = make([]uint8, flows)
 	rng := rand.New(rand.NewPCG(1, 2))
+	stampReply := f.stampReply(method)
 	for slot, i := range rng.Perm(flows) {
 		frame := ring[slot*frameLen : (slot+1)*frameLen]
-		if method == MethodNAT && rng.IntN(2) == 1 {
+		if stampReply != nil && rng.IntN(2) == 1 {
 			copy(frame, f.replyAck)
-			stampReplyClient(frame, i)
+			stampReply(frame, i)
 			ports[slot] = 1
 		} else {
 			copy(frame, f.ack)

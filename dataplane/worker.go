@@ -296,8 +296,11 @@ func (w *Worker) lookupBatch(n int) {
 	for i := 0; i < n; i++ {
 		pkt := &w.batch[i]
 		w.batchResults[i] = pkt.hdr.Parse(pkt.frame())
-		p := &pkt.hdr
-		w.batchKeys[i] = conntrack.Tuple{Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort, Proto: p.Proto}
+		p, k := &pkt.hdr, &w.batchKeys[i]
+		// Word copies: Parse has just written the addresses (header.CopyAddr).
+		header.CopyAddr(&k.Src, &p.Src)
+		header.CopyAddr(&k.Dst, &p.Dst)
+		k.SrcPort, k.DstPort, k.Proto = p.SrcPort, p.DstPort, p.Proto
 	}
 	w.conns.LookupBatch(w.batchKeys[:n], w.batchRefs[:n], w.batchDirs[:n])
 	w.batchRemoved = false

@@ -61,6 +61,13 @@ func ChecksumUpdate2ByteAligned(xsum uint16, old, new []byte) uint16 {
 	return ^fold64(sum)
 }
 
+// ChecksumUpdateDelta is ChecksumUpdate2ByteAligned for a caller that sums
+// the changed words itself: delta is the sum of ~m + m' over them (RFC 1624
+// eqn. 3), so changes to several fields fold once.
+func ChecksumUpdateDelta(xsum uint16, delta uint64) uint16 {
+	return ^fold64(uint64(^xsum) + delta)
+}
+
 // ChecksumUpdateUint16 is ChecksumUpdate2ByteAligned for a single 16-bit word:
 // it returns the checksum field value after the word old becomes new.
 func ChecksumUpdateUint16(xsum, old, new uint16) uint16 {

@@ -94,6 +94,13 @@ func TestChecksumUpdate2ByteAlignedMatchesRecompute(t *testing.T) {
 		if rng.IntN(4) == 0 {
 			copy(repl, buf[start:end]) // no-op replacement
 		}
+		var delta uint64 // the same change summed by the caller
+		for i := 0; i < len(repl); i += 2 {
+			delta += uint64(^binary.BigEndian.Uint16(buf[start+i:])) + uint64(binary.BigEndian.Uint16(repl[i:]))
+		}
+		if got, want := ChecksumUpdateDelta(field, delta), ChecksumUpdate2ByteAligned(field, buf[start:end], repl); got != want {
+			t.Fatalf("buf %x [%d:%d]: ChecksumUpdateDelta %#04x, ChecksumUpdate2ByteAligned %#04x", buf, start, end, got, want)
+		}
 		field = ChecksumUpdate2ByteAligned(field, buf[start:end], repl)
 		copy(buf[start:end], repl)
 		if want := ^Checksum(buf, 0); field != want {

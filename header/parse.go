@@ -118,8 +118,8 @@ func (p *Packet) parseIPv4(b IPv4) ParseResult {
 		return ParseTooShort
 	}
 	p.Proto = b.Protocol()
-	p.Src = As16From4(b.SourceAddress())
-	p.Dst = As16From4(b.DestinationAddress())
+	putAs16From4(&p.Src, b[ipv4SrcAddr:])
+	putAs16From4(&p.Dst, b[ipv4DstAddr:])
 	p.L4Off = p.L3Off + hlen
 	p.L4Len = tlen - hlen
 	if b.IsFragment() {

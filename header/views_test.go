@@ -220,6 +220,15 @@ func TestAddrHelpers(t *testing.T) {
 	if a != v4.As16() || !Is4(&a) || Unmap4(&a) != v4.As4() {
 		t.Errorf("As16From4(%v) = %v", v4, a)
 	}
+	b := [16]byte{0: 7, 9: 7} // putAs16From4 overwrites every byte
+	four := v4.As4()
+	if putAs16From4(&b, four[:]); b != a {
+		t.Errorf("putAs16From4(%v) = %v, want %v", v4, b, a)
+	}
+	var c [16]byte
+	if CopyAddr(&c, &b); c != b {
+		t.Errorf("CopyAddr(%v) = %v", b, c)
+	}
 	v6 := netip.MustParseAddr("2001:2::10").As16()
 	if Is4(&v6) {
 		t.Error("Is4(2001:2::10) = true")

@@ -19,47 +19,37 @@ const (
 )
 
 // RewriteFullNAT sets both endpoints of p's frame: source src:sport,
-// destination dst:dport. FULLNAT changes all four at once, so the IPv4
-// header checksum takes one incremental update over the address pair and the
-// TCP/UDP checksum one over the address pair (its pseudo-header) and one
-// over the port pair (RFC 1624 eqn. 3), instead of one update per field.
-// A UDP checksum of 0 (none) stays 0. p must have parsed as TCP or
-// UDP, and src and dst must be of the packet's address family.
+// destination dst:dport. FULLNAT changes all four at once, so the changes are
+// summed once (RFC 1624 eqn. 3): the address pair's words give the IPv4
+// header checksum's update, and with the port pair's words on top the
+// TCP/UDP checksum's (the addresses are in its pseudo-header), one fold
+// each instead of one update per field. A UDP checksum of 0 (none) stays 0.
+// p must have parsed as TCP or UDP, and src and dst must be of the packet's
+// address family.
 func RewriteFullNAT(p *header.Packet, src *[16]byte, sport uint16, dst *[16]byte, dport uint16) {
-	var addrs [32]byte
-	var old, next []byte
+	var addrs []byte // the address pair in the IP header
+	var addrDelta uint64
 	if p.IsIPv6 {
-		ip := p.IPv6()
-		old = ip[ipv6AddrsOff : ipv6AddrsOff+32]
-		copy(addrs[:16], src[:])
+		addrs = p.IPv6()[ipv6AddrsOff : ipv6AddrsOff+32]
+		for w := 0; w < 16; w += 4 {
+			addrDelta += wordsDelta(binary.BigEndian.Uint32(addrs[w:]), binary.BigEndian.Uint32(src[w:])) +
+				wordsDelta(binary.BigEndian.Uint32(addrs[16+w:]), binary.BigEndian.Uint32(dst[w:]))
+		}
+		copy(addrs, src[:])
 		copy(addrs[16:], dst[:])
-		next = addrs[:32]
 	} else {
 		ip := p.IPv4()
-		old = ip[ipv4AddrsOff : ipv4AddrsOff+8]
-		copy(addrs[:4], src[12:])
-		copy(addrs[4:8], dst[12:])
-		next = addrs[:8]
-		ip.SetChecksum(header.ChecksumUpdate2ByteAligned(ip.Checksum(), old, next))
+		addrs = ip[ipv4AddrsOff : ipv4AddrsOff+8]
+		newSrc, newDst := binary.BigEndian.Uint32(src[12:]), binary.BigEndian.Uint32(dst[12:])
+		addrDelta = wordsDelta(binary.BigEndian.Uint32(addrs), newSrc) + wordsDelta(binary.BigEndian.Uint32(addrs[4:]), newDst)
+		ip.SetChecksum(header.ChecksumUpdateDelta(ip.Checksum(), addrDelta))
+		binary.BigEndian.PutUint32(addrs, newSrc)
+		binary.BigEndian.PutUint32(addrs[4:], newDst)
 	}
-	var ports [4]byte
-	binary.BigEndian.PutUint16(ports[0:], sport)
-	binary.BigEndian.PutUint16(ports[2:], dport)
 	l4 := p.L4()
-	if p.Proto == header.ProtocolTCP {
-		tcp := p.TCP()
-		xsum := header.ChecksumUpdate2ByteAligned(tcp.Checksum(), old, next)
-		tcp.SetChecksum(header.ChecksumUpdate2ByteAligned(xsum, l4[:4], ports[:]))
-	} else if udp := p.UDP(); udp.Checksum() != 0 {
-		xsum := header.ChecksumUpdate2ByteAligned(udp.Checksum(), old, next)
-		xsum = header.ChecksumUpdate2ByteAligned(xsum, l4[:4], ports[:])
-		if xsum == 0 { // a computed 0 is sent as 0xFFFF (RFC 768)
-			xsum = 0xffff
-		}
-		udp.SetChecksum(xsum)
-	}
-	copy(old, next)
-	copy(l4[:4], ports[:])
+	newPorts := uint32(sport)<<16 | uint32(dport)
+	updateL4Checksum(p, addrDelta+wordsDelta(binary.BigEndian.Uint32(l4), newPorts))
+	binary.BigEndian.PutUint32(l4, newPorts)
 	p.Src, p.SrcPort = *src, sport
 	p.Dst, p.DstPort = *dst, dport
 }

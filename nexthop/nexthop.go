@@ -37,6 +37,11 @@ type route struct {
 	is4      bool
 	port     int
 	priority int
+	// gatewayHop is the hop to the gateway when gatewayKnown (its
+	// neighbour entry is on the route's port), found once as the snapshot
+	// is built (see resolveGateways).
+	gatewayHop   Hop
+	gatewayKnown bool
 }
 
 // newRoute prepares a route for Lookup; an IPv4 prefix covers the v4-mapped
@@ -89,15 +94,41 @@ func (s *Snapshot) Lookup(dst [16]byte) (hop Hop, want [16]byte, ok bool) {
 	if r == nil {
 		return Hop{}, [16]byte{}, false
 	}
-	key := dst
 	if r.hasGW {
-		key = r.gateway
+		return r.gatewayHop, r.gateway, r.gatewayKnown
 	}
-	n, found := s.neighbors[key]
+	n, found := s.neighbors[dst]
 	if !found || n.port != r.port {
-		return Hop{}, key, false
+		return Hop{}, dst, false
 	}
-	return Hop{Port: r.port, DstMAC: n.mac, SrcMAC: s.portMACs[r.port], OnLink: !r.hasGW}, key, true
+	return Hop{Port: r.port, DstMAC: n.mac, SrcMAC: s.portMACs[r.port], OnLink: true}, dst, true
+}
+
+// resolveGateways looks every route's gateway up in the neighbours once, as
+// the snapshot is built, so a packet to a client behind a router (every NAT
+// reply, most of a director's traffic) costs Lookup no map access.
+func (s *Snapshot) resolveGateways() {
+	for i := range s.routes {
+		r := &s.routes[i]
+		if n, ok := s.neighbors[r.gateway]; r.hasGW && ok && n.port == r.port {
+			r.gatewayHop = Hop{Port: r.port, DstMAC: n.mac, SrcMAC: s.portMACs[r.port]}
+			r.gatewayKnown = true
+		}
+	}
+}
+
+// GatewayHop is Lookup's fast path for a destination behind a resolved
+// gateway (a client behind a router): the hop as the snapshot holds it, or
+// nil, and then Lookup has the answer. A pointer, because copying Lookup's
+// freshly built results back costs the packet path more than the lookup.
+func (s *Snapshot) GatewayHop(dst *[16]byte) *Hop {
+	if s == nil {
+		return nil
+	}
+	if r := s.routeTo(dst); r != nil && r.gatewayKnown {
+		return &r.gatewayHop
+	}
+	return nil
 }
 
 // routeTo is the first route covering dst, or nil.

@@ -248,6 +248,7 @@ func (r *Resolver) rebuild() error {
 			s.neighbors[a.Unmap().As16()] = neighbor{mac: mac, port: port}
 		}
 	}
+	s.resolveGateways()
 	if s, err = r.withKernelSources(s); err != nil {
 		return err
 	}

@@ -41,5 +41,6 @@ func NewStaticSnapshot(portMACs []header.MAC, routes []StaticRoute, neighbors ma
 	for a, n := range neighbors {
 		s.neighbors[a.Unmap().As16()] = neighbor{mac: n.MAC, port: n.Port}
 	}
+	s.resolveGateways()
 	return s
 }

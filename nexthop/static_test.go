@@ -49,6 +49,12 @@ func TestStaticSnapshotLookup(t *testing.T) {
 			if want != wantAddr {
 				t.Fatalf("Lookup(%s) want = %v; want %v", tt.dst, netip.AddrFrom16(want), tt.want)
 			}
+			// The fast path answers exactly the resolved hops via a gateway.
+			dst := a16(tt.dst)
+			gw := s.GatewayHop(&dst)
+			if viaGateway := tt.ok && !tt.hop.OnLink; (gw != nil) != viaGateway || gw != nil && *gw != tt.hop {
+				t.Fatalf("GatewayHop(%s) = %+v; want %+v (via a gateway: %v)", tt.dst, gw, tt.hop, viaGateway)
+			}
 		})
 	}
 	if s.PortMAC(1) != port1 {
