@@ -60,8 +60,9 @@ func DefaultOptions() Options {
 		OutDir: "bench/results", Warmup: 500 * time.Millisecond, Duration: 2 * time.Second, Repeats: 3,
 		Flows: []int{1, 1000, 60000}, GenCPU: 0, DirCPU: 1, Generator: "auto",
 		Forwarders: slices.Clone(Forwarders),
-		// normal, fastlvs's default worker_priority, and real-time.
-		Priorities:         []string{normalPriority, config.DefaultWorkerPriority, "fifo:10"},
+		// fastlvs's default worker_priority (every method and the TCP
+		// runs, as it ships), then normal and real-time.
+		Priorities:         []string{config.DefaultWorkerPriority, normalPriority, "fifo:10"},
 		PriorityForwarders: []string{"fastlvs nat", "cforward"},
 		TCP:                true,
 		TCPTargets:         []string{"direct", "fastlvs nat", "nftables dnat", "haproxy"},
@@ -265,9 +266,10 @@ func (r *runner) genFlows() []int {
 	return r.opts.Flows[:min(2, len(r.opts.Flows))]
 }
 
-// forwarder is the named forwarder at normal priority.
+// forwarder is the named forwarder at the run's first priority (fastlvs's
+// default in a full run).
 func (r *runner) forwarder(name string) (Forwarder, error) {
-	return r.forwarderAt(name, normalPriority)
+	return r.forwarderAt(name, r.opts.Priorities[0])
 }
 
 // forwarderAt is the named forwarder; fastlvs and the C forwarder run their

@@ -37,7 +37,7 @@ func main() {
 		strings.ReplaceAll(strings.Join(bench.Forwarders, ","), " ", "-"))
 	flows := flag.String("flows", "", "comma-separated flow counts (default 1,1000,60000)")
 	priority := flag.String("priority", "", "comma-separated scheduling policies for fastlvs's worker and the C forwarder, "+
-		"each measured in turn: normal, nice:<n>, fifo:<prio> (default normal, fastlvs's default and fifo:10; past normal only for fastlvs nat and cforward)")
+		"each measured in turn: normal, nice:<n>, fifo:<prio> (default fastlvs's default, normal and fifo:10; past the first only for fastlvs nat and cforward)")
 	flag.Parse()
 
 	if *smoke {
