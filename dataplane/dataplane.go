@@ -272,6 +272,7 @@ func (dp *Dataplane) Run(ctx context.Context) {
 	if dp.cfg.Priority.Policy == PriorityFIFO {
 		go dp.RoutineWatchdog(resolverCtx)
 	}
+	xsk.ReserveWorkerProcs(len(dp.Workers))
 	for _, w := range dp.Workers {
 		dp.wg.Add(1)
 		go func() {

@@ -20,6 +20,13 @@ func PinThread(cpu int) error {
 	return nil
 }
 
+// ReserveWorkerProcs adds n to GOMAXPROCS: one P for each worker thread,
+// which keeps its P while it sleeps in a raw poll (Poller.Wait), so the
+// control plane's goroutines keep the Ps they would have had.
+func ReserveWorkerProcs(n int) {
+	runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + n)
+}
+
 // MonotonicNanos reads CLOCK_MONOTONIC: the per-batch clock. unix.ClockGettime
 // is a real system call (a few hundred ns, once per poll, idle ones
 // included); the runtime's monotonic clock reads the same clock through the
