@@ -339,5 +339,8 @@ func (r *runner) measureForwarder(fwd Forwarder, priority string, gen Generator,
 	if err := running.Stop(); err != nil {
 		r.logf("  stop %s: %v", fwd.Name(), err)
 	}
+	if cleared, err := r.topo.ClearDirectorXDP(); err != nil || len(cleared) > 0 {
+		r.logf("  %s left XDP attached on %v (detached: %v)", fwd.Name(), cleared, err)
+	}
 	return out
 }

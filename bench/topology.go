@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"fastlvs/testbed"
@@ -206,4 +207,27 @@ func pinThread(pid, cpu int) error {
 func setFIFO(pid, priority int) error {
 	attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: uint32(priority)}
 	return unix.SchedSetAttr(pid, &attr, 0)
+}
+
+// ClearDirectorXDP detaches whatever XDP program a forwarder left on the
+// director's ports (a peer killed before it detached, or one that attaches
+// through netlink and forgets): the next forwarder must find them bare, or
+// it cannot attach and the kernel's paths would be measured through it.
+// It reports the ports it had to clear.
+func (t *Topology) ClearDirectorXDP() ([]string, error) {
+	var cleared []string
+	for _, name := range []string{t.DirIn, t.DirOut} {
+		link, err := t.Dir.Netlink().LinkByName(name)
+		if err != nil {
+			return cleared, err
+		}
+		if xdp := link.Attrs().Xdp; xdp == nil || !xdp.Attached {
+			continue
+		}
+		if err := t.Dir.Do(func() error { return netlink.LinkSetXdpFd(link, -1) }); err != nil {
+			return cleared, fmt.Errorf("detach XDP from %s: %w", name, err)
+		}
+		cleared = append(cleared, name)
+	}
+	return cleared, nil
 }
