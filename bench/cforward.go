@@ -96,7 +96,7 @@ func (c *cforwardForwarder) Start(t *Topology) (Running, error) {
 		return nil, fmt.Errorf("cforward: %w", err)
 	}
 	if c.priority != normalPriority {
-		if err := verifyPriority(p.PID(), t.DirCPU, c.priority); err != nil {
+		if err := awaitPriority(p.PID(), t.DirCPU, c.priority); err != nil {
 			p.Stop(syscall.SIGTERM, 5*time.Second)
 			return nil, fmt.Errorf("cforward -p: %w", err)
 		}

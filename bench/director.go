@@ -97,7 +97,7 @@ func (f *fastlvsForwarder) Start(t *Topology) (Running, error) {
 		return nil, fmt.Errorf("fastlvs %s: %w", f.forward, err)
 	}
 	if f.priority != "" && f.priority != normalPriority {
-		if err := verifyPriority(p.PID(), t.DirCPU, f.priority); err != nil {
+		if err := awaitPriority(p.PID(), t.DirCPU, f.priority); err != nil {
 			p.Stop(syscall.SIGTERM, 5*time.Second)
 			return nil, fmt.Errorf("fastlvs worker_priority: %w", err)
 		}

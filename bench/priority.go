@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -121,4 +122,18 @@ func verifyPriority(pid, cpu int, spec string) error {
 		seen = append(seen, fmt.Sprintf("%d: policy %d nice %d rt %d", tid, sched.policy, sched.nice, sched.rtPriority))
 	}
 	return fmt.Errorf("no thread of %d on cpu %d runs under %s (pinned threads: %s)", pid, cpu, spec, strings.Join(seen, "; "))
+}
+
+// awaitPriority is verifyPriority retried for a few seconds: a forwarder may
+// say it is ready a moment before its packet thread has pinned itself and
+// taken its policy.
+func awaitPriority(pid, cpu int, spec string) error {
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		err := verifyPriority(pid, cpu, spec)
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -319,8 +319,10 @@ func (r *runner) measureForwarder(fwd Forwarder, priority string, gen Generator,
 		r.logf("  %-16s not measured: %v", fwd.Name(), err)
 		return out
 	}
+	r.clearDirectorXDP("before " + fwd.Name())
 	running, err := fwd.Start(r.topo)
 	if err != nil {
+		r.clearDirectorXDP(fwd.Name() + ", which failed to start,")
 		return notMeasured(err)
 	}
 	if err := r.topo.PinNAPI(); err != nil {
@@ -339,8 +341,14 @@ func (r *runner) measureForwarder(fwd Forwarder, priority string, gen Generator,
 	if err := running.Stop(); err != nil {
 		r.logf("  stop %s: %v", fwd.Name(), err)
 	}
-	if cleared, err := r.topo.ClearDirectorXDP(); err != nil || len(cleared) > 0 {
-		r.logf("  %s left XDP attached on %v (detached: %v)", fwd.Name(), cleared, err)
-	}
+	r.clearDirectorXDP(fwd.Name())
 	return out
+}
+
+// clearDirectorXDP detaches what a forwarder (who) left on the director's
+// ports, and says so.
+func (r *runner) clearDirectorXDP(who string) {
+	if cleared, err := r.topo.ClearDirectorXDP(); err != nil || len(cleared) > 0 {
+		r.logf("  %s left XDP attached on %v (detached, error: %v)", who, cleared, err)
+	}
 }
