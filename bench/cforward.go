@@ -26,7 +26,7 @@ var cforwardSource []byte
 // The C forwarder's idle policies, as its -w flag takes them.
 const (
 	idlePoll = "poll"     // poll() as soon as both RX rings are empty
-	idleSpin = "spin:256" // poll() after 256 empty passes, like fastlvs's worker
+	idleSpin = "spin:256" // poll() after 256 empty passes, as fastlvs's worker did before idle.go
 	idleBusy = "busy"     // never poll
 )
 

@@ -153,7 +153,7 @@ func (rep *Report) Markdown() string {
 		o.Warmup, o.Duration, o.Repeats)
 	b.WriteString("- cforward is the project's minimal C AF_XDP L2 forwarder on libxdp (bench/cforward): the same ports, copy " +
 		"mode, rings, batch and core as fastlvs, nothing done to a frame but its Ethernet addresses; it polls as soon as " +
-		"its RX rings are empty, \"spin\" after 256 empty passes (fastlvs's policy), \"busy\" never.\n")
+		"its RX rings are empty, \"spin\" after 256 empty passes (fastlvs's policy before it yielded to NAPI), \"busy\" never.\n")
 	fmt.Fprintf(&b, "- priorities: %s, each set through fastlvs's worker_priority and cforward's -p, and checked on the "+
 		"packet thread before a run; a method's name carries its priority unless normal. Under fifo, fastlvs's worker "+
 		"also naps 50 µs after 2 ms without blocking; cforward only blocks when its RX rings are empty.\n\n",

@@ -11,7 +11,7 @@
 //
 // Frames from IN leave OUT addressed to OUT_PEER_MAC and back. The idle
 // policy says what an empty pass over both RX rings leads to: poll() at once,
-// after N empty passes (fastlvs's worker: 256), or never. It prints
+// after N empty passes (fastlvs's worker's old policy: 256), or never. It prints
 // "cforward running" once both sockets are bound and its counts on SIGTERM.
 #define _GNU_SOURCE
 #include <errno.h>
