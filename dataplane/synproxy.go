@@ -102,7 +102,9 @@ func (w *Worker) syncProxy(now int64) {
 // takeToken spends one cookie check, if the bucket has one.
 func (ps *proxyState) takeToken(now int64) bool {
 	if elapsed := now - ps.lastRefill; elapsed > 0 {
-		ps.tokens = min(proxyACKBurst, ps.tokens+elapsed*proxyACKRate/1e9)
+		// A second refills any bucket; capping elapsed there keeps elapsed*proxyACKRate from overflowing after
+		// hours without an ACK, which once left the bucket negative for good.
+		ps.tokens = min(proxyACKBurst, ps.tokens+min(elapsed, 1e9)*proxyACKRate/1e9)
 		ps.lastRefill = now
 	}
 	if ps.tokens <= 0 {

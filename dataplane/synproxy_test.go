@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
@@ -302,5 +303,23 @@ func benchSegment(b *testing.B, w *Worker, frame []byte) {
 		if v := w.process(pkt, pkt.hdr.Parse(pkt.frame()), 0, 0, false); v.action != actionTransmit {
 			b.Fatalf("segment: %+v %v", v, dropCounts(w))
 		}
+	}
+}
+
+func TestSynProxyACKBucketRefillsAfterHoursIdle(t *testing.T) {
+	var ps proxyState
+	ps.tokens, ps.lastRefill = 0, int64(time.Second)
+	// Three hours without an ACK: elapsed*proxyACKRate passes the int64 range.
+	now := int64(time.Second + 3*time.Hour)
+	for i := range proxyACKBurst {
+		if !ps.takeToken(now) {
+			t.Fatalf("check %d refused after three idle hours (tokens %d)", i, ps.tokens)
+		}
+	}
+	if ps.takeToken(now) {
+		t.Fatal("a burst beyond proxyACKBurst passed")
+	}
+	if !ps.takeToken(now + int64(time.Millisecond)) {
+		t.Fatal("a millisecond later the bucket has not refilled")
 	}
 }
