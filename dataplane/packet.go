@@ -21,6 +21,14 @@ type packet struct {
 	tries, hops uint8
 }
 
+// receive makes p a newly received frame. It leaves hdr as it was: Parse,
+// which every received frame meets first, rewrites it whole, and clearing
+// 152 bytes twice per packet is measurable.
+func (p *packet) receive(buf []byte, off, size, inPort int) {
+	p.buf, p.off, p.size, p.inPort = buf, off, size, inPort
+	p.tries, p.hops = 0, 0
+}
+
 // frame is the packet's bytes as they stand.
 func (p *packet) frame() []byte { return p.buf[p.off : p.off+p.size] }
 

@@ -264,7 +264,7 @@ func benchmarkWorkerLoop(b *testing.B, method Method, flows int, batched bool) {
 		d.now += int64(2 * time.Microsecond)
 		w.beginBatch(d.now)
 		for j := range batchSize {
-			w.batch[j] = packet{buf: rx[j*frameLen : (j+1)*frameLen], size: frameLen, inPort: int(ports[next+j])}
+			w.batch[j].receive(rx[j*frameLen:(j+1)*frameLen], 0, frameLen, int(ports[next+j]))
 		}
 		if batched {
 			w.lookupBatch(batchSize)

@@ -254,7 +254,7 @@ func (w *Worker) poll() int {
 		for i := 0; i < n; i++ {
 			d := w.rx[i]
 			base := sock.FrameBase(d.Addr)
-			w.batch[i] = packet{buf: sock.Buffer(base), off: int(d.Addr - base), size: int(d.Len), inPort: port}
+			w.batch[i].receive(sock.Buffer(base), int(d.Addr-base), int(d.Len), port)
 		}
 		w.lookupBatch(n)
 		for i := 0; i < n; i++ {
