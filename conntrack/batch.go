@@ -2,32 +2,28 @@ package conntrack
 
 import "unsafe"
 
-// lookupBatchMax bounds the scratch arrays LookupBatch keeps on the stack.
-const lookupBatchMax = 64
+// BatchMax is how many keys a Batch holds.
+const BatchMax = 64
 
-// LookupBatch does Lookup for every key of a receive batch: refs[i], dirs[i] get the answer for keys[i]
-// (refs and dirs must be at least as long as keys).
+// Batch is a receive batch's lookups between Prepare and Resolve.
 //
-// In a large table a lookup is two dependent cache misses (index slot, then record: ~150 ns each on the
-// project's machines). One at a time they cannot overlap; here the batch first hashes every key and loads
-// its home slot, then loads the first candidate record of every key, each pass a run of independent loads
-// the CPU keeps in flight together, and only then probes and compares with the data in cache. Both lines of
-// the record are loaded: a reply's match reads the second (meta, Local), and so does the caller's packet path
-// (the server ids).
-func (t *Table) LookupBatch(keys []Tuple, refs []Ref, dirs []Dir) {
-	for len(keys) > 0 {
-		n := min(len(keys), lookupBatchMax)
-		t.lookupChunk(keys[:n], refs[:n], dirs[:n])
-		keys, refs, dirs = keys[n:], refs[n:], dirs[n:]
-	}
+// In a large table a lookup is two dependent cache misses (index slot, then record: 100-150 ns each on the
+// project's machines). One at a time they cannot overlap. Prepare hashes every key and loads its home slot,
+// then loads the candidate record of every key: each pass a run of independent loads the CPU keeps in flight
+// together. Resolve then compares one key with its candidate, when the caller is about to use it: by then the
+// work on the packets before it has hidden most of the wait. Both lines of the record are loaded: a reply's
+// match reads the second (meta, Local), and so does the caller's packet path (the server ids).
+type Batch struct {
+	hashes, cands [BatchMax]uint32
 }
 
-func (t *Table) lookupChunk(keys []Tuple, refs []Ref, dirs []Dir) {
-	var hashes, cands [lookupBatchMax]uint32
+// Prepare starts the lookup of keys[i] for every i (at most BatchMax keys).
+func (t *Table) Prepare(b *Batch, keys []Tuple) {
+	keys = keys[:min(len(keys), BatchMax)]
 	slots, mask := t.index.slots, t.index.mask
 	for i := range keys {
 		h := uint32(hashTuple(&keys[i], &t.seed))
-		hashes[i] = h
+		b.hashes[i] = h
 		home := h & mask
 		prefetch(unsafe.Pointer(&slots[home]))
 		if home%slotsPerLine >= slotsPerLine-2 { // a probe run of two or three often crosses into the next line
@@ -35,30 +31,47 @@ func (t *Table) lookupChunk(keys []Tuple, refs []Ref, dirs []Dir) {
 		}
 	}
 	for i := range keys {
-		c := t.candidate(hashes[i])
-		cands[i] = c
+		c := t.candidate(b.hashes[i])
+		b.cands[i] = c
 		if c != 0 && c != candidateUnknown {
 			prefetchPair(unsafe.Pointer(&t.recs[c>>1]))
 		}
 	}
-	_ = refs[len(keys)-1]
-	_ = dirs[len(keys)-1]
-	for i := range keys {
-		switch c := cands[i]; {
-		case c == 0:
-			refs[i], dirs[i] = 0, DirIn
-		case c != candidateUnknown && t.recs[c>>1].matches(&keys[i], Dir(c&1)):
-			refs[i], dirs[i] = Ref(c>>1), Dir(c&1)
-		default: // a hash collision, or a run longer than candidate walks
-			refs[i], dirs[i] = t.lookupHashed(&keys[i], hashes[i])
+}
+
+// Resolve finishes the lookup of key, the i-th key given to Prepare, and answers as Lookup would now: the table
+// may have changed since Prepare (a candidate is trusted only if it is a live conn with key's tuple in that
+// direction, and a key found absent then is looked up again).
+func (t *Table) Resolve(b *Batch, i int, key *Tuple) (Ref, Dir) {
+	if c := b.cands[i]; c != 0 && c != candidateUnknown {
+		ref, dir := c>>1, Dir(c&1)
+		if r := &t.recs[ref]; r.meta&(metaUsed|metaTemplate) == metaUsed && r.matches(key, dir) &&
+			(dir == DirIn || r.meta&metaHasOut != 0) {
+			return Ref(ref), dir
 		}
+	}
+	// A hash collision, a run longer than candidate walks, an absent key, or a table changed since Prepare.
+	return t.lookupHashed(key, b.hashes[i])
+}
+
+// LookupBatch does Lookup for every key: refs[i], dirs[i] get the answer for keys[i] (refs and dirs must be at
+// least as long as keys). It is Prepare and Resolve for a batch that needs every answer at once.
+func (t *Table) LookupBatch(keys []Tuple, refs []Ref, dirs []Dir) {
+	var b Batch
+	for len(keys) > 0 {
+		n := min(len(keys), BatchMax)
+		t.Prepare(&b, keys[:n])
+		for i := range n {
+			refs[i], dirs[i] = t.Resolve(&b, i, &keys[i])
+		}
+		keys, refs, dirs = keys[n:], refs[n:], dirs[n:]
 	}
 }
 
 // slotsPerLine is how many index slots share a 64-byte cache line.
 const slotsPerLine = 64 / 8
 
-// candidateProbes bounds candidate's walk: past it the run has left the lines the batch loaded.
+// candidateProbes bounds candidate's walk: past it the run has left the lines Prepare loaded.
 const candidateProbes = 6
 
 // candidateUnknown is candidate's answer when its walk ended before the probe run did.

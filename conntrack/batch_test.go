@@ -67,3 +67,31 @@ func TestLookupBatchThroughAFullHashCollision(t *testing.T) {
 		t.Fatal("the second of two colliding conns is not found")
 	}
 }
+
+func TestResolveAnswersAsOfNowAfterTheTableChanged(t *testing.T) {
+	tab, err := New(Config{Capacity: 4, TemplateCapacity: 64, Seed: 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1, in1, out1 := natConn(1, 6)
+	ref1 := mustInsert(t, tab, &c1, &in1, &out1, 0)
+	_, in2, _ := natConn(2, 6)
+	keys := []Tuple{in1, out1, in2}
+	var b Batch
+	tab.Prepare(&b, keys)
+
+	// Between Prepare and Resolve an earlier packet of the batch ends conn 1, and its record is reused for conn
+	// 3; another creates conn 2.
+	tab.Remove(ref1)
+	c3, in3, out3 := natConn(3, 6)
+	if ref3 := mustInsert(t, tab, &c3, &in3, &out3, 0); ref3 != ref1 {
+		t.Fatalf("conn 3 took ref %d, not conn 1's %d: the test needs the reuse", ref3, ref1)
+	}
+	c2, _, out2 := natConn(2, 6)
+	ref2 := mustInsert(t, tab, &c2, &in2, &out2, 0)
+	for i, want := range []Ref{0, 0, ref2} {
+		if r, _ := tab.Resolve(&b, i, &keys[i]); r != want {
+			t.Fatalf("key %d resolved to %d, want %d", i, r, want)
+		}
+	}
+}

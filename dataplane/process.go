@@ -11,9 +11,9 @@ import (
 // transmit pkt.frame() on a port, hand it over to the worker that owns its
 // connection, or drop it (already counted). pkt.hdr holds its parse
 // (ParseOK or the reason it failed). When looked is true, ref and dir are
-// the connection lookup LookupBatch did for the whole receive batch (ref 0:
-// none then). It is the per-packet path: no allocation, no lock, no clock
-// read.
+// the connection lookup the receive batch prepared and resolved just before
+// the call (ref 0: none). It is the per-packet path: no allocation, no lock,
+// no clock read.
 func (w *Worker) process(pkt *packet, res header.ParseResult, ref conntrack.Ref, dir conntrack.Dir, looked bool) verdict {
 	p := &pkt.hdr
 	if w.table.isOverflowTunnel(res, p) { // overflowaccept.go
@@ -47,10 +47,9 @@ func (w *Worker) process(pkt *packet, res header.ParseResult, ref conntrack.Ref,
 		}
 	}
 
-	// A batch lookup is stale once this batch removed a connection (its ref
-	// may be reused), and its misses may have been created by an earlier
-	// packet of the batch: look those up again.
-	if !looked || ref == 0 || w.batchRemoved {
+	// The batch's answer (conntrack.Batch's Resolve, just before this call)
+	// is as of now, even after earlier packets of the batch changed the table.
+	if !looked {
 		ref, dir = w.conns.Lookup(tupleOf(p))
 	}
 	if ref != 0 && dir == conntrack.DirIn && w.startsAfresh(w.conns.Conn(ref), p) {
@@ -316,7 +315,6 @@ func (w *Worker) evict(reply *conntrack.Tuple) bool {
 func (w *Worker) expireConn(ref conntrack.Ref) {
 	w.onExpire(ref, w.conns.Conn(ref))
 	w.conns.Remove(ref)
-	w.batchRemoved = true // the batch's lookups may name ref
 }
 
 // pickReal asks the persistence template, then the scheduler.

@@ -273,7 +273,8 @@ func benchmarkWorkerLoop(b *testing.B, method Method, flows int, batched bool) {
 			pkt := &w.batch[j]
 			var v verdict
 			if batched {
-				v = w.process(pkt, w.batchResults[j], w.batchRefs[j], w.batchDirs[j], true)
+				ref, dir := w.conns.Resolve(&w.lookups, j, &w.batchKeys[j])
+				v = w.process(pkt, w.batchResults[j], ref, dir, true)
 			} else {
 				v = w.process(pkt, pkt.hdr.Parse(pkt.frame()), 0, 0, false)
 			}

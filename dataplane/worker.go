@@ -70,14 +70,12 @@ type Worker struct {
 	poller *xsk.Poller
 	rx     []xsk.Desc
 
-	// One receive batch, parsed and looked up together (LookupBatch keeps
-	// the table's cache misses of the whole batch in flight at once).
+	// One receive batch, parsed and looked up together (conntrack.Batch
+	// keeps the table's cache misses of the whole batch in flight at once).
 	batch        [batchSize]packet
 	batchResults [batchSize]header.ParseResult
 	batchKeys    [batchSize]conntrack.Tuple
-	batchRefs    [batchSize]conntrack.Ref
-	batchDirs    [batchSize]conntrack.Dir
-	batchRemoved bool // a connection was removed since the batch lookup
+	lookups      conntrack.Batch
 
 	tables *atomic.Pointer[Table]
 	table  *Table
@@ -264,7 +262,8 @@ func (w *Worker) poll() int {
 			base := sock.FrameBase(w.rx[i].Addr)
 			v := verdict{action: actionDrop}
 			if !tagged(pkt) || w.arriveTagged(pkt) { // vlan.go
-				v = w.process(pkt, w.batchResults[i], w.batchRefs[i], w.batchDirs[i], true)
+				ref, dir := w.conns.Resolve(&w.lookups, i, &w.batchKeys[i])
+				v = w.process(pkt, w.batchResults[i], ref, dir, true)
 			}
 			switch v.action {
 			case actionTransmit:
@@ -290,8 +289,9 @@ func (w *Worker) poll() int {
 	return handled
 }
 
-// lookupBatch parses the first n packets of the batch and looks all their
-// connections up at once.
+// lookupBatch parses the first n packets of the batch and starts the lookup
+// of all their connections at once; each is resolved just before its packet
+// is processed.
 func (w *Worker) lookupBatch(n int) {
 	for i := 0; i < n; i++ {
 		pkt := &w.batch[i]
@@ -302,8 +302,7 @@ func (w *Worker) lookupBatch(n int) {
 		header.CopyAddr(&k.Dst, &p.Dst)
 		k.SrcPort, k.DstPort, k.Proto = p.SrcPort, p.DstPort, p.Proto
 	}
-	w.conns.LookupBatch(w.batchKeys[:n], w.batchRefs[:n], w.batchDirs[:n])
-	w.batchRemoved = false
+	w.conns.Prepare(&w.lookups, w.batchKeys[:n])
 }
 
 func batchBucket(n int) int {
@@ -431,7 +430,6 @@ func (w *Worker) onExpire(_ conntrack.Ref, c *conntrack.Conn) {
 // evicts it to make room for a new one (conntrack/pressure.go).
 func (w *Worker) onEvicted(ref conntrack.Ref, c *conntrack.Conn) {
 	w.onExpire(ref, c)
-	w.batchRemoved = true // the victim's ref is reused at once
 }
 
 // serveRequest runs a pending control-plane request, if any.
