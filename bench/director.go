@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -89,11 +88,7 @@ func (f *fastlvsForwarder) Start(t *Topology) (Running, error) {
 	if err := os.WriteFile(config, []byte(fastlvsConfig(t, f.forward, f.priority, filepath.Join(dir, "api.sock"))), 0o644); err != nil {
 		return nil, fmt.Errorf("write fastlvs config: %w", err)
 	}
-	// The whole process on the director's core, as cforward and haproxy are: the bench process (and so
-	// whatever it starts) is pinned to the generator's core, and fastlvs's control-plane threads and Go
-	// runtime timers there took time from the generator, wrk and the HTTP server it is measured against.
-	p, err := testbed.StartProcess(t.Dir.Command("taskset", "-c", strconv.Itoa(t.DirCPU),
-		f.binary, "--config", config, "--stats-interval", "1s"))
+	p, err := testbed.StartProcess(t.Dir.Command(f.binary, "--config", config, "--stats-interval", "1s"))
 	if err != nil {
 		return nil, err
 	}
