@@ -2,8 +2,8 @@
 //
 // One Table is owned by one worker goroutine: nothing inside takes a lock or uses an atomic. The life of a packet:
 //
-//  1. the worker builds a Tuple from the headers and calls Lookup (or LookupBatch for a whole receive batch, which
-//     overlaps the cache misses of its keys);
+//  1. the worker builds a Tuple from the headers and calls Lookup, or, for a whole receive batch, Prepare once
+//     (which overlaps the cache misses of all its keys) and Resolve for each packet just before processing it;
 //  2. hit: Conn(ref) gives the record with the rewrite data; Update (TCP) or Touch (UDP/ICMP) re-arms its timer;
 //  3. miss: the worker schedules a real server and calls Insert with the inbound tuple and, for NAT/FULLNAT, the
 //     tuple the replies will carry, then runs Update for the first packet (TCP) like IPVS does;

@@ -140,7 +140,7 @@ func (w *Worker) process(pkt *packet, res header.ParseResult, ref conntrack.Ref,
 
 // tupleOf is the connection lookup key of a parsed packet. It is built only
 // where a lookup or a new connection needs it: an established flow's
-// packets take the key LookupBatch built.
+// packets take the key the receive batch built (worker.lookupBatch).
 func tupleOf(p *header.Packet) *conntrack.Tuple {
 	return &conntrack.Tuple{Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort, Proto: p.Proto}
 }
