@@ -289,6 +289,9 @@ func (w *Worker) poll() int {
 	return handled
 }
 
+// A receive batch fits one conntrack.Batch.
+var _ [conntrack.BatchMax - batchSize]struct{}
+
 // lookupBatch parses the first n packets of the batch and starts the lookup
 // of all their connections at once; each is resolved just before its packet
 // is processed.
