@@ -84,16 +84,9 @@ func (c *cforwardForwarder) Start(t *Topology) (Running, error) {
 	}
 	// libxdp's dispatcher cannot load in these namespaces; skipping it
 	// saves the failed attempt and its warnings before the fallback.
-	cmd := t.Dir.Command(bin, "-i", t.DirIn, "-o", t.DirOut, "-I", t.GenMAC.String(), "-O", t.SinkMAC.String(),
-		"-c", strconv.Itoa(t.DirCPU), "-w", c.idle, "-p", c.priority)
-	cmd.Env = append(os.Environ(), "LIBXDP_SKIP_DISPATCHER=1")
-	p, err := testbed.StartProcess(cmd)
+	p, err := c.start(t, bin)
 	if err != nil {
 		return nil, err
-	}
-	if err := p.WaitFor("cforward running", 15*time.Second); err != nil {
-		p.Stop(syscall.SIGTERM, 5*time.Second)
-		return nil, fmt.Errorf("cforward: %w", err)
 	}
 	if c.priority != normalPriority {
 		if err := awaitPriority(p.PID(), t.DirCPU, c.priority); err != nil {
@@ -103,4 +96,30 @@ func (c *cforwardForwarder) Start(t *Topology) (Running, error) {
 	}
 	time.Sleep(settle) // attaching XDP resets the link
 	return &processRunning{p: p, sig: syscall.SIGTERM}, nil
+}
+
+// start runs the forwarder until it says it runs. The kernel releases the
+// last forwarder's AF_XDP queue in a work queue, so a start right after a
+// stop can find the queue busy for a moment: try again for a while (fastlvs
+// does the same in xsk.Open).
+func (c *cforwardForwarder) start(t *Topology, bin string) (*testbed.Process, error) {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		cmd := t.Dir.Command(bin, "-i", t.DirIn, "-o", t.DirOut, "-I", t.GenMAC.String(), "-O", t.SinkMAC.String(),
+			"-c", strconv.Itoa(t.DirCPU), "-w", c.idle, "-p", c.priority)
+		cmd.Env = append(os.Environ(), "LIBXDP_SKIP_DISPATCHER=1")
+		p, err := testbed.StartProcess(cmd)
+		if err != nil {
+			return nil, err
+		}
+		err = p.WaitFor("cforward running", 15*time.Second)
+		if err == nil {
+			return p, nil
+		}
+		p.Stop(syscall.SIGTERM, 5*time.Second)
+		if !strings.Contains(p.Output(), "Device or resource busy") || time.Now().After(deadline) {
+			return nil, fmt.Errorf("cforward: %w", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -1,12 +1,9 @@
 package bench
 
 import (
-	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"fastlvs/testbed"
 	"fastlvs/xsk"
@@ -51,22 +48,14 @@ func (g *AFXDPGenerator) Start(t Traffic, maxPackets uint64, maxDuration time.Du
 	return job, nil
 }
 
-// open binds a socket to queue 0. The kernel unbinds a closed socket's
-// queue in a work queue, so a bind right after the last job's close can find
-// the queue busy for a moment: retry for a while.
-func (g *AFXDPGenerator) open(ifindex int) (*xsk.Socket, error) {
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		var sock *xsk.Socket
-		err := g.Host.Do(func() (err error) {
-			sock, err = xsk.Open(ifindex, 0, xsk.Options{Frames: genFrames, FrameSize: genFrameSize, RingSize: genRingSize})
-			return err
-		})
-		if err == nil || !errors.Is(err, unix.EBUSY) || time.Now().After(deadline) {
-			return sock, err
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+// open binds a socket to queue 0 (xsk.Open waits out a queue the last job's
+// socket still holds).
+func (g *AFXDPGenerator) open(ifindex int) (sock *xsk.Socket, err error) {
+	err = g.Host.Do(func() (err error) {
+		sock, err = xsk.Open(ifindex, 0, xsk.Options{Frames: genFrames, FrameSize: genFrameSize, RingSize: genRingSize})
+		return err
+	})
+	return sock, err
 }
 
 type afxdpJob struct {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -69,11 +70,27 @@ type Socket struct {
 }
 
 // Open creates a socket on queue of the interface, registers its UMEM, maps
-// its rings, puts half of the frames on the fill ring and binds.
+// its rings, puts half of the frames on the fill ring and binds. A queue that
+// is busy is tried again for up to busyRetry: the kernel releases a closed
+// socket's queue in a work queue, so a restart, of this process or another,
+// can find it still bound for a moment.
 func Open(ifindex, queue int, opts Options) (*Socket, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
 	}
+	deadline := time.Now().Add(busyRetry)
+	for {
+		s, err := open(ifindex, queue, opts)
+		if err == nil || !errors.Is(err, unix.EBUSY) || time.Now().After(deadline) {
+			return s, err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+const busyRetry = 2 * time.Second
+
+func open(ifindex, queue int, opts Options) (*Socket, error) {
 	fd, err := unix.Socket(unix.AF_XDP, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("create af_xdp socket: %w", err)

@@ -2,9 +2,13 @@ package xsk_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"fastlvs/dataplane/steer"
 	"fastlvs/header"
@@ -160,5 +164,55 @@ func TestOptionsRefuseNonPowersOfTwo(t *testing.T) {
 	}
 	if _, err := xsk.Open(1, 0, xsk.Options{RingSize: 100}); err == nil {
 		t.Fatal("ring size 100 accepted")
+	}
+}
+
+// TestOpenWaitsOutABusyQueue: a queue another socket holds is tried again
+// until that socket goes (a restart must not fail on the kernel's deferred
+// release of the old socket), and refused with EBUSY if it never does.
+func TestOpenWaitsOutABusyQueue(t *testing.T) {
+	bed := testbed.ForTest(t, "fxb")
+	a, err := bed.Host("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := bed.Host("b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bed.Connect(a, "eth0", b, "eth0", testbed.LinkOptions{Queues: 1}); err != nil {
+		t.Fatal(err)
+	}
+	err = b.Do(func() error {
+		ifindex, err := b.Ifindex("eth0")
+		if err != nil {
+			return err
+		}
+		opts := xsk.Options{Frames: 256, RingSize: 64}
+		first, err := xsk.Open(ifindex, 0, opts)
+		if err != nil {
+			return err
+		}
+		closed := time.AfterFunc(300*time.Millisecond, func() { first.Close() })
+		defer closed.Stop()
+		second, err := xsk.Open(ifindex, 0, opts)
+		if err != nil {
+			return fmt.Errorf("open after the holder closed: %w", err)
+		}
+		defer second.Close()
+
+		start := time.Now()
+		third, err := xsk.Open(ifindex, 0, opts)
+		if err == nil {
+			third.Close()
+			return fmt.Errorf("a second socket bound a held queue")
+		}
+		if !errors.Is(err, unix.EBUSY) || time.Since(start) < time.Second {
+			return fmt.Errorf("held queue: %v after %s, want EBUSY after the retry", err, time.Since(start))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
