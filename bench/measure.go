@@ -23,6 +23,9 @@ type Result struct {
 	Priority string
 	CPU      CPUSplit
 	Runs     int
+	// RoundPPS is the pps of each round of the run, in order (NaN for a
+	// round that failed), so a ratio can pair runs made close in time.
+	RoundPPS []float64
 	Note     string // "not measured: <reason>" when PPS means nothing
 }
 
@@ -125,19 +128,22 @@ const maxGeneratorPPS = 20e6
 // genDrain is roughly how long past its deadline a generator keeps running.
 const genDrain = 50 * time.Millisecond
 
-// measure runs measureOnce opts.Repeats times and keeps the medians.
+// measure runs measureOnce opts.Repeats times in a row and keeps the medians.
 func (r *runner) measure(name string, fastlvs bool, gen Generator, sink counter, dst string, flows, pid int) Result {
-	res := Result{Method: name, Fastlvs: fastlvs, Flows: flows}
 	var samples []sample
 	for range r.opts.Repeats {
 		s, err := r.measureOnce(gen, sink, dst, flows, pid)
 		if err != nil {
-			res.Note = "not measured: " + err.Error()
 			r.logf("  %-16s %6d flows: %v", name, flows, err)
-			return res
+			return Result{Method: name, Fastlvs: fastlvs, Flows: flows, Note: "not measured: " + err.Error()}
 		}
 		samples = append(samples, s)
 	}
+	return r.summarize(Result{Method: name, Fastlvs: fastlvs, Flows: flows}, samples)
+}
+
+// summarize fills res with the medians of samples, and logs them.
+func (r *runner) summarize(res Result, samples []sample) Result {
 	res.Runs = len(samples)
 	res.PPS = median(samples, func(s sample) float64 { return s.pps })
 	res.CoreBusy = median(samples, func(s sample) float64 { return s.coreBusy })
@@ -149,13 +155,14 @@ func (r *runner) measure(name string, fastlvs bool, gen Generator, sink counter,
 		NAPI:        median(samples, func(s sample) float64 { return s.cpu.NAPI }),
 		CoreSoftirq: median(samples, func(s sample) float64 { return s.cpu.CoreSoftirq }),
 	}
-	if res.PPS == 0 {
+	if res.PPS == 0 || math.IsNaN(res.PPS) {
+		res.PPS = 0
 		res.Note = "not measured: no packets reached the sink"
 	}
-	r.logf("  %-16s %6d flows: %9.0f pps at sink (offered %9.0f), core %d busy %5.1f%% (softirq %4.1f%%), "+
-		"process user %5.1f%% sys %5.1f%%, NAPI %5.1f%%",
-		name, flows, res.PPS, res.SentPPS, r.topo.DirCPU, res.CoreBusy, res.CPU.CoreSoftirq,
-		res.CPU.ProcUser, res.CPU.ProcSys, res.CPU.NAPI)
+	r.logf("  %-24s %6d flows: %9.0f pps at sink (offered %9.0f), core %d busy %5.1f%% (softirq %4.1f%%), "+
+		"process user %5.1f%% sys %5.1f%%, NAPI %5.1f%% (median of %d)",
+		res.Label(), res.Flows, res.PPS, res.SentPPS, r.topo.DirCPU, res.CoreBusy, res.CPU.CoreSoftirq,
+		res.CPU.ProcUser, res.CPU.ProcSys, res.CPU.NAPI, res.Runs)
 	return res
 }
 

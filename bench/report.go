@@ -118,13 +118,34 @@ func (rep *Report) lookupPeer(peer string, flows int, priority string) (Result, 
 }
 
 // Ratio is fastlvs's pps over the peer's at the same flow count and
-// priority; ok is false when either was not measured.
+// priority: the median of the rounds' ratios where both carry rounds (each
+// pair ran in the same round, so in much the same phase of a shared host),
+// else the ratio of the medians. ok is false when either was not measured.
 func (rep *Report) Ratio(r Result, peer string) (float64, bool) {
 	p, found := rep.lookupPeer(peer, r.Flows, r.Priority)
 	if !found || !p.Measured() || !r.Measured() || p.PPS == 0 {
 		return 0, false
 	}
+	if m := median(roundRatios(r, p), func(v float64) float64 { return v }); !math.IsNaN(m) {
+		return m, true
+	}
 	return r.PPS / p.PPS, true
+}
+
+// roundRatios are r's pps over p's, round by round, NaN where either failed.
+// It is empty unless both carry the same number of rounds.
+func roundRatios(r, p Result) []float64 {
+	if len(r.RoundPPS) == 0 || len(r.RoundPPS) != len(p.RoundPPS) {
+		return nil
+	}
+	out := make([]float64, len(r.RoundPPS))
+	for i, a := range r.RoundPPS {
+		out[i] = math.NaN()
+		if b := p.RoundPPS[i]; !math.IsNaN(a) && !math.IsNaN(b) && b > 0 {
+			out[i] = a / b
+		}
+	}
+	return out
 }
 
 // Markdown renders the report.
@@ -147,7 +168,8 @@ func (rep *Report) Markdown() string {
 		rep.Started.UTC().Format(time.RFC3339), rep.Elapsed.Round(time.Second), rep.LoadStart, rep.LoadEnd)
 	fmt.Fprintf(&b, "- topology: generator ns → director ns → sink ns over two veth pairs; TSO off, GRO on, threaded NAPI; "+
 		"generator and sink NAPI on core %d (sink SCHED_FIFO), director NAPI and forwarder on core %d\n", o.GenCPU, o.DirCPU)
-	fmt.Fprintf(&b, "- packet rate: 64-byte UDP, %s warm-up, %s measured, median of %d; pps = frames counted by an XDP drop "+
+	fmt.Fprintf(&b, "- packet rate: 64-byte UDP, %s warm-up, %s measured, median of %d rounds (each round starts every "+
+		"forwarder once, priority by priority, and sends each flow count once); pps = frames counted by an XDP drop "+
 		"program on the sink's port / time. Director core busy %% is from /proc/stat (user+system+softirq: includes the "+
 		"kernel's share of every path); process %% is utime+stime of the forwarder process.\n",
 		o.Warmup, o.Duration, o.Repeats)
@@ -197,7 +219,8 @@ func (rep *Report) Markdown() string {
 		b.WriteString("\n")
 	}
 	b.WriteString("\nRatios are fastlvs's pps over the peer's at the same flow count (and, for the C forwarder, the same " +
-		"priority), measured in this run on the same ports and cores.\n\n")
+		"priority), measured in this run on the same ports and cores: the median of the rounds' ratios.\n\n")
+	rep.writeRoundRatios(&b)
 	rep.writeCPUSplit(&b)
 
 	if len(rep.TCP) > 0 {
@@ -219,6 +242,42 @@ func (rep *Report) Markdown() string {
 		fmt.Fprintf(&b, "\n![TCP requests/s](%s)\n", PlotTCPFile)
 	}
 	return b.String()
+}
+
+// writeRoundRatios is fastlvs against the C forwarder round by round: how
+// far one round's ratio may stray from the median.
+func (rep *Report) writeRoundRatios(b *strings.Builder) {
+	var rows []string
+	rounds := 0
+	for _, r := range rep.Packets {
+		p, found := rep.lookupPeer("cforward", r.Flows, r.Priority)
+		ratios := roundRatios(r, p)
+		if !r.Fastlvs || !found || len(ratios) < 2 {
+			continue
+		}
+		rounds = max(rounds, len(ratios))
+		row := fmt.Sprintf("| %s | %d |", r.Label(), r.Flows)
+		for _, v := range ratios {
+			if math.IsNaN(v) {
+				row += " — |"
+			} else {
+				row += fmt.Sprintf(" %.2f× |", v)
+			}
+		}
+		rows = append(rows, row+"\n")
+	}
+	if len(rows) == 0 {
+		return
+	}
+	b.WriteString("### fastlvs over the C forwarder, round by round\n\n| method | flows |")
+	for i := range rounds {
+		fmt.Fprintf(b, " round %d |", i+1)
+	}
+	b.WriteString("\n|---|---:|" + strings.Repeat("---:|", rounds) + "\n")
+	for _, row := range rows {
+		b.WriteString(row)
+	}
+	b.WriteString("\n")
 }
 
 // writeCPUSplit is the second packet-rate table: where the director's CPU

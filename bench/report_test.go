@@ -68,6 +68,31 @@ func TestReportRatiosAndCells(t *testing.T) {
 	}
 }
 
+// TestRatioPairsRounds: with rounds on both sides the ratio is the median
+// of each round's ratio, not the ratio of the medians, and a failed round
+// pairs with nothing.
+func TestRatioPairsRounds(t *testing.T) {
+	nan := math.NaN()
+	rep := &Report{Options: DefaultOptions(), Packets: []Result{
+		{Method: "fastlvs nat", Fastlvs: true, Flows: 1, Priority: "normal", PPS: 320, Runs: 3, RoundPPS: []float64{300, 600, 320, 999}},
+		{Method: "cforward", Flows: 1, Priority: "normal", PPS: 400, Runs: 3, RoundPPS: []float64{400, 700, 330, nan}},
+	}}
+	// Round ratios 0.75, 0.857, 0.970 (the fourth unpaired): median 0.857; the medians' ratio would say 0.8.
+	if r, ok := rep.Ratio(rep.Packets[0], "cforward"); !ok || math.Abs(r-600.0/700) > 1e-9 {
+		t.Errorf("ratio %v %v, want %v", r, ok, 600.0/700)
+	}
+	md := rep.Markdown()
+	want := "| fastlvs nat | 1 | 0.75× | 0.86× | 0.97× | — |\n"
+	if !strings.Contains(md, want) || !strings.Contains(md, "| method | flows | round 1 | round 2 | round 3 | round 4 |") {
+		t.Errorf("markdown lacks the round-by-round row %q:\n%s", want, md)
+	}
+	// Results without rounds (or with a different count) fall back to the medians.
+	rep.Packets[1].RoundPPS = nil
+	if r, ok := rep.Ratio(rep.Packets[0], "cforward"); !ok || r != 0.8 {
+		t.Errorf("ratio without rounds %v %v, want 0.8", r, ok)
+	}
+}
+
 func TestWriteReport(t *testing.T) {
 	dir := t.TempDir()
 	if err := WriteReport(sampleReport(), dir); err != nil {

@@ -21,10 +21,11 @@ import (
 //  2. Build gen ── dir ── sink (topology.go) and attach the counting sink.
 //  3. Compare the generators (AF_XDP and trafgen) into a drop program on the
 //     director's port; the faster one drives every later run.
-//  4. For each forwarder (fastlvs dr, nat, fullnat and tun, the C forwarder,
-//     then the other peers) and each priority it takes, start it, send each
-//     flow count, keep the median pps at the sink and where the director's
-//     CPU went (process user/sys, NAPI threads, softirq), stop it.
+//  4. In Repeats rounds (rounds.go): for each priority, each forwarder that
+//     takes it (fastlvs dr, nat, fullnat and tun, the C forwarder), then the
+//     other peers, start it, send each flow count once, note the pps at the
+//     sink and where the director's CPU went (process user/sys, NAPI
+//     threads, softirq), stop it. Keep the medians over the rounds.
 //  5. TCP: swap the sink for an HTTP server and run wrk through fastlvs NAT,
 //     nftables DNAT, haproxy and straight through the director's routing.
 //  6. Write latest.md and the PNG plots.
@@ -57,7 +58,7 @@ type Options struct {
 // DefaultOptions is the full run: under ten minutes on a 2-core machine.
 func DefaultOptions() Options {
 	return Options{
-		OutDir: "bench/results", Warmup: 500 * time.Millisecond, Duration: 2 * time.Second, Repeats: 3,
+		OutDir: "bench/results", Warmup: 500 * time.Millisecond, Duration: 1500 * time.Millisecond, Repeats: 3,
 		Flows: []int{1, 1000, 60000}, GenCPU: 0, DirCPU: 1, Generator: "auto",
 		Forwarders: slices.Clone(Forwarders),
 		// fastlvs's default worker_priority (every method and the TCP
@@ -184,15 +185,8 @@ func Run(ctx context.Context, opts Options) (rep *Report, err error) {
 	}
 	rep.Generators, rep.Generator = genResults, gen.Name()
 	r.logf("packet rate with %s, director core %d", gen.Name(), opts.DirCPU)
-	for _, run := range opts.plan() {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		fwd, err := r.forwarderAt(run.name, run.priority)
-		if err != nil {
-			return nil, err
-		}
-		rep.Packets = append(rep.Packets, r.measureForwarder(fwd, run.priority, gen, sink)...)
+	if rep.Packets, err = r.measureRounds(gen, sink); err != nil {
+		return nil, err
 	}
 
 	if err := ctx.Err(); err != nil {
@@ -302,47 +296,6 @@ func (r *runner) buildCForward() (string, error) {
 		r.cforward, r.cforwardErr = BuildCForward(r.work)
 	}
 	return r.cforward, r.cforwardErr
-}
-
-// measureForwarder starts fwd once and measures it at every flow count;
-// priority is what it runs under ("" for a path that takes none).
-func (r *runner) measureForwarder(fwd Forwarder, priority string, gen Generator, sink *Sink) []Result {
-	if priority != "" {
-		r.logf("  %s at priority %s", fwd.Name(), priority)
-	}
-	notMeasured := func(err error) []Result {
-		var out []Result
-		for _, flows := range r.opts.Flows {
-			out = append(out, Result{Method: fwd.Name(), Fastlvs: fwd.IsFastlvs(), Flows: flows, Priority: priority,
-				Note: "not measured: " + err.Error()})
-		}
-		r.logf("  %-16s not measured: %v", fwd.Name(), err)
-		return out
-	}
-	r.clearDirectorXDP("before " + fwd.Name())
-	running, err := fwd.Start(r.topo)
-	if err != nil {
-		r.clearDirectorXDP(fwd.Name() + ", which failed to start,")
-		return notMeasured(err)
-	}
-	if err := r.topo.PinNAPI(); err != nil {
-		_ = running.Stop()
-		return notMeasured(err)
-	}
-	var out []Result
-	for _, flows := range r.opts.Flows {
-		res := r.measure(fwd.Name(), fwd.IsFastlvs(), gen, sink, fwd.Destination(), flows, running.PID())
-		res.Priority = priority
-		if !res.Measured() && running.Log() != "" {
-			r.logf("%s output:\n%s", fwd.Name(), lastLines(running.Log(), 10))
-		}
-		out = append(out, res)
-	}
-	if err := running.Stop(); err != nil {
-		r.logf("  stop %s: %v", fwd.Name(), err)
-	}
-	r.clearDirectorXDP(fwd.Name())
-	return out
 }
 
 // clearDirectorXDP detaches what a forwarder (who) left on the director's

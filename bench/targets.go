@@ -79,21 +79,23 @@ func (o Options) validate() error {
 // that takes none).
 type plannedRun struct{ name, priority string }
 
-// plan orders the packet-rate runs: each forwarder in turn, at each priority
-// if it takes one (after the first priority only those PriorityForwarders
-// names, when set), else once.
+// plan orders the packet-rate runs of a round: for each priority, every
+// forwarder that takes it (after the first priority only those
+// PriorityForwarders names, when set), so fastlvs and the C forwarder under
+// one priority run minutes apart at most; then the paths that take none.
 func (o Options) plan() []plannedRun {
 	var runs []plannedRun
-	for _, name := range o.Forwarders {
-		if !takesPriority(name) {
-			runs = append(runs, plannedRun{name: name})
-			continue
-		}
-		for i, priority := range o.Priorities {
-			if i > 0 && o.PriorityForwarders != nil && !slices.Contains(o.PriorityForwarders, name) {
+	for i, priority := range o.Priorities {
+		for _, name := range o.Forwarders {
+			if !takesPriority(name) || i > 0 && o.PriorityForwarders != nil && !slices.Contains(o.PriorityForwarders, name) {
 				continue
 			}
 			runs = append(runs, plannedRun{name: name, priority: priority})
+		}
+	}
+	for _, name := range o.Forwarders {
+		if !takesPriority(name) {
+			runs = append(runs, plannedRun{name: name})
 		}
 	}
 	return runs

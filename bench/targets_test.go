@@ -40,13 +40,14 @@ func TestParseFlowsAndPriorities(t *testing.T) {
 	}
 }
 
-// TestPlan: forwarders that take a priority run at each (the default run:
-// after the first only the listed ones), the kernel's paths once.
+// TestPlan: forwarders that take a priority run at each, priority by
+// priority (the default run: after the first only the listed ones), the
+// kernel's paths once, last.
 func TestPlan(t *testing.T) {
 	o := Options{Forwarders: []string{"fastlvs nat", "fastlvs tun", "cforward", "kernel route"},
 		Priorities: []string{"normal", "fifo:10"}, PriorityForwarders: []string{"fastlvs nat", "cforward"}}
-	want := []plannedRun{{"fastlvs nat", "normal"}, {"fastlvs nat", "fifo:10"}, {"fastlvs tun", "normal"},
-		{"cforward", "normal"}, {"cforward", "fifo:10"}, {"kernel route", ""}}
+	want := []plannedRun{{"fastlvs nat", "normal"}, {"fastlvs tun", "normal"}, {"cforward", "normal"},
+		{"fastlvs nat", "fifo:10"}, {"cforward", "fifo:10"}, {"kernel route", ""}}
 	if got := o.plan(); !slices.Equal(got, want) {
 		t.Errorf("plan %v, want %v", got, want)
 	}
