@@ -53,7 +53,9 @@ type Socket struct {
 	queue     int
 	frameSize uint64
 	umem      []byte
-	mmaps     [][]byte
+	// umemMapping is the mapping umem was cut from (nil in memory).
+	umemMapping []byte
+	mmaps       [][]byte
 
 	fill, completion, rx, tx ring
 
@@ -105,8 +107,7 @@ func open(ifindex, queue int, opts Options) (*Socket, error) {
 
 func (s *Socket) setup(opts Options) error {
 	var err error
-	s.umem, err = unix.Mmap(-1, 0, opts.Frames*opts.FrameSize,
-		unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_POPULATE)
+	s.umem, s.umemMapping, err = mapUMEM(opts.Frames * opts.FrameSize)
 	if err != nil {
 		return fmt.Errorf("map umem of %d frames: %w", opts.Frames, err)
 	}
@@ -361,9 +362,9 @@ func (s *Socket) Close() error {
 		_ = unix.Munmap(m)
 	}
 	s.mmaps = nil
-	if s.umem != nil && !s.inMemory {
-		_ = unix.Munmap(s.umem)
+	if s.umemMapping != nil {
+		_ = unix.Munmap(s.umemMapping)
 	}
-	s.umem = nil
+	s.umem, s.umemMapping = nil, nil
 	return first
 }

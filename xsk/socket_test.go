@@ -1,12 +1,16 @@
 package xsk_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -215,4 +219,73 @@ func TestOpenWaitsOutABusyQueue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestUMEMInHugePages: where the kernel has transparent huge pages, a
+// socket's UMEM is backed by them (AnonHugePages of its mapping in smaps).
+func TestUMEMInHugePages(t *testing.T) {
+	thp, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
+	if err != nil || bytes.Contains(thp, []byte("[never]")) {
+		t.Fatalf("this test needs transparent huge pages (always or madvise): %q, %v", thp, err)
+	}
+	bed := testbed.ForTest(t, "fxh")
+	a, err := bed.Host("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := bed.Host("b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bed.Connect(a, "eth0", b, "eth0", testbed.LinkOptions{Queues: 1}); err != nil {
+		t.Fatal(err)
+	}
+	const frames, frameSize = 4096, 2048
+	err = b.Do(func() error {
+		ifindex, err := b.Ifindex("eth0")
+		if err != nil {
+			return err
+		}
+		sock, err := xsk.Open(ifindex, 0, xsk.Options{Frames: frames, FrameSize: frameSize, RingSize: 64})
+		if err != nil {
+			return err
+		}
+		defer sock.Close()
+		huge, err := anonHugeBytesAt(uintptr(unsafe.Pointer(&sock.Buffer(0)[0])))
+		if err != nil {
+			return err
+		}
+		if huge < frames*frameSize {
+			return fmt.Errorf("UMEM of %d bytes has %d in huge pages, want all", frames*frameSize, huge)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// anonHugeBytesAt is AnonHugePages of the mapping holding addr, from
+// /proc/self/smaps.
+func anonHugeBytesAt(addr uintptr) (int, error) {
+	smaps, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		return 0, err
+	}
+	inside := false
+	for line := range strings.SplitSeq(string(smaps), "\n") {
+		var lo, hi uintptr
+		if n, _ := fmt.Sscanf(line, "%x-%x ", &lo, &hi); n == 2 {
+			inside = lo <= addr && addr < hi
+			continue
+		}
+		if rest, ok := strings.CutPrefix(line, "AnonHugePages:"); ok && inside {
+			var kb int
+			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb); err != nil {
+				return 0, fmt.Errorf("%q: %w", line, err)
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, fmt.Errorf("no mapping holds %#x", addr)
 }
