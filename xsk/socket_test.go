@@ -175,19 +175,8 @@ func TestOptionsRefuseNonPowersOfTwo(t *testing.T) {
 // until that socket goes (a restart must not fail on the kernel's deferred
 // release of the old socket), and refused with EBUSY if it never does.
 func TestOpenWaitsOutABusyQueue(t *testing.T) {
-	bed := testbed.ForTest(t, "fxb")
-	a, err := bed.Host("a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := bed.Host("b")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bed.Connect(a, "eth0", b, "eth0", testbed.LinkOptions{Queues: 1}); err != nil {
-		t.Fatal(err)
-	}
-	err = b.Do(func() error {
+	b := linkedHost(t, "fxb")
+	err := b.Do(func() error {
 		ifindex, err := b.Ifindex("eth0")
 		if err != nil {
 			return err
@@ -228,18 +217,7 @@ func TestUMEMInHugePages(t *testing.T) {
 	if err != nil || bytes.Contains(thp, []byte("[never]")) {
 		t.Fatalf("this test needs transparent huge pages (always or madvise): %q, %v", thp, err)
 	}
-	bed := testbed.ForTest(t, "fxh")
-	a, err := bed.Host("a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := bed.Host("b")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bed.Connect(a, "eth0", b, "eth0", testbed.LinkOptions{Queues: 1}); err != nil {
-		t.Fatal(err)
-	}
+	b := linkedHost(t, "fxh")
 	const frames, frameSize = 4096, 2048
 	err = b.Do(func() error {
 		ifindex, err := b.Ifindex("eth0")
@@ -288,4 +266,22 @@ func anonHugeBytesAt(addr uintptr) (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("no mapping holds %#x", addr)
+}
+
+// linkedHost is a namespace whose eth0 (one queue) has a peer.
+func linkedHost(t *testing.T, prefix string) *testbed.Host {
+	t.Helper()
+	bed := testbed.ForTest(t, prefix)
+	a, err := bed.Host("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := bed.Host("b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bed.Connect(a, "eth0", b, "eth0", testbed.LinkOptions{Queues: 1}); err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
