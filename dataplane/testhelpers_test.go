@@ -13,7 +13,6 @@ import (
 	"fastlvs/conntrack"
 	"fastlvs/header"
 	"fastlvs/nexthop"
-	"fastlvs/spsc"
 )
 
 // The in-memory director has two ports: port 0 faces the clients, port 1
@@ -83,7 +82,7 @@ func testSpec() TableSpec {
 type memDataplane struct {
 	Registry *Registry
 	Workers  []*Worker
-	Wants    []*spsc.Ring[[16]byte]
+	Wants    []*nexthop.WantQueue
 	tables   atomic.Pointer[Table]
 	hops     *nexthop.Snapshot
 	workers  int
@@ -101,7 +100,7 @@ func newMemDataplane(tb testing.TB, spec TableSpec, workers, capacity int) *memD
 		if err != nil {
 			tb.Fatalf("make connection table: %v", err)
 		}
-		wants := spsc.New[[16]byte](256)
+		wants := nexthop.NewWantQueue()
 		w := newWorker(id, workers, conns, &d.tables, func() *nexthop.Snapshot { return d.hops }, wants)
 		d.Workers = append(d.Workers, w)
 		d.Wants = append(d.Wants, wants)

@@ -84,7 +84,7 @@ type Worker struct {
 	// smallestMTU is hop's least port MTU: a packet within it fits any
 	// port (egress.go, fragneeded.go).
 	smallestMTU int
-	wants       *spsc.Ring[[16]byte]
+	wants       *nexthop.WantQueue
 
 	conns    *conntrack.Table
 	expireFn func(conntrack.Ref, *conntrack.Conn)
@@ -144,7 +144,7 @@ type request struct {
 }
 
 func newWorker(id, workers int, conns *conntrack.Table, tables *atomic.Pointer[Table],
-	hops func() *nexthop.Snapshot, wants *spsc.Ring[[16]byte]) *Worker {
+	hops func() *nexthop.Snapshot, wants *nexthop.WantQueue) *Worker {
 	w := &Worker{
 		ID:      id,
 		workers: workers,
