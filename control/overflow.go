@@ -14,23 +14,31 @@ import (
 // fraction of a second, and cheap (a few atomic loads per real server).
 const overflowInterval = 100 * time.Millisecond
 
+// overflowIdleInterval is how often the table is looked at while no service
+// overflows: a reload that adds overflow is measured this much later at most,
+// and a director without overflow does not wake ten times a second for it.
+const overflowIdleInterval = time.Second
+
 // RoutineOverflow measures every overflow service's load and flips its
 // shedding state (dataplane/overflow.go) until ctx ends. Workers read the
 // state when they create a connection; nothing here touches them.
 func (d *Daemon) RoutineOverflow(ctx context.Context) {
 	slog.Debug("overflow measurement started", "interval", overflowInterval)
 	defer slog.Debug("overflow measurement stopped")
-	tick := time.NewTicker(overflowInterval)
-	defer tick.Stop()
+	timer := time.NewTimer(overflowInterval)
+	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
-			if t := d.dp.Table(); t != nil {
-				t.UpdateOverflow()
-			}
+		case <-timer.C:
 		}
+		next := overflowIdleInterval
+		if t := d.dp.Table(); t != nil && t.HasOverflow() {
+			t.UpdateOverflow()
+			next = overflowInterval
+		}
+		timer.Reset(next)
 	}
 }
 

@@ -105,6 +105,16 @@ func (s *Service) OverflowCapacity() uint32 {
 // (its id counts the shed connections and their traffic), or nil.
 func (s *Service) OverflowReal() *Real { return s.overflowReal }
 
+// HasOverflow says a service of the table has an overflow target.
+func (t *Table) HasOverflow() bool {
+	for i := range t.services {
+		if t.services[i].Spec.Overflow.Enabled() {
+			return true
+		}
+	}
+	return false
+}
+
 // UpdateOverflow measures every overflow service of the table and flips its
 // state across the thresholds. The control plane calls it periodically;
 // it reads only atomics.

@@ -82,6 +82,9 @@ func TestOverflowShedsNewConnectionsOnly(t *testing.T) {
 		if !established(1001) || !established(1002) {
 			t.Fatalf("gue %v: connections under capacity were shed", gue)
 		}
+		if !w.table.HasOverflow() {
+			t.Fatalf("gue %v: a table with an overflow service says it has none", gue)
+		}
 		w.table.UpdateOverflow() // 2 active of 1: ratio 2
 		if !svc.State.Overflow.Shedding() || svc.State.Overflow.LoadRatio() != 2 {
 			t.Fatalf("gue %v: ratio %v, shedding %v", gue, svc.State.Overflow.LoadRatio(), svc.State.Overflow.Shedding())
