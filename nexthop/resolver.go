@@ -44,7 +44,7 @@ type Resolver struct {
 	// Polls counts the times the resolver woke to look again; it stays
 	// still while nothing changes and nothing is wanted.
 	Rebuilds, Probes, Polls atomic.Uint64
-	lastProbe        atomic.Int64 // unix nanoseconds
+	lastProbe               atomic.Int64 // unix nanoseconds
 }
 
 // NewResolver looks the named interfaces and VLAN devices up and builds a
