@@ -147,10 +147,18 @@ func (r *Resolver) RoutineResolve(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-neighUpdates:
+		case _, ok := <-neighUpdates:
+			if !ok { // the subscription ended (its socket failed): poll instead
+				slog.Error("neighbour change subscription ended; falling back to polling")
+				neighUpdates, alwaysPoll = nil, true
+			}
 			dirty = true
 			arm()
-		case <-routeUpdates:
+		case _, ok := <-routeUpdates:
+			if !ok {
+				slog.Error("route change subscription ended; falling back to polling")
+				routeUpdates, alwaysPoll = nil, true
+			}
 			dirty = true
 			arm()
 		case <-refresh.C:
