@@ -126,26 +126,10 @@ func (rep *Report) Ratio(r Result, peer string) (float64, bool) {
 	if !found || !p.Measured() || !r.Measured() || p.PPS == 0 {
 		return 0, false
 	}
-	if m := median(roundRatios(r, p), func(v float64) float64 { return v }); !math.IsNaN(m) {
+	if m := median(pairRatios(r.RoundPPS, p.RoundPPS), func(v float64) float64 { return v }); !math.IsNaN(m) {
 		return m, true
 	}
 	return r.PPS / p.PPS, true
-}
-
-// roundRatios are r's pps over p's, round by round, NaN where either failed.
-// It is empty unless both carry the same number of rounds.
-func roundRatios(r, p Result) []float64 {
-	if len(r.RoundPPS) == 0 || len(r.RoundPPS) != len(p.RoundPPS) {
-		return nil
-	}
-	out := make([]float64, len(r.RoundPPS))
-	for i, a := range r.RoundPPS {
-		out[i] = math.NaN()
-		if b := p.RoundPPS[i]; !math.IsNaN(a) && !math.IsNaN(b) && b > 0 {
-			out[i] = a / b
-		}
-	}
-	return out
 }
 
 // Markdown renders the report.
@@ -224,17 +208,7 @@ func (rep *Report) Markdown() string {
 	rep.writeCPUSplit(&b)
 
 	if len(rep.TCP) > 0 {
-		fmt.Fprintf(&b, "## TCP through the director\n\nwrk on core %d, %d connections, %s per run, HTTP server on the sink; "+
-			"\"direct\" is the sink's own address, routed by the director's kernel.\n\n", o.GenCPU, wrkConnections, o.TCPDuration)
-		b.WriteString("| target | mode | requests/s | p50 | p99 | errors |\n|---|---|---:|---:|---:|---:|\n")
-		for _, r := range rep.TCP {
-			if r.Note != "" {
-				fmt.Fprintf(&b, "| %s | %s | %s | | | |\n", r.Target, r.Mode(), cell(r.Note))
-				continue
-			}
-			fmt.Fprintf(&b, "| %s | %s | %.0f | %s | %s | %d |\n", r.Target, r.Mode(), r.RPS, fmtLatency(r.P50), fmtLatency(r.P99), r.Errors)
-		}
-		b.WriteString("\n")
+		rep.writeTCP(&b)
 	}
 	b.WriteString("## Plots\n\n")
 	fmt.Fprintf(&b, "![pps per method](%s)\n\n![pps vs flows](%s)\n", PlotByMethodFile, PlotByFlowsFile)
@@ -251,7 +225,7 @@ func (rep *Report) writeRoundRatios(b *strings.Builder) {
 	rounds := 0
 	for _, r := range rep.Packets {
 		p, found := rep.lookupPeer("cforward", r.Flows, r.Priority)
-		ratios := roundRatios(r, p)
+		ratios := pairRatios(r.RoundPPS, p.RoundPPS)
 		if !r.Fastlvs || !found || len(ratios) < 2 {
 			continue
 		}

@@ -93,6 +93,38 @@ func TestRatioPairsRounds(t *testing.T) {
 	}
 }
 
+// TestTCPRatioPairsRounds: TCP ratios to direct pair the rounds too, and
+// the report shows them with fastlvs's rounds.
+func TestTCPRatioPairsRounds(t *testing.T) {
+	nan := math.NaN()
+	rep := &Report{Options: DefaultOptions(), TCP: []TCPResult{
+		{Target: "direct", RPS: 1000, P50: 4e6, P99: 10e6, RoundRPS: []float64{1000, 2000, 900}, RoundP99: []float64{10e6, 5e6, nan}},
+		{Target: "fastlvs nat", RPS: 950, P50: 5e6, P99: 12e6, RoundRPS: []float64{950, 1900, 400}, RoundP99: []float64{12e6, 6e6, 30e6}},
+		{Target: "fastlvs nat", NewConnection: true, RPS: 100, P99: 1e6},
+	}}
+	rps, p99, ok := rep.TCPRatio(rep.TCP[1])
+	// Rounds 0.95, 0.95, 0.44 (median 0.95; the medians' ratio would be 0.95 too, so the p99 tells): 1.2, 1.2, unpaired.
+	if !ok || math.Abs(rps-0.95) > 1e-9 || math.Abs(p99-1.2) > 1e-9 {
+		t.Errorf("ratios %v %v %v, want 0.95 and 1.2", rps, p99, ok)
+	}
+	if _, _, ok := rep.TCPRatio(rep.TCP[0]); ok {
+		t.Error("direct has a ratio to itself")
+	}
+	if _, _, ok := rep.TCPRatio(rep.TCP[2]); ok {
+		t.Error("a ratio without a direct run in that mode")
+	}
+	md := rep.Markdown()
+	for _, want := range []string{
+		"| fastlvs nat | keep-alive | 950 | 5.00 ms | 12.00 ms | 0 | 0.95× | 1.20× |",
+		"| fastlvs nat | keep-alive | 0.95× | 0.95× | 0.44× |",
+		"6 interleaved rounds of 1s",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+}
+
 func TestWriteReport(t *testing.T) {
 	dir := t.TempDir()
 	if err := WriteReport(sampleReport(), dir); err != nil {

@@ -50,7 +50,8 @@ type Options struct {
 	PriorityForwarders []string
 	TCP                bool
 	TCPTargets         []string
-	TCPDuration        time.Duration
+	TCPDuration        time.Duration // per target and mode, split across the TCP rounds
+	TCPRounds          int           // interleaved TCP rounds; 0 takes Repeats
 	Command            string // how the run was started, for the report
 	Log                io.Writer
 }
@@ -67,7 +68,8 @@ func DefaultOptions() Options {
 		PriorityForwarders: []string{"fastlvs nat", "cforward"},
 		TCP:                true,
 		TCPTargets:         []string{"direct", "fastlvs nat", "nftables dnat", "haproxy"},
-		TCPDuration:        5 * time.Second,
+		TCPDuration:        6 * time.Second,
+		TCPRounds:          6,
 		Log:                os.Stderr,
 	}
 }
@@ -83,7 +85,7 @@ func SmokeOptions() Options {
 	o.Forwarders = []string{"fastlvs nat", "cforward", "kernel route"}
 	o.Priorities, o.PriorityForwarders = []string{normalPriority}, nil
 	o.TCPTargets = []string{"fastlvs nat"}
-	o.TCPDuration = time.Second
+	o.TCPDuration, o.TCPRounds = time.Second, 1
 	return o
 }
 

@@ -3,6 +3,7 @@ package bench
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -23,7 +24,10 @@ type TCPResult struct {
 	RPS           float64
 	P50, P99      time.Duration
 	Errors        int // socket errors plus non-2xx answers
-	Note          string
+	// RoundRPS and RoundP99 (in ns) are each round's figures, in round
+	// order, NaN where the round did not run, so ratios can pair rounds.
+	RoundRPS, RoundP99 []float64
+	Note               string
 }
 
 // Mode names the connection mode for the report.
@@ -72,10 +76,18 @@ func (r *runner) runTCP() []TCPResult {
 	// The machine is shared and noisy: instead of one long run per target,
 	// every target gets Repeats short runs, interleaved round by round so a
 	// burst of foreign load hits them alike, and the report keeps medians.
-	rounds := max(1, r.opts.Repeats)
-	perRun := max(time.Second, r.opts.TCPDuration/time.Duration(rounds))
+	rounds, perRun := r.opts.tcpRounds()
 	r.logf("TCP: wrk, %d connections, %d interleaved rounds of %s per target and mode", wrkConnections, rounds, perRun)
-	samples := map[string][]TCPResult{}
+	samples := map[string][]TCPResult{} // by round; a round that did not run has a Note
+	for _, target := range r.opts.TCPTargets {
+		for _, newConn := range []bool{false, true} {
+			key := target + "/" + TCPResult{NewConnection: newConn}.Mode()
+			samples[key] = make([]TCPResult, rounds)
+			for i := range samples[key] {
+				samples[key][i].Note = "not measured: round did not run"
+			}
+		}
+	}
 	failed := map[string]string{}
 	for round := 0; round < rounds && r.ctx.Err() == nil; round++ {
 		for _, target := range r.opts.TCPTargets {
@@ -91,13 +103,12 @@ func (r *runner) runTCP() []TCPResult {
 				continue
 			}
 			for _, res := range results {
-				key := res.Target + "/" + res.Mode()
-				samples[key] = append(samples[key], res)
+				samples[res.Target+"/"+res.Mode()][round] = res
 			}
 		}
 	}
 	for _, target := range r.opts.TCPTargets {
-		if reason, ok := failed[target]; ok && len(samples[target+"/"+TCPResult{}.Mode()]) == 0 {
+		if reason, ok := failed[target]; ok && !anyMeasured(samples[target+"/"+TCPResult{}.Mode()]) {
 			notMeasured(target, reason)
 			continue
 		}
@@ -155,11 +166,15 @@ func medianTCP(target string, newConn bool, rounds []TCPResult) TCPResult {
 	var measured []TCPResult
 	for _, round := range rounds {
 		res.Errors += round.Errors
+		rps, p99 := math.NaN(), math.NaN()
 		if round.Note == "" {
 			measured = append(measured, round)
+			rps, p99 = round.RPS, float64(round.P99)
 		} else if res.Note == "" {
 			res.Note = round.Note
 		}
+		res.RoundRPS = append(res.RoundRPS, rps)
+		res.RoundP99 = append(res.RoundP99, p99)
 	}
 	if len(measured) == 0 {
 		if res.Note == "" {
@@ -172,6 +187,26 @@ func medianTCP(target string, newConn bool, rounds []TCPResult) TCPResult {
 	res.P50 = time.Duration(median(measured, func(x TCPResult) float64 { return float64(x.P50) }))
 	res.P99 = time.Duration(median(measured, func(x TCPResult) float64 { return float64(x.P99) }))
 	return res
+}
+
+// tcpRounds is how many rounds the TCP comparison runs and how long each
+// run of a target and mode lasts.
+func (o Options) tcpRounds() (rounds int, perRun time.Duration) {
+	rounds = o.TCPRounds
+	if rounds == 0 {
+		rounds = max(1, o.Repeats)
+	}
+	return rounds, max(time.Second, (o.TCPDuration / time.Duration(rounds)).Round(100*time.Millisecond))
+}
+
+// anyMeasured says one of rounds ran.
+func anyMeasured(rounds []TCPResult) bool {
+	for _, r := range rounds {
+		if r.Note == "" {
+			return true
+		}
+	}
+	return false
 }
 
 // waitListening dials addr:80 from the generator until it connects (2 s).
