@@ -221,35 +221,48 @@ func (rep *Report) Markdown() string {
 // writeRoundRatios is fastlvs against the C forwarder round by round: how
 // far one round's ratio may stray from the median.
 func (rep *Report) writeRoundRatios(b *strings.Builder) {
-	var rows []string
-	rounds := 0
+	var rows []roundRow
 	for _, r := range rep.Packets {
 		p, found := rep.lookupPeer("cforward", r.Flows, r.Priority)
-		ratios := pairRatios(r.RoundPPS, p.RoundPPS)
-		if !r.Fastlvs || !found || len(ratios) < 2 {
-			continue
+		if ratios := pairRatios(r.RoundPPS, p.RoundPPS); r.Fastlvs && found && len(ratios) >= 2 {
+			rows = append(rows, roundRow{lead: []string{r.Label(), strconv.Itoa(r.Flows)}, ratios: ratios})
 		}
-		rounds = max(rounds, len(ratios))
-		row := fmt.Sprintf("| %s | %d |", r.Label(), r.Flows)
-		for _, v := range ratios {
-			if math.IsNaN(v) {
-				row += " — |"
-			} else {
-				row += fmt.Sprintf(" %.2f× |", v)
-			}
-		}
-		rows = append(rows, row+"\n")
 	}
+	writeRoundTable(b, "fastlvs over the C forwarder, round by round", "| method | flows |", "|---|---:|", rows)
+}
+
+// roundRow is a row of a round-by-round table: its leading cells, then one
+// ratio per round (NaN: that round did not measure both).
+type roundRow struct {
+	lead   []string
+	ratios []float64
+}
+
+// writeRoundTable writes rows under title, leading columns first (head and
+// align are their header and alignment cells), then a column per round.
+func writeRoundTable(b *strings.Builder, title, head, align string, rows []roundRow) {
 	if len(rows) == 0 {
 		return
 	}
-	b.WriteString("### fastlvs over the C forwarder, round by round\n\n| method | flows |")
+	rounds := 0
+	for _, r := range rows {
+		rounds = max(rounds, len(r.ratios))
+	}
+	b.WriteString("### " + title + "\n\n" + head)
 	for i := range rounds {
 		fmt.Fprintf(b, " round %d |", i+1)
 	}
-	b.WriteString("\n|---|---:|" + strings.Repeat("---:|", rounds) + "\n")
-	for _, row := range rows {
-		b.WriteString(row)
+	b.WriteString("\n" + align + strings.Repeat("---:|", rounds) + "\n")
+	for _, r := range rows {
+		b.WriteString("| " + strings.Join(r.lead, " | ") + " |")
+		for _, v := range r.ratios {
+			if math.IsNaN(v) {
+				b.WriteString(" — |")
+			} else {
+				fmt.Fprintf(b, " %.2f× |", v)
+			}
+		}
+		b.WriteString("\n")
 	}
 	b.WriteString("\n")
 }

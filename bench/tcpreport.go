@@ -75,33 +75,12 @@ func (rep *Report) writeTCP(b *strings.Builder) {
 			fmtLatency(r.P99), r.Errors, rps, p99)
 	}
 	b.WriteString("\n")
-	var rows []string
+	var rows []roundRow
 	for _, r := range rep.TCP {
 		d, found := rep.tcpDirect(r.NewConnection)
-		ratios := pairRatios(r.RoundRPS, d.RoundRPS)
-		if !strings.HasPrefix(r.Target, "fastlvs") || !found || len(ratios) < 2 {
-			continue
+		if ratios := pairRatios(r.RoundRPS, d.RoundRPS); strings.HasPrefix(r.Target, "fastlvs") && found && len(ratios) >= 2 {
+			rows = append(rows, roundRow{lead: []string{r.Target, r.Mode()}, ratios: ratios})
 		}
-		row := fmt.Sprintf("| %s | %s |", r.Target, r.Mode())
-		for _, v := range ratios {
-			if math.IsNaN(v) {
-				row += " — |"
-			} else {
-				row += fmt.Sprintf(" %.2f× |", v)
-			}
-		}
-		rows = append(rows, row+"\n")
 	}
-	if len(rows) == 0 {
-		return
-	}
-	b.WriteString("### fastlvs over direct, requests/s round by round\n\n| target | mode |")
-	for i := range rounds {
-		fmt.Fprintf(b, " round %d |", i+1)
-	}
-	b.WriteString("\n|---|---|" + strings.Repeat("---:|", rounds) + "\n")
-	for _, row := range rows {
-		b.WriteString(row)
-	}
-	b.WriteString("\n")
+	writeRoundTable(b, "fastlvs over direct, requests/s round by round", "| target | mode |", "|---|---|", rows)
 }
