@@ -52,7 +52,7 @@ type Options struct {
 	TCPTargets         []string
 	TCPDuration        time.Duration // per target and mode, split across the TCP rounds
 	TCPRounds          int           // interleaved TCP rounds; 0 takes Repeats
-	Command            string // how the run was started, for the report
+	Command            string        // how the run was started, for the report
 	Log                io.Writer
 }
 
