@@ -50,7 +50,7 @@ func (t *Table) HugePageBytes() (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("read huge page use: %w", err)
 	}
-	regions := [][2]uintptr{spanOf(t.recs), spanOf(t.index.slots)}
+	regions := [][2]uintptr{spanOf(t.recs), spanOf(t.index.slots), spanOf(t.index.full)}
 	total := 0
 	var overlaps bool
 	sc := bufio.NewScanner(bytes.NewReader(smaps))

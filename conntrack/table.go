@@ -117,7 +117,7 @@ func New(cfg Config) (*Table, error) {
 		seed:      newSeed(cfg.Seed),
 	}
 	t.recs = hugeSlice[Conn](t, 1+cfg.Capacity+tcap)
-	t.index = newIndex(t, 2*cfg.Capacity)
+	t.index = newGrowingIndex(t, 2*cfg.Capacity)
 	t.tmplIndex = newIndex(t, tcap)
 	t.rng = t.seed[2] ^ t.seed[0]
 	t.setTimeouts(cfg.Timeouts.merged(DefaultTimeouts()))
@@ -135,7 +135,7 @@ func (t *Table) lookupHashed(key *Tuple, h uint32) (Ref, Dir) {
 	for i := h & mask; ; i = (i + 1) & mask {
 		s := slots[i]
 		if s.val == 0 {
-			return 0, DirIn
+			break
 		}
 		if s.hash == h {
 			ref, dir := s.val>>1, Dir(s.val&1)
@@ -144,6 +144,24 @@ func (t *Table) lookupHashed(key *Tuple, h uint32) (Ref, Dir) {
 			}
 		}
 	}
+	if t.index.old != nil {
+		return t.lookupOld(key, h)
+	}
+	return 0, DirIn
+}
+
+// lookupOld is lookupHashed in the slots not moved yet (index.move).
+func (t *Table) lookupOld(key *Tuple, h uint32) (Ref, Dir) {
+	old, mask := t.index.old, t.index.oldMask
+	for i := h & mask; old[i].val != 0; i = (i + 1) & mask {
+		if s := old[i]; s.hash == h && s.val != tombstone {
+			ref, dir := s.val>>1, Dir(s.val&1)
+			if t.recs[ref].matches(key, dir) {
+				return Ref(ref), dir
+			}
+		}
+	}
+	return 0, DirIn
 }
 
 // present reports whether key is indexed, and otherwise where its probe run ends.
@@ -152,6 +170,11 @@ func (t *Table) present(key *Tuple, h uint32) (uint32, bool) {
 	for i := h & mask; ; i = (i + 1) & mask {
 		s := slots[i]
 		if s.val == 0 {
+			if t.index.old != nil {
+				if ref, _ := t.lookupOld(key, h); ref != 0 {
+					return i, true
+				}
+			}
 			return i, false
 		}
 		if s.hash == h && t.recs[s.val>>1].matches(key, Dir(s.val&1)) {
@@ -202,6 +225,12 @@ func (t *Table) Insert(c *Conn, in, out *Tuple, now int64) (Ref, error) {
 	if c.Template != 0 && !t.liveTemplate(uint32(c.Template)) {
 		return 0, ErrNoTemplate
 	}
+	if out != nil {
+		t.index.reserve(2)
+	} else {
+		t.index.reserve(1)
+	}
+	t.index.move(moveOnInsert)
 	hIn := uint32(hashTuple(in, &t.seed))
 	var hOut, posOut uint32
 	if out != nil {
@@ -244,12 +273,12 @@ func (t *Table) Insert(c *Conn, in, out *Tuple, now int64) (Ref, error) {
 			r.State = StateICMP
 		}
 	}
-	t.index.slots[posIn] = slot{hash: hIn, val: ref << 1}
+	t.index.put(posIn, slot{hash: hIn, val: ref << 1})
 	if out != nil {
 		if posOut == posIn {
 			posOut = t.index.insertPos(posIn) // the in slot took it; the run continues past it
 		}
-		t.index.slots[posOut] = slot{hash: hOut, val: ref<<1 | uint32(DirOut)}
+		t.index.put(posOut, slot{hash: hOut, val: ref<<1 | uint32(DirOut)})
 	}
 	if r.Template != 0 {
 		t.tmplExtra[uint32(r.Template)-t.tmplFirst].controlled++
@@ -312,14 +341,10 @@ func (t *Table) removeConn(ref uint32) {
 		out := outTupleOf(r)
 		hOut := uint32(hashTuple(&out, &t.seed))
 		prefetch(unsafe.Pointer(&t.index.slots[hOut&t.index.mask])) // overlaps with the in slot's miss
-		if pos, ok := t.index.find(hIn, ref<<1); ok {
-			t.index.deleteAt(pos)
-		}
-		if pos, ok := t.index.find(hOut, ref<<1|uint32(DirOut)); ok {
-			t.index.deleteAt(pos)
-		}
-	} else if pos, ok := t.index.find(hIn, ref<<1); ok {
-		t.index.deleteAt(pos)
+		t.index.remove(hIn, ref<<1)
+		t.index.remove(hOut, ref<<1|uint32(DirOut))
+	} else {
+		t.index.remove(hIn, ref<<1)
 	}
 	t.unlink(ref)
 	if tmpl := uint32(r.Template); tmpl != 0 {
@@ -402,8 +427,12 @@ func MemoryFor(cfg Config) int {
 	if tcap == 0 {
 		tcap = defaultTemplateCapacity(cfg.Capacity)
 	}
+	connIndex := indexSize(2 * cfg.Capacity)
+	if connIndex > initialIndexSlots {
+		connIndex += initialIndexSlots // where it starts (newGrowingIndex)
+	}
 	return (1+cfg.Capacity+tcap)*int(unsafe.Sizeof(Conn{})) + tcap*int(unsafe.Sizeof(templateExtra{})) +
-		8*indexSize(2*cfg.Capacity) + 8*indexSize(tcap) + int(unsafe.Sizeof(wheel{}))
+		8*connIndex + 8*indexSize(tcap) + int(unsafe.Sizeof(wheel{}))
 }
 
 func defaultTemplateCapacity(capacity int) int { return max(capacity/16, 64) }

@@ -71,7 +71,7 @@ func (t *Table) InsertTemplate(k *TemplateKey, serviceID, realID uint32, timeout
 	*r = Conn{Client: k.Client, Virtual: k.Virtual, VirtualPort: k.VirtualPort, Proto: k.Proto,
 		ServiceID: serviceID, RealID: realID, meta: metaUsed | metaTemplate | metaIndexed}
 	t.tmplExtra[ref-t.tmplFirst] = templateExtra{timeout: int64(timeout)}
-	slots[i] = slot{hash: h, val: ref}
+	t.tmplIndex.put(i, slot{hash: h, val: ref})
 	t.arm(ref, now, int64(timeout))
 	return Ref(ref), nil
 }
@@ -87,9 +87,7 @@ func (t *Table) RemoveTemplate(ref Ref) {
 	r := &t.recs[tr]
 	if r.meta&metaIndexed != 0 {
 		k := TemplateKey{Client: r.Client, Virtual: r.Virtual, VirtualPort: r.VirtualPort, Proto: r.Proto}
-		if pos, ok := t.tmplIndex.find(uint32(hashTemplate(&k, &t.seed)), tr); ok {
-			t.tmplIndex.deleteAt(pos)
-		}
+		t.tmplIndex.remove(uint32(hashTemplate(&k, &t.seed)), tr)
 		r.meta &^= metaIndexed
 	}
 	if t.tmplExtra[tr-t.tmplFirst].controlled == 0 {
@@ -121,9 +119,7 @@ func (t *Table) freeTemplate(tr uint32) {
 	r := &t.recs[tr]
 	if r.meta&metaIndexed != 0 {
 		k := TemplateKey{Client: r.Client, Virtual: r.Virtual, VirtualPort: r.VirtualPort, Proto: r.Proto}
-		if pos, ok := t.tmplIndex.find(uint32(hashTemplate(&k, &t.seed)), tr); ok {
-			t.tmplIndex.deleteAt(pos)
-		}
+		t.tmplIndex.remove(uint32(hashTemplate(&k, &t.seed)), tr)
 	}
 	t.unlink(tr)
 	t.tmplExtra[tr-t.tmplFirst] = templateExtra{}

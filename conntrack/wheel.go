@@ -116,6 +116,7 @@ func (t *Table) unlink(ref uint32) {
 // nanoseconds read once per batch.
 // onExpire must not call back into the table.
 func (t *Table) Expire(now int64, budget int, onExpire func(ref Ref, c *Conn)) int {
+	t.index.move(moveOnExpire)
 	nowTick := t.clock(now)
 	w := &t.wheel
 	expired := 0
