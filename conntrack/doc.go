@@ -15,7 +15,8 @@
 //
 // Layout (justified in table.go): records live in one pointer-free slab ([]Conn) addressed by Ref (uint32, 0 = none),
 // so the garbage collector never scans them. An open-addressing index with linear probing and backward-shift
-// deletion maps a tuple hash to a Ref (8-byte slots, one for the inbound and one for the reply direction).
+// deletion maps a tuple hash to a Ref (8-byte slots, one for the inbound and one for the reply direction); a large
+// one starts at 512 KB and moves to the size its capacity needs as it fills, a few slots per call (index.go).
 // Expiry is a hashed timer wheel of 2^27 ns (~134 ms) ticks whose slot lists are intrusive uint32 links in the
 // records; re-arming a timer to a later time only stores the new deadline (the wheel fixes the position when the
 // old slot comes due), so the per-packet cost is O(1) and independent of the table size.

@@ -6,7 +6,9 @@ package conntrack
 //
 // Deletion shifts later members of the probe run back (Knuth's algorithm R) instead of leaving tombstones, so
 // probe lengths depend only on the current load, never on the history of inserts and removes, and no periodic
-// rebuild is needed — a rebuild at 10M entries would stall a worker for tens of milliseconds.
+// rebuild is needed — a rebuild at 10M entries would stall a worker for tens of milliseconds. The one exception
+// is the small index a large conn index starts with: during its single move to full size its slots only empty,
+// so tombstones there cost nothing later (see the fields below).
 type index struct {
 	slots []slot
 	mask  uint32
