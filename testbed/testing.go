@@ -16,3 +16,22 @@ func ForTest(tb testing.TB, prefix string) *Bed {
 	})
 	return bed
 }
+
+// PairForTest makes a Bed for tb with two hosts, a and b, joined by a veth pair whose ends are both eth0, one
+// queue each: the smallest setup a socket or a resolver can be tried on.
+func PairForTest(tb testing.TB, prefix string) (a, b *Host) {
+	tb.Helper()
+	bed := ForTest(tb, prefix)
+	a, err := bed.Host("a")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	b, err = bed.Host("b")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := bed.Connect(a, "eth0", b, "eth0", LinkOptions{Queues: 1}); err != nil {
+		tb.Fatal(err)
+	}
+	return a, b
+}

@@ -28,18 +28,7 @@ import (
 // 50-70 ns per frame is a third or more of a ~150 ns per-packet budget, far
 // over the 10% the issue allows: hence the package's own frame stack.
 func BenchmarkFrameAlloc(b *testing.B) {
-	bed := testbed.ForTest(b, "fxb")
-	h, err := bed.Host("h")
-	if err != nil {
-		b.Fatal(err)
-	}
-	other, err := bed.Host("o")
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := bed.Connect(h, "eth0", other, "eth0", testbed.LinkOptions{Queues: 1}); err != nil {
-		b.Fatal(err)
-	}
+	h, other := testbed.PairForTest(b, "fxb")
 	ifindex, err := h.Ifindex("eth0")
 	if err != nil {
 		b.Fatal(err)
