@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -16,6 +15,7 @@ import (
 
 	"fastlvs/dataplane/steer"
 	"fastlvs/header"
+	"fastlvs/hugemem"
 	"fastlvs/testbed"
 	"fastlvs/xsk"
 )
@@ -26,18 +26,7 @@ import (
 // UDP socket on the peer must receive each reply: RX, TX, completion and
 // fill recycling all work on real frames.
 func TestSocketEchoesRealPackets(t *testing.T) {
-	bed := testbed.ForTest(t, "fxk")
-	peer, err := bed.Host("peer")
-	if err != nil {
-		t.Fatal(err)
-	}
-	box, err := bed.Host("box")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bed.Connect(peer, "eth0", box, "eth0", testbed.LinkOptions{Queues: 1}); err != nil {
-		t.Fatal(err)
-	}
+	peer, box := testbed.PairForTest(t, "fxk")
 	if err := peer.AddAddr("eth0", "198.18.5.1/24"); err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +164,7 @@ func TestOptionsRefuseNonPowersOfTwo(t *testing.T) {
 // until that socket goes (a restart must not fail on the kernel's deferred
 // release of the old socket), and refused with EBUSY if it never does.
 func TestOpenWaitsOutABusyQueue(t *testing.T) {
-	b := linkedHost(t, "fxb")
+	_, b := testbed.PairForTest(t, "fxq")
 	err := b.Do(func() error {
 		ifindex, err := b.Ifindex("eth0")
 		if err != nil {
@@ -217,7 +206,7 @@ func TestUMEMInHugePages(t *testing.T) {
 	if err != nil || bytes.Contains(thp, []byte("[never]")) {
 		t.Fatalf("this test needs transparent huge pages (always or madvise): %q, %v", thp, err)
 	}
-	b := linkedHost(t, "fxh")
+	_, b := testbed.PairForTest(t, "fxh")
 	const frames, frameSize = 4096, 2048
 	err = b.Do(func() error {
 		ifindex, err := b.Ifindex("eth0")
@@ -229,7 +218,8 @@ func TestUMEMInHugePages(t *testing.T) {
 			return err
 		}
 		defer sock.Close()
-		huge, err := anonHugeBytesAt(uintptr(unsafe.Pointer(&sock.Buffer(0)[0])))
+		first := uintptr(unsafe.Pointer(&sock.Buffer(0)[0]))
+		huge, err := hugemem.Bytes([2]uintptr{first, first + 1})
 		if err != nil {
 			return err
 		}
@@ -241,47 +231,4 @@ func TestUMEMInHugePages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-// anonHugeBytesAt is AnonHugePages of the mapping holding addr, from
-// /proc/self/smaps.
-func anonHugeBytesAt(addr uintptr) (int, error) {
-	smaps, err := os.ReadFile("/proc/self/smaps")
-	if err != nil {
-		return 0, err
-	}
-	inside := false
-	for line := range strings.SplitSeq(string(smaps), "\n") {
-		var lo, hi uintptr
-		if n, _ := fmt.Sscanf(line, "%x-%x ", &lo, &hi); n == 2 {
-			inside = lo <= addr && addr < hi
-			continue
-		}
-		if rest, ok := strings.CutPrefix(line, "AnonHugePages:"); ok && inside {
-			var kb int
-			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb); err != nil {
-				return 0, fmt.Errorf("%q: %w", line, err)
-			}
-			return kb << 10, nil
-		}
-	}
-	return 0, fmt.Errorf("no mapping holds %#x", addr)
-}
-
-// linkedHost is a namespace whose eth0 (one queue) has a peer.
-func linkedHost(t *testing.T, prefix string) *testbed.Host {
-	t.Helper()
-	bed := testbed.ForTest(t, prefix)
-	a, err := bed.Host("a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := bed.Host("b")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bed.Connect(a, "eth0", b, "eth0", testbed.LinkOptions{Queues: 1}); err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
