@@ -21,13 +21,21 @@ type MemoryLayout struct {
 	UMEM                     []byte
 	FrameSize                int // a power of two, at least 2048
 	Fill, Completion, RX, TX RingMemory
+	// ShareUMEM is Options.ShareUMEM: the socket uses that socket's UMEM and
+	// free frames, and UMEM and FrameSize are not read.
+	ShareUMEM *Socket
 }
 
 // OpenMemory makes a socket on memory whose kernel side the caller plays.
 // It has no file descriptor: Kick, Wait and a Poller never block on it, and
 // Stats fails.
 func OpenMemory(m MemoryLayout) *Socket {
-	s := &Socket{fd: -1, frameSize: uint64(m.FrameSize), umem: m.UMEM, inMemory: true}
+	s := &Socket{fd: -1, inMemory: true}
+	if m.ShareUMEM != nil {
+		s.useFrames(m.ShareUMEM.frames)
+	} else {
+		s.useFrames(newFrames(m.UMEM, nil, m.FrameSize))
+	}
 	for _, r := range []struct {
 		ring *ring
 		mem  RingMemory
@@ -35,6 +43,6 @@ func OpenMemory(m MemoryLayout) *Socket {
 		*r.ring = ring{producer: r.mem.Producer, consumer: r.mem.Consumer, flags: r.mem.Flags,
 			descs: r.mem.Descs, size: r.mem.Size, mask: r.mem.Size - 1}
 	}
-	s.fillFrames(len(m.UMEM) / m.FrameSize)
+	s.startRings()
 	return s
 }

@@ -18,6 +18,11 @@ type Options struct {
 	// ZeroCopy asks for XDP_ZEROCOPY; veth supports copy mode only, so the
 	// default (false) binds with XDP_COPY.
 	ZeroCopy bool
+	// ShareUMEM, when set, binds the new socket to that socket's UMEM and
+	// free frames (XDP_SHARED_UMEM) instead of its own: a frame received on
+	// one leaves by the other in place. Frames and ZeroCopy are then the
+	// first socket's; both sockets must stay with one goroutine.
+	ShareUMEM *Socket
 }
 
 func (o *Options) setDefaults() error {
@@ -45,7 +50,8 @@ func (o *Options) setDefaults() error {
 }
 
 // Socket is one AF_XDP socket bound to one queue of one interface, with its
-// own UMEM. It is owned by exactly one goroutine: no method is safe for
+// own UMEM or one it shares with other sockets. It is owned by exactly one
+// goroutine, with the sockets it shares a UMEM with: no method is safe for
 // concurrent use, and none allocates after Open.
 type Socket struct {
 	fd        int
@@ -53,16 +59,10 @@ type Socket struct {
 	queue     int
 	frameSize uint64
 	umem      []byte
-	// umemMapping is the mapping umem was cut from (nil in memory).
-	umemMapping []byte
-	mmaps       [][]byte
+	frames    *frames
+	mmaps     [][]byte
 
 	fill, completion, rx, tx ring
-
-	// free is a stack of UMEM frame addresses owned by user space and not in
-	// any ring: popped for the fill ring and for copies, pushed back from the
-	// completion ring and when a received frame is dropped.
-	free []uint64
 
 	kicks, kickErrors atomic.Uint64
 
@@ -106,18 +106,10 @@ func open(ifindex, queue int, opts Options) (*Socket, error) {
 }
 
 func (s *Socket) setup(opts Options) error {
-	var err error
-	s.umem, s.umemMapping, err = mapUMEM(opts.Frames * opts.FrameSize)
-	if err != nil {
-		return fmt.Errorf("map umem of %d frames: %w", opts.Frames, err)
-	}
-	reg := unix.XDPUmemReg{
-		Addr: uint64(uintptr(unsafe.Pointer(&s.umem[0]))),
-		Len:  uint64(len(s.umem)),
-		Size: uint32(opts.FrameSize),
-	}
-	if err := setsockopt(s.fd, unix.XDP_UMEM_REG, unsafe.Pointer(&reg), unsafe.Sizeof(reg)); err != nil {
-		return fmt.Errorf("register umem: %w", err)
+	if share := opts.ShareUMEM; share != nil {
+		s.useFrames(share.frames)
+	} else if err := s.registerUMEM(opts); err != nil {
+		return err
 	}
 	for _, opt := range []int{unix.XDP_UMEM_FILL_RING, unix.XDP_UMEM_COMPLETION_RING, unix.XDP_RX_RING, unix.XDP_TX_RING} {
 		if err := unix.SetsockoptInt(s.fd, unix.SOL_XDP, opt, opts.RingSize); err != nil {
@@ -149,40 +141,68 @@ func (s *Socket) setup(opts Options) error {
 	if err := s.mapRing(&s.tx, off.Tx, unix.XDP_PGOFF_TX_RING, n, descSize); err != nil {
 		return fmt.Errorf("map tx ring: %w", err)
 	}
-	s.fillFrames(opts.Frames)
+	s.startRings()
 
-	flags := uint16(unix.XDP_USE_NEED_WAKEUP)
+	sa := unix.SockaddrXDP{Flags: unix.XDP_USE_NEED_WAKEUP, Ifindex: uint32(s.ifindex), QueueID: uint32(s.queue)}
 	if opts.ZeroCopy {
-		flags |= unix.XDP_ZEROCOPY
+		sa.Flags |= unix.XDP_ZEROCOPY
 	} else {
-		flags |= unix.XDP_COPY
+		sa.Flags |= unix.XDP_COPY
 	}
-	sa := unix.SockaddrXDP{Flags: flags, Ifindex: uint32(s.ifindex), QueueID: uint32(s.queue)}
+	if opts.ShareUMEM != nil {
+		// A sharing socket takes its mode and wake-up flag from the first.
+		sa.Flags, sa.SharedUmemFD = unix.XDP_SHARED_UMEM, uint32(opts.ShareUMEM.fd)
+	}
 	if err := unix.Bind(s.fd, &sa); err != nil {
 		hint := ""
 		if errors.Is(err, unix.EOPNOTSUPP) && opts.ZeroCopy {
 			hint = " (the driver has no zero-copy AF_XDP; use copy mode)"
 		} else if errors.Is(err, unix.EBUSY) {
 			hint = " (another AF_XDP socket is bound to this queue)"
+		} else if opts.ShareUMEM != nil {
+			hint = " (sharing a UMEM across interfaces needs Linux 5.10 or later)"
 		}
 		return fmt.Errorf("bind af_xdp socket to ifindex %d queue %d: %w%s", s.ifindex, s.queue, err, hint)
 	}
 	return nil
 }
 
-// fillFrames hands every UMEM frame to user space and puts what the fill
-// ring takes on it, as a socket starts.
-func (s *Socket) fillFrames(frames int) {
+// registerUMEM maps the socket's own UMEM and registers it with the kernel.
+func (s *Socket) registerUMEM(opts Options) error {
+	umem, mapping, err := mapUMEM(opts.Frames * opts.FrameSize)
+	if err != nil {
+		return fmt.Errorf("map umem of %d frames: %w", opts.Frames, err)
+	}
+	s.useFrames(newFrames(umem, mapping, opts.FrameSize))
+	reg := unix.XDPUmemReg{
+		Addr: uint64(uintptr(unsafe.Pointer(&s.umem[0]))),
+		Len:  uint64(len(s.umem)),
+		Size: uint32(opts.FrameSize),
+	}
+	if err := setsockopt(s.fd, unix.XDP_UMEM_REG, unsafe.Pointer(&reg), unsafe.Sizeof(reg)); err != nil {
+		return fmt.Errorf("register umem: %w", err)
+	}
+	return nil
+}
+
+// useFrames makes f the socket's UMEM and free frames.
+func (s *Socket) useFrames(f *frames) {
+	f.refs++
+	s.frames, s.umem, s.frameSize = f, f.umem, f.size
+}
+
+// startRings puts what the fill ring takes from the free frames on it, as a
+// socket starts.
+func (s *Socket) startRings() {
 	// The tx ring starts empty: every slot is free for us to produce.
 	s.tx.cachedConsumer = 0
 	s.fill.cachedConsumer = 0
-
-	s.free = make([]uint64, 0, frames)
-	for i := frames - 1; i >= 0; i-- {
-		s.free = append(s.free, uint64(i)*s.frameSize)
-	}
 	s.Refill()
 }
+
+// SharesUMEM says whether s and o transmit from one UMEM: a frame one of
+// them received can be put on the other's TX ring as it is.
+func (s *Socket) SharesUMEM(o *Socket) bool { return s.frames == o.frames }
 
 func (s *Socket) mapRing(r *ring, off unix.XDPRingOffset, pgoff int64, n, entrySize uint32) error {
 	mem, err := unix.Mmap(s.fd, pgoff, int(off.Desc+uint64(n*entrySize)),
@@ -273,34 +293,35 @@ func (s *Socket) Kick() {
 	}
 }
 
-// Refill returns completed TX frames to the free list and tops up the fill
-// ring from it, keeping at least reserve frames free for copies.
+// Refill returns completed TX frames to the free frames and tops up the fill
+// ring from them, keeping at least a quarter of the UMEM free for copies.
 func (s *Socket) Refill() {
+	f := s.frames
 	n := s.completion.available(s.completion.size)
 	cons := *s.completion.consumer
 	for i := uint32(0); i < n; i++ {
-		s.free = append(s.free, s.frameBase(*s.completion.addrAt(cons + i)))
+		f.free = append(f.free, s.frameBase(*s.completion.addrAt(cons + i)))
 	}
 	atomic.StoreUint32(s.completion.consumer, cons+n)
 
-	reserve := cap(s.free) / 4
-	want := len(s.free) - reserve
+	reserve := cap(f.free) / 4
+	want := len(f.free) - reserve
 	if want <= 0 {
 		return
 	}
 	m := s.fill.freeSlots(uint32(want))
 	prod := *s.fill.producer
 	for i := uint32(0); i < m; i++ {
-		last := len(s.free) - 1
-		*s.fill.addrAt(prod + i) = s.free[last]
-		s.free = s.free[:last]
+		last := len(f.free) - 1
+		*s.fill.addrAt(prod + i) = f.free[last]
+		f.free = f.free[:last]
 	}
 	atomic.StoreUint32(s.fill.producer, prod+m)
 }
 
-// Free gives a frame back to the socket (a dropped packet).
+// Free gives a frame back to the socket's free frames (a dropped packet).
 func (s *Socket) Free(addr uint64) {
-	s.free = append(s.free, s.frameBase(addr))
+	s.frames.free = append(s.frames.free, s.frameBase(addr))
 }
 
 // FrameBase is the UMEM address of the frame holding addr.
@@ -312,17 +333,19 @@ func (s *Socket) frameBase(addr uint64) uint64 { return addr &^ (s.frameSize - 1
 
 // Alloc takes a free frame for a packet built or copied by user space.
 func (s *Socket) Alloc() (addr uint64, ok bool) {
-	last := len(s.free) - 1
+	f := s.frames
+	last := len(f.free) - 1
 	if last < 0 {
 		return 0, false
 	}
-	addr = s.free[last]
-	s.free = s.free[:last]
+	addr = f.free[last]
+	f.free = f.free[:last]
 	return addr, true
 }
 
-// FreeFrames is how many frames user space holds free.
-func (s *Socket) FreeFrames() int { return len(s.free) }
+// FreeFrames is how many frames user space holds free, in the UMEM the
+// socket may share with others.
+func (s *Socket) FreeFrames() int { return len(s.frames.free) }
 
 // Stats are the kernel's counters for this socket plus our kick counts.
 type Stats struct {
@@ -362,9 +385,10 @@ func (s *Socket) Close() error {
 		_ = unix.Munmap(m)
 	}
 	s.mmaps = nil
-	if s.umemMapping != nil {
-		_ = unix.Munmap(s.umemMapping)
+	if s.frames != nil {
+		s.frames.release()
+		s.frames = nil
 	}
-	s.umem, s.umemMapping = nil, nil
+	s.umem = nil
 	return first
 }

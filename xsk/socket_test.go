@@ -107,45 +107,56 @@ func TestSocketEchoesRealPackets(t *testing.T) {
 	}
 }
 
-// reflect echoes up to n frames or until timeout and returns how many.
+// reflect echoes up to n UDP frames or until timeout and returns how many.
 func reflect(sock *xsk.Socket, n int, timeout time.Duration) int {
+	return relayUDP(sock, sock, n, timeout, func(frame []byte, p *header.Packet) {
+		eth := header.Ethernet(frame)
+		src, dst := eth.SourceAddress(), eth.DestinationAddress()
+		eth.SetSourceAddress(dst)
+		eth.SetDestinationAddress(src)
+		ip := p.IPv4()
+		s, t := ip.SourceAddress(), ip.DestinationAddress()
+		ip.SetSourceAddress(t)
+		ip.SetDestinationAddress(s)
+		udp := p.UDP()
+		sp, dp := udp.SourcePort(), udp.DestinationPort()
+		udp.SetSourcePort(dp)
+		udp.SetDestinationPort(sp)
+	})
+}
+
+// relayUDP receives UDP frames on in, rewrites each in place and sends it
+// out of out from the frame it arrived in, until n went out or timeout
+// passes, and returns how many went out. Other frames are dropped.
+func relayUDP(in, out *xsk.Socket, n int, timeout time.Duration, rewrite func([]byte, *header.Packet)) int {
 	descs := make([]xsk.Desc, 16)
 	deadline := time.Now().Add(timeout)
 	done := 0
 	var p header.Packet
 	for done < n && time.Now().Before(deadline) {
-		got := sock.Receive(descs)
+		got := in.Receive(descs)
 		if got == 0 {
-			sock.Refill()
-			sock.Wait(10)
+			in.Refill()
+			out.Refill()
+			in.Wait(1)
 			continue
 		}
 		for _, d := range descs[:got] {
-			frame := sock.Frame(d)
+			frame := in.Frame(d)
 			if p.Parse(frame) != header.ParseOK || p.Proto != header.ProtocolUDP {
-				sock.Free(d.Addr)
+				in.Free(d.Addr)
 				continue
 			}
-			eth := header.Ethernet(frame)
-			src, dst := eth.SourceAddress(), eth.DestinationAddress()
-			eth.SetSourceAddress(dst)
-			eth.SetDestinationAddress(src)
-			ip := p.IPv4()
-			s, t := ip.SourceAddress(), ip.DestinationAddress()
-			ip.SetSourceAddress(t)
-			ip.SetDestinationAddress(s)
-			udp := p.UDP()
-			sp, dp := udp.SourcePort(), udp.DestinationPort()
-			udp.SetSourcePort(dp)
-			udp.SetDestinationPort(sp)
-			if sock.Transmit([]xsk.Desc{d}) != 1 {
-				sock.Free(d.Addr)
+			rewrite(frame, &p)
+			if out.Transmit([]xsk.Desc{d}) != 1 {
+				in.Free(d.Addr)
 				continue
 			}
 			done++
 		}
-		sock.Kick()
-		sock.Refill()
+		out.Kick()
+		in.Refill()
+		out.Refill()
 	}
 	return done
 }

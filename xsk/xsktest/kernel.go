@@ -31,15 +31,26 @@ type Kernel struct {
 	fillIdx, compIdx  indexes
 	rxIdx, txIdx      indexes
 	fillEmpty, rxFull int
+	lastDelivered     uint64
 }
 
 // New makes a socket of frames frames of 2048 bytes with rings of ringSize
 // entries (a power of two), and the kernel side that drives it.
 func New(frames, ringSize int) *Kernel {
 	const frameSize = 2048
+	return newKernel(make([]byte, frames*frameSize), frameSize, ringSize, nil)
+}
+
+// NewSharing makes a socket with rings of ringSize entries on first's UMEM
+// and free frames (XDP_SHARED_UMEM), and the kernel side that drives it.
+func NewSharing(first *Kernel, ringSize int) *Kernel {
+	return newKernel(first.umem, int(first.frameSize), ringSize, first.sock)
+}
+
+func newKernel(umem []byte, frameSize, ringSize int, share *xsk.Socket) *Kernel {
 	k := &Kernel{
-		umem:       make([]byte, frames*frameSize),
-		frameSize:  frameSize,
+		umem:       umem,
+		frameSize:  uint64(frameSize),
 		fill:       make([]uint64, ringSize),
 		completion: make([]uint64, ringSize),
 		rx:         make([]xsk.Desc, ringSize),
@@ -52,6 +63,7 @@ func New(frames, ringSize int) *Kernel {
 		Completion: xsk.RingMemory{Producer: &k.compIdx.producer, Consumer: &k.compIdx.consumer, Flags: &k.compIdx.flags, Descs: unsafe.Pointer(&k.completion[0]), Size: n},
 		RX:         xsk.RingMemory{Producer: &k.rxIdx.producer, Consumer: &k.rxIdx.consumer, Flags: &k.rxIdx.flags, Descs: unsafe.Pointer(&k.rx[0]), Size: n},
 		TX:         xsk.RingMemory{Producer: &k.txIdx.producer, Consumer: &k.txIdx.consumer, Flags: &k.txIdx.flags, Descs: unsafe.Pointer(&k.tx[0]), Size: n},
+		ShareUMEM:  share,
 	})
 	return k
 }
@@ -86,6 +98,7 @@ func (k *Kernel) Deliver(frame []byte) bool {
 		return false
 	}
 	base := k.fill[k.fillIdx.consumer&mask]
+	k.lastDelivered = base
 	atomic.StoreUint32(&k.fillIdx.consumer, k.fillIdx.consumer+1)
 	n := copy(k.umem[base+Headroom:base+k.frameSize], frame)
 	k.rx[k.rxIdx.producer&mask] = xsk.Desc{Addr: base + Headroom, Len: uint32(n)}
@@ -98,6 +111,20 @@ func (k *Kernel) Deliver(frame []byte) bool {
 func (k *Kernel) Transmitted() [][]byte {
 	var out [][]byte
 	k.complete(func(frame []byte) { out = append(out, append([]byte(nil), frame...)) })
+	return out
+}
+
+// LastDelivered is the UMEM address of the frame Deliver last filled.
+func (k *Kernel) LastDelivered() uint64 { return k.lastDelivered }
+
+// TransmittedFrames completes every frame on the TX ring and returns the
+// UMEM address of the frame each was sent from, in order.
+func (k *Kernel) TransmittedFrames() []uint64 {
+	var out []uint64
+	k.complete(func(frame []byte) {
+		at := uintptr(unsafe.Pointer(&frame[0])) - uintptr(unsafe.Pointer(&k.umem[0]))
+		out = append(out, uint64(at)&^(k.frameSize-1))
+	})
 	return out
 }
 
@@ -129,8 +156,8 @@ func (k *Kernel) RXFull() int { return k.rxFull }
 
 // FramesInFlight is how many UMEM frames the kernel side holds: on the fill
 // ring, the RX ring, the TX ring or the completion ring. With the socket's
-// own free frames they add up to every frame, which a test checks to find
-// a leak.
+// free frames they add up to every frame, which a test checks to find a
+// leak (summed over the sockets sharing a UMEM).
 func (k *Kernel) FramesInFlight() int {
 	fill := atomic.LoadUint32(&k.fillIdx.producer) - k.fillIdx.consumer
 	rx := k.rxIdx.producer - atomic.LoadUint32(&k.rxIdx.consumer)
@@ -139,5 +166,5 @@ func (k *Kernel) FramesInFlight() int {
 	return int(fill + rx + tx + comp)
 }
 
-// Frames is the socket's UMEM size in frames.
+// Frames is the socket's UMEM size in frames (shared ones included).
 func (k *Kernel) Frames() int { return len(k.umem) / int(k.frameSize) }
