@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -113,7 +114,7 @@ func New(cfg Config) (dp *Dataplane, err error) {
 		dp.Workers = append(dp.Workers, worker)
 	}
 	for _, name := range cfg.Interfaces {
-		port, err := openPort(name, cfg)
+		port, err := openPort(name, cfg, dp.firstSockets())
 		if err != nil {
 			return nil, err
 		}
@@ -148,7 +149,20 @@ func connectWorkers(workers []*Worker) {
 	}
 }
 
-func openPort(name string, cfg Config) (*Port, error) {
+// firstSockets are the sockets of the first port opened, one per worker,
+// whose UMEMs the worker's sockets on later ports share; nil before it.
+func (dp *Dataplane) firstSockets() []*xsk.Socket {
+	if len(dp.Ports) == 0 {
+		return nil
+	}
+	return dp.Ports[0].Sockets
+}
+
+// openPort attaches the steering program to the interface and opens one
+// socket per worker. Worker q's socket shares the UMEM of shareWith[q] when
+// given, so a frame crossing from one port to another leaves in place
+// instead of being copied; the first port's UMEM is sized for every port.
+func openPort(name string, cfg Config, shareWith []*xsk.Socket) (*Port, error) {
 	link, err := netlink.LinkByName(name)
 	if err != nil {
 		return nil, fmt.Errorf("find interface %s: %w", name, err)
@@ -161,7 +175,7 @@ func openPort(name string, cfg Config) (*Port, error) {
 		return nil, fmt.Errorf("attach steering program to %s: %w", name, err)
 	}
 	for q := 0; q < cfg.Workers; q++ {
-		sock, err := xsk.Open(port.Index, q, xsk.Options{Frames: cfg.Frames, RingSize: cfg.RingSize})
+		sock, err := openSocket(port, q, cfg, shareWith)
 		if err != nil {
 			port.close()
 			return nil, fmt.Errorf("open af_xdp socket on %s queue %d: %w", name, q, err)
@@ -174,6 +188,27 @@ func openPort(name string, cfg Config) (*Port, error) {
 	}
 	slog.Info("port ready", "iface", name, "queues", cfg.Workers, "xdp_mode", port.Program.Mode().String())
 	return port, nil
+}
+
+// openSocket opens worker q's socket on port, sharing the UMEM of
+// shareWith[q] if given. A kernel that cannot share a UMEM across
+// interfaces (before 5.10) gets a socket with its own, and frames crossing
+// ports are copied.
+func openSocket(port *Port, q int, cfg Config, shareWith []*xsk.Socket) (*xsk.Socket, error) {
+	opts := xsk.Options{Frames: cfg.Frames * len(cfg.Interfaces), RingSize: cfg.RingSize}
+	if shareWith == nil {
+		return xsk.Open(port.Index, q, opts)
+	}
+	shared := opts
+	shared.ShareUMEM = shareWith[q]
+	sock, err := xsk.Open(port.Index, q, shared)
+	if err == nil || errors.Is(err, syscall.EBUSY) {
+		return sock, err
+	}
+	slog.Warn("cannot share the first port's UMEM; frames crossing ports will be copied",
+		"iface", port.Name, "queue", q, "err", err)
+	opts.Frames = cfg.Frames
+	return xsk.Open(port.Index, q, opts)
 }
 
 func (p *Port) close() {

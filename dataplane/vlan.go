@@ -74,10 +74,14 @@ func (w *Worker) arriveTagged(pkt *packet) bool {
 func isTPID(t uint16) bool { return t == header.EtherTypeVLAN || t == header.EtherTypeQinQ }
 
 // sendsInPlace says whether pkt, received on socket port rxSocket, can
-// leave by outPort from its own frame, and if so gives it outPort's tag.
-func (w *Worker) sendsInPlace(pkt *packet, rxSocket, outPort int) bool {
+// leave by outPort from its own frame, and if so gives it outPort's tag; it
+// returns the socket outPort transmits by.
+func (w *Worker) sendsInPlace(pkt *packet, rxSocket, outPort int) (socket int, ok bool) {
 	socket, tpid, vlan := w.hop.Link(outPort)
-	return socket == rxSocket && (!needsRetag(pkt.frame(), tpid, vlan) || retagInPlace(pkt, tpid, vlan))
+	if socket != rxSocket && !w.ports[socket].sock.SharesUMEM(w.ports[rxSocket].sock) {
+		return socket, false
+	}
+	return socket, !needsRetag(pkt.frame(), tpid, vlan) || retagInPlace(pkt, tpid, vlan)
 }
 
 // needsRetag says whether a frame's outer tag differs from (tpid, vlan);

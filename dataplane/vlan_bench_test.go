@@ -59,7 +59,7 @@ func benchVLANPacket(b *testing.B, w *Worker, frame []byte) {
 	if v.action != actionTransmit {
 		b.Fatalf("dropped: %v", dropCounts(w))
 	}
-	if !w.sendsInPlace(pkt, 0, v.port) {
+	if _, inPlace := w.sendsInPlace(pkt, 0, v.port); !inPlace {
 		_, tpid, vlan := w.hop.Link(v.port)
 		if copyRetagged(vlanBenchOut[:], pkt.frame(), tpid, vlan) == 0 {
 			b.Fatal("copy failed")

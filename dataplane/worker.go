@@ -10,8 +10,9 @@ package dataplane
 //     each frame, process() finds or creates its connection, rewrites the
 //     packet in place and returns a verdict: transmit on port p, hand over
 //     to the owning worker, or drop (counted by reason).
-//  4. Frames leaving by their arrival port are sent in place; others are
-//     copied into a frame of the other port's UMEM.
+//  4. A worker's sockets share one UMEM, so frames leave in place by any
+//     port; only a tag that cannot be set in place (no headroom) or a socket
+//     with a UMEM of its own makes a copy.
 //  5. Put the batch on the TX rings, kick the kernel once per socket, expire
 //     a bounded number of connections, recycle completions into fill rings.
 //  6. Nothing to do: yield the core a few times (to the kernel's NAPI work
@@ -318,16 +319,16 @@ func batchBucket(n int) int {
 }
 
 // queueTransmit sends a processed packet held in the UMEM frame at base of
-// socket port rxSocket: in place when it leaves by that socket and its tag
-// can be set there, else copied into a frame of the outgoing socket.
+// socket port rxSocket: in place when the outgoing socket shares that UMEM
+// and the tag can be set there, else copied into a frame of the outgoing
+// socket.
 func (w *Worker) queueTransmit(pkt *packet, rxSocket, outPort int, base uint64) {
-	in := &w.ports[rxSocket]
-	if w.sendsInPlace(pkt, rxSocket, outPort) {
-		in.tx = append(in.tx, xsk.Desc{Addr: base + uint64(pkt.off), Len: uint32(pkt.size)})
+	if out, ok := w.sendsInPlace(pkt, rxSocket, outPort); ok {
+		w.queueDesc(out, xsk.Desc{Addr: base + uint64(pkt.off), Len: uint32(pkt.size)})
 		return
 	}
 	w.transmitCopy(outPort, pkt.frame())
-	in.sock.Free(base)
+	w.ports[rxSocket].sock.Free(base)
 }
 
 // transmitCopy sends a copy of frame on a port, with the port's tag.
@@ -345,27 +346,43 @@ func (w *Worker) transmitCopy(outPort int, frame []byte) {
 		w.drop(DropFrameTooLarge)
 		return
 	}
-	out.tx = append(out.tx, xsk.Desc{Addr: a, Len: uint32(n)})
+	w.queueDesc(socket, xsk.Desc{Addr: a, Len: uint32(n)})
+}
+
+// queueDesc adds a frame to a socket's transmit batch. A batch already full
+// (every port's frames can converge on one) goes to the kernel first, so
+// the batch never grows.
+func (w *Worker) queueDesc(socket int, d xsk.Desc) {
+	p := &w.ports[socket]
+	if len(p.tx) == cap(p.tx) {
+		w.flushPort(socket)
+	}
+	p.tx = append(p.tx, d)
 }
 
 func (w *Worker) flushTransmit() {
 	for port := range w.ports {
-		p := &w.ports[port]
-		if len(p.tx) == 0 {
-			continue
-		}
-		sent := p.sock.Transmit(p.tx)
-		for _, d := range p.tx[sent:] {
-			p.sock.Free(d.Addr)
-			w.drop(DropTxRingFull)
-		}
-		for _, d := range p.tx[:sent] {
-			w.tally.counts[CountTxBytes] += uint64(d.Len)
-		}
-		w.tally.counts[CountTxPackets] += uint64(sent)
-		p.tx = p.tx[:0]
-		p.sock.Kick()
+		w.flushPort(port)
 	}
+}
+
+// flushPort puts a socket's transmit batch on its TX ring and kicks it.
+func (w *Worker) flushPort(socket int) {
+	p := &w.ports[socket]
+	if len(p.tx) == 0 {
+		return
+	}
+	sent := p.sock.Transmit(p.tx)
+	for _, d := range p.tx[sent:] {
+		p.sock.Free(d.Addr)
+		w.drop(DropTxRingFull)
+	}
+	for _, d := range p.tx[:sent] {
+		w.tally.counts[CountTxBytes] += uint64(d.Len)
+	}
+	w.tally.counts[CountTxPackets] += uint64(sent)
+	p.tx = p.tx[:0]
+	p.sock.Kick()
 }
 
 // handoff copies a packet into the owning worker's inbox.

@@ -2,26 +2,42 @@ package dataplane
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 
+	"fastlvs/xsk"
 	"fastlvs/xsk/xsktest"
 )
 
 // ringDataplane is a memDataplane whose workers own in-memory sockets, one
 // per port, whose kernel side the test plays: poll, transmit, copies
-// between ports, hand-over and frame recycling run as on a real port.
+// between ports, hand-over and frame recycling run as on a real port. A
+// worker's sockets share one UMEM, as Open makes them, unless the dataplane
+// was made with separateUMEMs.
 type ringDataplane struct {
 	*memDataplane
 	kernels [][]*xsktest.Kernel // [worker][port]
 }
 
 func newRingDataplane(tb testing.TB, spec TableSpec, workers, ringSize int) *ringDataplane {
+	return newRingDataplanePorts(tb, spec, workers, ringSize, 2, true)
+}
+
+func newRingDataplanePorts(tb testing.TB, spec TableSpec, workers, ringSize, ports int, shared bool) *ringDataplane {
 	tb.Helper()
 	d := &ringDataplane{memDataplane: newMemDataplane(tb, spec, workers, 1024)}
 	for _, w := range d.Workers {
 		var ks []*xsktest.Kernel
-		for range 2 {
-			k := xsktest.New(4*ringSize, ringSize)
+		for port := range ports {
+			var k *xsktest.Kernel
+			switch {
+			case !shared:
+				k = xsktest.New(4*ringSize, ringSize)
+			case port == 0:
+				k = xsktest.New(4*ringSize*ports, ringSize) // sized for every port, as Open sizes it
+			default:
+				k = xsktest.NewSharing(ks[0], ringSize)
+			}
 			w.addPort(k.Socket())
 			ks = append(ks, k)
 		}
@@ -44,22 +60,51 @@ func (d *ringDataplane) deliver(tb testing.TB, w, port int, frame []byte) {
 func (d *ringDataplane) sent(w, port int) [][]byte { return d.kernels[w][port].Transmitted() }
 
 // checkNoLeak asserts every UMEM frame is either free in user space or held
-// by the kernel side: none lost by a drop, a copy or a hand-over.
+// by the kernel side of a socket using that UMEM: none lost by a drop, a
+// copy or a hand-over.
 func (d *ringDataplane) checkNoLeak(tb testing.TB) {
 	tb.Helper()
 	for wi, w := range d.Workers {
-		for port, k := range d.kernels[wi] {
+		held := map[*xsk.Socket]int{} // frames the kernel holds, by the first socket of their UMEM
+		owner := make([]*xsk.Socket, len(d.kernels[wi]))
+		for port := range d.kernels[wi] {
 			d.sent(wi, port) // complete what is on the TX ring
-			w.ports[port].sock.Refill()
-			if got := w.ports[port].sock.FreeFrames() + k.FramesInFlight(); got != k.Frames() {
+			sock := w.ports[port].sock
+			sock.Refill()
+			owner[port] = sock
+			for _, p := range w.ports[:port] {
+				if p.sock.SharesUMEM(sock) {
+					owner[port] = p.sock
+					break
+				}
+			}
+		}
+		for port, k := range d.kernels[wi] {
+			held[owner[port]] += k.FramesInFlight()
+		}
+		for port, k := range d.kernels[wi] {
+			if owner[port] != w.ports[port].sock {
+				continue
+			}
+			if got := owner[port].FreeFrames() + held[owner[port]]; got != k.Frames() {
 				tb.Fatalf("worker %d port %d: %d of %d frames accounted for", wi, port, got, k.Frames())
 			}
 		}
 	}
 }
 
+// TestPollForwardsBetweenPortsAndRecyclesFrames, with the worker's sockets
+// on one UMEM and, as where a kernel cannot share one, on a UMEM each
+// (frames crossing ports copied).
 func TestPollForwardsBetweenPortsAndRecyclesFrames(t *testing.T) {
-	d := newRingDataplane(t, testSpec(), 1, 64)
+	for _, shared := range []bool{true, false} {
+		t.Run(fmt.Sprintf("shared=%v", shared), func(t *testing.T) {
+			forwardBetweenPorts(t, newRingDataplanePorts(t, testSpec(), 1, 64, 2, shared))
+		})
+	}
+}
+
+func forwardBetweenPorts(t *testing.T, d *ringDataplane) {
 	w := d.Workers[0]
 	d.deliver(t, 0, 0, natSyn.frame(t))
 	if n := w.poll(); n != 1 {
@@ -82,6 +127,56 @@ func TestPollForwardsBetweenPortsAndRecyclesFrames(t *testing.T) {
 	}
 	if got := w.Stats.Count(CountTxPackets); got != 2 {
 		t.Fatalf("tx_packets %d, want 2", got)
+	}
+	d.checkNoLeak(t)
+}
+
+// TestPollSendsAcrossPortsInPlace: with a shared UMEM a frame crossing
+// ports leaves from the frame it arrived in.
+func TestPollSendsAcrossPortsInPlace(t *testing.T) {
+	d := newRingDataplane(t, testSpec(), 1, 64)
+	w := d.Workers[0]
+	d.deliver(t, 0, 0, natSyn.frame(t))
+	in := d.kernels[0][0].LastDelivered()
+	w.poll()
+	out := d.kernels[0][1].TransmittedFrames()
+	if len(out) != 1 || out[0] != in {
+		t.Fatalf("port 1 sent from frames %v, want the one the SYN arrived in (%d)", out, in)
+	}
+	d.checkNoLeak(t)
+}
+
+// TestPollBatchesConvergingOnOnePort: frames from three ports leaving by a
+// fourth in one poll overflow its transmit batch; the full batch goes to
+// the kernel first, every frame leaves, and nothing allocates.
+func TestPollBatchesConvergingOnOnePort(t *testing.T) {
+	const ports = 4
+	d := newRingDataplanePorts(t, testSpec(), 1, 256, ports, true)
+	w := d.Workers[0]
+	inPorts := []int{0, 2, 3}
+	var frames [][]byte
+	for i := range len(inPorts) * batchSize {
+		frames = append(frames, natSyn.with(func(p *pkt) { p.sport = uint16(20000 + i) }).frame(t))
+	}
+	out := d.kernels[0][1]
+	run := func() (handled, sent int) {
+		for i, f := range frames {
+			if !d.kernels[0][inPorts[i/batchSize]].Deliver(f) {
+				t.Fatalf("frame %d not delivered", i)
+			}
+		}
+		handled = w.poll()
+		return handled, out.Drain()
+	}
+	if handled, sent := run(); handled != len(frames) || sent != len(frames) {
+		t.Fatalf("poll handled %d and port 1 sent %d of %d frames (drops %v)", handled, sent, len(frames), dropCounts(w))
+	}
+	// AllocsPerRun's warm-up run would hide a batch that grew once.
+	if c := cap(w.ports[1].tx); c != 2*batchSize {
+		t.Fatalf("port 1's transmit batch grew to %d frames", c)
+	}
+	if n := testing.AllocsPerRun(20, func() { run() }); n != 0 {
+		t.Fatalf("%v allocations per poll", n)
 	}
 	d.checkNoLeak(t)
 }
