@@ -91,9 +91,10 @@ func New(cfg Config) (dp *Dataplane, err error) {
 		return nil, fmt.Errorf("workers %d: more than the %d queues of %v", cfg.Workers, queues, cfg.Interfaces)
 	}
 	dp = &Dataplane{cfg: cfg, Registry: NewRegistry(cfg.Workers)}
+	opened := dp // a failed New returns nil: close what it opened, not dp
 	defer func() {
 		if err != nil {
-			dp.Close()
+			opened.Close()
 		}
 	}()
 	if dp.Resolver, err = nexthop.NewResolver(cfg.Interfaces, cfg.VLANs); err != nil {
