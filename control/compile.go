@@ -163,6 +163,10 @@ func CompileDataplane(cfg *config.Config) (dataplane.Config, error) {
 	if err != nil {
 		return dataplane.Config{}, fmt.Errorf("worker_priority: %w", err)
 	}
+	bind, err := dataplane.ParseBindMode(cfg.AFXDPBind)
+	if err != nil {
+		return dataplane.Config{}, fmt.Errorf("af_xdp_bind: %w", err)
+	}
 	return dataplane.Config{
 		Interfaces:   cfg.Interfaces,
 		VLANs:        vlans,
@@ -171,6 +175,7 @@ func CompileDataplane(cfg *config.Config) (dataplane.Config, error) {
 		Frames:       cfg.UMEMFrames,
 		RingSize:     cfg.RingSize,
 		XDPMode:      mode,
+		Bind:         bind,
 		ConnCapacity: cfg.Conntrack.Capacity,
 		Timeouts:     compileTimeouts(cfg.Conntrack.Timeouts),
 		Pressure:     compilePressure(cfg.Conntrack.Pressure),

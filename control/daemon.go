@@ -224,6 +224,7 @@ func restartOnlyChange(old, next *config.Config) error {
 		{"umem_frames", old.UMEMFrames, next.UMEMFrames},
 		{"ring_size", old.RingSize, next.RingSize},
 		{"xdp_mode", old.XDPMode, next.XDPMode},
+		{"af_xdp_bind", old.AFXDPBind, next.AFXDPBind},
 		{"worker_priority", old.WorkerPriority, next.WorkerPriority},
 		{"conntrack.capacity", old.Conntrack.Capacity, next.Conntrack.Capacity},
 		{"api", old.API, next.API},

@@ -74,6 +74,7 @@ func TestRestartOnlyChangesAreNamed(t *testing.T) {
 	for extra, field := range map[string]string{
 		"metrics: 127.0.0.1:9999\n": "metrics",
 		"xdp_mode: generic\n":       "xdp_mode",
+		"af_xdp_bind: auto\n":       "af_xdp_bind",
 		"cpus: [1]\n":               "cpus",
 		"sync: {peer: '198.18.2.3:8848', key_file: /etc/sync.key}\n": "sync",
 		"monitor: {listen: '127.0.0.1:9443', users_file: /u}\n":      "monitor",

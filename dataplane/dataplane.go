@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -32,7 +31,8 @@ type Config struct {
 	Frames       int                  // UMEM frames per socket
 	RingSize     int
 	XDPMode      steer.Mode
-	ConnCapacity int // per worker
+	Bind         BindMode // how the AF_XDP sockets bind (bind.go)
+	ConnCapacity int      // per worker
 	Timeouts     conntrack.Timeouts
 	Pressure     conntrack.Pressure
 	Priority     Priority // of every worker thread (priority.go)
@@ -187,29 +187,17 @@ func openPort(name string, cfg Config, shareWith []*xsk.Socket) (*Port, error) {
 			return nil, fmt.Errorf("register socket of %s queue %d: %w", name, q, err)
 		}
 	}
-	slog.Info("port ready", "iface", name, "queues", cfg.Workers, "xdp_mode", port.Program.Mode().String())
+	zeroCopy, err := port.Sockets[0].ZeroCopy()
+	if err != nil {
+		port.close()
+		return nil, err
+	}
+	af := "copy"
+	if zeroCopy {
+		af = "zerocopy"
+	}
+	slog.Info("port ready", "iface", name, "queues", cfg.Workers, "xdp_mode", port.Program.Mode().String(), "af_xdp", af)
 	return port, nil
-}
-
-// openSocket opens worker q's socket on port, sharing the UMEM of
-// shareWith[q] if given. A kernel that cannot share a UMEM across
-// interfaces (before 5.10) gets a socket with its own, and frames crossing
-// ports are copied.
-func openSocket(port *Port, q int, cfg Config, shareWith []*xsk.Socket) (*xsk.Socket, error) {
-	opts := xsk.Options{Frames: cfg.Frames * len(cfg.Interfaces), RingSize: cfg.RingSize}
-	if shareWith == nil {
-		return xsk.Open(port.Index, q, opts)
-	}
-	shared := opts
-	shared.ShareUMEM = shareWith[q]
-	sock, err := xsk.Open(port.Index, q, shared)
-	if err == nil || errors.Is(err, syscall.EBUSY) {
-		return sock, err
-	}
-	slog.Warn("cannot share the first port's UMEM; frames crossing ports will be copied",
-		"iface", port.Name, "queue", q, "err", err)
-	opts.Frames = cfg.Frames
-	return xsk.Open(port.Index, q, opts)
 }
 
 func (p *Port) close() {

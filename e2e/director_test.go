@@ -79,6 +79,32 @@ func startDirectorOn(tb testing.TB, host *testbed.Host, config string, extraArgs
 	return d
 }
 
+// startFailingDirector runs fastlvs with config, expects it to exit before it
+// runs, and returns its output.
+func startFailingDirector(tb testing.TB, topo *testbed.Topology, config string) string {
+	tb.Helper()
+	dir := tb.TempDir()
+	path := filepath.Join(dir, "fastlvs.yaml")
+	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	process, err := testbed.StartProcess(topo.Director.Command(binary, "--config", path,
+		"--api", "unix://"+filepath.Join(dir, "api.sock"), "--watch=false"))
+	if err != nil {
+		tb.Fatalf("start fastlvs: %v", err)
+	}
+	select {
+	case <-process.Exited():
+	case <-time.After(15 * time.Second):
+		process.Stop(syscall.SIGTERM, 5*time.Second)
+		tb.Fatalf("fastlvs did not exit:\n%s", process.Output())
+	}
+	if strings.Contains(process.Output(), "fastlvs running") {
+		tb.Fatalf("fastlvs ran:\n%s", process.Output())
+	}
+	return process.Output()
+}
+
 func (d *director) writeConfig(config string) {
 	d.tb.Helper()
 	if err := os.WriteFile(d.configPath, []byte(config), 0o644); err != nil {

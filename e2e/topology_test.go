@@ -37,7 +37,10 @@ func TestTwoWorkersHandOff(t *testing.T) {
 }
 
 // TestTwoArmNAT: clients and real servers on separate interfaces; every
-// packet leaves by the other interface than it came in on.
+// packet leaves by the other interface than it came in on, from the UMEM
+// frame it arrived in (the two ports' sockets share one). veth has no
+// zero-copy AF_XDP: af_xdp_bind: zerocopy is refused at start with the
+// reason, and auto binds in copy mode.
 func TestTwoArmNAT(t *testing.T) {
 	bed := testbed.ForTest(t, "f2a")
 	topo, err := testbed.BuildTopology(bed, testbed.TopologyOptions{Mode: testbed.ModeNAT, TwoArm: true})
@@ -47,11 +50,19 @@ func TestTwoArmNAT(t *testing.T) {
 	if _, _, err := topo.StartServers(80, 7); err != nil {
 		t.Fatal(err)
 	}
-	startDirector(t, topo, "interfaces: [eth0, eth1]\nservices:\n"+
-		"  - {vip: 198.18.0.10, port: 80, protocol: tcp, scheduler: wrr, forward: nat, health_check: {type: none},\n"+
-		"     real_servers: [{address: 198.18.2.11, weight: 1}, {address: 198.18.2.12, weight: 2}, {address: 198.18.2.13, weight: 3}]}\n"+
-		"  - {vip: 198.18.0.10, port: 7, protocol: udp, scheduler: wlc, forward: nat, health_check: {type: none},\n"+
-		"     real_servers: [{address: 198.18.2.11, weight: 1}, {address: 198.18.2.12, weight: 2}, {address: 198.18.2.13, weight: 3}]}\n")
+	services := "services:\n" +
+		"  - {vip: 198.18.0.10, port: 80, protocol: tcp, scheduler: wrr, forward: nat, health_check: {type: none},\n" +
+		"     real_servers: [{address: 198.18.2.11, weight: 1}, {address: 198.18.2.12, weight: 2}, {address: 198.18.2.13, weight: 3}]}\n" +
+		"  - {vip: 198.18.0.10, port: 7, protocol: udp, scheduler: wlc, forward: nat, health_check: {type: none},\n" +
+		"     real_servers: [{address: 198.18.2.11, weight: 1}, {address: 198.18.2.12, weight: 2}, {address: 198.18.2.13, weight: 3}]}\n"
+	refused := startFailingDirector(t, topo, "interfaces: [eth0, eth1]\naf_xdp_bind: zerocopy\n"+services)
+	if !strings.Contains(refused, "no zero-copy AF_XDP") {
+		t.Fatalf("af_xdp_bind: zerocopy on veth did not fail for want of zero-copy:\n%s", refused)
+	}
+	d := startDirector(t, topo, "interfaces: [eth0, eth1]\naf_xdp_bind: auto\n"+services)
+	if n := strings.Count(d.output.String(), "af_xdp=copy"); n != 2 {
+		t.Fatalf("%d ports report copy mode, want both:\n%s", n, d.output)
+	}
 	weights := map[string]int{"r1": 1, "r2": 2, "r3": 3}
 	for _, proto := range []string{"tcp", "udp"} {
 		port := 80

@@ -347,6 +347,19 @@ func (s *Socket) Alloc() (addr uint64, ok bool) {
 // socket may share with others.
 func (s *Socket) FreeFrames() int { return len(s.frames.free) }
 
+// ZeroCopy asks the kernel whether the socket is bound in zero-copy mode (a
+// socket sharing a UMEM has the mode of the socket it shares with).
+func (s *Socket) ZeroCopy() (bool, error) {
+	if s.inMemory {
+		return false, nil
+	}
+	flags, err := unix.GetsockoptInt(s.fd, unix.SOL_XDP, unix.XDP_OPTIONS)
+	if err != nil {
+		return false, fmt.Errorf("read af_xdp options: %w", err)
+	}
+	return flags&unix.XDP_OPTIONS_ZEROCOPY != 0, nil
+}
+
 // Stats are the kernel's counters for this socket plus our kick counts.
 type Stats struct {
 	unix.XDPStatistics

@@ -25,7 +25,7 @@ func TestParseConfigFullExample(t *testing.T) {
 	if !slices.Equal(cfg.Interfaces, []string{"eth1", "eth2"}) || cfg.Workers != 2 || !slices.Equal(cfg.CPUs, []int{0, 1}) {
 		t.Errorf("globals: interfaces %v workers %d cpus %v", cfg.Interfaces, cfg.Workers, cfg.CPUs)
 	}
-	if cfg.API != "tcp://127.0.0.1:9121" || cfg.APIToken != "6f1c0e3a9b2d4c7e8f5a1b3c9d2e4f6a" || cfg.APITLS.CertFile != "/etc/fastlvs/api.crt" || cfg.UMEMFrames != 8192 || cfg.RingSize != 1024 || cfg.XDPMode != "native" || cfg.WorkerPriority != "fifo:20" {
+	if cfg.API != "tcp://127.0.0.1:9121" || cfg.APIToken != "6f1c0e3a9b2d4c7e8f5a1b3c9d2e4f6a" || cfg.APITLS.CertFile != "/etc/fastlvs/api.crt" || cfg.UMEMFrames != 8192 || cfg.RingSize != 1024 || cfg.XDPMode != "native" || cfg.AFXDPBind != "auto" || cfg.WorkerPriority != "fifo:20" {
 		t.Errorf("globals: %+v", cfg)
 	}
 	wantConntrack := ConntrackConfig{Capacity: 2097152,
@@ -338,6 +338,7 @@ func TestParseConfigRejects(t *testing.T) {
 		{"worker priority nice", "worker_priority: nice:-21", "worker_priority: nice level -21 is outside -20..19"},
 		{"worker priority fifo", "worker_priority: fifo:0", "worker_priority: fifo priority 0 is outside 1..99"},
 		{"xdp mode", "xdp_mode: offload", `xdp_mode: unknown mode "offload" (want one of auto, native, generic)`},
+		{"af_xdp bind", "af_xdp_bind: zero-copy", `af_xdp_bind: unknown mode "zero-copy" (want copy, zerocopy or auto)`},
 		{"conntrack capacity", "conntrack: {capacity: 0}", "conntrack.capacity: must be at least 1 (got 0)"},
 		{"conntrack timeout", "conntrack: {timeouts: {tcpfin: 0s}}", "conntrack.timeouts.tcpfin: must be positive"},
 		{"conntrack syn_recv timeout", "conntrack: {timeouts: {tcp_syn_recv: -1s}}", "conntrack.timeouts.tcp_syn_recv: must be positive"},

@@ -40,6 +40,8 @@ type Config struct {
 	RingSize int `mapstructure:"ring_size" yaml:"ring_size"`
 	// XDPMode is auto, native or generic.
 	XDPMode string `mapstructure:"xdp_mode" yaml:"xdp_mode"`
+	// AFXDPBind is copy, zerocopy or auto: how the AF_XDP sockets bind.
+	AFXDPBind string `mapstructure:"af_xdp_bind" yaml:"af_xdp_bind,omitempty"`
 	// WorkerPriority schedules the worker threads: normal, nice:<-20..19>
 	// or fifo:<1..99>; default nice:-10 (docs/TUNING.md says why).
 	WorkerPriority string          `mapstructure:"worker_priority" yaml:"worker_priority,omitempty"`
@@ -358,6 +360,7 @@ const (
 	DefaultUMEMFrames      = 4096
 	DefaultRingSize        = 2048
 	DefaultXDPMode         = "auto"
+	DefaultAFXDPBind       = "copy"
 	DefaultWorkerPriority  = "nice:-10" // measured: docs/TUNING.md
 	DefaultConntrackSize   = 1 << 20
 	DefaultScheduler       = "wlc"
@@ -380,6 +383,7 @@ func DefaultConfig() Config {
 		UMEMFrames:     DefaultUMEMFrames,
 		RingSize:       DefaultRingSize,
 		XDPMode:        DefaultXDPMode,
+		AFXDPBind:      DefaultAFXDPBind,
 		WorkerPriority: DefaultWorkerPriority,
 		DrainGrace:     DefaultDrainGrace,
 		Conntrack: ConntrackConfig{

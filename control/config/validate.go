@@ -155,6 +155,9 @@ func (c *Config) validateGlobals() error {
 	if !slices.Contains(configXDPModes, c.XDPMode) {
 		return Errorf("xdp_mode", "unknown mode %q (want one of %s)", c.XDPMode, strings.Join(configXDPModes, ", "))
 	}
+	if _, err := dataplane.ParseBindMode(c.AFXDPBind); err != nil {
+		return Errorf("af_xdp_bind", "%v", err)
+	}
 	if _, err := dataplane.ParsePriority(c.WorkerPriority); err != nil {
 		return Errorf("worker_priority", "%v", err)
 	}
