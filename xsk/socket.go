@@ -160,7 +160,7 @@ func (s *Socket) setup(opts Options) error {
 		} else if errors.Is(err, unix.EBUSY) {
 			hint = " (another AF_XDP socket is bound to this queue)"
 		} else if opts.ShareUMEM != nil {
-			hint = " (sharing a UMEM across interfaces needs Linux 5.10 or later)"
+			hint = " (a UMEM is shared across interfaces from Linux 5.10, in the first socket's copy or zero-copy mode)"
 		}
 		return fmt.Errorf("bind af_xdp socket to ifindex %d queue %d: %w%s", s.ifindex, s.queue, err, hint)
 	}
