@@ -1,6 +1,10 @@
 package conntrack
 
-import "unsafe"
+import (
+	"unsafe"
+
+	"fastlvs/prefetch"
+)
 
 // BatchMax is how many keys a Batch holds.
 const BatchMax = 64
@@ -25,16 +29,16 @@ func (t *Table) Prepare(b *Batch, keys []Tuple) {
 		h := uint32(hashTuple(&keys[i], &t.seed))
 		b.hashes[i] = h
 		home := h & mask
-		prefetch(unsafe.Pointer(&slots[home]))
+		prefetch.Line(unsafe.Pointer(&slots[home]))
 		if home%slotsPerLine >= slotsPerLine-2 { // a probe run of two or three often crosses into the next line
-			prefetch(unsafe.Pointer(&slots[(home+2)&mask]))
+			prefetch.Line(unsafe.Pointer(&slots[(home+2)&mask]))
 		}
 	}
 	for i := range keys {
 		c := t.candidate(b.hashes[i])
 		b.cands[i] = c
 		if c != 0 && c != candidateUnknown {
-			prefetchPair(unsafe.Pointer(&t.recs[c>>1]))
+			prefetch.Pair(unsafe.Pointer(&t.recs[c>>1]))
 		}
 	}
 }

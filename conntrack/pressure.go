@@ -3,6 +3,8 @@ package conntrack
 import (
 	"time"
 	"unsafe"
+
+	"fastlvs/prefetch"
 )
 
 // Table pressure, as IPVS's drop_entry and secure_tcp defend against SYN and UDP floods, without ever touching
@@ -128,7 +130,7 @@ func (t *Table) evictEmbryonic() bool {
 	n := uint64(t.Capacity())
 	for i := range refs {
 		refs[i] = 1 + uint32(uint64(uint32(t.random()))*n>>32)
-		prefetch(unsafe.Pointer(&t.recs[refs[i]]))
+		prefetch.Line(unsafe.Pointer(&t.recs[refs[i]]))
 	}
 	var victim uint32
 	for _, ref := range refs {

@@ -3,6 +3,8 @@ package conntrack
 import (
 	"fmt"
 	"unsafe"
+
+	"fastlvs/prefetch"
 )
 
 // Config sizes a Table. Everything is allocated by New; nothing grows later.
@@ -235,7 +237,7 @@ func (t *Table) Insert(c *Conn, in, out *Tuple, now int64) (Ref, error) {
 	var hOut, posOut uint32
 	if out != nil {
 		hOut = uint32(hashTuple(out, &t.seed))
-		prefetch(unsafe.Pointer(&t.index.slots[hOut&t.index.mask])) // overlaps with the in probe's miss
+		prefetch.Line(unsafe.Pointer(&t.index.slots[hOut&t.index.mask])) // overlaps with the in probe's miss
 	}
 	posIn, dup := t.present(in, hIn)
 	if dup {
@@ -340,7 +342,7 @@ func (t *Table) removeConn(ref uint32) {
 	if r.meta&metaHasOut != 0 {
 		out := outTupleOf(r)
 		hOut := uint32(hashTuple(&out, &t.seed))
-		prefetch(unsafe.Pointer(&t.index.slots[hOut&t.index.mask])) // overlaps with the in slot's miss
+		prefetch.Line(unsafe.Pointer(&t.index.slots[hOut&t.index.mask])) // overlaps with the in slot's miss
 		t.index.remove(hIn, ref<<1)
 		t.index.remove(hOut, ref<<1|uint32(DirOut))
 	} else {
