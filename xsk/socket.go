@@ -12,7 +12,9 @@ import (
 	"fastlvs/prefetch"
 )
 
-// Options size one socket. Frames and RingSize must be powers of two.
+// Options size one socket. RingSize and FrameSize must be powers of two;
+// Frames may be any count (a UMEM three interfaces share holds three
+// interfaces' worth).
 type Options struct {
 	Frames    int // UMEM frames (default 4096)
 	FrameSize int // bytes per frame (default 2048)
@@ -37,10 +39,13 @@ func (o *Options) setDefaults() error {
 	if o.RingSize == 0 {
 		o.RingSize = 2048
 	}
+	if o.Frames < 0 {
+		return fmt.Errorf("xsk frames %d: must be positive", o.Frames)
+	}
 	for _, v := range []struct {
 		name  string
 		value int
-	}{{"frames", o.Frames}, {"frame size", o.FrameSize}, {"ring size", o.RingSize}} {
+	}{{"frame size", o.FrameSize}, {"ring size", o.RingSize}} {
 		if v.value <= 0 || v.value&(v.value-1) != 0 {
 			return fmt.Errorf("xsk %s %d: must be a power of two", v.name, v.value)
 		}

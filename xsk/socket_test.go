@@ -161,13 +161,17 @@ func relayUDP(in, out *xsk.Socket, n int, timeout time.Duration, rewrite func([]
 	return done
 }
 
-// TestOptionsRefuseNonPowersOfTwo: sizes are masks on the rings.
+// TestOptionsRefuseNonPowersOfTwo: ring sizes are masks on the rings, and
+// frame sizes masks on addresses.
 func TestOptionsRefuseNonPowersOfTwo(t *testing.T) {
-	if _, err := xsk.Open(1, 0, xsk.Options{Frames: 1000}); err == nil {
-		t.Fatal("1000 frames accepted")
-	}
 	if _, err := xsk.Open(1, 0, xsk.Options{RingSize: 100}); err == nil {
 		t.Fatal("ring size 100 accepted")
+	}
+	if _, err := xsk.Open(1, 0, xsk.Options{FrameSize: 3000}); err == nil {
+		t.Fatal("frame size 3000 accepted")
+	}
+	if _, err := xsk.Open(1, 0, xsk.Options{Frames: -1}); err == nil {
+		t.Fatal("-1 frames accepted")
 	}
 }
 
