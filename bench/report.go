@@ -203,7 +203,9 @@ func (rep *Report) Markdown() string {
 		b.WriteString("\n")
 	}
 	b.WriteString("\nRatios are fastlvs's pps over the peer's at the same flow count (and, for the C forwarder, the same " +
-		"priority), measured in this run on the same ports and cores: the median of the rounds' ratios.\n\n")
+		"priority), measured in this run on the same ports and cores: the median of the rounds' ratios. " +
+		"‡: the sink counted at least 97% of what the generator offered, so the generator, not the path, set the rate; " +
+		"a ratio involving such a row compares how fast the generator sent beside each path.\n\n")
 	rep.writeRoundRatios(&b)
 	rep.writeCPUSplit(&b)
 
@@ -307,8 +309,19 @@ func offeredCell(r Result) string {
 	if !r.Measured() {
 		return ""
 	}
+	if generatorBound(r) {
+		return fmt.Sprintf("%.3f M ‡", r.SentPPS/1e6)
+	}
 	return fmt.Sprintf("%.3f M", r.SentPPS/1e6)
 }
+
+// generatorBound says the sink counted nearly all the generator offered:
+// the generator, not the path, set the rate.
+func generatorBound(r Result) bool {
+	return r.Measured() && r.SentPPS > 0 && r.PPS >= generatorBoundShare*r.SentPPS
+}
+
+const generatorBoundShare = 0.97
 
 func pctCell(r Result, v float64) string {
 	if !r.Measured() || math.IsNaN(v) {

@@ -15,7 +15,7 @@ func sampleReport() *Report {
 		Machine:   Machine{CPU: "Test CPU", Cores: 2, Kernel: "Linux 6.18"},
 		Generator: "af_xdp",
 		Packets: []Result{
-			{Method: "fastlvs nat", Fastlvs: true, Flows: 1, Priority: "normal", PPS: 300e3, CoreBusy: 100, ProcBusy: 40, Runs: 3},
+			{Method: "fastlvs nat", Fastlvs: true, Flows: 1, Priority: "normal", PPS: 300e3, SentPPS: 600e3, CoreBusy: 100, ProcBusy: 40, Runs: 3},
 			{Method: "fastlvs nat", Fastlvs: true, Flows: 1000, Priority: "normal", PPS: 200e3, CoreBusy: 100, ProcBusy: 40, Runs: 3},
 			{Method: "kernel route", Flows: 1, PPS: 600e3, CoreBusy: 90, ProcBusy: math.NaN(), Runs: 3,
 				CPU: CPUSplit{ProcUser: math.NaN(), ProcSys: math.NaN(), NAPI: 40}},
@@ -24,7 +24,7 @@ func sampleReport() *Report {
 			{Method: "fastlvs nat", Fastlvs: true, Flows: 1, Priority: "fifo:10", PPS: 540e3, ProcBusy: 42, Runs: 3,
 				CPU: CPUSplit{ProcUser: 12, ProcSys: 30, NAPI: 55, CoreSoftirq: 1}},
 			{Method: "cforward", Flows: 1, Priority: "normal", PPS: 400e3, Runs: 3},
-			{Method: "cforward", Flows: 1, Priority: "fifo:10", PPS: 600e3, Runs: 3},
+			{Method: "cforward", Flows: 1, Priority: "fifo:10", PPS: 600e3, SentPPS: 610e3, Runs: 3},
 			{Method: "cforward spin", Flows: 1, Priority: "normal", PPS: 350e3, Runs: 3},
 		},
 		TCP: []TCPResult{{Target: "fastlvs nat", RPS: 20000, P50: 2e6, P99: 9e6}, {Target: "haproxy", NewConnection: true, Note: "not measured: x"}},
@@ -56,6 +56,8 @@ func TestReportRatiosAndCells(t *testing.T) {
 		"| fastlvs nat (fifo:10) | 1 | 12 | 30 | 55 | 1 | 0 | 0 | 778 |", "| kernel route | 1 | — | — | 40 | 0 | 90 | 50 | — |", "| cforward spin | 1 | 0.350 M |",
 		"not measured: dpdk-testpmd not installed / (second line \\| pipe)", "Test CPU, 2 cores, Linux 6.18",
 		"| fastlvs nat | keep-alive | 20000 | 2.00 ms | 9.00 ms | 0 |",
+		"| cforward (fifo:10) | 1 | 0.600 M | 0.610 M ‡ |",
+		"| **fastlvs nat** | 1 | 0.300 M | 0.600 M | 100 |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
