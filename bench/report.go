@@ -126,7 +126,7 @@ func (rep *Report) Ratio(r Result, peer string) (float64, bool) {
 	if !found || !p.Measured() || !r.Measured() || p.PPS == 0 {
 		return 0, false
 	}
-	if m := median(pairRatios(r.RoundPPS, p.RoundPPS), func(v float64) float64 { return v }); !math.IsNaN(m) {
+	if m := pairedRatio(r.RoundPPS, p.RoundPPS); !math.IsNaN(m) {
 		return m, true
 	}
 	return r.PPS / p.PPS, true

@@ -19,8 +19,7 @@ func (rep *Report) TCPRatio(r TCPResult) (rps, p99 float64, ok bool) {
 	if !found || r.Target == directTarget || r.Note != "" || d.RPS == 0 || d.P99 == 0 {
 		return 0, 0, false
 	}
-	rps = median(pairRatios(r.RoundRPS, d.RoundRPS), func(v float64) float64 { return v })
-	p99 = median(pairRatios(r.RoundP99, d.RoundP99), func(v float64) float64 { return v })
+	rps, p99 = pairedRatio(r.RoundRPS, d.RoundRPS), pairedRatio(r.RoundP99, d.RoundP99)
 	if math.IsNaN(rps) || math.IsNaN(p99) {
 		rps, p99 = r.RPS/d.RPS, float64(r.P99)/float64(d.P99)
 	}
@@ -35,6 +34,12 @@ func (rep *Report) tcpDirect(newConn bool) (TCPResult, bool) {
 		}
 	}
 	return TCPResult{}, false
+}
+
+// pairedRatio is the median of a[i]/b[i] over the rounds both measured, NaN
+// when there are none.
+func pairedRatio(a, b []float64) float64 {
+	return median(pairRatios(a, b), func(v float64) float64 { return v })
 }
 
 // pairRatios is a[i]/b[i] round by round, NaN where either is missing; empty
