@@ -97,12 +97,7 @@ func (r *Resolver) Prefetch(addrs []netip.Addr) {
 }
 
 // wake makes RoutineResolve look again soon.
-func (r *Resolver) wake() {
-	select {
-	case r.kick <- struct{}{}:
-	default:
-	}
-}
+func (r *Resolver) wake() { notify(r.kick) }
 
 // RoutineResolve follows the kernel's route and neighbour changes and
 // answers the workers' requests until ctx ends.

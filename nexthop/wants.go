@@ -18,8 +18,13 @@ func NewWantQueue() *WantQueue { return &WantQueue{ring: spsc.New[[16]byte](256)
 // neighbour costs a failed check each, not a lock.
 func (q *WantQueue) Push(addr [16]byte) {
 	q.ring.Push(addr)
+	notify(q.wake)
+}
+
+// notify sends on wake unless a wake-up is already pending (or wake is nil).
+func notify(wake chan struct{}) {
 	select {
-	case q.wake <- struct{}{}:
+	case wake <- struct{}{}:
 	default:
 	}
 }
