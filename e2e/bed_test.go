@@ -1,10 +1,6 @@
 package e2e
 
-import (
-	"testing"
-
-	"fastlvs/testbed"
-)
+import "testing"
 
 // mustOK fails the test on err.
 func mustOK(tb testing.TB, err error) {
@@ -12,12 +8,4 @@ func mustOK(tb testing.TB, err error) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-}
-
-// bedHost makes the host name in bed or fails the test.
-func bedHost(tb testing.TB, bed *testbed.Bed, name string) *testbed.Host {
-	tb.Helper()
-	h, err := bed.Host(name)
-	mustOK(tb, err)
-	return h
 }

@@ -44,7 +44,7 @@ type overflowBed struct {
 func buildOverflowBed(t *testing.T, prefix, tunnel string) *overflowBed {
 	bed := testbed.ForTest(t, prefix)
 	must := func(err error) { t.Helper(); mustOK(t, err) }
-	host := func(name string) *testbed.Host { t.Helper(); return bedHost(t, bed, name) }
+	host := func(name string) *testbed.Host { t.Helper(); return testbed.HostForTest(t, bed, name) }
 	router := host("router")
 	must(router.Sysctl("net.ipv4.ip_forward", "1"))
 	e := &overflowBed{t: t, client: host("client")}

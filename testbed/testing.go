@@ -22,16 +22,19 @@ func ForTest(tb testing.TB, prefix string) *Bed {
 func PairForTest(tb testing.TB, prefix string) (a, b *Host) {
 	tb.Helper()
 	bed := ForTest(tb, prefix)
-	a, err := bed.Host("a")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	b, err = bed.Host("b")
-	if err != nil {
-		tb.Fatal(err)
-	}
+	a, b = HostForTest(tb, bed, "a"), HostForTest(tb, bed, "b")
 	if err := bed.Connect(a, "eth0", b, "eth0", LinkOptions{Queues: 1}); err != nil {
 		tb.Fatal(err)
 	}
 	return a, b
+}
+
+// HostForTest makes the host name in bed or fails tb.
+func HostForTest(tb testing.TB, bed *Bed, name string) *Host {
+	tb.Helper()
+	h, err := bed.Host(name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return h
 }

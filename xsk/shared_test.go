@@ -22,7 +22,7 @@ import (
 // completing on one socket must come back to the other's fill ring.
 func TestSharedUMEMForwardsInPlace(t *testing.T) {
 	bed := testbed.ForTest(t, "fxs")
-	client, box, server := mustHost(t, bed, "client"), mustHost(t, bed, "box"), mustHost(t, bed, "server")
+	client, box, server := testbed.HostForTest(t, bed, "client"), testbed.HostForTest(t, bed, "box"), testbed.HostForTest(t, bed, "server")
 	for _, l := range []struct {
 		a     *testbed.Host
 		aIf   string
@@ -105,15 +105,6 @@ func TestSharedUMEMForwardsInPlace(t *testing.T) {
 	if got := <-received; got != datagrams {
 		t.Fatalf("server received %d of %d datagrams", got, datagrams)
 	}
-}
-
-func mustHost(t *testing.T, bed *testbed.Bed, name string) *testbed.Host {
-	t.Helper()
-	h, err := bed.Host(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h
 }
 
 // openSharedPair opens a socket on eth0 that receives UDP to dst:9 and one
