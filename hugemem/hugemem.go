@@ -34,6 +34,19 @@ func Map(size int) (mem, mapping []byte, err error) {
 	return mem, mapping, nil
 }
 
+// Available says why Map's memory would come in 4 KiB pages: nil when the
+// kernel grants transparent huge pages to memory advised to use them.
+func Available() error {
+	thp, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
+	if err != nil {
+		return fmt.Errorf("transparent huge pages: %w", err)
+	}
+	if bytes.Contains(thp, []byte("[never]")) {
+		return fmt.Errorf("transparent huge pages are off (%s)", bytes.TrimSpace(thp))
+	}
+	return nil
+}
+
 // Populate faults mem in now, for memory the kernel writes into from the first moment (a UMEM).
 func Populate(mem []byte) {
 	if err := unix.Madvise(mem, unix.MADV_POPULATE_WRITE); err != nil {

@@ -1,12 +1,10 @@
 package xsk_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"testing"
 	"time"
 	"unsafe"
@@ -217,13 +215,12 @@ func TestOpenWaitsOutABusyQueue(t *testing.T) {
 // TestUMEMInHugePages: where the kernel has transparent huge pages, a
 // socket's UMEM is backed by them (AnonHugePages of its mapping in smaps).
 func TestUMEMInHugePages(t *testing.T) {
-	thp, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
-	if err != nil || bytes.Contains(thp, []byte("[never]")) {
-		t.Fatalf("this test needs transparent huge pages (always or madvise): %q, %v", thp, err)
+	if err := hugemem.Available(); err != nil {
+		t.Fatalf("this test needs transparent huge pages (always or madvise): %v", err)
 	}
 	_, b := testbed.PairForTest(t, "fxh")
 	const frames, frameSize = 4096, 2048
-	err = b.Do(func() error {
+	err := b.Do(func() error {
 		ifindex, err := b.Ifindex("eth0")
 		if err != nil {
 			return err
