@@ -63,6 +63,9 @@ func TestTwoArmNAT(t *testing.T) {
 	if n := strings.Count(d.output.String(), "af_xdp=copy"); n != 2 {
 		t.Fatalf("%d ports report copy mode, want both:\n%s", n, d.output)
 	}
+	if strings.Contains(d.output.String(), "cannot share") {
+		t.Fatalf("the second port did not share the first's UMEM:\n%s", d.output)
+	}
 	weights := map[string]int{"r1": 1, "r2": 2, "r3": 3}
 	for _, proto := range []string{"tcp", "udp"} {
 		port := 80
