@@ -28,7 +28,7 @@ type Config struct {
 	VLANs        []nexthop.VLANDevice // named VLAN devices (nexthop/vlan.go)
 	Workers      int                  // 0 = one per queue of the first interface
 	CPUs         []int                // worker i runs on CPUs[i % len]; empty = CPU i % NumCPU
-	Frames       int                  // UMEM frames per socket
+	Frames       int                  // UMEM frames per socket; a worker's sockets pool theirs (bind.go)
 	RingSize     int
 	XDPMode      steer.Mode
 	Bind         BindMode // how the AF_XDP sockets bind (bind.go)

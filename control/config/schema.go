@@ -34,7 +34,8 @@ type Config struct {
 	APITLS APITLSConfig `mapstructure:"api_tls" yaml:"api_tls,omitempty"`
 	// Metrics is the host:port of the Prometheus endpoint; empty disables it.
 	Metrics string `mapstructure:"metrics" yaml:"metrics"`
-	// UMEMFrames is the number of frames per AF_XDP socket (power of two).
+	// UMEMFrames is the number of frames per AF_XDP socket (power of two);
+	// a worker's sockets on all interfaces pool theirs in one UMEM.
 	UMEMFrames int `mapstructure:"umem_frames" yaml:"umem_frames"`
 	// RingSize is the descriptor count of the rx/tx/fill/completion rings (power of two).
 	RingSize int `mapstructure:"ring_size" yaml:"ring_size"`
